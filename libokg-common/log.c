@@ -1,0 +1,109 @@
+/* Logging to stderr with syslog priorities; see log.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static LogTarget target = LOG_TARGET_CONSOLE;
+static char ident[64] = "okg";
+
+static const char *const level_names[] = {
+        [LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",       [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",     [LOG_DEBUG] = "debug",
+};
+
+static const char *const target_names[_LOG_TARGET_MAX] = {
+        [LOG_TARGET_CONSOLE] = "console",
+        [LOG_TARGET_KMSG] = "kmsg",
+        [LOG_TARGET_NULL] = "null",
+};
+
+const char *log_level_to_string(int level) {
+        if (level < 0 || level >= (int) ELEMENTSOF(level_names))
+                return NULL;
+        return level_names[level];
+}
+
+int log_level_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
+                if (streq(s, level_names[i]))
+                        return (int) i;
+        if (streq(s, "error"))
+                return LOG_ERR;
+        if (s[0] >= '0' && s[0] <= '7' && s[1] == 0)
+                return s[0] - '0';
+        return -EINVAL;
+}
+
+const char *log_target_to_string(LogTarget t) {
+        if (t < 0 || t >= _LOG_TARGET_MAX)
+                return NULL;
+        return target_names[t];
+}
+
+LogTarget log_target_from_string(const char *s) {
+        if (!s)
+                return _LOG_TARGET_INVALID;
+        for (int i = 0; i < _LOG_TARGET_MAX; i++)
+                if (streq(s, target_names[i]))
+                        return (LogTarget) i;
+        /* systemd's other targets all end up on our stderr; accept them so scripts written
+         * for systemd daemons keep working. */
+        if (streq(s, "auto") || streq(s, "journal") || streq(s, "journal-or-kmsg") ||
+            streq(s, "syslog") || streq(s, "syslog-or-kmsg"))
+                return LOG_TARGET_KMSG;
+        return _LOG_TARGET_INVALID;
+}
+
+void log_setup(const char *id) {
+        const char *e;
+
+        if (id)
+                snprintf(ident, sizeof ident, "%s", id);
+        e = getenv("SYSTEMD_LOG_LEVEL");
+        if (e && log_level_from_string(e) >= 0)
+                max_level = log_level_from_string(e);
+        e = getenv("SYSTEMD_LOG_TARGET");
+        if (e && log_target_from_string(e) >= 0)
+                target = log_target_from_string(e);
+}
+
+int log_get_max_level(void) { return max_level; }
+void log_set_max_level(int level) { max_level = level; }
+LogTarget log_get_target(void) { return target; }
+void log_set_target(LogTarget t) { target = t; }
+const char *log_get_ident(void) { return ident; }
+
+int log_internal(int level, int error, const char *file, int line, const char *func,
+                 const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+        int saved = errno;
+
+        error = error < 0 ? -error : error;
+        if (level > max_level || target == LOG_TARGET_NULL)
+                return -error;
+
+        /* glibc expands %m from errno, which we point at the error being logged. */
+        errno = error;
+        va_start(ap, format);
+        vsnprintf(buf, sizeof buf, format, ap);
+        va_end(ap);
+
+        if (target == LOG_TARGET_KMSG)
+                fprintf(stderr, "<%i>%s[%i]: %s\n", level, ident, (int) getpid(), buf);
+        else if (max_level >= LOG_DEBUG)
+                fprintf(stderr, "%s[%i]: %s (%s:%i %s)\n", ident, (int) getpid(), buf, file, line,
+                        func);
+        else
+                fprintf(stderr, "%s[%i]: %s\n", ident, (int) getpid(), buf);
+
+        errno = saved;
+        return -error;
+}

@@ -1,0 +1,52 @@
+/* Logging with systemd semantics: syslog priorities, "<N>" prefixes when stderr is a journal or
+ * a pipe read by a supervisor, SYSTEMD_LOG_LEVEL, and a run-time changeable level and target
+ * (exposed on the bus through org.freedesktop.LogControl1). */
+#pragma once
+
+#include <errno.h>
+#include <stdarg.h>
+#include <syslog.h>
+
+#include "macro.h"
+
+typedef enum LogTarget {
+        LOG_TARGET_CONSOLE,   /* stderr, plain text "ident[pid]: message" */
+        LOG_TARGET_KMSG,      /* stderr with a "<N>" priority prefix, as systemd reads it */
+        LOG_TARGET_NULL,
+        _LOG_TARGET_MAX,
+        _LOG_TARGET_INVALID = -EINVAL,
+} LogTarget;
+
+void log_setup(const char *ident);          /* reads SYSTEMD_LOG_LEVEL / SYSTEMD_LOG_TARGET */
+int log_get_max_level(void);
+void log_set_max_level(int level);
+LogTarget log_get_target(void);
+void log_set_target(LogTarget t);
+const char *log_get_ident(void);
+
+const char *log_level_to_string(int level);
+int log_level_from_string(const char *s);   /* name ("debug") or number; -EINVAL otherwise */
+const char *log_target_to_string(LogTarget t);
+LogTarget log_target_from_string(const char *s);
+
+/* Returns -abs(error) (or 0 when error is 0) so callers can `return log_error_errno(r, ...)`.
+ * "%m" in the format expands to strerror(error). */
+int log_internal(int level, int error, const char *file, int line, const char *func,
+                 const char *format, ...) _printf_(6, 7);
+
+#define log_full_errno(level, error, ...) \
+        log_internal((level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_full(level, ...) (void) log_full_errno((level), 0, __VA_ARGS__)
+
+#define log_debug(...) log_full(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_full(LOG_INFO, __VA_ARGS__)
+#define log_notice(...) log_full(LOG_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
+#define log_error(...) log_full(LOG_ERR, __VA_ARGS__)
+
+#define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, (e), __VA_ARGS__)
+#define log_info_errno(e, ...) log_full_errno(LOG_INFO, (e), __VA_ARGS__)
+#define log_notice_errno(e, ...) log_full_errno(LOG_NOTICE, (e), __VA_ARGS__)
+#define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
+#define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
+#define log_oom() log_error_errno(ENOMEM, "Out of memory.")

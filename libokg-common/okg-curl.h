@@ -1,0 +1,32 @@
+/* libcurl multi driven by sd-event: curl's sockets become IO sources, its timer one relative
+ * timer. Transfers finish through a callback; nothing blocks the loop. */
+#pragma once
+
+#include <curl/curl.h>
+#include <systemd/sd-event.h>
+
+typedef struct CurlGlue CurlGlue;
+/* Called once per transfer when it ends (result CURLE_OK or the error). The easy handle has
+ * been removed from the multi handle already and belongs to the caller again. */
+typedef void (*CurlDoneCallback)(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
+
+int curl_glue_new(sd_event *e, CurlGlue **ret);
+CurlGlue *curl_glue_free(CurlGlue *g);
+static inline void curl_glue_freep(CurlGlue **g) {
+        curl_glue_free(*g);
+}
+/* Starts a transfer. The easy handle stays owned by the caller; CURLOPT_PRIVATE is used by the
+ * glue and must not be set by the caller. */
+int curl_glue_add(CurlGlue *g, CURL *easy, CurlDoneCallback cb, void *userdata);
+/* Cancels a running transfer without calling its callback. Safe on a finished handle. */
+void curl_glue_remove(CurlGlue *g, CURL *easy);
+unsigned curl_glue_running(const CurlGlue *g);
+
+static inline void curl_easy_cleanupp(CURL **c) {
+        if (*c)
+                curl_easy_cleanup(*c);
+}
+static inline void curl_slist_free_allp(struct curl_slist **l) {
+        if (*l)
+                curl_slist_free_all(*l);
+}

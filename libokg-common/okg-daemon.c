@@ -1,0 +1,116 @@
+/* Shared daemon start-up; see okg-daemon.h. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "okg-build-config.h"
+#include "okg-config.h"
+#include "okg-daemon.h"
+
+int okg_daemon_parse_args(int argc, char **argv, const char *ident, const char *summary,
+                          OkgDaemonArgs *ret) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { "config", required_argument, NULL, 'c' },
+                { "plugin", required_argument, NULL, 'p' },
+                {},
+        };
+        OkgDaemonArgs a = {
+                .config = getenv("OKG_CONFIG"),
+                .plugin = getenv("OKG_PLUGIN_NAME"),
+        };
+        int c;
+
+        log_setup(ident);
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hVc:p:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("%s [--config FILE] [--plugin NAME]\n\n%s\n"
+                               "Started by okg-sidecard, which passes the bus address and the\n"
+                               "notify socket in the environment.\n",
+                               ident, summary);
+                        return 0;
+                case 'V':
+                        printf("%s %s\n", ident, OKG_VERSION);
+                        return 0;
+                case 'c':
+                        a.config = optarg;
+                        break;
+                case 'p':
+                        a.plugin = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n", ident, argv[optind]);
+                return -EINVAL;
+        }
+        if (!a.config)
+                a.config = "/opt/sidecar/config.yaml";
+        *ret = a;
+        return 1;
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int okg_daemon_event_new(sd_event **ret) {
+        sd_event *e = NULL;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        /* Peers that hang up must give EPIPE, not kill us. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, NULL);
+        if (r >= 0)
+                r = sd_event_set_watchdog(e, true);
+        if (r < 0) {
+                sd_event_unref(e);
+                return r;
+        }
+        *ret = e;
+        return 0;
+}
+
+void okg_daemon_log_errors(OkgErrors *errors) {
+        for (size_t i = 0; i < errors->n; i++)
+                log_error("%s", errors->v[i]);
+        okg_errors_done(errors);
+}
+
+int okg_daemon_load_section(const OkgDaemonArgs *args, const char *default_name,
+                            OkgNode **ret_root, const OkgNode **ret_section, char **ret_path) {
+        _cleanup_(okg_node_freep) OkgNode *root = NULL;
+        OkgErrors errors = {};
+        int r;
+
+        r = okg_yaml_parse_file(args->config, &root, &errors);
+        if (r >= 0)
+                r = sidecar_config_find_section(root, args->config, args->plugin ?: default_name,
+                                                ret_section, ret_path, &errors);
+        okg_daemon_log_errors(&errors);
+        if (r < 0)
+                return r;
+        *ret_root = TAKE_PTR(root);
+        return 0;
+}

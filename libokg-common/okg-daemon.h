@@ -1,0 +1,29 @@
+/* What every daemon of the suite does the same way at start: command line, logging, the event
+ * loop with SIGTERM/SIGINT handling and the watchdog, and sd_notify. */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+typedef struct OkgDaemonArgs {
+        const char *config;    /* --config FILE, default $OKG_CONFIG, else /opt/sidecar/config.yaml */
+        const char *plugin;    /* --plugin NAME, default $OKG_PLUGIN_NAME */
+} OkgDaemonArgs;
+
+/* Returns 1 to go on, 0 when --help/--version was handled (exit 0), negative on a usage error
+ * (already printed; exit 2). */
+int okg_daemon_parse_args(int argc, char **argv, const char *ident, const char *summary,
+                          OkgDaemonArgs *ret);
+
+/* The default event loop with SIGTERM/SIGINT ending it (sends STOPPING=1) and the watchdog
+ * enabled when the supervisor asked for one. */
+int okg_daemon_event_new(sd_event **ret);
+
+#include "okg-yaml.h"
+
+/* Logs every collected config error at error level and empties the list. */
+void okg_daemon_log_errors(OkgErrors *errors);
+
+/* For a plugin daemon: parses the config file and finds the section of the plugin named
+ * args->plugin (default_name when unset). Errors are logged. */
+int okg_daemon_load_section(const OkgDaemonArgs *args, const char *default_name,
+                            OkgNode **ret_root, const OkgNode **ret_section, char **ret_path);

@@ -1,0 +1,387 @@
+/* libmicrohttpd in external-epoll mode on an sd-event loop: MHD's epoll fd is one IO source and
+ * one relative timer follows MHD_get_timeout(); see okg-http-server.h. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "macro.h"
+#include "okg-http-server.h"
+
+#define DEFAULT_CONNECTION_LIMIT 64U
+#define DEFAULT_PER_IP_LIMIT 16U
+#define DEFAULT_CONNECTION_TIMEOUT_SEC 10U
+#define DEFAULT_MEMORY_LIMIT ((size_t) 32U * 1024U)
+#define MAX_TIMEOUT_MSEC (24ULL * 3600ULL * 1000ULL)
+
+/* One per live MHD connection, so that free() can find and resume suspended ones: MHD forbids
+ * MHD_stop_daemon() while a connection is still suspended. */
+typedef struct TrackedConnection {
+        struct MHD_Connection *connection;
+        struct TrackedConnection *prev, *next;
+} TrackedConnection;
+
+struct OkgHttpServer {
+        sd_event *event;
+        struct MHD_Daemon *daemon;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        TrackedConnection *connections;
+        uint16_t port;
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct MHD_Response *, MHD_destroy_response);
+
+_printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+        char buf[512];
+        size_t n;
+
+        if (log_get_max_level() < LOG_DEBUG)
+                return;
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        n = strlen(buf);
+        while (n > 0 && buf[n - 1] == '\n')
+                buf[--n] = 0;
+        log_debug("libmicrohttpd: %s", buf);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code) {
+        OkgHttpServer *s = cls;
+        TrackedConnection *t;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                t = calloc(1, sizeof *t);
+                if (!t) {
+                        /* Not fatal for the connection; it is merely not resumed at free(). */
+                        *socket_context = NULL;
+                        return;
+                }
+                t->connection = connection;
+                t->next = s->connections;
+                if (s->connections)
+                        s->connections->prev = t;
+                s->connections = t;
+                *socket_context = t;
+                return;
+        }
+
+        t = *socket_context;
+        if (!t)
+                return;
+        if (t->prev)
+                t->prev->next = t->next;
+        else
+                s->connections = t->next;
+        if (t->next)
+                t->next->prev = t->prev;
+        free(t);
+        *socket_context = NULL;
+}
+
+/* MHD_get_timeout() is relative (milliseconds from now); MHD_NO means nothing is pending. */
+static int server_arm_timer(OkgHttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG timeout_ms;
+        uint64_t usec;
+        int r;
+
+        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES)
+                return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+
+        /* MHD's timeouts are at most the connection timeout; the cap only guards the
+         * multiplication and sd-event's overflow check. */
+        if (timeout_ms > MAX_TIMEOUT_MSEC)
+                timeout_ms = MAX_TIMEOUT_MSEC;
+        usec = (uint64_t) timeout_ms * USEC_PER_MSEC;
+
+        r = sd_event_source_set_time_relative(s->timer_source, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+}
+
+static int server_run(OkgHttpServer *s) {
+        int r;
+
+        if (MHD_run(s->daemon) != MHD_YES)
+                log_debug("MHD_run() failed, continuing.");
+
+        /* Returning an error would make sd-event disable this source and silence the server
+         * for good; a missed timer only delays connection timeouts until the next IO. */
+        r = server_arm_timer(s);
+        if (r < 0)
+                log_debug_errno(r, "Failed to arm HTTP server timer, ignoring: %m");
+        return 0;
+}
+
+static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        return server_run(userdata);
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        return server_run(userdata);
+}
+
+void okg_http_server_kick(OkgHttpServer *s) {
+        if (!s)
+                return;
+        /* Fire on the next loop iteration rather than running MHD here: kick may be called
+         * from within an access handler, and MHD_run() is not reentrant. */
+        if (sd_event_source_set_time_relative(s->timer_source, 0) < 0 ||
+            sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT) < 0)
+                log_debug("Failed to schedule HTTP server run.");
+}
+
+uint16_t okg_http_server_port(const OkgHttpServer *s) {
+        return s ? s->port : 0;
+}
+
+OkgHttpServer *okg_http_server_free(OkgHttpServer *s) {
+        if (!s)
+                return NULL;
+
+        /* Before MHD closes its epoll fd, which is still registered with the loop. */
+        s->io_source = sd_event_source_disable_unref(s->io_source);
+        s->timer_source = sd_event_source_disable_unref(s->timer_source);
+
+        if (s->daemon) {
+                /* Resumed connections are closed by MHD_stop_daemon() without calling the
+                 * access handler again. */
+                for (TrackedConnection *t = s->connections; t; t = t->next) {
+                        const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+                                        t->connection, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
+                        if (info && info->suspended == MHD_YES)
+                                MHD_resume_connection(t->connection);
+                }
+                MHD_stop_daemon(s->daemon);
+        }
+
+        /* MHD reports closing for every connection it stops; anything left is defensive. */
+        while (s->connections) {
+                TrackedConnection *t = s->connections;
+                s->connections = t->next;
+                free(t);
+        }
+
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+typedef union SockAddrUnion {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+} SockAddrUnion;
+
+static int parse_address(const char *address, uint16_t port, SockAddrUnion *ret,
+                         socklen_t *ret_len) {
+        SockAddrUnion sa = {};
+
+        if (!address)
+                return -EINVAL;
+
+        if (inet_pton(AF_INET, address, &sa.in.sin_addr) == 1) {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons(port);
+                *ret = sa;
+                *ret_len = sizeof sa.in;
+                return 0;
+        }
+        if (inet_pton(AF_INET6, address, &sa.in6.sin6_addr) == 1) {
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons(port);
+                *ret = sa;
+                *ret_len = sizeof sa.in6;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* MHD_start_daemon() only says "failed"; redo the bind with the same socket options to learn
+ * why (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...). */
+static int diagnose_bind_failure(const SockAddrUnion *sa, socklen_t len, bool dual_stack) {
+        _cleanup_(closep) int fd = -EBADF;
+        int one = 1, v6only = dual_stack ? 0 : 1;
+
+        fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (sa->sa.sa_family == AF_INET6)
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        if (bind(fd, &sa->sa, len) < 0)
+                return -errno;
+        if (listen(fd, 1) < 0)
+                return -errno;
+        return 0;
+}
+
+int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
+                        const OkgHttpServerOptions *opts, MHD_AccessHandlerCallback handler,
+                        void *userdata, OkgHttpServer **ret) {
+        _cleanup_(okg_http_server_freep) OkgHttpServer *s = NULL;
+        const union MHD_DaemonInfo *info;
+        unsigned connection_limit = DEFAULT_CONNECTION_LIMIT, per_ip_limit = DEFAULT_PER_IP_LIMIT,
+                 timeout_sec = DEFAULT_CONNECTION_TIMEOUT_SEC;
+        size_t memory_limit = DEFAULT_MEMORY_LIMIT;
+        unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        SockAddrUnion sa;
+        socklen_t sa_len;
+        bool dual_stack = false;
+        int fd, r;
+
+        if (!e || !handler || !ret)
+                return -EINVAL;
+
+        r = parse_address(address, port, &sa, &sa_len);
+        if (r < 0)
+                return r;
+
+        if (sa.sa.sa_family == AF_INET6) {
+                /* "::" means every address, IPv4 included, as it does for most daemons. */
+                dual_stack = IN6_IS_ADDR_UNSPECIFIED(&sa.in6.sin6_addr);
+                flags |= dual_stack ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+        }
+
+        /* Zero means "default" so callers can set only the fields they care about. */
+        if (opts) {
+                if (opts->connection_limit > 0)
+                        connection_limit = opts->connection_limit;
+                if (opts->per_ip_limit > 0)
+                        per_ip_limit = opts->per_ip_limit;
+                if (opts->connection_timeout_sec > 0)
+                        timeout_sec = opts->connection_timeout_sec;
+                if (opts->memory_limit > 0)
+                        memory_limit = opts->memory_limit;
+        }
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+
+        errno = 0;
+        s->daemon = MHD_start_daemon(
+                        flags, port, NULL, NULL, handler, userdata,
+                        /* First, so that MHD's messages about the other options reach it. */
+                        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+                        MHD_OPTION_SOCK_ADDR, &sa.sa,
+                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) connection_limit,
+                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) per_ip_limit,
+                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_sec,
+                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory_limit,
+                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
+                        MHD_OPTION_END);
+        if (!s->daemon) {
+                int saved = errno;
+
+                r = diagnose_bind_failure(&sa, sa_len, dual_stack);
+                if (r < 0)
+                        return log_debug_errno(r, "Failed to bind HTTP server to %s:%u: %m",
+                                               address, (unsigned) port);
+                r = saved > 0 ? -saved : -EIO;
+                return log_debug_errno(r, "Failed to start HTTP server on %s:%u: %m", address,
+                                       (unsigned) port);
+        }
+
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info)
+                return -EIO;
+        fd = info->epoll_fd;
+
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        if (!info || info->port == 0)
+                return -EIO;
+        s->port = info->port;
+
+        r = sd_event_add_io(e, &s->io_source, fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->io_source, "mhd-io");
+
+        r = sd_event_add_time_relative(e, &s->timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
+                                       on_timer, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->timer_source, "mhd-timer");
+
+        r = server_arm_timer(s);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+enum MHD_Result okg_http_respond(struct MHD_Connection *c, unsigned status,
+                                 const char *content_type, const char *body, size_t len) {
+        _cleanup_(MHD_destroy_responsep) struct MHD_Response *response = NULL;
+
+        if (!body && len > 0)
+                return MHD_NO;
+
+        response = MHD_create_response_from_buffer(len, (void *) (body ?: ""),
+                                                   MHD_RESPMEM_MUST_COPY);
+        if (!response)
+                return MHD_NO;
+
+        if (content_type &&
+            MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) !=
+                            MHD_YES)
+                return MHD_NO;
+        if (MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") !=
+            MHD_YES)
+                return MHD_NO;
+
+        return MHD_queue_response(c, status, response);
+}
+
+enum MHD_Result okg_http_respond_json(struct MHD_Connection *c, unsigned status,
+                                      json_object *body) {
+        _cleanup_(freep) char *buf = NULL;
+        const char *s;
+        size_t len;
+
+        /* No "\/" escaping: paths are common in our bodies and "/" is valid JSON as is. */
+        s = json_object_to_json_string_length(
+                        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        if (!s)
+                return MHD_NO;
+
+        buf = malloc(len + 2);
+        if (!buf)
+                return MHD_NO;
+        memcpy(buf, s, len);
+        buf[len] = '\n';
+        buf[len + 1] = 0;
+
+        return okg_http_respond(c, status, "application/json", buf, len + 1);
+}
+
+static void respond_json_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+
+enum MHD_Result okg_http_respond_error(struct MHD_Connection *c, unsigned status,
+                                       const char *message) {
+        _cleanup_(respond_json_putp) json_object *o = NULL;
+        json_object *m;
+
+        o = json_object_new_object();
+        if (!o)
+                return MHD_NO;
+        m = json_object_new_string(strempty(message));
+        if (!m)
+                return MHD_NO;
+        if (json_object_object_add(o, "error", m) < 0) {
+                json_object_put(m);
+                return MHD_NO;
+        }
+
+        return okg_http_respond_json(c, status, o);
+}

@@ -1,0 +1,38 @@
+/* libmicrohttpd driven by sd-event: MHD runs in external-epoll mode; its epoll fd is one IO
+ * source on the daemon's loop and MHD_get_timeout() (relative) arms one timer. */
+#pragma once
+
+#include <microhttpd.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include <systemd/sd-event.h>
+
+typedef struct OkgHttpServer OkgHttpServer;
+
+typedef struct OkgHttpServerOptions {
+        unsigned connection_limit;        /* default 64 */
+        unsigned per_ip_limit;            /* default 16 */
+        unsigned connection_timeout_sec;  /* default 10: cuts slow clients */
+        size_t memory_limit;              /* per connection, default 32 KiB */
+} OkgHttpServerOptions;
+
+/* address: numeric IPv4/IPv6 ("0.0.0.0", "127.0.0.1", "::"); port 0 picks a free port. */
+int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
+                        const OkgHttpServerOptions *opts, MHD_AccessHandlerCallback handler,
+                        void *userdata, OkgHttpServer **ret);
+OkgHttpServer *okg_http_server_free(OkgHttpServer *s);
+static inline void okg_http_server_freep(OkgHttpServer **s) {
+        okg_http_server_free(*s);
+}
+uint16_t okg_http_server_port(const OkgHttpServer *s);
+/* Call after MHD_resume_connection() so the timer is re-armed. */
+void okg_http_server_kick(OkgHttpServer *s);
+
+/* Queue a response; return value is for the access handler. */
+enum MHD_Result okg_http_respond(struct MHD_Connection *c, unsigned status,
+                                 const char *content_type, const char *body, size_t len);
+enum MHD_Result okg_http_respond_json(struct MHD_Connection *c, unsigned status,
+                                      json_object *body);
+/* {"error": "<message>"} with the status. */
+enum MHD_Result okg_http_respond_error(struct MHD_Connection *c, unsigned status,
+                                       const char *message);

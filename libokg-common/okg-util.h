@@ -1,0 +1,29 @@
+/* Small I/O and maths helpers shared by the daemons. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Locates one of the suite's daemons: $OKG_LIBEXECDIR, else the directory of the running
+ * executable (also the build tree layout, <exedir>/../<name>/<name>), else the install
+ * libexecdir. Returns -ENOENT when none has an executable file of that name. */
+int okg_find_executable(const char *name, char **ret);
+
+/* Finds a data file (e.g. the bus config): $envvar when set, else the build tree, else the
+ * install datadir. */
+int okg_find_data_file(const char *envvar, const char *subdir, const char *name, char **ret);
+
+int okg_mkdir_p(const char *path, mode_t mode);
+/* Reads a whole file of at most max bytes (-EFBIG beyond); NUL-terminated. */
+int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Writes atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
+int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Exponential back-off: first * 2^(attempt-1), capped. attempt 0 gives 0. Pure. */
+uint64_t okg_backoff_usec(unsigned attempt, uint64_t first, uint64_t cap);
+
+/* Monotonic clock in microseconds. */
+uint64_t okg_now_usec(void);
+

@@ -1,0 +1,107 @@
+/* okg-sidecard: the launcher and supervisor of the okg-sidecar suite. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "okg-build-config.h"
+#include "sidecard-manager.h"
+
+/* Exit codes, documented in docs/sidecard.md. */
+#define EXIT_OK 0
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_CONFIG 3
+
+static int check_config(const char *path) {
+        _cleanup_(sidecar_config_freep) SidecarConfig *c = NULL;
+        OkgErrors errors = {};
+        int r;
+
+        r = sidecar_config_load(path, plugin_types, n_plugin_types, &c, &errors);
+        for (size_t i = 0; i < errors.n; i++)
+                fprintf(stderr, "%s\n", errors.v[i]);
+        okg_errors_done(&errors);
+        if (r < 0)
+                return EXIT_CONFIG;
+        printf("%s: valid (%zu plugin(s), restartpolicy %s, sidecarstartorder %s, healthPort %u)\n",
+               path, c->n_plugins, restart_policy_to_string(c->restart_policy),
+               start_order_to_string(c->start_order), c->health_port);
+        return EXIT_OK;
+}
+
+static void help(void) {
+        printf("okg-sidecard [OPTIONS]\n\n"
+               "Starts the okg-sidecar suite: a private dbus-daemon, okg-storaged and the plugins\n"
+               "of the config in boot order, supervises them and serves /healthz and /readyz.\n\n"
+               "  -c --config FILE        config file (default /opt/sidecar/config.yaml)\n"
+               "     --runtime-dir DIR    sockets (default /run/okg-sidecar)\n"
+               "     --state-dir DIR      persistent state (default /var/lib/okg-sidecar)\n"
+               "     --check-config FILE  validate FILE, print every problem, exit 0 or 3\n"
+               "  -h --help               this text\n"
+               "     --version            print the version\n");
+}
+
+int main(int argc, char **argv) {
+        enum { ARG_RUNTIME_DIR = 0x100, ARG_STATE_DIR, ARG_CHECK, ARG_VERSION };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "config", required_argument, NULL, 'c' },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "check-config", required_argument, NULL, ARG_CHECK },
+                {},
+        };
+        _cleanup_(manager_freep) Manager *m = NULL;
+        const char *config = "/opt/sidecar/config.yaml", *runtime_dir = "/run/okg-sidecar",
+                   *state_dir = "/var/lib/okg-sidecar";
+        int c, r;
+
+        log_setup("okg-sidecard");
+        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return EXIT_OK;
+                case ARG_VERSION:
+                        printf("okg-sidecard %s\n", OKG_VERSION);
+                        return EXIT_OK;
+                case 'c':
+                        config = optarg;
+                        break;
+                case ARG_RUNTIME_DIR:
+                        runtime_dir = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        state_dir = optarg;
+                        break;
+                case ARG_CHECK:
+                        return check_config(optarg);
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "okg-sidecard: unexpected argument '%s'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+
+        r = manager_new(config, runtime_dir, state_dir, &m);
+        if (r == -EINVAL)
+                return EXIT_CONFIG;
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up: %m");
+                return EXIT_RUNTIME;
+        }
+        r = manager_start(m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start: %m");
+                return EXIT_RUNTIME;
+        }
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %m");
+                return EXIT_RUNTIME;
+        }
+        return r;
+}

@@ -1,0 +1,21 @@
+/* The plugin kinds okg-sidecard knows: config name, daemon, bus name and config validator. */
+#include "hotupdated-config.h"
+#include "probed-config.h"
+#include "sidecard-manager.h"
+
+const PluginType plugin_types[] = {
+        {
+                .name = "hot_update",
+                .binary = "okg-hotupdated",
+                .bus_name = "io.kruise.game.HotUpdate1",
+                .validate = hotupdate_config_validate,
+        },
+        {
+                .name = "http_probe",
+                .binary = "okg-probed",
+                .bus_name = "io.kruise.game.Probe1",
+                .validate = probe_config_validate,
+        },
+};
+
+const size_t n_plugin_types = sizeof plugin_types / sizeof plugin_types[0];

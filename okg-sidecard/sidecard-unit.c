@@ -1,0 +1,522 @@
+/* One supervised process: spawning, readiness, watchdog, exit handling, restart policy with
+ * back-off, and stopping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "okg-util.h"
+#include "sidecard-manager.h"
+
+extern char **environ;
+
+static const char *const unit_state_table[_UNIT_STATE_MAX] = {
+        [UNIT_INACTIVE] = "inactive", [UNIT_WAITING] = "waiting",   [UNIT_STARTING] = "starting",
+        [UNIT_RUNNING] = "running",   [UNIT_STOPPING] = "stopping", [UNIT_BACKOFF] = "backoff",
+        [UNIT_FAILED] = "failed",
+};
+
+const char *unit_state_to_string(UnitState s) {
+        return s >= 0 && s < _UNIT_STATE_MAX ? unit_state_table[s] : NULL;
+}
+
+const char *unit_kind_to_string(UnitKind k) {
+        switch (k) {
+        case UNIT_BUS:
+                return "bus";
+        case UNIT_STORAGE:
+                return "storage";
+        case UNIT_PLUGIN:
+                return "plugin";
+        }
+        return NULL;
+}
+
+static void unit_set_state(Unit *u, UnitState s) {
+        if (u->state == s)
+                return;
+        log_debug("%s: %s -> %s", u->name, unit_state_to_string(u->state), unit_state_to_string(s));
+        u->state = s;
+}
+
+/* The environment for a child: ours minus anything describing our own supervisor, plus the
+ * suite's. Built before fork() so the child only calls async-signal-safe functions. */
+static char **unit_build_env(Unit *u) {
+        static const char *const drop[] = {
+                "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=",
+                "LISTEN_FDNAMES=", "OKG_BUS_ADDRESS=", "OKG_CONFIG=", "OKG_PLUGIN_NAME=",
+                "OKG_RUNTIME_DIR=", "OKG_STATE_DIR=", "OKG_SIDECARD_PID=",
+        };
+        Manager *m = u->manager;
+        size_t n = 0, k = 0;
+        char **env;
+
+        for (char **e = environ; *e; e++)
+                n++;
+        env = calloc(n + 10, sizeof(char *));
+        if (!env)
+                return NULL;
+        for (char **e = environ; *e; e++) {
+                bool skip = false;
+                for (size_t i = 0; i < ELEMENTSOF(drop); i++)
+                        if (startswith(*e, drop[i]))
+                                skip = true;
+                if (skip)
+                        continue;
+                env[k] = strdup(*e);
+                if (!env[k])
+                        goto oom;
+                k++;
+        }
+#define ADD(...)                                              \
+        do {                                                  \
+                if (asprintf(&env[k], __VA_ARGS__) < 0) {     \
+                        env[k] = NULL;                        \
+                        goto oom;                             \
+                }                                             \
+                k++;                                          \
+        } while (0)
+        ADD("NOTIFY_SOCKET=%s", m->notify_socket_path);
+        ADD("OKG_RUNTIME_DIR=%s", m->runtime_dir);
+        ADD("OKG_STATE_DIR=%s", m->state_dir);
+        ADD("OKG_SIDECARD_PID=%i", (int) getpid());
+        if (u->kind != UNIT_BUS) {
+                ADD("OKG_BUS_ADDRESS=%s", m->bus_address);
+                ADD("OKG_CONFIG=%s", u->config_file ?: m->config_path);
+                if (m->config->watchdog_sec > 0)
+                        ADD("WATCHDOG_USEC=%llu",
+                            (unsigned long long) m->config->watchdog_sec * USEC_PER_SEC);
+        }
+        if (u->kind == UNIT_PLUGIN)
+                ADD("OKG_PLUGIN_NAME=%s", u->name);
+#undef ADD
+        env[k] = NULL;
+        return env;
+oom:
+        strv_free(env);
+        return NULL;
+}
+
+static int unit_build_argv(Unit *u, char ***ret) {
+        Manager *m = u->manager;
+        _cleanup_(freep) char *exe = NULL;
+        char **argv = calloc(8, sizeof(char *));
+        int r = 0;
+
+        if (!argv)
+                return -ENOMEM;
+        switch (u->kind) {
+        case UNIT_BUS: {
+                const char *dbus = getenv("OKG_DBUS_DAEMON") ?: "/usr/bin/dbus-daemon";
+                argv[0] = strdup(dbus);
+                argv[1] = strdup("--nofork");
+                argv[2] = strdup("--nopidfile");
+                argv[3] = strdup("--nosyslog");
+                if (asprintf(&argv[4], "--config-file=%s", m->bus_config_file) < 0)
+                        argv[4] = NULL;
+                if (asprintf(&argv[5], "--address=unix:path=%s", m->bus_socket) < 0)
+                        argv[5] = NULL;
+                argv[6] = strdup("--print-address=3");
+                break;
+        }
+        case UNIT_STORAGE:
+        case UNIT_PLUGIN:
+                r = okg_find_executable(u->kind == UNIT_STORAGE ? "okg-storaged" : u->type->binary,
+                                        &exe);
+                if (r < 0) {
+                        strv_free(argv);
+                        return r;
+                }
+                argv[0] = TAKE_PTR(exe);
+                argv[1] = strdup("--config");
+                argv[2] = strdup(u->config_file ?: m->config_path);
+                if (u->kind == UNIT_PLUGIN) {
+                        argv[3] = strdup("--plugin");
+                        argv[4] = strdup(u->name);
+                }
+                break;
+        }
+        for (size_t i = 0; i < (u->kind == UNIT_BUS ? 7u : u->kind == UNIT_PLUGIN ? 5u : 3u); i++)
+                if (!argv[i]) {
+                        strv_free(argv);
+                        return -ENOMEM;
+                }
+        *ret = argv;
+        return 0;
+}
+
+static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Unit *u = userdata;
+
+        if (u->ready || u->pid <= 0)
+                return 0;
+        log_warning("%s did not report READY=1 within %u s; starting the next daemon anyway.",
+                    u->name, u->manager->config->start_timeout_sec);
+        u->start_timed_out = true;
+        unit_changed(u);
+        manager_startup_continue(u->manager);
+        return 0;
+}
+
+static int on_watchdog_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Unit *u = userdata;
+
+        if (u->pid <= 0)
+                return 0;
+        log_error("%s (PID %i) missed its watchdog (%u s); killing it.", u->name, (int) u->pid,
+                  u->manager->config->watchdog_sec);
+        u->watchdog_fired = true;
+        (void) kill(u->pid, SIGKILL);
+        return 0;
+}
+
+static int arm_timer(Unit *u, sd_event_source **s, uint64_t usec_relative,
+                     sd_event_time_handler_t cb) {
+        int r;
+
+        if (*s) {
+                r = sd_event_source_set_time_relative(*s, usec_relative);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time_relative(u->manager->event, s, CLOCK_MONOTONIC, usec_relative, 0,
+                                          cb, u);
+}
+
+static void disarm(sd_event_source *s) {
+        if (s)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+int unit_watchdog_ping(Unit *u) {
+        if (u->kind == UNIT_BUS || u->manager->config->watchdog_sec == 0 || u->pid <= 0)
+                return 0;
+        return arm_timer(u, &u->watchdog_timer,
+                         (uint64_t) u->manager->config->watchdog_sec * USEC_PER_SEC,
+                         on_watchdog_timeout);
+}
+
+static int on_bus_address(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Unit *u = userdata;
+        char buf[512];
+        ssize_t n;
+
+        n = read(fd, buf, sizeof buf - 1);
+        if (n > 0) {
+                buf[n] = 0;
+                if (!strchr(buf, '\n'))
+                        return 0;
+                log_debug("dbus-daemon listens on %s", strtok(buf, "\n"));
+                unit_notify_ready(u);
+        }
+        /* Done with the pipe either way: EOF means dbus-daemon is exiting. */
+        u->address_source = sd_event_source_disable_unref(u->address_source);
+        if (u->print_address_fd >= 0)
+                close(u->print_address_fd);
+        u->print_address_fd = -EBADF;
+        return 0;
+}
+
+void unit_notify_ready(Unit *u) {
+        if (u->ready)
+                return;
+        u->ready = true;
+        u->ready_usec = okg_now_usec();
+        disarm(u->start_timer);
+        if (u->state == UNIT_STARTING)
+                unit_set_state(u, UNIT_RUNNING);
+        log_info("%s is ready (PID %i).", u->name, (int) u->pid);
+        unit_changed(u);
+        if (u->kind == UNIT_BUS)
+                manager_bus_started(u->manager);
+        manager_startup_continue(u->manager);
+}
+
+static int unit_spawn(Unit *u) {
+        Manager *m = u->manager;
+        _cleanup_(strv_freep) char **argv = NULL, **env = NULL;
+        int pipefd[2] = { -EBADF, -EBADF };
+        pid_t parent = getpid(), pid;
+        int r;
+
+        r = unit_build_argv(u, &argv);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find the executable for %s: %m", u->name);
+        env = unit_build_env(u);
+        if (!env)
+                return log_oom();
+        if (u->kind == UNIT_BUS) {
+                (void) unlink(m->bus_socket);
+                if (pipe2(pipefd, O_CLOEXEC) < 0)
+                        return log_error_errno(errno, "Failed to create a pipe: %m");
+        }
+
+        pid = fork();
+        if (pid < 0) {
+                r = log_error_errno(errno, "Failed to fork for %s: %m", u->name);
+                if (pipefd[0] >= 0) {
+                        close(pipefd[0]);
+                        close(pipefd[1]);
+                }
+                return r;
+        }
+        if (pid == 0) {
+                sigset_t none;
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) signal(SIGPIPE, SIG_DFL);
+                /* If okg-sidecard dies without stopping us, do not linger. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                        _exit(1);
+                /* Our own session: a Ctrl-C or a signal to okg-sidecard's process group must
+                 * reach okg-sidecard alone, which then stops everything in order. */
+                (void) setsid();
+                if (pipefd[1] >= 0) {
+                        if (dup2(pipefd[1], 3) < 0)
+                                _exit(126);
+                        (void) close_range(4, ~0U, 0);
+                } else
+                        (void) close_range(3, ~0U, 0);
+                execve(argv[0], argv, env);
+                _exit(127);
+        }
+
+        u->pid = pid;
+        u->ready = false;
+        u->start_timed_out = false;
+        u->watchdog_fired = false;
+        u->started_usec = okg_now_usec();
+        free(u->status_text);
+        u->status_text = NULL;
+        unit_set_state(u, UNIT_STARTING);
+        log_info("Started %s (PID %i): %s", u->name, (int) pid, argv[0]);
+
+        if (u->kind == UNIT_BUS) {
+                close(pipefd[1]);
+                u->print_address_fd = pipefd[0];
+                r = sd_event_add_io(m->event, &u->address_source, pipefd[0], EPOLLIN,
+                                    on_bus_address, u);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot watch dbus-daemon's address pipe: %m");
+        }
+        r = arm_timer(u, &u->start_timer, (uint64_t) m->config->start_timeout_sec * USEC_PER_SEC,
+                      on_start_timeout);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the start timer of %s: %m", u->name);
+        r = unit_watchdog_ping(u);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the watchdog of %s: %m", u->name);
+        unit_changed(u);
+        return 0;
+}
+
+static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Unit *u = userdata;
+
+        if (u->state != UNIT_BACKOFF)
+                return 0;
+        u->restarts++;
+        if (unit_spawn(u) < 0) {
+                unit_schedule_restart(u);
+                unit_changed(u);
+        }
+        return 0;
+}
+
+void unit_schedule_restart(Unit *u) {
+        Manager *m = u->manager;
+        int r;
+
+        u->failures++;
+        u->next_restart_delay_usec =
+                okg_backoff_usec(u->failures,
+                                 (uint64_t) m->config->restart_initial_msec * USEC_PER_MSEC,
+                                 (uint64_t) m->config->restart_max_sec * USEC_PER_SEC);
+        unit_set_state(u, UNIT_BACKOFF);
+        log_info("Restarting %s in %llu ms (attempt %u).", u->name,
+                 (unsigned long long) (u->next_restart_delay_usec / USEC_PER_MSEC), u->failures);
+        r = arm_timer(u, &u->restart_timer, u->next_restart_delay_usec, on_restart_timer);
+        if (r < 0) {
+                log_error_errno(r, "Cannot schedule the restart of %s: %m", u->name);
+                unit_set_state(u, UNIT_FAILED);
+        }
+}
+
+static char *describe_exit(const siginfo_t *si, bool watchdog) {
+        char *t = NULL;
+
+        if (si->si_code == CLD_EXITED)
+                (void) asprintf(&t, "exited with status %i", si->si_status);
+        else
+                (void) asprintf(&t, "killed by SIG%s%s%s", sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
+                                si->si_code == CLD_DUMPED ? " (core dumped)" : "",
+                                watchdog ? " (watchdog)" : "");
+        return t;
+}
+
+void unit_process_exited(Unit *u, const siginfo_t *si) {
+        Manager *m = u->manager;
+        bool clean, stable, restart;
+        RestartPolicy policy;
+
+        u->pid = 0;
+        u->ready = false;
+        disarm(u->start_timer);
+        disarm(u->watchdog_timer);
+        disarm(u->stop_timer);
+        u->address_source = sd_event_source_disable_unref(u->address_source);
+        if (u->print_address_fd >= 0)
+                close(u->print_address_fd);
+        u->print_address_fd = -EBADF;
+
+        u->last_exit_code = si->si_code == CLD_EXITED ? si->si_status : -1;
+        u->last_exit_signal = si->si_code == CLD_EXITED ? 0 : si->si_status;
+        free(u->last_exit_text);
+        u->last_exit_text = describe_exit(si, u->watchdog_fired);
+        clean = si->si_code == CLD_EXITED && si->si_status == 0 && !u->watchdog_fired;
+        stable = u->ready_usec > 0 && u->ready_usec >= u->started_usec &&
+                 okg_now_usec() - u->started_usec >=
+                         (uint64_t) m->config->restart_reset_sec * USEC_PER_SEC;
+
+        if (u->state == UNIT_STOPPING || m->state == MANAGER_STOPPING)
+                log_info("%s (PID %i) stopped: %s.", u->name, (int) si->si_pid,
+                         strempty(u->last_exit_text));
+        else
+                log_full(clean ? LOG_INFO : LOG_WARNING, "%s (PID %i) %s.", u->name,
+                         (int) si->si_pid, strempty(u->last_exit_text));
+
+        if (u->remove_requested) {
+                manager_forget_unit(m, u);
+                return;
+        }
+        if (m->state == MANAGER_STOPPING) {
+                unit_set_state(u, UNIT_INACTIVE);
+                unit_changed(u);
+                manager_stop_continue(m);
+                return;
+        }
+        if (u->stop_requested) {
+                unit_set_state(u, UNIT_INACTIVE);
+                if (u->restart_requested) {
+                        u->restart_requested = false;
+                        u->stop_requested = false;
+                        u->failures = 0;
+                        if (unit_spawn(u) < 0)
+                                unit_set_state(u, UNIT_FAILED);
+                }
+                unit_changed(u);
+                return;
+        }
+
+        /* The bus and storage are the suite's infrastructure: always brought back. */
+        policy = u->kind == UNIT_PLUGIN ? u->restart_policy : RESTART_ALWAYS;
+        restart = policy == RESTART_ALWAYS || (policy == RESTART_ON_FAILURE && !clean);
+        if (stable)
+                u->failures = 0;
+        if (restart)
+                unit_schedule_restart(u);
+        else
+                unit_set_state(u, clean ? UNIT_INACTIVE : UNIT_FAILED);
+        unit_changed(u);
+        manager_startup_continue(m);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Unit *u = userdata;
+
+        if (u->pid <= 0)
+                return 0;
+        log_warning("%s (PID %i) did not stop in time; killing it.", u->name, (int) u->pid);
+        u->manager->kill_needed = true;
+        (void) kill(u->pid, SIGKILL);
+        return 0;
+}
+
+/* Sends SIGTERM and arms SIGKILL at the deadline (absolute, CLOCK_MONOTONIC). */
+void unit_terminate(Unit *u, uint64_t deadline_usec) {
+        int r;
+
+        if (u->pid <= 0)
+                return;
+        unit_set_state(u, UNIT_STOPPING);
+        (void) kill(u->pid, SIGTERM);
+        if (u->stop_timer) {
+                r = sd_event_source_set_time(u->stop_timer, deadline_usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(u->stop_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(u->manager->event, &u->stop_timer, CLOCK_MONOTONIC,
+                                      deadline_usec, 0, on_stop_timeout, u);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot arm the stop deadline of %s, killing it: %m", u->name);
+                (void) kill(u->pid, SIGKILL);
+        }
+        unit_changed(u);
+}
+
+int unit_start(Unit *u) {
+        if (u->pid > 0)
+                return -EALREADY;
+        disarm(u->restart_timer);
+        u->stop_requested = false;
+        u->restart_requested = false;
+        u->failures = 0;
+        return unit_spawn(u);
+}
+
+int unit_stop(Unit *u) {
+        u->stop_requested = true;
+        u->restart_requested = false;
+        disarm(u->restart_timer);
+        if (u->pid > 0) {
+                uint64_t now;
+                (void) sd_event_now(u->manager->event, CLOCK_MONOTONIC, &now);
+                unit_terminate(u, now + (uint64_t) u->manager->config->stop_timeout_sec * USEC_PER_SEC);
+                return 0;
+        }
+        unit_set_state(u, UNIT_INACTIVE);
+        unit_changed(u);
+        return 0;
+}
+
+int unit_restart(Unit *u) {
+        if (u->pid <= 0)
+                return unit_start(u);
+        unit_stop(u);
+        u->restart_requested = true;
+        return 0;
+}
+
+/* Used at startup and by the start-order gate. */
+int unit_launch(Unit *u) {
+        return unit_spawn(u);
+}
+
+Unit *unit_free(Unit *u) {
+        if (!u)
+                return NULL;
+        sd_event_source_disable_unref(u->address_source);
+        sd_event_source_disable_unref(u->start_timer);
+        sd_event_source_disable_unref(u->watchdog_timer);
+        sd_event_source_disable_unref(u->restart_timer);
+        sd_event_source_disable_unref(u->stop_timer);
+        if (u->print_address_fd >= 0)
+                close(u->print_address_fd);
+        free(u->name);
+        free(u->object_path);
+        free(u->config_file);
+        free(u->config_canonical);
+        free(u->last_exit_text);
+        free(u->status_text);
+        free(u);
+        return NULL;
+}

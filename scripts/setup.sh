@@ -1,0 +1,39 @@
+#!/bin/bash
+# Installs what building, running and testing okg-sidecar needs on Debian 12 (run as root).
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+
+packages=(
+        # build
+        gcc meson ninja-build pkg-config
+        libsystemd-dev libyaml-dev libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev
+        # run: the private bus, and busctl to look at it
+        dbus-daemon systemd
+        # tests: the game process, HTTP client, test runner, process tools
+        nginx-light curl ca-certificates python3 python3-pytest procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+        echo "setup: all ${#packages[@]} packages present"
+        exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: missing packages (${missing[*]}); run this script as root" >&2
+        exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts nginx on install where it can; the tests run their own instances.
+if command -v nginx >/dev/null && pgrep -x nginx >/dev/null 2>&1 && [ -f /run/nginx.pid ]; then
+        nginx -s stop 2>/dev/null || true
+fi
+echo "setup: done"

@@ -1,0 +1,41 @@
+#!/bin/bash
+# Sets up the machine (Debian 12, as root) and runs every test: unit and component tests on a
+# normal build, then all of them again on an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Ends with one line "N passed, N failed"; exits non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+./scripts/setup.sh || exit 1
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+
+run_variant() {
+        local name=$1 dir=$2
+        shift 2
+        echo "== $name: build"
+        if ! ./scripts/build.sh "$dir" "$@"; then
+                echo "== $name: BUILD FAILED"
+                echo "build-$name 0 1" >>"$results/counts"
+                status=1
+                return
+        fi
+        echo "== $name: unit tests (meson test)"
+        meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
+        /usr/bin/python3 tests/count-results.py meson "$dir/meson-logs/testlog.json" >>"$results/counts"
+        echo "== $name: component tests (pytest)"
+        OKG_BUILD_DIR="$top/$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+                --junitxml="$results/$name.xml" tests/component || status=1
+        /usr/bin/python3 tests/count-results.py junit "$results/$name.xml" >>"$results/counts"
+}
+
+run_variant plain build-test
+ASAN_OPTIONS=detect_leaks=1:exitcode=23:abort_on_error=0 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+OKG_SANITIZED=1 \
+        run_variant sanitized build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+awk '{p += $2; f += $3} END {printf "%d passed, %d failed\n", p, f; exit (f > 0)}' "$results/counts" || status=1
+exit $status
