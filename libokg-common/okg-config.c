@@ -25,6 +25,27 @@ static const char *const start_order_table[_START_ORDER_MAX] = {
         [START_ORDER_AFTER] = "After",
 };
 
+static const char *const storage_backend_table[_STORAGE_BACKEND_MAX] = {
+        [STORAGE_BACKEND_AUTO] = "auto",
+        [STORAGE_BACKEND_KUBERNETES] = "kubernetes",
+        [STORAGE_BACKEND_LOCAL] = "local",
+};
+
+const char *storage_backend_to_string(StorageBackend b) {
+        if (b < 0 || b >= _STORAGE_BACKEND_MAX)
+                return NULL;
+        return storage_backend_table[b];
+}
+
+StorageBackend storage_backend_from_string(const char *s) {
+        if (!s)
+                return _STORAGE_BACKEND_INVALID;
+        for (int i = 0; i < _STORAGE_BACKEND_MAX; i++)
+                if (strcasecmp(s, storage_backend_table[i]) == 0)
+                        return (StorageBackend) i;
+        return _STORAGE_BACKEND_INVALID;
+}
+
 const char *restart_policy_to_string(RestartPolicy p) {
         if (p < 0 || p >= _RESTART_POLICY_MAX)
                 return NULL;
@@ -69,6 +90,8 @@ SidecarConfig *sidecar_config_free(SidecarConfig *c) {
         free(c->health_address);
         free(c->game_process_name);
         free(c->game_url);
+        free(c->result_configmap);
+        free(c->result_namespace);
         free(c);
         return NULL;
 }
@@ -174,6 +197,7 @@ static const char *const top_keys[] = {
         "stopTimeoutSeconds",
         "watchdogSeconds",
         "restartBackoff",
+        "storage",
         NULL,
 };
 
@@ -263,6 +287,61 @@ static void parse_restart_backoff(Ctx *c, const OkgNode *m, SidecarConfig *cfg) 
                                cfg->restart_initial_msec, cfg->restart_max_sec);
 }
 
+static void parse_storage(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
+        static const char *const keys[] = { "backend", "resultConfigMap", "resultNamespace",
+                                            "events", "drainTimeoutSeconds", NULL };
+        char what[80];
+        OkgNode *v;
+
+        if (m->type != OKG_NODE_MAPPING) {
+                okg_errors_add(c->e, c->file, m, "storage", "expected a mapping, got %s",
+                               okg_node_describe(m, what, sizeof(what)));
+                return;
+        }
+        note(c, okg_node_check_keys(m, c->file, "storage", keys, c->e));
+
+        v = get_opt(m, "backend");
+        if (v) {
+                _cleanup_(freep) char *s = NULL;
+                if (note(c, read_string(c, v, "storage", "backend", &s)) >= 0) {
+                        StorageBackend b = storage_backend_from_string(s);
+                        if (b < 0)
+                                okg_errors_add(c->e, c->file, v, "storage.backend",
+                                               "invalid value %s (expected auto, kubernetes or local)",
+                                               okg_node_describe(v, what, sizeof(what)));
+                        else
+                                cfg->storage_backend = b;
+                }
+        }
+        for (size_t i = 0; i < 2; i++) {
+                const char *key = i == 0 ? "resultConfigMap" : "resultNamespace";
+                char **dest = i == 0 ? &cfg->result_configmap : &cfg->result_namespace;
+                _cleanup_(freep) char *s = NULL, *p = okg_path_key("storage", key);
+                const char *why;
+
+                v = get_opt(m, key);
+                if (!v)
+                        continue;
+                if (note(c, read_string(c, v, "storage", key, &s)) < 0)
+                        continue;
+                why = kube_dns_subdomain_check(s);
+                if (why)
+                        okg_errors_add(c->e, c->file, v, p ?: key, "invalid name %s: %s",
+                                       okg_node_describe(v, what, sizeof(what)), why);
+                else {
+                        free(*dest);
+                        *dest = TAKE_PTR(s);
+                }
+        }
+        v = get_opt(m, "events");
+        if (v)
+                note(c, okg_node_get_bool(v, c->file, "storage.events", c->e, &cfg->events));
+        v = get_opt(m, "drainTimeoutSeconds");
+        if (v)
+                note(c, read_uint(c, v, "storage", "drainTimeoutSeconds", 1, 3600,
+                                  &cfg->drain_timeout_sec));
+}
+
 static void parse_game_ready(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
         static const char *const keys[] = { "processName", "url", "timeoutSeconds", NULL };
         char what[80];
@@ -336,6 +415,10 @@ static char *known_type_names(const PluginType *types, size_t n_types) {
         return s;
 }
 
+/* With no type table, plugin names and sections are left unchecked: a daemon that only reads
+ * its own settings (okg-storaged) need not know the plugins. */
+static const PluginType unchecked_plugin_type = { .name = "*" };
+
 static void parse_plugin(Ctx *c, const OkgNode *m, size_t index, const PluginType *types,
                          size_t n_types, SidecarConfig *cfg, const OkgNode **name_nodes) {
         _cleanup_(freep) char *path = okg_path_index("plugins", index);
@@ -373,7 +456,7 @@ static void parse_plugin(Ctx *c, const OkgNode *m, size_t index, const PluginTyp
         if (!v)
                 okg_errors_add(c->e, c->file, m, name_path, "required key is missing");
         else if (note(c, okg_node_get_string(v, c->file, name_path, c->e, &name)) >= 0) {
-                type = find_type(types, n_types, name);
+                type = types ? find_type(types, n_types, name) : &unchecked_plugin_type;
                 if (!type) {
                         _cleanup_(freep) char *known = known_type_names(types, n_types);
                         okg_errors_add(c->e, c->file, v, name_path,
@@ -554,11 +637,15 @@ int sidecar_config_parse(const OkgNode *root, const char *file, const PluginType
                 .restart_initial_msec = 100,
                 .restart_max_sec = 30,
                 .restart_reset_sec = 60,
+                .storage_backend = STORAGE_BACKEND_AUTO,
+                .events = true,
+                .drain_timeout_sec = 5,
         };
         cfg->health_address = strdup("0.0.0.0");
+        cfg->result_configmap = strdup("sidecar-result");
         if (file)
                 cfg->path = strdup(file);
-        if (!cfg->health_address || (file && !cfg->path))
+        if (!cfg->health_address || !cfg->result_configmap || (file && !cfg->path))
                 return -ENOMEM;
 
         if (root->type != OKG_NODE_MAPPING) {
@@ -643,6 +730,9 @@ int sidecar_config_parse(const OkgNode *root, const char *file, const PluginType
         v = get_opt(root, "restartBackoff");
         if (v)
                 parse_restart_backoff(&c, v, cfg);
+        v = get_opt(root, "storage");
+        if (v)
+                parse_storage(&c, v, cfg);
 
         if (!cfg->game_process_name) {
                 const char *pn = hot_update_process_name(root);

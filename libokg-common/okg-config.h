@@ -39,6 +39,17 @@ typedef struct PluginType {
         int (*validate)(const OkgNode *config, const char *file, const char *path, OkgErrors *e);
 } PluginType;
 
+typedef enum StorageBackend {
+        STORAGE_BACKEND_AUTO,           /* in-cluster, else $KUBECONFIG, else local */
+        STORAGE_BACKEND_KUBERNETES,
+        STORAGE_BACKEND_LOCAL,
+        _STORAGE_BACKEND_MAX,
+        _STORAGE_BACKEND_INVALID = -EINVAL,
+} StorageBackend;
+
+const char *storage_backend_to_string(StorageBackend b);
+StorageBackend storage_backend_from_string(const char *s);
+
 typedef struct PluginSpec {
         char *name;
         const PluginType *type;
@@ -69,10 +80,17 @@ typedef struct SidecarConfig {
         unsigned restart_initial_msec;  /* initialMilliseconds, default 100 */
         unsigned restart_max_sec;       /* maxSeconds, default 30 */
         unsigned restart_reset_sec;     /* resetAfterSeconds, default 60 */
+        /* storage: okg-storaged's settings */
+        StorageBackend storage_backend; /* storage.backend, default auto */
+        char *result_configmap;         /* storage.resultConfigMap, default "sidecar-result" */
+        char *result_namespace;         /* storage.resultNamespace, NULL = the pod's namespace */
+        bool events;                    /* storage.events, default true */
+        unsigned drain_timeout_sec;     /* storage.drainTimeoutSeconds, default 5 */
 } SidecarConfig;
 
 /* Parses and validates the whole file, plugin sections included. On failure returns -EINVAL
- * (or the error from reading the file) with all problems found in `errors`. */
+ * (or the error from reading the file) with all problems found in `errors`. With types NULL,
+ * plugin names and sections are not checked (for a daemon that reads only its own settings). */
 int sidecar_config_load(const char *path, const PluginType *types, size_t n_types,
                         SidecarConfig **ret, OkgErrors *errors);
 int sidecar_config_parse(const OkgNode *root, const char *file, const PluginType *types,

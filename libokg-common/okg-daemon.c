@@ -64,6 +64,10 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 }
 
 int okg_daemon_event_new(sd_event **ret) {
+        return okg_daemon_event_new_full(ret, NULL, NULL);
+}
+
+int okg_daemon_event_new_full(sd_event **ret, sd_event_signal_handler_t on_stop, void *userdata) {
         sd_event *e = NULL;
         sigset_t mask;
         int r;
@@ -79,9 +83,11 @@ int okg_daemon_event_new(sd_event **ret) {
         r = sd_event_default(&e);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, NULL);
+        if (!on_stop)
+                on_stop = on_exit_signal;
+        r = sd_event_add_signal(e, NULL, SIGTERM, on_stop, userdata);
         if (r >= 0)
-                r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, NULL);
+                r = sd_event_add_signal(e, NULL, SIGINT, on_stop, userdata);
         if (r >= 0)
                 r = sd_event_set_watchdog(e, true);
         if (r < 0) {

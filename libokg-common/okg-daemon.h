@@ -17,6 +17,8 @@ int okg_daemon_parse_args(int argc, char **argv, const char *ident, const char *
 /* The default event loop with SIGTERM/SIGINT ending it (sends STOPPING=1) and the watchdog
  * enabled when the supervisor asked for one. */
 int okg_daemon_event_new(sd_event **ret);
+/* The same, with on_stop called for SIGTERM/SIGINT instead (a daemon that drains first). */
+int okg_daemon_event_new_full(sd_event **ret, sd_event_signal_handler_t on_stop, void *userdata);
 
 #include "okg-yaml.h"
 

@@ -28,11 +28,14 @@ static const char *name_part_check(const char *s, size_t len, bool allow_empty) 
         return NULL;
 }
 
-static const char *dns_subdomain_check_len(const char *s, size_t len) {
+/* The same checks serve a name and the prefix of a qualified name; the phrase says which. */
+#define SUBDOMAIN_PHRASE(prefix, rest) ((prefix) ? "the prefix " rest : rest)
+
+static const char *dns_subdomain_check_len(const char *s, size_t len, bool prefix) {
         if (len == 0)
-                return "the prefix must not be empty";
+                return SUBDOMAIN_PHRASE(prefix, "must not be empty");
         if (len > 253)
-                return "the prefix must be no more than 253 characters";
+                return SUBDOMAIN_PHRASE(prefix, "must be no more than 253 characters");
 
         size_t start = 0;
         for (size_t i = 0; i <= len; i++) {
@@ -40,16 +43,16 @@ static const char *dns_subdomain_check_len(const char *s, size_t len) {
                         continue;
                 /* label s[start, i) */
                 if (i == start)
-                        return "the prefix must be a lowercase DNS subdomain (empty label)";
+                        return SUBDOMAIN_PHRASE(prefix, "must be a lowercase DNS subdomain (empty label)");
                 if (i - start > 63)
-                        return "the prefix must be a lowercase DNS subdomain (label longer than 63 characters)";
+                        return SUBDOMAIN_PHRASE(prefix, "must be a lowercase DNS subdomain (label longer than 63 characters)");
                 for (size_t j = start; j < i; j++) {
                         char c = s[j];
                         if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '-'))
-                                return "the prefix must be a lowercase DNS subdomain (only a-z, 0-9, '-' and '.')";
+                                return SUBDOMAIN_PHRASE(prefix, "must be a lowercase DNS subdomain (only a-z, 0-9, '-' and '.')");
                 }
                 if (s[start] == '-' || s[i - 1] == '-')
-                        return "the prefix must be a lowercase DNS subdomain (labels start and end with a letter or digit)";
+                        return SUBDOMAIN_PHRASE(prefix, "must be a lowercase DNS subdomain (labels start and end with a letter or digit)");
                 start = i + 1;
         }
         return NULL;
@@ -58,7 +61,7 @@ static const char *dns_subdomain_check_len(const char *s, size_t len) {
 const char *kube_dns_subdomain_check(const char *s) {
         if (!s)
                 return "must not be empty";
-        return dns_subdomain_check_len(s, strlen(s));
+        return dns_subdomain_check_len(s, strlen(s), false);
 }
 
 const char *kube_qualified_name_check(const char *s) {
@@ -69,7 +72,7 @@ const char *kube_qualified_name_check(const char *s) {
         if (slash) {
                 if (strchr(slash + 1, '/'))
                         return "must contain at most one '/'";
-                const char *r = dns_subdomain_check_len(s, (size_t) (slash - s));
+                const char *r = dns_subdomain_check_len(s, (size_t) (slash - s), true);
                 if (r)
                         return r;
                 s = slash + 1;

@@ -1,34 +1,32 @@
-/* okg-storaged: the only process of the suite that will hold Kubernetes credentials. This build
- * joins the private bus as io.kruise.game.Storage1 and reports readiness; the storage backends
- * are not part of this build yet and the daemon says so at start. */
+/* okg-storaged: the only process of the suite with Kubernetes credentials. It journals what the
+ * plugins hand it and makes the API server (or the local store) hold exactly that. */
 #include <stdlib.h>
-#include <systemd/sd-daemon.h>
 
 #include "log.h"
-#include "okg-bus.h"
 #include "okg-daemon.h"
-
-#define BUS_NAME "io.kruise.game.Storage1"
+#include "storaged-manager.h"
 
 int main(int argc, char **argv) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(okg_bus_freep) OkgBus *bus = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
         OkgDaemonArgs args;
         int r;
 
-        r = okg_daemon_parse_args(argc, argv, "okg-storaged", "Storage daemon of okg-sidecar.", &args);
+        r = okg_daemon_parse_args(argc, argv, "okg-storaged",
+                                  "Storage daemon of okg-sidecar: pod metadata, GameServer opsState "
+                                  "and result records, in Kubernetes or the local store.",
+                                  &args);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
-        r = okg_daemon_event_new(&event);
+        r = manager_new(args.config, &m);
+        if (r == -EINVAL)
+                return 3;
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the event loop: %m"), 1;
-        r = okg_bus_new(event, NULL, BUS_NAME, NULL, NULL, NULL, &bus);
+                return log_error_errno(r, "Failed to set up: %m"), 1;
+        r = manager_start(m);
         if (r < 0)
-                return log_error_errno(r, "Failed to join the private bus as %s: %m", BUS_NAME), 1;
-        log_notice("Storage backends are not part of this build; only the bus name is served.");
-        (void) sd_notify(false, "READY=1\nSTATUS=Bus name only (storage backends not in this build)");
-        r = sd_event_loop(event);
+                return 1;
+        r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m"), 1;
         return 0;

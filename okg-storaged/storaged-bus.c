@@ -1,0 +1,257 @@
+/* io.kruise.game.Storage1: what the plugins call to record results. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "macro.h"
+#include "storaged-manager.h"
+
+#define PATH "/io/kruise/game/Storage1"
+#define IFACE "io.kruise.game.Storage1"
+#define ERROR_INVALID "io.kruise.game.Storage1.Error.InvalidArgument"
+
+typedef const char *(*PairCheck)(const char *key, const char *value);
+
+/* Reads an a{ss} into the field list, checking each pair. */
+static int read_pairs(sd_bus_message *m, FieldKind kind, PairCheck check, json_object *fields,
+                      sd_bus_error *error) {
+        const char *key, *value;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "{ss}", &key, &value)) > 0) {
+                const char *why = check(key, value);
+                json_object *e;
+
+                if (why)
+                        return sd_bus_error_setf(error, ERROR_INVALID, "%s \"%s\": %s",
+                                                 kind == FIELD_LABEL ? "label" : "annotation", key, why);
+                e = json_object_new_object();
+                json_object_object_add(e, "kind", json_object_new_string(field_kind_to_string(kind)));
+                json_object_object_add(e, "key", json_object_new_string(key));
+                json_object_object_add(e, "value", json_object_new_string(value));
+                json_object_array_add(fields, e);
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int reply_write(sd_bus_message *m, Manager *mgr, ObjectKind kind, json_object *fields,
+                       sd_bus_error *error) {
+        uint64_t seq;
+        int r;
+
+        if (json_object_array_length(fields) == 0)
+                return sd_bus_error_set(error, ERROR_INVALID, "nothing to set");
+        r = manager_write(mgr, kind, fields, &seq);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot accept the write: %m");
+        return sd_bus_reply_method_return(m, "t", seq);
+}
+
+static int method_set_pod_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        json_object *fields = json_object_new_array();
+        int r;
+
+        r = read_pairs(m, FIELD_LABEL, storage_check_label, fields, error);
+        if (r >= 0)
+                r = read_pairs(m, FIELD_ANNOTATION, storage_check_annotation, fields, error);
+        if (r >= 0)
+                r = reply_write(m, userdata, OBJECT_POD, fields, error);
+        json_object_put(fields);
+        return r;
+}
+
+static int method_set_gameserver(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        json_object *fields = json_object_new_array();
+        const char *ops_state;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &ops_state);
+        if (r >= 0 && !isempty(ops_state)) {
+                json_object *e = json_object_new_object();
+                if (strlen(ops_state) > 63) {
+                        json_object_put(e);
+                        json_object_put(fields);
+                        return sd_bus_error_set(error, ERROR_INVALID, "opsState is longer than 63 characters");
+                }
+                json_object_object_add(e, "kind", json_object_new_string("opsState"));
+                json_object_object_add(e, "key", json_object_new_string(""));
+                json_object_object_add(e, "value", json_object_new_string(ops_state));
+                json_object_array_add(fields, e);
+        }
+        if (r >= 0)
+                r = read_pairs(m, FIELD_LABEL, storage_check_label, fields, error);
+        if (r >= 0)
+                r = read_pairs(m, FIELD_ANNOTATION, storage_check_annotation, fields, error);
+        if (r >= 0)
+                r = reply_write(m, userdata, OBJECT_GAMESERVER, fields, error);
+        json_object_put(fields);
+        return r;
+}
+
+/* The record as stored: the plugin's JSON object, with the pod and its GameServerSet added so
+ * fleet lookups can tell whose it is. */
+static char *record_annotated(Manager *mgr, const char *json) {
+        json_object *o = json_tokener_parse(json);
+        char *s;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "pod", json_object_new_string(mgr->pod));
+        if (mgr->gss)
+                json_object_object_add(o, "gameServerSet", json_object_new_string(mgr->gss));
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}
+
+static int method_put_record(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Manager *mgr = userdata;
+        _cleanup_(freep) char *stored = NULL;
+        json_object *fields, *e;
+        const char *record, *why;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &record);
+        if (r < 0)
+                return r;
+        why = storage_check_record(record);
+        if (why)
+                return sd_bus_error_set(error, ERROR_INVALID, why);
+        stored = record_annotated(mgr, record);
+        if (!stored)
+                return -ENOMEM;
+        fields = json_object_new_array();
+        e = json_object_new_object();
+        json_object_object_add(e, "kind", json_object_new_string("data"));
+        json_object_object_add(e, "key", json_object_new_string(mgr->pod));
+        json_object_object_add(e, "value", json_object_new_string(stored));
+        json_object_array_add(fields, e);
+        r = reply_write(m, mgr, OBJECT_RECORDS, fields, error);
+        json_object_put(fields);
+        return r;
+}
+
+static int method_post_event(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *type, *reason, *message, *why;
+        uint64_t seq;
+        int r;
+
+        r = sd_bus_message_read(m, "sss", &type, &reason, &message);
+        if (r < 0)
+                return r;
+        why = storage_check_event(type, reason, message);
+        if (why)
+                return sd_bus_error_set(error, ERROR_INVALID, why);
+        r = manager_post_event(userdata, type, reason, message, &seq);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot accept the event: %m");
+        return sd_bus_reply_method_return(m, "t", seq);
+}
+
+static int method_get_record(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return manager_get_record(userdata, m, NULL);
+}
+
+static int method_get_fleet_record(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *field;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &field);
+        if (r < 0)
+                return r;
+        if (isempty(field))
+                return sd_bus_error_set(error, ERROR_INVALID, "name the field to compare");
+        return manager_get_record(userdata, m, field);
+}
+
+#define GETTER(fname, sig, expr)                                                                  \
+        static int fname(sd_bus *bus, const char *path, const char *interface,                   \
+                         const char *property, sd_bus_message *reply, void *userdata,            \
+                         sd_bus_error *error) {                                                   \
+                Manager *m = userdata;                                                            \
+                return sd_bus_message_append(reply, sig, expr);                                   \
+        }
+
+GETTER(get_backend, "s", manager_backend(m))
+GETTER(get_server, "s", m->kube ? kube_client_config(m->kube)->server : local_store_path(m->local))
+GETTER(get_pod, "s", m->pod)
+GETTER(get_namespace, "s", m->namespace)
+GETTER(get_gss, "s", strempty(m->gss))
+GETTER(get_records, "s", m->records_name)
+GETTER(get_records_ns, "s", m->records_namespace)
+GETTER(get_pending, "u", (uint32_t) manager_pending(m))
+GETTER(get_last_error, "s", strempty(m->last_error))
+GETTER(get_requests, "t", (uint64_t) (m->kube ? kube_client_requests(m->kube) : 0))
+GETTER(get_acked, "t", m->acked_writes)
+GETTER(get_retries, "t", m->retries)
+GETTER(get_failures, "t", m->failures)
+GETTER(get_draining, "b", (int) m->draining)
+
+#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+static const sd_bus_vtable storage_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Backend", "s", get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Server", "s", get_server, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PodName", "s", get_pod, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Namespace", "s", get_namespace, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("GameServerSet", "s", get_gss, 0, EMITS),
+        SD_BUS_PROPERTY("ResultConfigMap", "s", get_records, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ResultNamespace", "s", get_records_ns, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Pending", "u", get_pending, 0, EMITS),
+        SD_BUS_PROPERTY("LastError", "s", get_last_error, 0, EMITS),
+        SD_BUS_PROPERTY("RequestsSent", "t", get_requests, 0, EMITS),
+        SD_BUS_PROPERTY("WritesAcknowledged", "t", get_acked, 0, EMITS),
+        SD_BUS_PROPERTY("Retries", "t", get_retries, 0, EMITS),
+        SD_BUS_PROPERTY("Failures", "t", get_failures, 0, EMITS),
+        SD_BUS_PROPERTY("Draining", "b", get_draining, 0, EMITS),
+        SD_BUS_METHOD_WITH_ARGS("SetPodMetadata", SD_BUS_ARGS("a{ss}", labels, "a{ss}", annotations),
+                                SD_BUS_RESULT("t", seq), method_set_pod_metadata,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetGameServer",
+                                SD_BUS_ARGS("s", ops_state, "a{ss}", labels, "a{ss}", annotations),
+                                SD_BUS_RESULT("t", seq), method_set_gameserver,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PutRecord", SD_BUS_ARGS("s", record), SD_BUS_RESULT("t", seq),
+                                method_put_record, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PostEvent", SD_BUS_ARGS("s", type, "s", reason, "s", message),
+                                SD_BUS_RESULT("t", seq), method_post_event,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRecord", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", record, "s", pod),
+                                method_get_record, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetFleetRecord", SD_BUS_ARGS("s", field),
+                                SD_BUS_RESULT("s", record, "s", pod), method_get_fleet_record,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("Acknowledged", SD_BUS_ARGS("s", object, "t", seq), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("WriteFailed", SD_BUS_ARGS("s", object, "t", seq, "s", message), 0),
+        SD_BUS_VTABLE_END,
+};
+
+int storaged_bus_setup(sd_bus *bus, void *userdata) {
+        return sd_bus_add_object_vtable(bus, NULL, PATH, IFACE, storage_vtable, userdata);
+}
+
+static const char *signal_object(ObjectKind kind) {
+        return kind == _OBJECT_KIND_MAX ? "event" : object_kind_to_string(kind);
+}
+
+void storaged_bus_acknowledged(Manager *m, ObjectKind kind, uint64_t seq) {
+        sd_bus *bus = okg_bus_get(m->bus);
+        if (bus)
+                (void) sd_bus_emit_signal(bus, PATH, IFACE, "Acknowledged", "st", signal_object(kind), seq);
+}
+
+void storaged_bus_write_failed(Manager *m, ObjectKind kind, uint64_t seq, const char *message) {
+        sd_bus *bus = okg_bus_get(m->bus);
+        if (bus)
+                (void) sd_bus_emit_signal(bus, PATH, IFACE, "WriteFailed", "sts", signal_object(kind),
+                                          seq, strempty(message));
+}
+
+void storaged_bus_changed(Manager *m) {
+        okg_bus_emit_all_changed(m->bus, PATH, IFACE);
+}

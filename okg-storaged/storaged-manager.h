@@ -1,0 +1,91 @@
+/* okg-storaged's state: the backend (Kubernetes or the local store), the journal, the desired
+ * state per object, and the requests in flight. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "okg-bus.h"
+#include "okg-config.h"
+#include "storaged-journal.h"
+#include "storaged-kube.h"
+#include "storaged-local.h"
+#include "storaged-state.h"
+
+typedef struct Manager Manager;
+
+typedef struct ObjectSlot {
+        Manager *manager;
+        Object object;
+        sd_event_source *retry_timer;
+        unsigned attempts;
+        uint64_t blocked_seq;     /* refused by the API server up to here: wait for a new write */
+        bool creating;            /* the result ConfigMap did not exist: POST it */
+} ObjectSlot;
+
+typedef struct PendingEvent PendingEvent;
+struct PendingEvent {
+        PendingEvent *next;
+        uint64_t seq;
+        json_object *event;       /* type, reason, message, time */
+};
+
+struct Manager {
+        sd_event *event;
+        OkgBus *bus;
+        SidecarConfig *config;
+        char *state_dir;
+
+        char *pod, *namespace, *gss, *pod_uid;
+        char *records_namespace, *records_name;
+
+        KubeClient *kube;         /* NULL with the local store */
+        LocalStore *local;
+        Journal *journal;
+        uint64_t next_seq;
+
+        ObjectSlot objects[_OBJECT_KIND_MAX];
+        PendingEvent *events_head, *events_tail;
+        bool event_inflight;
+        sd_event_source *event_timer;
+        unsigned event_attempts;
+        sd_event_source *dispatch_source;
+
+        bool pod_known;
+        bool pod_fetch_inflight;
+        sd_event_source *pod_timer;
+        unsigned pod_attempts;
+
+        uint64_t acked_writes, retries, failures;
+        char *last_error;
+
+        bool draining;
+        sd_event_source *drain_timer;
+        unsigned rand_state;
+};
+
+int manager_new(const char *config_path, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+int manager_start(Manager *m);
+
+const char *manager_backend(const Manager *m);
+size_t manager_pending(const Manager *m);
+
+/* Accepting writes from the bus: journaled (fsync) before returning the sequence number. */
+int manager_write(Manager *m, ObjectKind kind, json_object *fields, uint64_t *ret_seq);
+int manager_post_event(Manager *m, const char *type, const char *reason, const char *message,
+                       uint64_t *ret_seq);
+/* Answers a GetRecord/GetFleetRecord call, now or when the API server answered. */
+int manager_get_record(Manager *m, sd_bus_message *call, const char *fleet_field);
+
+/* storaged-bus.c */
+int storaged_bus_setup(sd_bus *bus, void *userdata);
+void storaged_bus_acknowledged(Manager *m, ObjectKind kind, uint64_t seq);
+void storaged_bus_write_failed(Manager *m, ObjectKind kind, uint64_t seq, const char *message);
+void storaged_bus_changed(Manager *m);

@@ -1,0 +1,395 @@
+/* Desired and acknowledged state per field; see storaged-state.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "okg-kube-names.h"
+#include "storaged-state.h"
+
+static const char *const object_kind_table[_OBJECT_KIND_MAX] = {
+        [OBJECT_POD] = "pod",
+        [OBJECT_GAMESERVER] = "gameserver",
+        [OBJECT_RECORDS] = "records",
+};
+
+static const char *const field_kind_table[_FIELD_KIND_MAX] = {
+        [FIELD_LABEL] = "label",
+        [FIELD_ANNOTATION] = "annotation",
+        [FIELD_OPS_STATE] = "opsState",
+        [FIELD_DATA] = "data",
+};
+
+const char *object_kind_to_string(ObjectKind k) {
+        return k >= 0 && k < _OBJECT_KIND_MAX ? object_kind_table[k] : NULL;
+}
+
+ObjectKind object_kind_from_string(const char *s) {
+        for (int i = 0; s && i < _OBJECT_KIND_MAX; i++)
+                if (streq(s, object_kind_table[i]))
+                        return (ObjectKind) i;
+        return _OBJECT_KIND_INVALID;
+}
+
+const char *field_kind_to_string(FieldKind k) {
+        return k >= 0 && k < _FIELD_KIND_MAX ? field_kind_table[k] : NULL;
+}
+
+FieldKind field_kind_from_string(const char *s) {
+        for (int i = 0; s && i < _FIELD_KIND_MAX; i++)
+                if (streq(s, field_kind_table[i]))
+                        return (FieldKind) i;
+        return _FIELD_KIND_INVALID;
+}
+
+void object_done(Object *o) {
+        for (size_t i = 0; i < o->n_fields; i++) {
+                free(o->fields[i].key);
+                free(o->fields[i].desired);
+                free(o->fields[i].acked);
+                free(o->fields[i].inflight);
+        }
+        free(o->fields);
+        o->fields = NULL;
+        o->n_fields = 0;
+        o->inflight = false;
+}
+
+Field *object_find(Object *o, FieldKind kind, const char *key) {
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].kind == kind && streq(o->fields[i].key, key))
+                        return &o->fields[i];
+        return NULL;
+}
+
+static Field *object_get(Object *o, FieldKind kind, const char *key) {
+        Field *f = object_find(o, kind, key), *t;
+
+        if (f)
+                return f;
+        t = realloc(o->fields, (o->n_fields + 1) * sizeof(Field));
+        if (!t)
+                return NULL;
+        o->fields = t;
+        f = &o->fields[o->n_fields];
+        *f = (Field) { .kind = kind, .key = strdup(key) };
+        if (!f->key)
+                return NULL;
+        o->n_fields++;
+        return f;
+}
+
+int object_set_desired(Object *o, FieldKind kind, const char *key, const char *value, uint64_t seq) {
+        Field *f = object_get(o, kind, key);
+
+        if (!f)
+                return -ENOMEM;
+        if (free_and_strdup(&f->desired, value) < 0)
+                return -ENOMEM;
+        if (seq > f->desired_seq)
+                f->desired_seq = seq;
+        return 0;
+}
+
+int object_set_acked(Object *o, FieldKind kind, const char *key, const char *value) {
+        Field *f = object_get(o, kind, key);
+
+        if (!f)
+                return -ENOMEM;
+        return free_and_strdup(&f->acked, value);
+}
+
+static bool field_differs(const Field *f) {
+        return f->desired && !streq_ptr(f->desired, f->acked);
+}
+
+size_t object_pending(const Object *o) {
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (field_differs(&o->fields[i]))
+                        n++;
+        return n;
+}
+
+bool object_needs_write(const Object *o) {
+        return object_pending(o) > 0;
+}
+
+static json_object *obj_child(json_object *parent, const char *key) {
+        json_object *c;
+
+        if (json_object_object_get_ex(parent, key, &c))
+                return c;
+        c = json_object_new_object();
+        json_object_object_add(parent, key, c);
+        return c;
+}
+
+int object_begin_patch(Object *o, json_object **ret_patch, uint64_t *ret_seq) {
+        json_object *patch;
+        uint64_t seq = 0;
+
+        if (o->inflight)
+                return -EBUSY;
+        if (!object_needs_write(o))
+                return -ENODATA;
+
+        patch = json_object_new_object();
+        if (!patch)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_fields; i++) {
+                Field *f = &o->fields[i];
+                json_object *where;
+
+                if (!field_differs(f))
+                        continue;
+                switch (f->kind) {
+                case FIELD_LABEL:
+                        where = obj_child(obj_child(patch, "metadata"), "labels");
+                        break;
+                case FIELD_ANNOTATION:
+                        where = obj_child(obj_child(patch, "metadata"), "annotations");
+                        break;
+                case FIELD_OPS_STATE:
+                        where = obj_child(patch, "spec");
+                        break;
+                case FIELD_DATA:
+                default:
+                        where = obj_child(patch, "data");
+                        break;
+                }
+                json_object_object_add(where, f->kind == FIELD_OPS_STATE ? "opsState" : f->key,
+                                       json_object_new_string(f->desired));
+                if (free_and_strdup(&f->inflight, f->desired) < 0) {
+                        json_object_put(patch);
+                        object_patch_failed(o);
+                        return -ENOMEM;
+                }
+                f->inflight_seq = f->desired_seq;
+                if (f->desired_seq > seq)
+                        seq = f->desired_seq;
+        }
+        o->inflight = true;
+        *ret_patch = patch;
+        if (ret_seq)
+                *ret_seq = seq;
+        return 0;
+}
+
+size_t object_patch_succeeded(Object *o) {
+        size_t n = 0;
+        uint64_t seq = 0;
+
+        for (size_t i = 0; i < o->n_fields; i++) {
+                Field *f = &o->fields[i];
+                if (!f->inflight)
+                        continue;
+                free(f->acked);
+                f->acked = TAKE_PTR(f->inflight);
+                if (f->inflight_seq > seq)
+                        seq = f->inflight_seq;
+                n++;
+        }
+        if (seq > o->acked_seq)
+                o->acked_seq = seq;
+        o->inflight = false;
+        return n;
+}
+
+void object_patch_failed(Object *o) {
+        for (size_t i = 0; i < o->n_fields; i++)
+                o->fields[i].inflight = mfree(o->fields[i].inflight);
+        o->inflight = false;
+}
+
+json_object *object_inflight_fields(const Object *o) {
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < o->n_fields; i++) {
+                const Field *f = &o->fields[i];
+                json_object *e;
+
+                if (!f->inflight)
+                        continue;
+                e = json_object_new_object();
+                json_object_object_add(e, "kind", json_object_new_string(field_kind_to_string(f->kind)));
+                json_object_object_add(e, "key", json_object_new_string(f->key));
+                json_object_object_add(e, "value", json_object_new_string(f->inflight));
+                json_object_array_add(a, e);
+        }
+        return a;
+}
+
+json_object *records_configmap_new(const char *name, const char *namespace, json_object *patch) {
+        json_object *cm = json_object_new_object(), *meta = json_object_new_object(), *data;
+
+        json_object_object_add(cm, "apiVersion", json_object_new_string("v1"));
+        json_object_object_add(cm, "kind", json_object_new_string("ConfigMap"));
+        json_object_object_add(meta, "name", json_object_new_string(name));
+        json_object_object_add(meta, "namespace", json_object_new_string(namespace));
+        json_object_object_add(cm, "metadata", meta);
+        if (json_object_object_get_ex(patch, "data", &data))
+                json_object_object_add(cm, "data", json_object_get(data));
+        return cm;
+}
+
+static bool key_is_member(const char *key, const char *gss) {
+        const char *rest = startswith(key, gss);
+        if (!rest || *rest != '-' || !rest[1])
+                return false;
+        for (rest++; *rest; rest++)
+                if (!isdigit((unsigned char) *rest))
+                        return false;
+        return true;
+}
+
+int records_find_newest(json_object *data, const char *gss, const char *field,
+                        const char **ret_key, const char **ret_record) {
+        const char *best_key = NULL, *best_record = NULL;
+        _cleanup_(freep) char *best_value = NULL;
+
+        if (!data || !json_object_is_type(data, json_type_object) || isempty(gss))
+                return 0;
+        json_object_object_foreach(data, key, val) {
+                const char *text = json_object_get_string(val), *v;
+                json_object *rec, *set, *fv;
+                bool member;
+
+                if (!json_object_is_type(val, json_type_string))
+                        continue;
+                rec = json_tokener_parse(text);
+                if (!rec || !json_object_is_type(rec, json_type_object)) {
+                        json_object_put(rec);
+                        continue;
+                }
+                if (json_object_object_get_ex(rec, "gameServerSet", &set))
+                        member = json_object_is_type(set, json_type_string) &&
+                                 streq(json_object_get_string(set), gss);
+                else
+                        member = key_is_member(key, gss);
+                if (member && json_object_object_get_ex(rec, field, &fv) &&
+                    json_object_is_type(fv, json_type_string)) {
+                        v = json_object_get_string(fv);
+                        if (!best_value || strcmp(v, best_value) > 0) {
+                                char *copy = strdup(v);
+                                if (copy) {
+                                        best_key = key;
+                                        best_record = text;
+                                        free(best_value);
+                                        best_value = copy;
+                                }
+                        }
+                }
+                json_object_put(rec);
+        }
+        if (!best_key)
+                return 0;
+        if (ret_key)
+                *ret_key = best_key;
+        if (ret_record)
+                *ret_record = best_record;
+        return 1;
+}
+
+char *gss_from_pod_name(const char *pod) {
+        const char *dash;
+        size_t len;
+
+        if (isempty(pod))
+                return NULL;
+        dash = strrchr(pod, '-');
+        if (!dash || dash == pod || !dash[1])
+                return NULL;
+        for (const char *p = dash + 1; *p; p++)
+                if (!isdigit((unsigned char) *p))
+                        return NULL;
+        len = (size_t) (dash - pod);
+        return strndup(pod, len);
+}
+
+static json_object *json_deep_copy(json_object *o) {
+        json_object *copy = NULL;
+        if (json_object_deep_copy(o, &copy, NULL) < 0)
+                return NULL;
+        return copy;
+}
+
+int json_merge_patch(json_object **target, json_object *patch) {
+        if (!json_object_is_type(patch, json_type_object)) {
+                json_object *copy = patch ? json_deep_copy(patch) : NULL;
+                if (patch && !copy)
+                        return -ENOMEM;
+                json_object_put(*target);
+                *target = copy;
+                return 0;
+        }
+        if (!*target || !json_object_is_type(*target, json_type_object)) {
+                json_object_put(*target);
+                *target = json_object_new_object();
+                if (!*target)
+                        return -ENOMEM;
+        }
+        json_object_object_foreach(patch, key, value) {
+                json_object *child = NULL;
+                int r;
+
+                if (!value) {
+                        json_object_object_del(*target, key);
+                        continue;
+                }
+                if (json_object_object_get_ex(*target, key, &child))
+                        child = json_object_get(child);
+                r = json_merge_patch(&child, value);
+                if (r < 0) {
+                        json_object_put(child);
+                        return r;
+                }
+                json_object_object_add(*target, key, child);
+        }
+        return 0;
+}
+
+#define ANNOTATION_VALUE_MAX (64U * 1024U)
+#define RECORD_MAX (64U * 1024U)
+
+const char *storage_check_label(const char *key, const char *value) {
+        const char *why = kube_qualified_name_check(key);
+        if (why)
+                return why;
+        return kube_label_value_check(value);
+}
+
+const char *storage_check_annotation(const char *key, const char *value) {
+        const char *why = kube_qualified_name_check(key);
+        if (why)
+                return why;
+        if (strlen(value) > ANNOTATION_VALUE_MAX)
+                return "the value is longer than 64 KiB";
+        return NULL;
+}
+
+const char *storage_check_record(const char *json) {
+        json_object *o;
+        bool ok;
+
+        if (strlen(json) > RECORD_MAX)
+                return "a record is at most 64 KiB";
+        o = json_tokener_parse(json);
+        ok = o && json_object_is_type(o, json_type_object);
+        json_object_put(o);
+        return ok ? NULL : "a record must be a JSON object";
+}
+
+const char *storage_check_event(const char *type, const char *reason, const char *message) {
+        if (!streq(type, "Normal") && !streq(type, "Warning"))
+                return "the event type must be Normal or Warning";
+        if (isempty(reason) || strlen(reason) > 128)
+                return "the event reason must be 1 to 128 characters";
+        for (const char *p = reason; *p; p++)
+                if (!isalnum((unsigned char) *p))
+                        return "the event reason must be letters and digits (CamelCase)";
+        if (strlen(message) > 1024)
+                return "the event message is at most 1024 characters";
+        return NULL;
+}

@@ -1,0 +1,287 @@
+/* okg-storaged's logic without a bus or a network: the write discipline per object, JSON merge
+ * patch, fleet record selection, kubeconfig parsing, response classification and the journal. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "okg-test.h"
+#include "storaged-journal.h"
+#include "storaged-kube.h"
+#include "storaged-state.h"
+
+static const char *patch_text(json_object *p) {
+        return json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static void test_write_discipline(void) {
+        Object o = { .kind = OBJECT_GAMESERVER };
+        json_object *patch = NULL;
+        uint64_t seq = 0;
+
+        /* Nothing wanted: nothing to send. */
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -ENODATA);
+
+        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "Allocated", 1), 0);
+        ASSERT_EQ(object_set_desired(&o, FIELD_LABEL, "tier", "gold", 2), 0);
+        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "None", 3), 0); /* coalesced */
+        ASSERT_EQ(object_pending(&o), 2);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_EQ(seq, 3);
+        ASSERT_STREQ(patch_text(patch), "{\"spec\":{\"opsState\":\"None\"},\"metadata\":{\"labels\":{\"tier\":\"gold\"}}}");
+        json_object_put(patch);
+
+        /* One request in flight per object. */
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -EBUSY);
+        /* A change while in flight is sent after. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "Kill", 4), 0);
+        ASSERT_EQ(object_patch_succeeded(&o), 2);
+        ASSERT_EQ(o.acked_seq, 3);
+        ASSERT_EQ(object_pending(&o), 1);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"spec\":{\"opsState\":\"Kill\"}}");
+        json_object_put(patch);
+
+        /* A failure keeps it pending; the retry sends the same. */
+        object_patch_failed(&o);
+        ASSERT_EQ(object_pending(&o), 1);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+
+        /* Setting what the server already holds sends nothing: the steady state is free. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "Kill", 5), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -ENODATA);
+        object_done(&o);
+
+        /* After a restart: what was acknowledged is known from the journal. */
+        Object r = { .kind = OBJECT_POD };
+        ASSERT_EQ(object_set_acked(&r, FIELD_ANNOTATION, "a/b", "1"), 0);
+        ASSERT_EQ(object_set_desired(&r, FIELD_ANNOTATION, "a/b", "1", 9), 0);
+        ASSERT_TRUE(!object_needs_write(&r));
+        ASSERT_EQ(object_set_desired(&r, FIELD_ANNOTATION, "a/b", "2", 10), 0);
+        ASSERT_EQ(object_begin_patch(&r, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"metadata\":{\"annotations\":{\"a/b\":\"2\"}}}");
+        json_object_put(patch);
+        json_object *inflight = object_inflight_fields(&r);
+        ASSERT_STREQ(patch_text(inflight), "[{\"kind\":\"annotation\",\"key\":\"a/b\",\"value\":\"2\"}]");
+        json_object_put(inflight);
+        object_done(&r);
+
+        /* The result ConfigMap, created when missing. */
+        Object c = { .kind = OBJECT_RECORDS };
+        ASSERT_EQ(object_set_desired(&c, FIELD_DATA, "gs-1", "{\"v\":1}", 1), 0);
+        ASSERT_EQ(object_begin_patch(&c, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"data\":{\"gs-1\":\"{\\\"v\\\":1}\"}}");
+        json_object *cm = records_configmap_new("sidecar-result", "ns", patch);
+        ASSERT_STREQ(patch_text(cm), "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"sidecar-result\",\"namespace\":\"ns\"},\"data\":{\"gs-1\":\"{\\\"v\\\":1}\"}}");
+        json_object_put(cm);
+        json_object_put(patch);
+        object_done(&c);
+}
+
+static void test_merge_patch(void) {
+        json_object *t = json_tokener_parse("{\"a\":{\"b\":1,\"c\":2},\"d\":[1],\"e\":\"x\"}");
+        json_object *p = json_tokener_parse("{\"a\":{\"b\":null,\"z\":3},\"d\":{\"k\":1},\"f\":\"new\"}");
+        ASSERT_EQ(json_merge_patch(&t, p), 0);
+        ASSERT_STREQ(patch_text(t), "{\"a\":{\"c\":2,\"z\":3},\"d\":{\"k\":1},\"e\":\"x\",\"f\":\"new\"}");
+        json_object_put(t);
+        json_object_put(p);
+        t = NULL;
+        p = json_tokener_parse("{\"x\":{\"y\":\"z\"}}");
+        ASSERT_EQ(json_merge_patch(&t, p), 0);
+        ASSERT_STREQ(patch_text(t), "{\"x\":{\"y\":\"z\"}}");
+        json_object_put(t);
+        json_object_put(p);
+}
+
+static void test_fleet(void) {
+        json_object *d = json_tokener_parse(
+                "{\"gs-0\":\"{\\\"appliedAt\\\":\\\"2026-01-02\\\",\\\"gameServerSet\\\":\\\"gs\\\"}\","
+                " \"gs-1\":\"{\\\"appliedAt\\\":\\\"2026-01-03\\\"}\","
+                " \"gs-x\":\"{\\\"appliedAt\\\":\\\"2027-01-01\\\"}\","
+                " \"o-1\":\"{\\\"appliedAt\\\":\\\"2028-01-01\\\",\\\"gameServerSet\\\":\\\"o\\\"}\","
+                " \"gs-2\":\"garbage\", \"gs-3\":\"{\\\"appliedAt\\\":5}\"}");
+        const char *key = NULL, *rec = NULL;
+
+        ASSERT_TRUE(d);
+        ASSERT_EQ(records_find_newest(d, "gs", "appliedAt", &key, &rec), 1);
+        ASSERT_STREQ(key, "gs-1");
+        ASSERT_EQ(records_find_newest(d, "o", "appliedAt", &key, &rec), 1);
+        ASSERT_STREQ(key, "o-1");
+        ASSERT_EQ(records_find_newest(d, "none", "appliedAt", &key, &rec), 0);
+        ASSERT_EQ(records_find_newest(d, "gs", "missing", &key, &rec), 0);
+        json_object_put(d);
+
+        char *g = gss_from_pod_name("minecraft-12");
+        ASSERT_STREQ(g, "minecraft");
+        free(g);
+        g = gss_from_pod_name("a-b-c-0");
+        ASSERT_STREQ(g, "a-b-c");
+        free(g);
+        ASSERT_TRUE(!gss_from_pod_name("nginx"));
+        ASSERT_TRUE(!gss_from_pod_name("nginx-abc"));
+        ASSERT_TRUE(!gss_from_pod_name("-1"));
+}
+
+static void test_checks(void) {
+        ASSERT_TRUE(!storage_check_label("app", "demo"));
+        ASSERT_TRUE(!storage_check_label("game.kruise.io/x", ""));
+        ASSERT_TRUE(storage_check_label("bad key", "x"));
+        ASSERT_TRUE(storage_check_label("app", "has space"));
+        ASSERT_TRUE(!storage_check_annotation("a/b", "any text, even spaces"));
+        ASSERT_TRUE(storage_check_annotation("/b", "x"));
+        ASSERT_TRUE(!storage_check_record("{}"));
+        ASSERT_TRUE(storage_check_record("[]"));
+        ASSERT_TRUE(storage_check_record("{"));
+        ASSERT_TRUE(!storage_check_event("Warning", "HotUpdateFailed", "x"));
+        ASSERT_TRUE(storage_check_event("Error", "X", "x"));
+        ASSERT_TRUE(storage_check_event("Normal", "", "x"));
+}
+
+static void test_kubeconfig(void) {
+        static const char kc[] =
+                "apiVersion: v1\nkind: Config\ncurrent-context: c2\n"
+                "clusters:\n- name: k1\n  cluster:\n    server: https://10.0.0.1:6443/\n"
+                "    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\n"
+                "- name: k2\n  cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority: ca.crt\n"
+                "users:\n- name: u1\n  user:\n    token: abc\n- name: u2\n  user:\n    tokenFile: /run/token\n"
+                "contexts:\n- name: c1\n  context: {cluster: k1, user: u1}\n"
+                "- name: c2\n  context: {cluster: k2, user: u2, namespace: games}\n";
+        KubeConfig *c = NULL;
+        char *err = NULL;
+
+        ASSERT_EQ(kubeconfig_parse(kc, strlen(kc), "/etc/kube", &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://127.0.0.1:6443");
+        ASSERT_STREQ(c->ca_file, "/etc/kube/ca.crt");
+        ASSERT_STREQ(c->token_file, "/run/token");
+        ASSERT_STREQ(c->namespace, "games");
+        kube_config_free(c);
+
+        char *t = strdup(kc);
+        memcpy(strstr(t, "current-context: c2"), "current-context: c1", 19);
+        ASSERT_EQ(kubeconfig_parse(t, strlen(t), "/etc/kube", &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://10.0.0.1:6443");
+        ASSERT_STREQ(c->ca_data, "-----BEGIN CERTIFICATE-----\n");
+        ASSERT_STREQ(c->token, "abc");
+        ASSERT_STREQ(c->namespace, "default");
+        kube_config_free(c);
+        free(t);
+
+        static const struct {
+                const char *text, *error;
+        } bad[] = {
+                { "current-context: x\n", "current-context \"x\" is not among the contexts" },
+                { "kind: Config\n", "no current-context" },
+                { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n",
+                  "the cluster of context \"c\" is not defined" },
+                { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                  "clusters:\n- name: k\n  cluster: {server: http://x}\nusers:\n- name: u\n  user: {token: t}\n",
+                  "the cluster's server must be an https:// URL (got http://x)" },
+                { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                  "clusters:\n- name: k\n  cluster: {server: https://x, insecure-skip-tls-verify: true}\n"
+                  "users:\n- name: u\n  user: {token: t}\n",
+                  "insecure-skip-tls-verify is refused: TLS is always verified" },
+                { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                  "clusters:\n- name: k\n  cluster: {server: https://x}\n"
+                  "users:\n- name: u\n  user: {client-certificate: /a.crt}\n",
+                  "the user must authenticate with token or tokenFile (client certificates and exec plugins are not supported)" },
+                { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                  "clusters:\n- name: k\n  cluster: {server: https://x, certificate-authority-data: \"!!\"}\n"
+                  "users:\n- name: u\n  user: {token: t}\n",
+                  "certificate-authority-data is not valid base64" },
+                { "[1, 2]\n", "a kubeconfig is a mapping" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = NULL;
+                c = NULL;
+                ASSERT_EQ(kubeconfig_parse(bad[i].text, strlen(bad[i].text), "/", &c, &err), -EINVAL);
+                ASSERT_STREQ(err, bad[i].error);
+                free(err);
+        }
+
+        char *out = NULL;
+        size_t len = 0;
+        ASSERT_EQ(okg_base64_decode("aGVsbG8=", 8, &out, &len), 0);
+        ASSERT_STREQ(out, "hello");
+        ASSERT_EQ(len, 5);
+        free(out);
+        ASSERT_EQ(okg_base64_decode("aGVsbA", 6, &out, &len), 0);
+        ASSERT_STREQ(out, "hell");
+        free(out);
+        ASSERT_EQ(okg_base64_decode("a", 1, &out, &len), -EINVAL);
+        ASSERT_EQ(okg_base64_decode("aGV=sbG8", 8, &out, &len), -EINVAL);
+}
+
+static void test_classify(void) {
+        ASSERT_EQ(kube_classify(CURLE_OK, 200), KUBE_OK);
+        ASSERT_EQ(kube_classify(CURLE_OK, 201), KUBE_OK);
+        ASSERT_EQ(kube_classify(CURLE_COULDNT_CONNECT, 0), KUBE_RETRY);
+        ASSERT_EQ(kube_classify(CURLE_OK, 429), KUBE_RETRY);
+        ASSERT_EQ(kube_classify(CURLE_OK, 503), KUBE_RETRY);
+        ASSERT_EQ(kube_classify(CURLE_OK, 409), KUBE_RETRY);
+        ASSERT_EQ(kube_classify(CURLE_OK, 401), KUBE_RETRY);
+        ASSERT_EQ(kube_classify(CURLE_OK, 404), KUBE_NOT_FOUND);
+        ASSERT_EQ(kube_classify(CURLE_OK, 403), KUBE_FATAL);
+        ASSERT_EQ(kube_classify(CURLE_OK, 422), KUBE_FATAL);
+        static const char st[] = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"pods \\\"x\\\" is forbidden\",\"code\":403}";
+        char *m = kube_status_message(st, strlen(st));
+        ASSERT_STREQ(m, "pods \"x\" is forbidden");
+        free(m);
+        ASSERT_TRUE(!kube_status_message("oops", 4));
+}
+
+static int count_replay(json_object *e, void *userdata) {
+        (*(int *) userdata)++;
+        return 0;
+}
+
+static void test_journal(void) {
+        char dir[] = "/tmp/okg-test-journal-XXXXXX";
+        char path[256];
+        Journal *j = NULL;
+        json_object *e;
+        int n = 0;
+        FILE *f;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        ASSERT_EQ(journal_open(dir, count_replay, &n, &j), 0);
+        ASSERT_EQ(n, 0);
+        for (int i = 0; i < 3; i++) {
+                e = json_object_new_object();
+                json_object_object_add(e, "seq", json_object_new_int(i));
+                ASSERT_EQ(journal_append(j, e, i == 0), 0);
+                json_object_put(e);
+        }
+        journal_free(j);
+        /* A crash in the middle of an append leaves a torn line: it is ignored. */
+        snprintf(path, sizeof path, "%s/storaged.journal", dir);
+        f = fopen(path, "a");
+        fputs("[not an object]\n{\"seq\":", f);
+        fclose(f);
+        ASSERT_EQ(journal_open(dir, count_replay, &n, &j), 0);
+        ASSERT_EQ(n, 3);
+        e = json_tokener_parse("{\"nextSeq\":9}");
+        ASSERT_EQ(journal_rewrite(j, &e, 1), 0);
+        json_object_put(e);
+        ASSERT_EQ(journal_entries(j), 1);
+        journal_free(j);
+        n = 0;
+        ASSERT_EQ(journal_open(dir, count_replay, &n, &j), 0);
+        ASSERT_EQ(n, 1);
+        journal_free(j);
+        unlink(path);
+        rmdir(dir);
+}
+
+int main(void) {
+        test_write_discipline();
+        test_merge_patch();
+        test_fleet();
+        test_checks();
+        test_kubeconfig();
+        test_classify();
+        test_journal();
+        printf("storaged logic: all checks passed\n");
+        return 0;
+}
