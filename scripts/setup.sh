@@ -10,7 +10,7 @@ packages=(
         # run: the private bus, and busctl to look at it
         dbus-daemon systemd
         # tests: the game process, HTTP client, test runner, process tools
-        nginx-light curl ca-certificates python3 python3-pytest procps iproute2
+        nginx-light curl ca-certificates openssl python3 python3-pytest procps iproute2
 )
 
 missing=()

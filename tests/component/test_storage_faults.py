@@ -1,0 +1,109 @@
+"""okg-storaged against a fake API server that produces the faults a real one will not make on
+demand: 5xx, 429 with Retry-After, 403 (reported, not retried), and 401 until the token file
+is rotated. The real API server tests are in test_storage_kube.py."""
+import json
+
+import pytest
+
+from conftest import HOT_UPDATE, free_port, make_config, wait_for
+from fake_kube import FakeKube
+
+S = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
+
+
+@pytest.fixture
+def fake(tmp_path):
+    f = FakeKube(tmp_path)
+    yield f
+    f.close()
+
+
+def start(suite_factory, tmp_path, fake, token="t-1"):
+    tok = tmp_path / "token"
+    tok.write_text(token + "\n")
+    s = suite_factory(make_config(free_port(), [(HOT_UPDATE, 0)]))
+    s.start({"KUBECONFIG": fake.kubeconfig(str(tok)), "POD_NAME": "gs-1", "POD_NAMESPACE": "games"})
+    s.wait_ready()
+    return s, tok
+
+
+def call(s, method, sig, *args, check=True):
+    return s.busctl("call", *S, method, sig, *[str(a) for a in args], json_out=check, check=check)
+
+
+def prop(s, name):
+    return s.busctl("get-property", *S, name, json_out=True)["data"]
+
+
+def test_server_errors_are_retried_until_applied(suite_factory, tmp_path, fake):
+    fake.script = [(500, {}, {"kind": "Status", "message": "etcd is sad", "code": 500}),
+                   (503, {}, {"kind": "Status", "message": "try later", "code": 503})]
+    s, _ = start(suite_factory, tmp_path, fake)
+    assert prop(s, "Backend") == "kubernetes"
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied after the errors")
+    writes = fake.writes()
+    assert len(writes) == 3
+    assert all(w[2] == "/apis/game.kruise.io/v1alpha1/namespaces/games/gameservers/gs-1" for w in writes)
+    assert json.loads(writes[-1][4]) == {"spec": {"opsState": "Allocated"}}
+    assert prop(s, "Retries") >= 2
+    assert prop(s, "LastError") == "try later"
+
+
+def test_retry_after_is_honoured(suite_factory, tmp_path, fake):
+    fake.script = [(429, {"Retry-After": "2"}, {"kind": "Status", "message": "slow down", "code": 429})]
+    s, _ = start(suite_factory, tmp_path, fake)
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "app", "x", 0)
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied")
+    first, second = fake.writes()[:2]
+    # The server asked for 2 s; the retry must not come earlier.
+    assert second[0] - first[0] >= 2.0
+
+
+def test_forbidden_is_reported_not_retried(suite_factory, tmp_path, fake):
+    msg = ('pods "gs-1" is forbidden: User "system:serviceaccount:games:okg-sidecar" cannot patch '
+           'resource "pods" in API group "" in the namespace "games"')
+    fake.script = [(403, {}, {"kind": "Status", "message": msg, "reason": "Forbidden", "code": 403})]
+    s, _ = start(suite_factory, tmp_path, fake)
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "app", "x", 0)
+    wait_for(lambda: prop(s, "Failures") == 1, what="failure reported")
+    assert prop(s, "LastError") == msg
+    assert msg in s.log_text()
+    n = len(fake.writes())
+    s.wait_log("not retrying until the next write")
+    import time
+    time.sleep(1.5)
+    assert len(fake.writes()) == n == 1
+    # A new write to the object tries again (and now succeeds).
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "app", "y", 0)
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied")
+    assert json.loads(fake.writes()[-1][4]) == {"metadata": {"labels": {"app": "y"}}}
+
+
+def test_rotated_token_is_picked_up(suite_factory, tmp_path, fake):
+    fake.require_token = "t-2"
+    s, tok = start(suite_factory, tmp_path, fake, token="t-1")
+    call(s, "PutRecord", "s", '{"version":"v1"}')
+    wait_for(lambda: prop(s, "LastError") == "Unauthorized", what="401 seen")
+    assert prop(s, "Pending") == 1
+    tok.write_text("t-2\n")
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied with the new token")
+    tokens = [w[3] for w in fake.writes()]
+    assert tokens[0] == "t-1" and tokens[-1] == "t-2"
+    # The record went to the ConfigMap, on our own key only.
+    body = json.loads(fake.writes()[-1][4])
+    assert list(body["data"]) == ["gs-1"]
+
+
+def test_missing_configmap_is_created_and_conflict_handled(suite_factory, tmp_path, fake):
+    fake.script = [(404, {}, {"kind": "Status", "message": "configmaps \"sidecar-result\" not found", "code": 404}),
+                   (409, {}, {"kind": "Status", "message": "already exists", "code": 409})]
+    s, _ = start(suite_factory, tmp_path, fake)
+    call(s, "PutRecord", "s", '{"version":"v1"}')
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied")
+    methods = [(w[1], w[2]) for w in fake.writes()]
+    assert methods == [("PATCH", "/api/v1/namespaces/games/configmaps/sidecar-result"),
+                       ("POST", "/api/v1/namespaces/games/configmaps"),
+                       ("PATCH", "/api/v1/namespaces/games/configmaps/sidecar-result")]
+    created = json.loads(fake.writes()[1][4])
+    assert created["kind"] == "ConfigMap" and created["metadata"]["name"] == "sidecar-result"
