@@ -21,6 +21,10 @@
 #define RETRY_MAX_USEC (30 * USEC_PER_SEC)
 #define JOURNAL_COMPACT_ENTRIES 1000
 #define OWNER_GSS_LABEL "game.kruise.io/owner-gss"
+/* A refusal (403, 422, ...) is tried again this many times before it is reported and left
+ * alone: right after an API server restart its authorizer denies until its caches are
+ * filled, and a write refused for that must not be lost. */
+#define REFUSALS_BEFORE_GIVING_UP 6
 
 static void manager_dispatch(Manager *m);
 static void object_dispatch(ObjectSlot *s);
@@ -352,6 +356,7 @@ static void object_succeeded(ObjectSlot *s, uint64_t seq) {
                 log_warning_errno(r, "Cannot journal an acknowledgement: %m");
         object_patch_succeeded(&s->object);
         s->attempts = 0;
+        s->refusals = 0;
         s->creating = false;
         m->acked_writes++;
         log_debug("%s acknowledged up to write %llu.", object_kind_to_string(s->object.kind),
@@ -416,7 +421,16 @@ static void on_object_answer(KubeClient *k, const KubeResponse *r, void *userdat
                 return;
         }
         set_last_error(m, r->message);
+        if (outcome == KUBE_FATAL && ++s->refusals < REFUSALS_BEFORE_GIVING_UP) {
+                log_warning("The API server refused the %s write (HTTP %ld): %s; trying again "
+                            "(%u of %u) in case it is still starting.",
+                            object_kind_to_string(kind), r->status, strempty(r->message),
+                            s->refusals, REFUSALS_BEFORE_GIVING_UP - 1);
+                object_retry_later(s, r->retry_after_usec);
+                return;
+        }
         if (outcome == KUBE_FATAL) {
+                s->refusals = 0;
                 m->failures++;
                 s->blocked_seq = seq;
                 log_error("The API server refused the %s write (HTTP %ld): %s; not retrying "
@@ -507,6 +521,7 @@ static void event_done(Manager *m) {
         json_object_put(entry);
         event_drop_head(m);
         m->event_attempts = 0;
+        m->event_refusals = 0;
         storaged_bus_changed(m);
 }
 
@@ -522,7 +537,8 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
                 m->acked_writes++;
                 storaged_bus_acknowledged(m, _OBJECT_KIND_MAX, seq);
                 event_done(m);
-        } else if (outcome == KUBE_RETRY) {
+        } else if (outcome == KUBE_RETRY ||
+                   (outcome != KUBE_OK && ++m->event_refusals < REFUSALS_BEFORE_GIVING_UP)) {
                 set_last_error(m, r->message);
                 m->retries++;
                 m->event_attempts++;
@@ -531,6 +547,7 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
                         log_error("Cannot arm the event retry timer.");
                 return;
         } else {
+                m->event_refusals = 0;
                 m->failures++;
                 set_last_error(m, r->message);
                 log_error("The API server refused an event (HTTP %ld): %s; dropping it.", r->status,
@@ -820,7 +837,7 @@ static void check_drained(Manager *m) {
         }
         if (m->events_head)
                 return;
-        log_info("Every write is acknowledged; exiting.");
+        log_info("Nothing left to send; exiting.");
         (void) sd_event_exit(m->event, 0);
 }
 

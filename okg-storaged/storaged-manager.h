@@ -22,6 +22,7 @@ typedef struct ObjectSlot {
         Object object;
         sd_event_source *retry_timer;
         unsigned attempts;
+        unsigned refusals;        /* consecutive 4xx refusals */
         uint64_t blocked_seq;     /* refused by the API server up to here: wait for a new write */
         bool creating;            /* the result ConfigMap did not exist: POST it */
 } ObjectSlot;
@@ -52,6 +53,7 @@ struct Manager {
         bool event_inflight;
         sd_event_source *event_timer;
         unsigned event_attempts;
+        unsigned event_refusals;
         sd_event_source *dispatch_source;
 
         bool pod_known;
