@@ -259,3 +259,35 @@ def test_rotated_token_file_is_used_for_the_next_request(kube, suite_factory, tm
                           resource="gameservers")
     assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
     assert pod.get("gs")["spec"]["opsState"] == "Maintaining"
+
+
+def test_in_cluster_service_account_files(kube, suite_factory, tmp_path):
+    """As in a pod: KUBERNETES_SERVICE_HOST/PORT and the service-account token, ca.crt and
+    namespace files (here in a folder of the test's, named by OKG_SERVICEACCOUNT_DIR)."""
+    pod = Pod(kube, tmp_path)
+    sa_dir = tmp_path / "serviceaccount"
+    sa_dir.mkdir()
+    kube.admin.write_token_file(str(sa_dir / "token"), pod.ns)
+    (sa_dir / "ca.crt").write_text(open(kube.ca).read())
+    (sa_dir / "namespace").write_text(pod.ns)
+    host, port = kube.server.removeprefix("https://").rsplit(":", 1)
+    s = suite_factory(make_config(free_port(), []).replace("plugins:\n", NO_PLUGINS))
+    s.start({"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+             "OKG_SERVICEACCOUNT_DIR": str(sa_dir), "POD_NAME": pod.name})
+    s.wait_ready()
+    assert prop(s, "Backend") == "kubernetes"
+    assert prop(s, "Namespace") == pod.ns               # from the namespace file
+    assert "credentials: in-cluster" in s.log_text()
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Maintaining", 0, 0)
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied")
+    assert pod.get("gs")["spec"]["opsState"] == "Maintaining"
+
+
+def test_backend_kubernetes_without_credentials_fails_clearly(suite_factory, tmp_path):
+    cfg = make_config(free_port(), []).replace("plugins:\n", NO_PLUGINS)
+    s = suite_factory(cfg + "storage:\n  backend: kubernetes\nstartTimeoutSeconds: 2\n")
+    env = {k: "" for k in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    s.start(env)
+    s.wait_log("storage.backend is kubernetes, but neither the in-cluster service account nor "
+               r"\$KUBECONFIG is there")
+    s.wait_log(r"storage \(PID \d+\) exited with status 1")
