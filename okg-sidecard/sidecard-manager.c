@@ -943,8 +943,8 @@ Manager *manager_free(Manager *m) {
                 curl_glue_remove(m->curl, m->gate_probe);
                 curl_easy_cleanup(m->gate_probe);
         }
+        sidecard_health_stop(m);
         okg_bus_free(m->bus);
-        okg_http_server_free(m->health);
         curl_glue_free(m->curl);
         sd_event_source_disable_unref(m->notify_source);
         sd_event_source_disable_unref(m->inotify_source);

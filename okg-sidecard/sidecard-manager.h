@@ -32,6 +32,7 @@ typedef enum UnitState {
 
 typedef struct Manager Manager;
 typedef struct Unit Unit;
+typedef struct Scrape Scrape;
 
 struct Unit {
         Manager *manager;
@@ -102,6 +103,7 @@ struct Manager {
 
         OkgBus *bus;
         OkgHttpServer *health;
+        Scrape *scrapes;                /* /metrics requests waiting for the daemons */
         CurlGlue *curl;
 
         int notify_fd;
@@ -173,3 +175,4 @@ void sidecard_bus_manager_changed(Manager *m);
 
 /* sidecard-health.c */
 int sidecard_health_start(Manager *m);
+void sidecard_health_stop(Manager *m);

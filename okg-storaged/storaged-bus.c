@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-metrics.h"
 #include "storaged-manager.h"
 
 #define PATH "/io/kruise/game/Storage1"
@@ -169,6 +170,43 @@ static int method_get_fleet_record(sd_bus_message *m, void *userdata, sd_bus_err
         return manager_get_record(userdata, m, field);
 }
 
+static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Manager *mgr = userdata;
+        const char *backend[] = { "backend", manager_backend(mgr), NULL };
+        _cleanup_(freep) char *text = NULL;
+        OkgMetrics x;
+        int r;
+
+        r = okg_metrics_begin(&x);
+        if (r < 0)
+                return r;
+        okg_metrics_family(&x, "okg_sidecar_storage_backend", "gauge",
+                           "Where okg-storaged records: kubernetes or local.");
+        okg_metrics_sample(&x, "okg_sidecar_storage_backend", backend, 1);
+        okg_metrics_family(&x, "okg_sidecar_storage_api_requests_total", "counter",
+                           "Requests sent to the Kubernetes API server.");
+        okg_metrics_sample(&x, "okg_sidecar_storage_api_requests_total", NULL,
+                           (double) (mgr->kube ? kube_client_requests(mgr->kube) : 0));
+        okg_metrics_family(&x, "okg_sidecar_storage_writes_acknowledged_total", "counter",
+                           "Writes acknowledged by the API server or the local store.");
+        okg_metrics_sample(&x, "okg_sidecar_storage_writes_acknowledged_total", NULL,
+                           (double) mgr->acked_writes);
+        okg_metrics_family(&x, "okg_sidecar_storage_retries_total", "counter",
+                           "Requests retried after a network error, 401, 409, 429, 5xx or a refusal.");
+        okg_metrics_sample(&x, "okg_sidecar_storage_retries_total", NULL, (double) mgr->retries);
+        okg_metrics_family(&x, "okg_sidecar_storage_errors_total", "counter",
+                           "Writes the API server refused for good (reported, not retried).");
+        okg_metrics_sample(&x, "okg_sidecar_storage_errors_total", NULL, (double) mgr->failures);
+        okg_metrics_family(&x, "okg_sidecar_storage_pending_writes", "gauge",
+                           "Fields and events accepted but not acknowledged yet.");
+        okg_metrics_sample(&x, "okg_sidecar_storage_pending_writes", NULL,
+                           (double) manager_pending(mgr));
+        r = okg_metrics_end(&x, &text);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "s", text);
+}
+
 #define GETTER(fname, sig, expr)                                                                  \
         static int fname(sd_bus *bus, const char *path, const char *interface,                   \
                          const char *property, sd_bus_message *reply, void *userdata,            \
@@ -226,6 +264,8 @@ static const sd_bus_vtable storage_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("GetFleetRecord", SD_BUS_ARGS("s", field),
                                 SD_BUS_RESULT("s", record, "s", pod), method_get_fleet_record,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
+                                method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Acknowledged", SD_BUS_ARGS("s", object, "t", seq), 0),
         SD_BUS_SIGNAL_WITH_ARGS("WriteFailed", SD_BUS_ARGS("s", object, "t", seq, "s", message), 0),
         SD_BUS_VTABLE_END,
