@@ -1,0 +1,532 @@
+/* okgctl: the command-line client of the suite's private bus, like systemctl for okg-sidecar.
+ * Human output by default, --json for scripts. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+#include "okg-build-config.h"
+
+#define SIDECAR "io.kruise.game.Sidecar1"
+#define SIDECAR_PATH "/io/kruise/game/Sidecar1"
+#define STORAGE "io.kruise.game.Storage1"
+#define STORAGE_PATH "/io/kruise/game/Storage1"
+#define HOTUPDATE "io.kruise.game.HotUpdate1"
+#define HOTUPDATE_PATH "/io/kruise/game/HotUpdate1"
+#define PROBE "io.kruise.game.Probe1"
+#define PROBE_PATH "/io/kruise/game/Probe1"
+
+/* Exit codes: 0 done, 1 the suite said no or is unreachable, 2 usage. */
+static bool arg_json;
+static const char *arg_address;
+
+static int fail_bus(const char *what, int r, const sd_bus_error *e) {
+        fprintf(stderr, "okgctl: %s: %s\n", what,
+                e && sd_bus_error_is_set(e) ? e->message : strerror(-r));
+        return 1;
+}
+
+static void print_json(json_object *o) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static int connect_bus(sd_bus **ret) {
+        _cleanup_(freep) char *addr = NULL;
+        sd_bus *bus = NULL;
+        const char *a = arg_address ?: getenv("OKG_BUS_ADDRESS");
+        int r;
+
+        if (!a)
+                a = "unix:path=/run/okg-sidecar/bus";
+        else if (a[0] == '/') {
+                /* A socket path (ending in /bus) or a runtime directory. */
+                size_t l = strlen(a);
+                bool socket_path = l >= 4 && streq(a + l - 4, "/bus");
+                if (asprintf(&addr, socket_path ? "unix:path=%s" : "unix:path=%s/bus", a) < 0)
+                        return -ENOMEM;
+                a = addr;
+        }
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, a);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0) {
+                fprintf(stderr, "okgctl: cannot connect to the suite's bus at %s: %s\n"
+                                "(is okg-sidecard running? pass --address or set OKG_BUS_ADDRESS)\n",
+                        a, strerror(-r));
+                sd_bus_unref(bus);
+                return r;
+        }
+        *ret = bus;
+        return 0;
+}
+
+/* ---- status, plugins ---- */
+
+typedef struct UnitRow {
+        const char *name, *kind, *state;
+        uint32_t pid;
+        int ready;
+        int32_t boot;
+        uint32_t restarts;
+        const char *path;
+} UnitRow;
+
+static int list_units(sd_bus *bus, const char *method, json_object **ret) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        json_object *arr = json_object_new_array();
+        UnitRow u;
+        int r;
+
+        r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, method, &e, &reply, "");
+        if (r < 0) {
+                json_object_put(arr);
+                fail_bus(method, r, &e);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "(sssubiuo)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(sssubiuo)", &u.name, &u.kind, &u.state,
+                                                  &u.pid, &u.ready, &u.boot, &u.restarts, &u.path)) > 0) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *p = NULL;
+                json_object *o = json_object_new_object();
+                char *exit_status = NULL;
+
+                json_object_object_add(o, "name", json_object_new_string(u.name));
+                json_object_object_add(o, "kind", json_object_new_string(u.kind));
+                json_object_object_add(o, "state", json_object_new_string(u.state));
+                json_object_object_add(o, "pid", json_object_new_int64(u.pid));
+                json_object_object_add(o, "ready", json_object_new_boolean(u.ready));
+                json_object_object_add(o, "bootOrder", json_object_new_int(u.boot));
+                json_object_object_add(o, "restarts", json_object_new_int64(u.restarts));
+                if (sd_bus_get_property_string(bus, SIDECAR, u.path, SIDECAR ".Unit", "LastExitStatus",
+                                               NULL, &exit_status) >= 0) {
+                        json_object_object_add(o, "lastExit", json_object_new_string(exit_status));
+                        free(exit_status);
+                }
+                json_object_array_add(arr, o);
+        }
+        if (r < 0) {
+                json_object_put(arr);
+                return r;
+        }
+        *ret = arr;
+        return 0;
+}
+
+static void print_units(json_object *arr) {
+        printf("%-14s %-8s %-10s %8s %-5s %5s %8s  %s\n", "NAME", "KIND", "STATE", "PID", "READY",
+               "BOOT", "RESTARTS", "LAST EXIT");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *o = json_object_array_get_idx(arr, i), *v;
+#define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
+#define I(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0)
+                printf("%-14s %-8s %-10s %8lld %-5s %5lld %8lld  %s\n", S("name"), S("kind"),
+                       S("state"), (long long) I("pid"),
+                       json_object_object_get_ex(o, "ready", &v) && json_object_get_boolean(v) ? "yes" : "no",
+                       (long long) I("bootOrder"), (long long) I("restarts"), S("lastExit"));
+#undef S
+#undef I
+        }
+}
+
+static int get_string_prop(sd_bus *bus, const char *dest, const char *path, const char *iface,
+                           const char *prop, char **ret) {
+        return sd_bus_get_property_string(bus, dest, path, iface, prop, NULL, ret);
+}
+
+static int get_bool_prop(sd_bus *bus, const char *dest, const char *path, const char *iface,
+                         const char *prop) {
+        int v = 0;
+        int r = sd_bus_get_property_trivial(bus, dest, path, iface, prop, NULL, 'b', &v);
+        return r < 0 ? r : v;
+}
+
+static int cmd_status(sd_bus *bus, char **args) {
+        _cleanup_(freep) char *version = NULL, *state = NULL, *order = NULL, *config = NULL;
+        json_object *units = NULL;
+        int r, ready, healthy;
+
+        if (get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Version", &version) < 0 ||
+            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "State", &state) < 0 ||
+            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "StartOrder", &order) < 0 ||
+            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "ConfigFile", &config) < 0) {
+                fprintf(stderr, "okgctl: okg-sidecard does not answer on this bus\n");
+                return 1;
+        }
+        ready = get_bool_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Ready");
+        healthy = get_bool_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Healthy");
+        r = list_units(bus, "ListUnits", &units);
+        if (r < 0)
+                return 1;
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "version", json_object_new_string(version));
+                json_object_object_add(o, "state", json_object_new_string(state));
+                json_object_object_add(o, "ready", json_object_new_boolean(ready > 0));
+                json_object_object_add(o, "healthy", json_object_new_boolean(healthy > 0));
+                json_object_object_add(o, "startOrder", json_object_new_string(order));
+                json_object_object_add(o, "config", json_object_new_string(config));
+                json_object_object_add(o, "units", units);
+                print_json(o);
+                json_object_put(o);
+                return 0;
+        }
+        printf("okg-sidecar %s: %s, %s, %s\n", version, state, ready > 0 ? "ready" : "not ready",
+               healthy > 0 ? "healthy" : "UNHEALTHY");
+        printf("config %s, sidecarstartorder %s\n\n", config, order);
+        print_units(units);
+        json_object_put(units);
+        return 0;
+}
+
+static int cmd_plugins(sd_bus *bus, char **args) {
+        json_object *units = NULL;
+
+        if (list_units(bus, "ListPlugins", &units) < 0)
+                return 1;
+        if (arg_json)
+                print_json(units);
+        else
+                print_units(units);
+        json_object_put(units);
+        return 0;
+}
+
+static int cmd_unit_op(sd_bus *bus, const char *method, const char *name) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, method, &e, NULL, "s", name);
+        if (r < 0) {
+                fail_bus(name, r, &e);
+                sd_bus_error_free(&e);
+                return 1;
+        }
+        if (arg_json)
+                printf("{\"%s\": \"%s\", \"ok\": true}\n", method, name);
+        return 0;
+}
+
+static int cmd_start(sd_bus *bus, char **args) {
+        return cmd_unit_op(bus, "StartPlugin", args[0]);
+}
+static int cmd_stop(sd_bus *bus, char **args) {
+        return cmd_unit_op(bus, "StopPlugin", args[0]);
+}
+static int cmd_restart(sd_bus *bus, char **args) {
+        return cmd_unit_op(bus, "RestartPlugin", args[0]);
+}
+
+static int cmd_reload(sd_bus *bus, char **args) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int changed = 0, r;
+
+        r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "ReloadConfig", &e, &reply, "");
+        if (r < 0) {
+                fail_bus("reload refused", r, &e);
+                sd_bus_error_free(&e);
+                return 1;
+        }
+        (void) sd_bus_message_read(reply, "b", &changed);
+        if (arg_json)
+                printf("{\"changed\": %s}\n", changed ? "true" : "false");
+        else
+                printf("%s\n", changed ? "config reloaded" : "config unchanged");
+        return 0;
+}
+
+/* ---- storage ---- */
+
+static int cmd_storage(sd_bus *bus, char **args) {
+        static const char *const strings[] = { "Backend", "Server", "PodName", "Namespace",
+                                               "GameServerSet", "ResultConfigMap", "LastError" };
+        static const char *const counters[] = { "RequestsSent", "WritesAcknowledged", "Retries",
+                                                "Failures" };
+        json_object *o = json_object_new_object();
+        uint32_t pending = 0;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+                _cleanup_(freep) char *v = NULL;
+                r = get_string_prop(bus, STORAGE, STORAGE_PATH, STORAGE, strings[i], &v);
+                if (r < 0) {
+                        json_object_put(o);
+                        fprintf(stderr, "okgctl: okg-storaged does not answer: %s\n", strerror(-r));
+                        return 1;
+                }
+                json_object_object_add(o, strings[i], json_object_new_string(v));
+        }
+        (void) sd_bus_get_property_trivial(bus, STORAGE, STORAGE_PATH, STORAGE, "Pending", NULL, 'u', &pending);
+        json_object_object_add(o, "Pending", json_object_new_int64(pending));
+        for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
+                uint64_t v = 0;
+                (void) sd_bus_get_property_trivial(bus, STORAGE, STORAGE_PATH, STORAGE, counters[i], NULL, 't', &v);
+                json_object_object_add(o, counters[i], json_object_new_int64((int64_t) v));
+        }
+        if (arg_json)
+                print_json(o);
+        else {
+                json_object_object_foreach(o, k, v)
+                        printf("%-20s %s\n", k, json_object_get_string(v));
+        }
+        json_object_put(o);
+        return 0;
+}
+
+/* ---- hot update ---- */
+
+static int cmd_hot_update(sd_bus *bus, char **args) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *state = NULL, *message = NULL;
+        int r;
+
+        if (!args[0]) {
+                /* No arguments: show the current version and the last result. */
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *st = NULL;
+                const char *json = NULL;
+                r = sd_bus_call_method(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "GetStatus", &e, &st, "");
+                if (r < 0 || sd_bus_message_read(st, "s", &json) < 0) {
+                        fail_bus("hot update status", r, &e);
+                        sd_bus_error_free(&e);
+                        return 1;
+                }
+                if (arg_json)
+                        puts(json);
+                else {
+                        json_object *o = json_tokener_parse(json);
+                        if (o) {
+                                json_object_object_foreach(o, k, v)
+                                        if (!json_object_is_type(v, json_type_array))
+                                                printf("%-16s %s\n", k, json_object_get_string(v));
+                                json_object_put(o);
+                        } else
+                                puts(json);
+                }
+                return 0;
+        }
+        if (!args[1]) {
+                fprintf(stderr, "okgctl: hot-update VERSION URL [SHA256 [FILENAME]]\n");
+                return 2;
+        }
+        r = sd_bus_call_method(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "Update", &e, &reply,
+                               "ssss", args[0], args[1], args[2] ?: "", args[2] && args[3] ? args[3] : "");
+        if (r < 0) {
+                fail_bus("hot update", r, &e);
+                sd_bus_error_free(&e);
+                return 1;
+        }
+        r = sd_bus_message_read(reply, "ss", &state, &message);
+        if (r < 0)
+                return 1;
+        if (arg_json)
+                printf("{\"state\": \"%s\", \"message\": \"%s\"}\n", state, message);
+        else
+                printf("%s: %s\n", state, message);
+        return streq(state, "Succeeded") || streq(state, "Unchanged") ? 0 : 1;
+}
+
+/* ---- probes ---- */
+
+static int cmd_probes(sd_bus *bus, char **args) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(freep) char *ops = NULL;
+        json_object *arr = json_object_new_array();
+        const char *path, *url, *state, *result;
+        uint32_t index;
+        int failing, r;
+
+        r = sd_bus_call_method(bus, PROBE, PROBE_PATH, PROBE, "ListEndpoints", &e, &reply, "");
+        if (r < 0) {
+                json_object_put(arr);
+                fail_bus("probes", r, &e);
+                sd_bus_error_free(&e);
+                return 1;
+        }
+        (void) get_string_prop(bus, PROBE, PROBE_PATH, PROBE, "OpsState", &ops);
+        r = sd_bus_message_enter_container(reply, 'a', "(uosssb)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(uosssb)", &index, &path, &url, &state,
+                                                  &result, &failing)) > 0) {
+                json_object *o = json_object_new_object();
+                _cleanup_(freep) char *err = NULL;
+                uint64_t probes = 0, failures = 0;
+
+                (void) get_string_prop(bus, PROBE, path, PROBE ".Endpoint", "LastError", &err);
+                (void) sd_bus_get_property_trivial(bus, PROBE, path, PROBE ".Endpoint", "Probes", NULL, 't', &probes);
+                (void) sd_bus_get_property_trivial(bus, PROBE, path, PROBE ".Endpoint", "Failures", NULL, 't', &failures);
+                json_object_object_add(o, "index", json_object_new_int64(index));
+                json_object_object_add(o, "url", json_object_new_string(url));
+                json_object_object_add(o, "state", json_object_new_string(state));
+                json_object_object_add(o, "lastResult", json_object_new_string(result));
+                json_object_object_add(o, "failing", json_object_new_boolean(failing));
+                json_object_object_add(o, "probes", json_object_new_int64((int64_t) probes));
+                json_object_object_add(o, "failures", json_object_new_int64((int64_t) failures));
+                json_object_object_add(o, "lastError", json_object_new_string(strempty(err)));
+                json_object_array_add(arr, o);
+        }
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "opsState", json_object_new_string(strempty(ops)));
+                json_object_object_add(o, "endpoints", arr);
+                print_json(o);
+                json_object_put(o);
+                return r < 0 ? 1 : 0;
+        }
+        printf("opsState %s\n\n%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", isempty(ops) ? "-" : ops,
+               "#", "URL", "STATE", "RESULT", "FAILING", "PROBES", "FAILURES", "LAST ERROR");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *o = json_object_array_get_idx(arr, i), *v;
+#define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
+                printf("%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", S("index"), S("url"),
+                       isempty(S("state")) ? "-" : S("state"), S("lastResult"),
+                       json_object_object_get_ex(o, "failing", &v) && json_object_get_boolean(v) ? "yes" : "no",
+                       S("probes"), S("failures"), S("lastError"));
+#undef S
+        }
+        json_object_put(arr);
+        return r < 0 ? 1 : 0;
+}
+
+/* ---- log level ---- */
+
+static const char *daemon_bus_name(const char *d) {
+        if (streq(d, "sidecard") || streq(d, "okg-sidecard") || streq(d, "sidecar"))
+                return SIDECAR;
+        if (streq(d, "storaged") || streq(d, "okg-storaged") || streq(d, "storage"))
+                return STORAGE;
+        if (streq(d, "hotupdated") || streq(d, "okg-hotupdated") || streq(d, "hot_update"))
+                return HOTUPDATE;
+        if (streq(d, "probed") || streq(d, "okg-probed") || streq(d, "http_probe"))
+                return PROBE;
+        return NULL;
+}
+
+static int cmd_log_level(sd_bus *bus, char **args) {
+        static const char *const all[] = { SIDECAR, STORAGE, HOTUPDATE, PROBE };
+        const char *level = args[1] ? args[1] : args[0], *only = args[1] ? args[0] : NULL;
+        int ret = 0;
+
+        if (only && !daemon_bus_name(only)) {
+                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed)\n", only);
+                return 2;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+                sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r;
+
+                if (only && !streq(daemon_bus_name(only), all[i]))
+                        continue;
+                if (!level) {
+                        _cleanup_(freep) char *v = NULL;
+                        r = sd_bus_get_property_string(bus, all[i], "/org/freedesktop/LogControl1",
+                                                       "org.freedesktop.LogControl1", "LogLevel", &e, &v);
+                        if (r >= 0)
+                                printf("%-28s %s\n", all[i], v);
+                } else
+                        r = sd_bus_set_property(bus, all[i], "/org/freedesktop/LogControl1",
+                                                "org.freedesktop.LogControl1", "LogLevel", &e, "s", level);
+                if (r < 0) {
+                        /* A daemon that is not running is skipped when setting all of them. */
+                        if (only || !sd_bus_error_has_name(&e, SD_BUS_ERROR_SERVICE_UNKNOWN)) {
+                                fail_bus(all[i], r, &e);
+                                ret = 1;
+                        }
+                }
+                sd_bus_error_free(&e);
+        }
+        return ret;
+}
+
+static void help(void) {
+        printf("okgctl [--address ADDRESS|RUNTIME-DIR] [--json] COMMAND\n\n"
+               "  status                     the suite and every daemon\n"
+               "  plugins                    the plugins\n"
+               "  start|stop|restart NAME    a plugin (restart also takes 'storage')\n"
+               "  reload                     re-read the config file\n"
+               "  hot-update                 current version and last result\n"
+               "  hot-update VERSION URL [SHA256 [FILENAME]]\n"
+               "                             download, apply and signal the game\n"
+               "  probes                     endpoints, states, results\n"
+               "  storage                    backend, pending writes, counters\n"
+               "  log-level [DAEMON] [LEVEL] show or set (all daemons, or sidecard, storaged,\n"
+               "                             hotupdated, probed)\n\n"
+               "The bus is $OKG_BUS_ADDRESS, else unix:path=/run/okg-sidecar/bus.\n"
+               "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n");
+}
+
+typedef struct Verb {
+        const char *name;
+        int min_args, max_args;
+        int (*run)(sd_bus *bus, char **args);
+} Verb;
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },   { "version", no_argument, NULL, 'V' },
+                { "json", no_argument, NULL, 'j' },   { "address", required_argument, NULL, 'a' },
+                {},
+        };
+        static const Verb verbs[] = {
+                { "status", 0, 0, cmd_status },       { "plugins", 0, 0, cmd_plugins },
+                { "start", 1, 1, cmd_start },         { "stop", 1, 1, cmd_stop },
+                { "restart", 1, 1, cmd_restart },     { "reload", 0, 0, cmd_reload },
+                { "hot-update", 0, 4, cmd_hot_update }, { "probes", 0, 0, cmd_probes },
+                { "storage", 0, 0, cmd_storage },     { "log-level", 0, 2, cmd_log_level },
+        };
+        sd_bus *bus = NULL;
+        const Verb *verb = NULL;
+        char *args[5] = {};
+        int c, n, r;
+
+        while ((c = getopt_long(argc, argv, "hVja:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("okgctl %s\n", OKG_VERSION);
+                        return 0;
+                case 'j':
+                        arg_json = true;
+                        break;
+                case 'a':
+                        arg_address = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind >= argc) {
+                verb = &verbs[0];
+        } else {
+                for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                        if (streq(argv[optind], verbs[i].name))
+                                verb = &verbs[i];
+                if (!verb) {
+                        fprintf(stderr, "okgctl: unknown command '%s' (see okgctl --help)\n", argv[optind]);
+                        return 2;
+                }
+                optind++;
+        }
+        n = argc - optind;
+        if (n < verb->min_args || n > verb->max_args) {
+                fprintf(stderr, "okgctl: '%s' takes %d to %d argument(s) (see okgctl --help)\n",
+                        verb->name, verb->min_args, verb->max_args);
+                return 2;
+        }
+        for (int i = 0; i < n; i++)
+                args[i] = argv[optind + i];
+        if (connect_bus(&bus) < 0)
+                return 1;
+        r = verb->run(bus, args);
+        sd_bus_flush_close_unref(bus);
+        return r;
+}

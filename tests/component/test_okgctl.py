@@ -1,0 +1,55 @@
+"""okgctl against a running suite: human output and --json."""
+import json
+import os
+import subprocess
+
+from conftest import BUILD, wait_for
+
+OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
+
+
+def okgctl(suite, *args):
+    return subprocess.run([OKGCTL, "--address", str(suite.runtime), *args], capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_status_human_and_json(suite):
+    r = okgctl(suite, "status")
+    assert r.returncode == 0, r.stderr
+    assert "running, ready, healthy" in r.stdout
+    for name in ("bus", "storage", "hot_update", "http_probe"):
+        assert any(line.split()[0] == name for line in r.stdout.splitlines()[3:]), name
+    r = okgctl(suite, "--json", "status")
+    st = json.loads(r.stdout)
+    assert st["ready"] is True and st["state"] == "running"
+    assert {u["name"]: u["pid"] for u in st["units"]} == {n: u["pid"] for n, u in suite.units().items()}
+
+
+def test_plugins_restart_and_errors(suite):
+    before = suite.pid("hot_update")
+    r = okgctl(suite, "restart", "hot_update")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: suite.units()["hot_update"]["pid"] not in (0, before)
+             and suite.units()["hot_update"]["ready"], what="restarted")
+    plugins = json.loads(okgctl(suite, "--json", "plugins").stdout)
+    assert [p["name"] for p in plugins] == ["hot_update", "http_probe"]
+    r = okgctl(suite, "stop", "nope")
+    assert r.returncode == 1 and "No plugin named 'nope'" in r.stderr
+    r = okgctl(suite, "stop")
+    assert r.returncode == 2 and "takes 1 to 1 argument" in r.stderr
+    r = okgctl(suite, "frobnicate")
+    assert r.returncode == 2 and "unknown command" in r.stderr
+    r = subprocess.run([OKGCTL, "--address", "/nonexistent", "status"], capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot connect" in r.stderr
+
+
+def test_storage_reload_and_log_level(suite):
+    st = json.loads(okgctl(suite, "--json", "storage").stdout)
+    assert st["Backend"] == "local" and st["Pending"] == 0
+    assert okgctl(suite, "reload").stdout.strip() == "config unchanged"
+    assert okgctl(suite, "log-level", "probed", "debug").returncode == 0
+    levels = dict(line.split() for line in okgctl(suite, "log-level").stdout.splitlines())
+    assert levels["io.kruise.game.Probe1"] == "debug"
+    assert levels["io.kruise.game.Storage1"] == "info"
+    r = okgctl(suite, "log-level", "storaged", "loud")
+    assert r.returncode == 1 and "Invalid log level" in r.stderr
