@@ -1,20 +1,17 @@
-/* okg-probed: the http_probe plugin. This build validates its config section, joins the private
- * bus as io.kruise.game.Probe1 and reports readiness; the plugin's service itself is not part of
- * this build yet and the daemon says so at start. */
+/* okg-probed: the http_probe plugin. Probes the game's endpoints and maps their answers through
+ * markerPolices to the GameServer's opsState via okg-storaged (docs/probe.md). */
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
 
-#include "probed-config.h"
 #include "log.h"
-#include "okg-bus.h"
 #include "okg-daemon.h"
+#include "probed-config.h"
+#include "probed-manager.h"
 
-#define BUS_NAME "io.kruise.game.Probe1"
-
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(okg_bus_freep) OkgBus *bus = NULL;
         _cleanup_(okg_node_freep) OkgNode *root = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(freep) char *path = NULL;
         const OkgNode *section = NULL;
         OkgErrors errors = {};
@@ -22,7 +19,8 @@ int main(int argc, char **argv) {
         OkgDaemonArgs args;
         int r;
 
-        r = okg_daemon_parse_args(argc, argv, "okg-probed", "HTTP probe plugin of okg-sidecar.", &args);
+        r = okg_daemon_parse_args(argc, argv, "okg-probed", "HTTP probe plugin of okg-sidecar.",
+                                  &args);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
@@ -35,21 +33,28 @@ int main(int argc, char **argv) {
 
         r = okg_daemon_event_new(&event);
         if (r < 0) {
+                probe_config_free(config);
                 log_error_errno(r, "Failed to set up the event loop: %m");
-                goto finish;
+                return 1;
         }
-        r = okg_bus_new(event, NULL, BUS_NAME, NULL, NULL, NULL, &bus);
+        r = manager_new(event, config, &m);
         if (r < 0) {
-                log_error_errno(r, "Failed to join the private bus as %s: %m", BUS_NAME);
-                goto finish;
+                log_error_errno(r, "Failed to set up the probes: %m");
+                return 1;
         }
-        log_notice("Probing (%zu endpoint(s)) is not part of this build; only the bus name is "
-                   "served.", config->n_endpoints);
-        (void) sd_notify(false, "READY=1\nSTATUS=Bus name only (probing not in this build)");
-        r = sd_event_loop(event);
+        r = manager_start(m, NULL);
         if (r < 0)
+                return 1;
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Probing %zu endpoint(s)", m->n_endpoints);
+        r = sd_event_loop(event);
+        if (r < 0) {
                 log_error_errno(r, "Event loop failed: %m");
-finish:
-        probe_config_free(config);
-        return r < 0 ? 1 : 0;
+                return 1;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        return run(argc, argv);
 }

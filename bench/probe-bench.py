@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+"""Figures for okg-probed, against a real nginx on loopback:
+  - CPU time per 10,000 probes of okg-probed (many endpoints at probeIntervalSeconds 1, in a
+    steady state), next to a minimal libcurl program (bench/probe-bench-curl.c, easy interface
+    in a loop) making the same requests in the same run, and the ratio. The loop runs back to
+    back and paced at the daemon's rate, each with keep-alive and with a new connection per
+    request: a tight loop keeps its caches warm, requests on a timer do not;
+  - connections opened per probe (from nginx's access log) for both;
+  - wake-ups per minute of an idle okg-probed: no probe due (start delay of an hour), with and
+    without the supervisor's watchdog, and between probes every 10 s.
+okg-probed runs on its own with a private dbus-daemon (no okg-sidecard, no okg-storaged).
+Usage: bench/probe-bench.py [BUILD_DIR] [PROBES] [ENDPOINTS] [IDLE_SECONDS].
+Prints a table; asserts nothing."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
+PROBES = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+ENDPOINTS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+IDLE_SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
+PROBED = os.path.join(BUILD, "okg-probed", "okg-probed")
+BUS_CONF = os.path.join(BUILD, "units", "okg-bus.conf")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def cpu_ns(pid):
+    """Time on CPU of every thread of pid, in ns (schedstat: finer than utime/stime ticks)."""
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wakeups(pid):
+    # A single-threaded daemon sleeps in epoll_wait between events: every wake-up ends in one
+    # voluntary context switch when it goes back to sleep.
+    return status_field(pid, "voluntary_ctxt_switches") + \
+        status_field(pid, "nonvoluntary_ctxt_switches")
+
+
+class Nginx:
+    def __init__(self, d):
+        self.dir = d
+        os.makedirs(f"{d}/html", exist_ok=True)
+        os.makedirs(f"{d}/logs", exist_ok=True)
+        with open(f"{d}/html/state", "w") as f:
+            f.write("Allocated\n")
+        self.port = free_port()
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        with open(f"{d}/nginx.conf", "w") as f:
+            f.write(f"""{user}worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    log_format probe '$connection $connection_requests "$http_user_agent"';
+    access_log {d}/logs/access.log probe buffer=64k flush=1s;
+    keepalive_requests 1000000;
+    client_body_temp_path {d}/tmp-body;
+    proxy_temp_path {d}/tmp-proxy;
+    fastcgi_temp_path {d}/tmp-fastcgi;
+    uwsgi_temp_path {d}/tmp-uwsgi;
+    scgi_temp_path {d}/tmp-scgi;
+    default_type text/plain;
+    server {{ listen 127.0.0.1:{self.port} backlog=4096; root {d}/html; location / {{ }} }}
+}}
+""")
+        self.proc = subprocess.Popen([NGINX, "-p", d, "-c", f"{d}/nginx.conf", "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._up, 15, "nginx")
+
+    def _up(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def url(self, q=""):
+        return f"http://127.0.0.1:{self.port}/state{q}"
+
+    def log_lines(self):
+        with open(f"{self.dir}/logs/access.log") as f:
+            return f.read().splitlines()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait(10)
+
+
+def connections(lines, agent):
+    """(requests, distinct connections) among the log lines of one user agent."""
+    mine = [l.split()[0] for l in lines if l.endswith(f'"{agent}"') or agent in l]
+    return len(mine), len(set(mine))
+
+
+def probed_config(path, urls, interval, start_delay):
+    with open(path, "w") as f:
+        f.write("plugins:\n  - name: http_probe\n    config:\n")
+        f.write(f"      probeIntervalSeconds: {interval}\n      startDelaySeconds: {start_delay}\n")
+        f.write("      endpoints:\n")
+        for u in urls:
+            f.write(f"        - url: {u}\n          timeout: 1\n")
+
+
+def start_probed(tmp, name, bus, urls, interval, start_delay, env=None):
+    cfg = os.path.join(tmp, f"{name}.yaml")
+    probed_config(cfg, urls, interval, start_delay)
+    e = dict(os.environ, OKG_BUS_ADDRESS=bus, SYSTEMD_LOG_LEVEL="notice")
+    e.pop("NOTIFY_SOCKET", None)
+    e.pop("WATCHDOG_USEC", None)
+    e.update(env or {})
+    log = open(os.path.join(tmp, f"{name}.log"), "w")
+    return subprocess.Popen([PROBED, "--config", cfg], stdout=log, stderr=subprocess.STDOUT, env=e)
+
+
+def start_dbus(tmp, name, procs):
+    """A private dbus-daemon per okg-probed: each one owns io.kruise.game.Probe1."""
+    path = os.path.join(tmp, f"bus-{name}")
+    addr = f"unix:path={path}"
+    procs.append(subprocess.Popen(["dbus-daemon", f"--config-file={BUS_CONF}", f"--address={addr}",
+                                   "--nofork"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_for(lambda: os.path.exists(path), 10, "dbus-daemon")
+    return addr
+
+
+def total_probes(bus):
+    out = subprocess.run(["busctl", f"--address={bus}", "call", "io.kruise.game.Probe1",
+                          "/io/kruise/game/Probe1", "io.kruise.game.Probe1", "GetMetrics"],
+                         capture_output=True, text=True).stdout
+    # busctl prints the string with C escapes: \n between lines
+    return sum(int(m) for m in re.findall(r'okg_sidecar_probe_probes_total\{[^}]*\} (\d+)', out))
+
+
+def total_failures(bus):
+    out = subprocess.run(["busctl", f"--address={bus}", "call", "io.kruise.game.Probe1",
+                          "/io/kruise/game/Probe1", "io.kruise.game.Probe1", "GetMetrics"],
+                         capture_output=True, text=True).stdout
+    return sum(int(m) for m in re.findall(r'okg_sidecar_probe_failures_total\{[^}]*\} (\d+)', out))
+
+
+def main():
+    for exe in (PROBED, BUS_CONF):
+        if not os.path.exists(exe):
+            raise SystemExit(f"{exe} not found; build first (meson setup {BUILD} && ninja -C {BUILD})")
+    tmp = tempfile.mkdtemp(prefix="probe-bench-")
+    procs = []
+    try:
+        baseline = os.path.join(tmp, "probe-bench-curl")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", baseline,
+                        os.path.join(TOP, "bench", "probe-bench-curl.c"), *flags], check=True)
+
+        nginx = Nginx(os.path.join(tmp, "nginx"))
+        # Idle daemons first: they are measured while the busy one runs (they only sleep).
+        idle = {
+            "no probe due": start_probed(tmp, "idle", start_dbus(tmp, "idle", procs),
+                                         [nginx.url("?idle")], 10, 3600),
+            "no probe due, watchdog 30 s": start_probed(
+                tmp, "idle-wd", start_dbus(tmp, "idle-wd", procs), [nginx.url("?idle-wd")], 10,
+                3600, {"WATCHDOG_USEC": str(30 * 10**6)}),
+            "probing every 10 s (1 endpoint)": start_probed(
+                tmp, "every10", start_dbus(tmp, "every10", procs), [nginx.url("?every10")], 10, 0),
+        }
+        procs += idle.values()
+        time.sleep(1.0)
+        idle_start = {k: (wakeups(p.pid), time.monotonic()) for k, p in idle.items()}
+
+        # CPU per probe: ENDPOINTS endpoints, every second.
+        busy_bus = start_dbus(tmp, "busy", procs)
+        busy = start_probed(tmp, "busy", busy_bus, [nginx.url(f"?e={i}") for i in range(ENDPOINTS)],
+                            1, 0)
+        procs.append(busy)
+        # Past the first round (connections set up), then measure.
+        wait_for(lambda: total_probes(busy_bus) >= 3 * ENDPOINTS, 120, "first probes")
+        lines_before = len(nginx.log_lines())
+        p0, c0, w0, t0 = total_probes(busy_bus), cpu_ns(busy.pid), wakeups(busy.pid), time.monotonic()
+        # Asking for the count costs the daemon a little CPU too: sleep through most of the
+        # run, then ask twice a second.
+        time.sleep(PROBES / ENDPOINTS * 0.9)
+        wait_for(lambda: total_probes(busy_bus) >= p0 + PROBES, PROBES / ENDPOINTS * 3 + 60,
+                 f"{PROBES} probes", interval=0.5)
+        p1, c1, w1, t1 = total_probes(busy_bus), cpu_ns(busy.pid), wakeups(busy.pid), time.monotonic()
+        failures = total_failures(busy_bus)
+        rss = status_field(busy.pid, "VmRSS")
+        busy.send_signal(signal.SIGTERM)
+        busy.wait(10)
+        time.sleep(1.2)   # nginx flushes its log buffer every second
+        probed_lines = nginx.log_lines()[lines_before:]
+        probed_req, probed_conn = connections(probed_lines, "okg-probed/")
+
+        n = p1 - p0
+        probed_cpu = (c1 - c0) / 1e9 * 10000 / n
+
+        # The baseline, same URL shape, same run, both connection modes.
+        # Back to back, and paced at the daemon's rate (ENDPOINTS per second, for 10 s): a
+        # tight loop keeps its caches warm, probes on a timer do not.
+        base = {}
+        paced = min(PROBES, 10 * ENDPOINTS)
+        for label, mode, count, rate in (
+                ("keep-alive, back to back", "reuse", PROBES, 0),
+                ("new connection each, back to back", "fresh", PROBES, 0),
+                (f"keep-alive, paced at {ENDPOINTS}/s", "reuse", paced, ENDPOINTS),
+                (f"new connection each, paced at {ENDPOINTS}/s", "fresh", paced, ENDPOINTS)):
+            before = len(nginx.log_lines())
+            out = subprocess.run([baseline, nginx.url("?e=0"), str(count), mode, str(rate)],
+                                 capture_output=True, text=True)
+            count, ok, used = out.stdout.split()
+            time.sleep(1.2)
+            req, conn = connections(nginx.log_lines()[before:], "okg-probed/bench")
+            base[label] = (float(used) * 10000 / int(count), int(ok), int(count), req, conn)
+
+        # Idle figures
+        time.sleep(max(0.0, IDLE_SECONDS - (time.monotonic() - idle_start[next(iter(idle))][1])))
+        idle_rows = []
+        for k, p in idle.items():
+            w_start, t_start = idle_start[k]
+            minutes = (time.monotonic() - t_start) / 60
+            idle_rows.append((k, (wakeups(p.pid) - w_start) / minutes))
+
+        print(f"okg-probed {BUILD}, {ENDPOINTS} endpoints at probeIntervalSeconds 1, "
+              f"nginx on loopback")
+        print(f"  probes measured            {n} in {t1 - t0:.1f} s ({failures} failed in all)")
+        print(f"  CPU per 10,000 probes      {probed_cpu:.3f} s")
+        print(f"  wake-ups per probe         {(w1 - w0) / n:.2f}")
+        print(f"  connections per probe      {probed_conn / max(probed_req, 1):.3f}")
+        print(f"  RSS                        {rss} kB")
+        for label, (cpu, ok, count, req, conn) in base.items():
+            print(f"minimal libcurl loop ({label}), same URL, {ok}/{count} ok")
+            print(f"  CPU per 10,000 probes      {cpu:.3f} s")
+            print(f"  connections per probe      {conn / max(req, 1):.3f}")
+            print(f"  okg-probed / baseline      {probed_cpu / cpu:.2f}")
+        print(f"idle okg-probed, wake-ups per minute (over {IDLE_SECONDS:.0f} s)")
+        for k, v in idle_rows:
+            print(f"  {k:<34}{v:.1f}")
+        nginx.stop()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+/* io.kruise.game.Probe1: the manager object and one object per endpoint (docs/bus-api.md). */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+typedef struct Manager Manager;
+typedef struct Endpoint Endpoint;
+
+#define PROBE_BUS_NAME "io.kruise.game.Probe1"
+#define PROBE_BUS_PATH "/io/kruise/game/Probe1"
+#define PROBE_BUS_IFACE "io.kruise.game.Probe1"
+#define PROBE_BUS_ENDPOINT_IFACE "io.kruise.game.Probe1.Endpoint"
+
+/* OkgBusSetupFunc: adds the objects on every (re)connect; userdata is the Manager. */
+int probe_bus_setup(sd_bus *bus, void *userdata);
+
+void probe_bus_emit_endpoint_changed(Endpoint *e);
+void probe_bus_emit_manager_changed(Manager *m);
+void probe_bus_emit_state_changed(Manager *m, Endpoint *e, const char *old_state,
+                                  const char *new_state);

@@ -1,0 +1,363 @@
+/* One endpoint's probes: an sd-event timer starts each one, curl multi (on the same loop) runs
+ * it with the endpoint's own timeout, and the result goes through the thresholds. Endpoints
+ * never wait for each other: each has its own timer and its own transfer. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "okg-build-config.h"
+#include "probed-bus.h"
+#include "probed-endpoint.h"
+#include "probed-manager.h"
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
+        Endpoint *e = userdata;
+        size_t n = size * nmemb, room = sizeof(e->body) - e->body_len;
+
+        if (n > room) {
+                /* Past the cap: keep what fits and stop reading, as kubelet does. The short
+                 * count ends the transfer with CURLE_WRITE_ERROR, which on_done() expects. */
+                memcpy(e->body + e->body_len, data, room);
+                e->body_len += room;
+                e->truncated = true;
+                return room;
+        }
+        memcpy(e->body + e->body_len, data, n);
+        e->body_len += n;
+        return n;
+}
+
+static int endpoint_setup_curl(Endpoint *e) {
+        const ProbeEndpoint *c = e->config;
+        CURL *easy;
+
+        easy = curl_easy_init();
+        if (!easy)
+                return -ENOMEM;
+        e->easy = easy;
+
+        for (size_t i = 0; i < c->n_headers; i++) {
+                _cleanup_(freep) char *h = NULL;
+                struct curl_slist *l;
+
+                /* "Name;" is how curl sends a header with an empty value. */
+                if (isempty(c->headers[i].value)
+                            ? asprintf(&h, "%s;", c->headers[i].key) < 0
+                            : asprintf(&h, "%s: %s", c->headers[i].key, c->headers[i].value) < 0)
+                        return -ENOMEM;
+                l = curl_slist_append(e->headers, h);
+                if (!l)
+                        return -ENOMEM;
+                e->headers = l;
+        }
+        if (c->body && !streq(c->method, "HEAD")) {
+                /* No 100-continue round trip for a probe. */
+                struct curl_slist *l = curl_slist_append(e->headers, "Expect:");
+                if (!l)
+                        return -ENOMEM;
+                e->headers = l;
+        }
+
+        uint64_t timeout_ms = (uint64_t) c->timeout_sec * 1000;
+        bool ok = curl_easy_setopt(easy, CURLOPT_URL, c->url) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+                  /* Probes go to the game directly, never through a proxy (as kubelet's). */
+                  curl_easy_setopt(easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_USERAGENT, "okg-probed/" OKG_VERSION) == CURLE_OK &&
+                  /* kubelet does not verify a probe's certificate either: the game's is often
+                   * self-signed, and the probe carries no secret of ours. */
+                  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_WRITEDATA, e) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, e->curl_error) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->headers) == CURLE_OK;
+        if (!ok)
+                return -EIO;
+
+        if (streq(c->method, "HEAD"))
+                ok = curl_easy_setopt(easy, CURLOPT_NOBODY, 1L) == CURLE_OK;
+        else if (streq(c->method, "POST") || c->body) {
+                /* The config outlives the handle, so curl may point at its string. */
+                const char *b = c->body ?: "";
+                ok = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(b)) == CURLE_OK &&
+                     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, b) == CURLE_OK;
+                if (ok && !streq(c->method, "POST"))
+                        ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
+        } else if (!streq(c->method, "GET"))
+                ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
+        return ok ? 0 : -EIO;
+}
+
+int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint **ret) {
+        _cleanup_(endpoint_freep) Endpoint *e = NULL;
+        int r;
+
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        e->manager = m;
+        e->index = index;
+        e->config = config;
+        e->last_outcome = PROBE_OUTCOME_NONE;
+
+        if (asprintf(&e->path, "/io/kruise/game/Probe1/endpoint/%zu", index) < 0) {
+                e->path = NULL;
+                return -ENOMEM;
+        }
+        r = probe_tracker_init(&e->tracker, config->success_threshold, config->failure_threshold,
+                               config->failure_state);
+        if (r < 0)
+                return r;
+        r = endpoint_setup_curl(e);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+Endpoint *endpoint_free(Endpoint *e) {
+        if (!e)
+                return NULL;
+        if (e->easy) {
+                curl_glue_remove(e->manager->glue, e->easy);
+                curl_easy_cleanup(e->easy);
+        }
+        curl_slist_free_all(e->headers);
+        sd_event_source_disable_unref(e->timer);
+        probe_tracker_done(&e->tracker);
+        free(e->last_state);
+        free(e->last_error);
+        free(e->path);
+        free(e);
+        return NULL;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int arm_timer(Endpoint *e, uint64_t when) {
+        Manager *m = e->manager;
+        uint64_t accuracy = probe_timer_accuracy(m->config->interval_sec * USEC_PER_SEC);
+        int r;
+
+        if (!e->timer) {
+                r = sd_event_add_time(m->event, &e->timer, CLOCK_MONOTONIC, when, accuracy,
+                                      on_timer, e);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(e->timer, "probe-timer");
+                return 0;
+        }
+        r = sd_event_source_set_time(e->timer, when);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT);
+}
+
+static void schedule_next(Endpoint *e) {
+        Manager *m = e->manager;
+        uint64_t now = 0, when;
+        int r;
+
+        when = e->started_usec +
+               probe_next_delay(m->config->interval_sec * USEC_PER_SEC, manager_random(m));
+        /* A probe that took longer than the interval is followed at once, like kubelet's
+         * ticker does, but never overlapped by the next one. */
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (when < now)
+                when = now;
+        r = arm_timer(e, when);
+        if (r < 0) {
+                /* An endpoint that silently stops probing would freeze its state: better exit
+                 * and be restarted by okg-sidecard. */
+                log_error_errno(r, "Failed to schedule the next probe of %s: %m", e->config->url);
+                (void) sd_event_exit(m->event, r);
+        }
+}
+
+/* Records the outcome on the bus-visible fields; returns whether one of the properties that
+ * announce their changes changed. */
+static bool record(Endpoint *e, ProbeOutcome o, long status, const char *error) {
+        bool changed = e->last_outcome != o || e->last_status != status ||
+                       !streq_ptr(e->last_error, error);
+
+        /* Log what changes, not every probe: a game that is down for an hour logs once. */
+        if (probe_outcome_is_failure(o) && !streq_ptr(e->last_error, error))
+                log_warning("Probe of %s failed (%s): %s", e->config->url,
+                            probe_outcome_to_string(o), error);
+        else if (!probe_outcome_is_failure(o) && probe_outcome_is_failure(e->last_outcome))
+                log_info("Probe of %s succeeds again.", e->config->url);
+
+        e->last_outcome = o;
+        e->last_status = status;
+        if (!streq_ptr(e->last_error, error))
+                (void) free_and_strdup(&e->last_error, error);
+        return changed;
+}
+
+static void feed_tracker(Endpoint *e, bool success, const char *state) {
+        _cleanup_(freep) char *old = NULL;
+        bool was_failing = e->tracker.failing;
+        int r;
+
+        r = success ? probe_tracker_success(&e->tracker, state, &old)
+                    : probe_tracker_failure(&e->tracker, &old);
+        if (r < 0) {
+                log_oom();
+                return;
+        }
+        if (!was_failing && e->tracker.failing)
+                log_warning("Endpoint %zu (%s) failed %u times in a row%s%s%s.", e->index,
+                            e->config->url, e->tracker.failures,
+                            e->tracker.failure_state ? ": applying failure state \"" : "",
+                            strempty(e->tracker.failure_state),
+                            e->tracker.failure_state ? "\"" : ", its state is kept");
+        if (r > 0) {
+                e->n_state_changes++;
+                manager_endpoint_state_changed(e->manager, e, old, e->tracker.state);
+        }
+}
+
+static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        Endpoint *e = userdata;
+        Manager *m = e->manager;
+        const ProbeEndpoint *c = e->config;
+        char err[512] = "";
+        _cleanup_(freep) char *state = NULL;
+        ProbeOutcome o = PROBE_OUTCOME_SUCCESS;
+        long status = 0;
+        uint64_t now = 0;
+        bool changed, was_failing = e->tracker.failing;
+
+        e->probing = false;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        e->last_duration_usec = now > e->started_usec ? now - e->started_usec : 0;
+        e->last_probe_realtime = 0;
+        (void) sd_event_now(m->event, CLOCK_REALTIME, &e->last_probe_realtime);
+        e->n_probes++;
+
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+
+        if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && e->truncated)) {
+                if (!probe_status_ok(status, c->expected_status)) {
+                        o = PROBE_OUTCOME_BAD_STATUS;
+                        if (c->expected_status > 0)
+                                snprintf(err, sizeof err, "HTTP status %ld, expected %d", status,
+                                         c->expected_status);
+                        else
+                                snprintf(err, sizeof err, "HTTP status %ld, expected 200-399",
+                                         status);
+                } else {
+                        int r = probe_body_state(e->body, e->body_len, c->json_path, &state, err,
+                                                 sizeof err);
+                        if (r == -ENOMEM) {
+                                log_oom();
+                                o = PROBE_OUTCOME_HTTP_ERROR;
+                                snprintf(err, sizeof err, "out of memory");
+                        } else if (r < 0)
+                                o = PROBE_OUTCOME_BAD_BODY;
+                }
+        } else {
+                /* The reason must be the same text each time the same thing goes wrong: it is
+                 * compared to decide what to log and announce, so no timings from curl's
+                 * error buffer (which says "after 1001 ms"). */
+                long os_errno = 0;
+                (void) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+                if (result == CURLE_OPERATION_TIMEDOUT) {
+                        o = PROBE_OUTCOME_TIMEOUT;
+                        snprintf(err, sizeof err, "no answer within %us", c->timeout_sec);
+                } else if (result == CURLE_COULDNT_RESOLVE_HOST) {
+                        o = PROBE_OUTCOME_CONNECT_ERROR;
+                        snprintf(err, sizeof err, "%s",
+                                 e->curl_error[0] ? e->curl_error : curl_easy_strerror(result));
+                } else {
+                        o = result == CURLE_COULDNT_CONNECT ? PROBE_OUTCOME_CONNECT_ERROR
+                                                            : PROBE_OUTCOME_HTTP_ERROR;
+                        if (os_errno > 0)
+                                snprintf(err, sizeof err, "%s: %s", curl_easy_strerror(result),
+                                         strerror((int) os_errno));
+                        else
+                                snprintf(err, sizeof err, "%s", curl_easy_strerror(result));
+                }
+        }
+
+        if (probe_outcome_is_failure(o))
+                e->n_failures++;
+        changed = record(e, o, status, probe_outcome_is_failure(o) ? err : NULL);
+
+        if (o == PROBE_OUTCOME_SUCCESS && !streq_ptr(e->last_state, state)) {
+                free(e->last_state);
+                e->last_state = TAKE_PTR(state);
+                changed = true;
+        }
+
+        uint64_t changes_before = e->n_state_changes;
+        feed_tracker(e, o == PROBE_OUTCOME_SUCCESS, e->last_state);
+        if (changes_before != e->n_state_changes || was_failing != e->tracker.failing)
+                changed = true;
+
+        if (changed)
+                probe_bus_emit_endpoint_changed(e);
+        log_debug("Probe of %s: %s in %" PRIu64 " us (status %ld)", c->url,
+                  probe_outcome_to_string(o), e->last_duration_usec, status);
+
+        schedule_next(e);
+}
+
+static int probe_start(Endpoint *e) {
+        Manager *m = e->manager;
+        int r;
+
+        e->body_len = 0;
+        e->truncated = false;
+        e->curl_error[0] = 0;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &e->started_usec);
+
+        r = curl_glue_add(m->glue, e->easy, on_done, e);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
+                                  e->config->url);
+                schedule_next(e);
+                return r;
+        }
+        e->probing = true;
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Endpoint *e = userdata;
+
+        if (!e->probing)
+                (void) probe_start(e);
+        return 0;
+}
+
+int endpoint_start(Endpoint *e, uint64_t delay_usec) {
+        uint64_t now = 0;
+        int r;
+
+        r = sd_event_now(e->manager->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return r;
+        return arm_timer(e, now + delay_usec);
+}
+
+int endpoint_probe_now(Endpoint *e) {
+        int r;
+
+        if (e->probing)
+                return 0;
+        if (e->timer)
+                (void) sd_event_source_set_enabled(e->timer, SD_EVENT_OFF);
+        r = probe_start(e);
+        return r < 0 ? r : 1;
+}
