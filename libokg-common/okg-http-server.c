@@ -228,6 +228,7 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
         unsigned connection_limit = DEFAULT_CONNECTION_LIMIT, per_ip_limit = DEFAULT_PER_IP_LIMIT,
                  timeout_sec = DEFAULT_CONNECTION_TIMEOUT_SEC;
         size_t memory_limit = DEFAULT_MEMORY_LIMIT;
+        MHD_RequestCompletedCallback completed = NULL;
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         SockAddrUnion sa;
         socklen_t sa_len;
@@ -257,6 +258,7 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                         timeout_sec = opts->connection_timeout_sec;
                 if (opts->memory_limit > 0)
                         memory_limit = opts->memory_limit;
+                completed = opts->request_completed;
         }
 
         s = calloc(1, sizeof *s);
@@ -275,6 +277,8 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_sec,
                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory_limit,
                         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
+                        /* A NULL callback is MHD's own default (none). */
+                        MHD_OPTION_NOTIFY_COMPLETED, completed, userdata,
                         MHD_OPTION_END);
         if (!s->daemon) {
                 int saved = errno;

@@ -14,6 +14,10 @@ typedef struct OkgHttpServerOptions {
         unsigned per_ip_limit;            /* default 16 */
         unsigned connection_timeout_sec;  /* default 10: cuts slow clients */
         size_t memory_limit;              /* per connection, default 32 KiB */
+        /* Called once per request when it ends (response sent, client gone, or server freed),
+         * with the handler's userdata as cls: the place to free what the handler keeps in
+         * *con_cls. NULL: none. */
+        MHD_RequestCompletedCallback request_completed;
 } OkgHttpServerOptions;
 
 /* address: numeric IPv4/IPv6 ("0.0.0.0", "127.0.0.1", "::"); port 0 picks a free port. */

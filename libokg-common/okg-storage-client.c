@@ -26,6 +26,8 @@ typedef enum CallKind {
 typedef struct Call Call;
 struct Call {
         Call *next;
+        OkgStorageClient *client;
+        sd_bus_slot *slot;              /* reads only */
         CallKind kind;
         char *s[3];                     /* string arguments, by kind */
         char **labels, **annotations;   /* key, value, key, value, ..., NULL */
@@ -37,8 +39,9 @@ struct Call {
 struct OkgStorageClient {
         sd_event *event;
         OkgBus *bus;
-        Call *head, *tail;
+        Call *head, *tail;              /* writes, in order */
         size_t n;
+        Call *reads;                    /* reads in flight: not queued behind writes */
         sd_bus_slot *slot;              /* the call in flight */
         sd_event_source *retry_timer;
         unsigned attempts;
@@ -47,6 +50,7 @@ struct OkgStorageClient {
 static Call *call_free(Call *c) {
         if (!c)
                 return NULL;
+        sd_bus_slot_unref(c->slot);
         for (size_t i = 0; i < ELEMENTSOF(c->s); i++)
                 free(c->s[i]);
         strv_free(c->labels);
@@ -157,10 +161,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
                 send_next(c);
                 return 0;
         }
-        if (call->kind == CALL_GET_RECORD || call->kind == CALL_GET_FLEET_RECORD)
-                r = sd_bus_message_read(m, "ss", &record, &pod);
-        else
-                r = sd_bus_message_read(m, "t", &seq);
+        r = sd_bus_message_read(m, "t", &seq);
         if (r < 0) {
                 finish_head(c, r, "unexpected reply from okg-storaged", 0, NULL, NULL);
                 send_next(c);
@@ -236,6 +237,58 @@ static void send_next(OkgStorageClient *c) {
         }
 }
 
+static void read_finish(Call *call, int error, const char *message, const char *record,
+                        const char *pod) {
+        OkgStorageClient *c = call->client;
+
+        for (Call **p = &c->reads; *p; p = &(*p)->next)
+                if (*p == call) {
+                        *p = call->next;
+                        break;
+                }
+        call->record_cb(error, message, record, pod, call->userdata);
+        call_free(call);
+}
+
+static int on_read_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Call *call = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        const char *record = NULL, *pod = NULL;
+
+        call->slot = sd_bus_slot_unref(call->slot);
+        if (e)
+                read_finish(call, -sd_bus_error_get_errno(e) ?: -EIO, e->message, NULL, NULL);
+        else if (sd_bus_message_read(m, "ss", &record, &pod) < 0)
+                read_finish(call, -EBADMSG, "unexpected reply from okg-storaged", NULL, NULL);
+        else
+                read_finish(call, 0, NULL, isempty(record) ? NULL : record, isempty(pod) ? NULL : pod);
+        return 0;
+}
+
+/* Reads are answered now or fail now: a caller waiting for a record decides itself whether to
+ * ask again, and a read never holds back the writes queued behind it. */
+static int send_read(OkgStorageClient *c, Call *call) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        sd_bus *bus = okg_bus_get(c->bus);
+        int r;
+
+        call->client = c;
+        if (!bus) {
+                call_free(call);
+                return -ENOTCONN;
+        }
+        r = build_call(bus, call, &m);
+        if (r >= 0)
+                r = sd_bus_call_async(bus, &call->slot, m, on_read_reply, call, 0);
+        if (r < 0) {
+                call_free(call);
+                return r;
+        }
+        call->next = c->reads;
+        c->reads = call;
+        return 0;
+}
+
 static int enqueue(OkgStorageClient *c, Call *call) {
         if (c->tail)
                 c->tail->next = call;
@@ -308,6 +361,8 @@ static int enqueue_strings(OkgStorageClient *c, CallKind kind, const char *a, co
                 call_free(call);
                 return -ENOMEM;
         }
+        if (kind == CALL_GET_RECORD || kind == CALL_GET_FLEET_RECORD)
+                return send_read(c, call);
         return enqueue(c, call);
 }
 
@@ -344,6 +399,8 @@ OkgStorageClient *okg_storage_client_free(OkgStorageClient *c) {
         c->slot = NULL;
         while (c->head)
                 finish_head(c, -ECANCELED, NULL, 0, NULL, NULL);
+        while (c->reads)
+                read_finish(c->reads, -ECANCELED, NULL, NULL, NULL);
         sd_event_source_disable_unref(c->retry_timer);
         sd_event_unref(c->event);
         free(c);

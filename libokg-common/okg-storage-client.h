@@ -51,6 +51,8 @@ int okg_storage_put_record(OkgStorageClient *c, const char *record_json, OkgStor
 int okg_storage_post_event(OkgStorageClient *c, const char *type, const char *reason,
                            const char *message, OkgStorageWriteDone cb, void *userdata);
 /* This pod's record; with fleet_field non-NULL, instead the record of the pod's GameServerSet
- * with the greatest value of that top-level string field (see docs/storage.md). */
+ * with the greatest value of that top-level string field (see docs/storage.md). Unlike writes,
+ * a read is sent at once and not retried: -ENOTCONN (returned) while the bus is away, or the
+ * error in the callback (e.g. okg-storaged's Busy while the API server is out of reach). */
 int okg_storage_get_record(OkgStorageClient *c, const char *fleet_field, OkgStorageRecordDone cb,
                            void *userdata);

@@ -208,7 +208,8 @@ static bool host_valid(const char *s) {
 }
 
 static void parse_request(Ctx *c, const OkgNode *m, const char *path, HotUpdateConfig *cfg) {
-        static const char *const keys[] = { "address", "port", "path", "method", NULL };
+        static const char *const keys[] = { "address", "port", "path", "method", "timeoutSeconds",
+                                            NULL };
         static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", NULL };
         _cleanup_(freep) char *rp = NULL;
         const OkgNode *sec = opt_section(c, m, path, "request", keys, &rp), *v = NULL;
@@ -263,6 +264,8 @@ static void parse_request(Ctx *c, const OkgNode *m, const char *path, HotUpdateC
                                        okg_node_describe(v, what, sizeof(what)));
                 }
         }
+
+        opt_uint(c, sec, rp, "timeoutSeconds", 1, 3600, &cfg->request_timeout_sec);
 }
 
 static void parse_storage(Ctx *c, const OkgNode *m, const char *path, HotUpdateConfig *cfg) {
@@ -296,7 +299,8 @@ static void parse_storage(Ctx *c, const OkgNode *m, const char *path, HotUpdateC
 }
 
 static void parse_check(Ctx *c, const OkgNode *m, const char *path, HotUpdateConfig *cfg) {
-        static const char *const keys[] = { "url", "timeoutSeconds", NULL };
+        static const char *const keys[] = { "url", "timeoutSeconds", "initialDelayMilliseconds",
+                                            NULL };
         _cleanup_(freep) char *cp = NULL;
         const OkgNode *sec = opt_section(c, m, path, "postReloadCheck", keys, &cp), *v = NULL;
         char what[80];
@@ -316,6 +320,7 @@ static void parse_check(Ctx *c, const OkgNode *m, const char *path, HotUpdateCon
                 missing(c, sec, cp, "url");
 
         opt_uint(c, sec, cp, "timeoutSeconds", 1, 3600, &cfg->check_timeout_sec);
+        opt_uint(c, sec, cp, "initialDelayMilliseconds", 0, 600000, &cfg->check_delay_msec);
 }
 
 HotUpdateConfig *hotupdate_config_free(HotUpdateConfig *c) {
@@ -355,6 +360,7 @@ static const char *const section_keys[] = {
         "authTokenFile",
         "postReloadCheck",
         "recoveryWaitSeconds",
+        "clientTimeoutSeconds",
         NULL,
 };
 
@@ -380,6 +386,9 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
                 .connect_timeout_sec = 10,
                 .download_timeout_sec = 300,
                 .check_timeout_sec = 10,
+                .check_delay_msec = 500,
+                .request_timeout_sec = 10,
+                .client_timeout_sec = 10,
                 .game_wait_sec = 60,
         };
         if (free_and_strdup(&cfg->signal_name, "SIGHUP") < 0 ||
@@ -453,6 +462,7 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
         parse_check(&c, node, path, cfg);
 
         opt_uint(&c, node, path, "recoveryWaitSeconds", 0, 86400, &cfg->game_wait_sec);
+        opt_uint(&c, node, path, "clientTimeoutSeconds", 1, 3600, &cfg->client_timeout_sec);
 
         r = c.oom;
         if (r == 0 && c.e->n > n_before)

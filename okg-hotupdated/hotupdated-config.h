@@ -21,6 +21,7 @@ typedef struct HotUpdateConfig {
         uint16_t request_port;               /* request.port (required for request) */
         char *request_path;                  /* request.path, default "/reload" */
         char *request_method;                /* request.method, default "POST" */
+        unsigned request_timeout_sec;        /* request.timeoutSeconds, default 10 */
         char *annotation_key;                /* storageConfig.inKube.annotationKey */
         char *bind_address;                  /* bindAddress, default "0.0.0.0" */
         uint16_t port;                       /* port, default 5000 */
@@ -32,6 +33,8 @@ typedef struct HotUpdateConfig {
         char *auth_token_file;               /* authTokenFile, default: no auth */
         char *check_url;                     /* postReloadCheck.url */
         unsigned check_timeout_sec;          /* postReloadCheck.timeoutSeconds, default 10 */
+        unsigned check_delay_msec;           /* postReloadCheck.initialDelayMilliseconds, 500 */
+        unsigned client_timeout_sec;         /* clientTimeoutSeconds, default 10 */
         unsigned game_wait_sec;              /* recoveryWaitSeconds, default 60 */
 } HotUpdateConfig;
 

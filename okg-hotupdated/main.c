@@ -1,19 +1,16 @@
-/* okg-hotupdated: the hot_update plugin. This build validates its config section, joins the private
- * bus as io.kruise.game.HotUpdate1 and reports readiness; the plugin's service itself is not part of
- * this build yet and the daemon says so at start. */
+/* okg-hotupdated: the hot_update plugin. Serves POST /hot-update, downloads the file into the
+ * folder shared with the game, reloads the game, records the outcome through okg-storaged, and
+ * at start restores the recorded version. The work is in hotupdated-manager.c. */
 #include <stdlib.h>
-#include <systemd/sd-daemon.h>
 
 #include "hotupdated-config.h"
+#include "hotupdated-manager.h"
 #include "log.h"
-#include "okg-bus.h"
 #include "okg-daemon.h"
-
-#define BUS_NAME "io.kruise.game.HotUpdate1"
 
 int main(int argc, char **argv) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(okg_bus_freep) OkgBus *bus = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(okg_node_freep) OkgNode *root = NULL;
         _cleanup_(freep) char *path = NULL;
         const OkgNode *section = NULL;
@@ -35,21 +32,23 @@ int main(int argc, char **argv) {
 
         r = okg_daemon_event_new(&event);
         if (r < 0) {
+                hotupdate_config_free(config);
                 log_error_errno(r, "Failed to set up the event loop: %m");
-                goto finish;
+                return 1;
         }
-        r = okg_bus_new(event, NULL, BUS_NAME, NULL, NULL, NULL, &bus);
+        r = manager_new(event, config, &m);
         if (r < 0) {
-                log_error_errno(r, "Failed to join the private bus as %s: %m", BUS_NAME);
-                goto finish;
+                hotupdate_config_free(config);
+                log_oom();
+                return 1;
         }
-        log_notice("The HTTP hot-update service (port %u) is not part of this build; only the "
-                   "bus name is served.", config->port);
-        (void) sd_notify(false, "READY=1\nSTATUS=Bus name only (hot-update service not in this build)");
-        r = sd_event_loop(event);
+        r = manager_start(m);
         if (r < 0)
+                return 1;
+        r = sd_event_loop(event);
+        if (r < 0) {
                 log_error_errno(r, "Event loop failed: %m");
-finish:
-        hotupdate_config_free(config);
-        return r < 0 ? 1 : 0;
+                return 1;
+        }
+        return 0;
 }

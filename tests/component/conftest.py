@@ -60,6 +60,9 @@ def libexec_dir(tmp_path, wrappers=None):
 HOT_UPDATE = """\
   - name: hot_update
     config:
+      bindAddress: 127.0.0.1
+      port: {hot_port}
+      downloadDir: {download_dir}
       loadPatchType: signal
       signal:
         processName: 'nginx: master process nginx'
@@ -93,11 +96,19 @@ HTTP_PROBE = """\
 """
 
 
+_hot_ports = {}
+
+
 def make_config(health_port, plugins=None, extra=""):
-    """A config in the proposal's format. plugins: list of (template, bootorder)."""
+    """A config in the proposal's format. plugins: list of (template, bootorder). The hot-update
+    port and download folder are fixed per health port, so the same call gives the same text
+    (reload tests rely on that) and concurrent suites do not share port 5000."""
     if plugins is None:
         plugins = [(HTTP_PROBE, 1), (HOT_UPDATE, 0)]
-    body = "plugins:\n" + "".join(t.format(boot=b) for t, b in plugins)
+    hot_port = _hot_ports.setdefault(health_port, free_port())
+    download_dir = f"/tmp/okg-test-downloads-{health_port}"
+    body = "plugins:\n" + "".join(t.format(boot=b, hot_port=hot_port, download_dir=download_dir)
+                                   for t, b in plugins)
     body += "restartpolicy: Always\nresources:\n  CPU: 100m\n  Memory: 128Mi\n"
     body += "sidecarstartorder: Before\n"
     body += f"healthPort: {health_port}\nhealthAddress: 127.0.0.1\n"

@@ -202,6 +202,9 @@ static void assert_proposal_hot_update(const HotUpdateConfig *h) {
         ASSERT_TRUE(!h->check_url);
         ASSERT_EQ(h->check_timeout_sec, 10);
         ASSERT_EQ(h->game_wait_sec, 60);
+        ASSERT_EQ(h->request_timeout_sec, 10);
+        ASSERT_EQ(h->check_delay_msec, 500);
+        ASSERT_EQ(h->client_timeout_sec, 10);
 }
 
 static void assert_proposal_endpoint(const ProbeEndpoint *ep) {
@@ -369,6 +372,9 @@ static void test_camel_case(void) {
         ASSERT_STREQ(h->check_url, "https://127.0.0.1:8080/healthz");
         ASSERT_EQ(h->check_timeout_sec, 3);
         ASSERT_EQ(h->game_wait_sec, 0);
+        ASSERT_EQ(h->request_timeout_sec, 4);
+        ASSERT_EQ(h->check_delay_msec, 0);
+        ASSERT_EQ(h->client_timeout_sec, 30);
         hotupdate_config_free(h);
 
         ProbeConfig *p = probe_section(root, "plugins[1].config");

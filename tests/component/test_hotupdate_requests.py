@@ -1,0 +1,298 @@
+"""okg-hotupdated's front door: a table of bad requests, each with its status and proof that
+nothing changed; body caps, slow clients, one update at a time, auth, shutdown mid-download."""
+import json
+import socket
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import free_port, wait_for
+from hotupdate_helpers import backend, hot, raw_http, status_line  # noqa: F401
+
+LIMITS = """maxFileSizeBytes: 1048576
+connectTimeoutSeconds: 2
+downloadTimeoutSeconds: 2
+"""
+
+
+def form(**kw):
+    return urllib.parse.urlencode(kw).encode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
+
+
+def bad_cases(hot, url1, sha1):
+    """(name, method, query, body, headers, status, state, recorded)."""
+    ok = hot.files.url("/v2/index.html")
+    closed = f"http://127.0.0.1:{free_port()}/index.html"
+    return [
+        ("no parameters", "POST", "", b"", FORM, 400, "Invalid", False),
+        ("url missing", "POST", "", form(version="v2"), FORM, 400, "Invalid", False),
+        ("version missing", "POST", "", form(url=ok), FORM, 400, "Invalid", False),
+        ("unknown parameter", "POST", "", form(verison="v2", url=ok), FORM, 400, "Invalid", False),
+        ("version twice", "POST", "", b"version=v2&version=v3&url=" + ok.encode(), FORM, 400,
+         "Invalid", False),
+        ("query and body both give version", "POST", "?version=v2", form(version="v2", url=ok),
+         FORM, 400, "Invalid", False),
+        ("version with a space", "POST", "", form(version="v 2", url=ok), FORM, 400, "Invalid",
+         False),
+        ("version too long", "POST", "", form(version="v" * 129, url=ok), FORM, 400, "Invalid",
+         False),
+        ("ftp URL", "POST", "", form(version="v2", url="ftp://127.0.0.1/index.html"), FORM, 400,
+         "Invalid", False),
+        ("file URL", "POST", "", form(version="v2", url="file:///etc/passwd"), FORM, 400,
+         "Invalid", False),
+        ("URL without scheme", "POST", "", form(version="v2", url="cdn.example.com/index.html"),
+         FORM, 400, "Invalid", False),
+        ("credentials in URL", "POST", "", form(version="v2", url="http://u:p@127.0.0.1/a.html"),
+         FORM, 400, "Invalid", False),
+        ("URL without a file name", "POST", "", form(version="v2", url=hot.files.url("/v2/")),
+         FORM, 400, "Invalid", False),
+        ("path traversal in fileName", "POST", "",
+         form(version="v2", url=ok, fileName="../../etc/passwd"), FORM, 400, "Invalid", False),
+        ("hidden fileName", "POST", "", form(version="v2", url=ok, fileName=".bashrc"), FORM,
+         400, "Invalid", False),
+        ("fileName with a slash", "POST", "", form(version="v2", url=ok, fileName="a/b"), FORM,
+         400, "Invalid", False),
+        ("traversal in the URL's last segment", "POST", "",
+         form(version="v2", url=hot.files.url("/x%2F..%2F..%2Fetc%2Fpasswd")), FORM, 400,
+         "Invalid", False),
+        ("malformed sha256", "POST", "", form(version="v2", url=ok, sha256="abc"), FORM, 400,
+         "Invalid", False),
+        ("malformed %-escape", "POST", "", b"version=v%zz&url=" + ok.encode(), FORM, 400,
+         "Invalid", False),
+        ("broken JSON", "POST", "", b'{"version": "v2", "url": ', JSON, 400, "Invalid", False),
+        ("JSON number version", "POST", "", json.dumps({"version": 2, "url": ok}).encode(), JSON,
+         400, "Invalid", False),
+        ("JSON array", "POST", "", json.dumps(["v2", ok]).encode(), JSON, 400, "Invalid", False),
+        ("text/plain body", "POST", "", b"version=v2", {"Content-Type": "text/plain"}, 415,
+         "UnsupportedMediaType", False),
+        ("multipart body", "POST", "", b"--x\r\n", {"Content-Type": "multipart/form-data; boundary=x"},
+         415, "UnsupportedMediaType", False),
+        ("body over 16 KiB", "POST", "", form(version="v2", url=ok, x="y" * 20000), FORM, 413,
+         "RequestTooLarge", False),
+        ("PUT", "PUT", "", form(version="v2", url=ok), FORM, 405, "MethodNotAllowed", False),
+        ("DELETE", "DELETE", "", b"", {}, 405, "MethodNotAllowed", False),
+        ("same version, another URL", "POST", "", form(version="v1", url=ok), FORM, 422,
+         "VersionConflict", False),
+        ("same version, another checksum", "POST", "",
+         form(version="v1", url=url1, sha256="0" * 64), FORM, 422, "VersionConflict", False),
+        # Accepted, then failed: recorded, and still nothing changes.
+        ("download answers 404", "POST", "", form(version="v2", url=hot.files.url("/status/404"),
+                                                   fileName="index.html"), FORM, 502,
+         "DownloadFailed", True),
+        ("download answers 500", "POST", "", form(version="v2", url=hot.files.url("/status/500"),
+                                                   fileName="index.html"), FORM, 502,
+         "DownloadFailed", True),
+        ("nothing listens", "POST", "", form(version="v2", url=closed), FORM, 502,
+         "DownloadFailed", True),
+        ("wrong sha256", "POST", "", form(version="v2", url=hot.files.url("/v2/index.html"),
+                                          sha256=sha1), FORM, 502, "ChecksumMismatch", True),
+        ("endless chunked file", "POST", "", form(version="v2", url=hot.files.url("/huge"),
+                                                  fileName="index.html"), FORM, 502,
+         "FileTooLarge", True),
+        ("Content-Length over the cap", "POST", "",
+         form(version="v2", url=hot.files.url("/lie-big"), fileName="index.html"), FORM, 502,
+         "FileTooLarge", True),
+        ("connection closed before Content-Length", "POST", "",
+         form(version="v2", url=hot.files.url("/lie-short"), fileName="index.html"), FORM, 502,
+         "DownloadFailed", True),
+        ("redirect to ftp", "POST", "", form(version="v2", url=hot.files.url("/redirect-ftp"),
+                                             fileName="index.html"), FORM, 502,
+         "DownloadFailed", True),
+        ("download stalls", "POST", "", form(version="v2", url=hot.files.url("/stall"),
+                                             fileName="index.html"), FORM, 504,
+         "DownloadTimedOut", True),
+    ]
+
+
+def test_bad_requests_change_nothing(hot):
+    hot.start(extra=LIMITS)
+    url1, sha1 = hot.files.put("/v1/index.html", "v1 content\n")
+    hot.files.put("/v2/index.html", "v2 content\n")
+    assert hot.post(version="v1", url=url1)[0] == 200
+    hot.wait_recorded("v1")
+    wait_for(lambda: hot.nginx.reloads() == 1 and len(hot.nginx.workers()) == 2, what="v1 settled")
+    workers = hot.nginx.workers()
+    record = hot.backend.record(hot.suite)
+    annotation = hot.backend.annotation(hot.suite)
+
+    cases = bad_cases(hot, url1, sha1)
+    assert len(cases) >= 25
+    for name, method, query, body, headers, status, state, recorded in cases:
+        got, res, hdrs = hot.request(method, body if method != "DELETE" else None, headers, query)
+        assert (got, res and res.get("state")) == (status, state), (name, got, res)
+        assert res["success"] is False and res["message"] and "\n" not in res["message"], name
+        assert res["currentVersion"] == "v1", name
+        if status == 405:
+            assert hdrs["Allow"] == "GET, HEAD, POST", name
+        # Nothing changed: the file, what nginx serves, the version, no reload, no temp file.
+        assert hot.file() == b"v1 content\n", name
+        assert hot.nginx.body("/index.html") == b"v1 content\n", name
+        assert hot.version() == "v1", name
+        assert hot.nginx.workers() == workers and hot.nginx.reloads() == 1, name
+        assert hot.temp_files() == [], name
+        if recorded:
+            # The failure is on the pod; the version in place is still v1.
+            ann, rec = hot.wait_recorded("v2", state)
+            assert ann["currentVersion"] == "v1" and ann["success"] is False, name
+            assert rec["version"] == "v1" and rec["sha256"] == sha1, name
+            annotation = ann
+        else:
+            assert hot.backend.annotation(hot.suite) == annotation, name
+            assert hot.backend.record(hot.suite)["version"] == "v1", name
+    assert hot.backend.record(hot.suite)["appliedAt"] == record["appliedAt"]
+
+    # Other paths are not the API.
+    assert status_line(raw_http(hot.port, b"GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 404
+    assert status_line(raw_http(hot.port, b"POST /hot-update/ HTTP/1.1\r\nHost: x\r\n"
+                                          b"Content-Length: 0\r\nConnection: close\r\n\r\n")) == 404
+    # ... and the daemon is still fine.
+    url3, _ = hot.files.put("/v3/index.html", "v3 content\n")
+    assert hot.post(version="v3", url=url3)[0] == 200
+    assert hot.nginx.body("/index.html") == b"v3 content\n"
+
+
+def test_chunked_body_over_the_cap(hot):
+    hot.start()
+    chunk = b"a" * 8192
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
+    resp = raw_http(hot.port, b"POST /hot-update HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              b"Content-Type: application/x-www-form-urlencoded\r\n"
+                              b"Connection: close\r\n\r\n" + body)
+    assert status_line(resp) == 413, resp[:200]
+    assert b'"RequestTooLarge"' in resp
+    # An endless one is cut off.
+    with socket.create_connection(("127.0.0.1", hot.port), timeout=20) as s:
+        s.sendall(b"POST /hot-update HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        big = b"%x\r\n%s\r\n" % (65536, b"b" * 65536)
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for _ in range(2000):       # 128 MiB at most
+                s.sendall(big)
+    assert hot.status()[0] == 200
+
+
+def test_slow_clients_are_cut_and_do_not_block_others(hot):
+    hot.start(extra="clientTimeoutSeconds: 2\n")
+    url1, _ = hot.files.put("/v1/index.html", "v1\n")
+    # One client stops in the middle of its headers, another trickles its body.
+    idle = socket.create_connection(("127.0.0.1", hot.port), timeout=30)
+    idle.sendall(b"POST /hot-update HTTP/1.1\r\nHost: x\r\n")
+    trickle = socket.create_connection(("127.0.0.1", hot.port), timeout=30)
+    body = form(version="v1", url=url1)
+    trickle.sendall(b"POST /hot-update HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    b"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(body))
+    stop = threading.Event()
+
+    def dribble():
+        for b in body:
+            if stop.wait(0.5):
+                return
+            try:
+                trickle.sendall(bytes([b]))
+            except OSError:
+                return
+    t = threading.Thread(target=dribble, daemon=True)
+    t.start()
+    try:
+        # Meanwhile the service answers others at once.
+        started = time.monotonic()
+        assert hot.status()[0] == 200
+        assert hot.post(version="v1", url=url1)[0] == 200
+        assert time.monotonic() - started < 10
+        # Both slow connections are closed by the server, without an update.
+        assert idle.recv(4096) == b""
+        trickle.settimeout(30)
+        data = b""
+        while True:
+            try:
+                chunk = trickle.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        assert b"Succeeded" not in data
+        assert hot.backend.annotation(hot.suite)["version"] == "v1"
+    finally:
+        stop.set()
+        idle.close()
+        trickle.close()
+
+
+def test_one_update_at_a_time(hot):
+    # The update outlasts clientTimeoutSeconds: a client waiting for it is not cut off.
+    hot.start(extra="downloadTimeoutSeconds: 4\nclientTimeoutSeconds: 1\n")
+    url1, _ = hot.files.put("/v1/index.html", "v1\n")
+    assert hot.post(version="v1", url=url1)[0] == 200
+    results = {}
+
+    def slow():
+        results["slow"] = hot.post(version="v2", url=hot.files.url("/stall"), fileName="index.html")
+    t = threading.Thread(target=slow)
+    t.start()
+    wait_for(lambda: hot.status()[1]["state"] == "downloading", what="download in flight")
+    st = hot.status()[1]
+    assert st["inFlight"]["version"] == "v2" and st["version"] == "v1"
+    assert hot.prop("State") == "downloading"
+    url3, _ = hot.files.put("/v3/index.html", "v3\n")
+    status, res = hot.post(version="v3", url=url3)
+    assert status == 409 and res["state"] == "Busy" and "v2" in res["message"], res
+    assert hot.files.count("/v3/index.html") == 0
+    t.join(30)
+    assert results["slow"][0] == 504 and results["slow"][1]["state"] == "DownloadTimedOut"
+    assert hot.file() == b"v1\n" and hot.version() == "v1"
+    # Free again.
+    assert hot.post(version="v3", url=url3)[0] == 200
+
+
+def test_bearer_token(hot, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    hot.start(extra=f"authTokenFile: {token_file}\n")
+    url1, _ = hot.files.put("/v1/index.html", "v1\n")
+    for headers, why in [({}, "missing"), ({"Authorization": "Basic czNjcmV0"}, "expected"),
+                         ({"Authorization": "Bearer wrong"}, "wrong"),
+                         ({"Authorization": "Bearer s3cret-token-and-more"}, "wrong")]:
+        status, res, hdrs = hot.request("POST", form(version="v1", url=url1), {**FORM, **headers})
+        assert status == 401 and res["state"] == "Unauthorized" and why in res["message"]
+        assert hdrs["WWW-Authenticate"].startswith("Bearer")
+    assert hot.status()[0] == 401
+    assert hot.files.count("/v1/index.html") == 0 and hot.backend.annotation(hot.suite) is None
+    good = {"Authorization": "Bearer s3cret-token"}
+    assert hot.status(good)[0] == 200
+    status, res = hot.post(headers=good, version="v1", url=url1)
+    assert status == 200 and res["state"] == "Succeeded"
+    # A rotated Secret takes effect at once.
+    token_file.write_text("rotated\n")
+    assert hot.post(headers=good, version="v2", url=url1)[0] == 401
+    assert hot.status({"Authorization": "bearer rotated"})[0] == 200
+
+
+def test_shutdown_mid_download_leaves_nothing(hot):
+    s = hot.start(extra="downloadTimeoutSeconds: 60\n")
+    url1, _ = hot.files.put("/v1/index.html", "v1\n")
+    assert hot.post(version="v1", url=url1)[0] == 200
+    hot.wait_recorded("v1")
+    record = hot.backend.record(s)
+    results = {}
+
+    def slow():
+        try:
+            results["slow"] = hot.post(version="v2", url=hot.files.url("/stall"), fileName="index.html")
+        except Exception as e:      # the connection is closed under it
+            results["slow"] = e
+    t = threading.Thread(target=slow)
+    t.start()
+    wait_for(lambda: hot.status()[1]["state"] == "downloading", what="download in flight")
+    assert s.stop() == 0
+    t.join(30)
+    assert not isinstance(results["slow"], tuple) or results["slow"][0] >= 500
+    assert hot.own_files() == [".okg-prev-index.html"]
+    assert hot.file() == b"v1\n"
+    assert hot.backend.record(s) == record
+    assert "Stopping with the update to v2 unfinished" in s.log_text()
