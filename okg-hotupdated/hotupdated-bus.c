@@ -171,6 +171,14 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
         return r;
 }
 
+static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(freep) char *text = NULL;
+        int r = manager_metrics_text(userdata, &text);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "s", text);
+}
+
 static const sd_bus_vtable hotupdate_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("CurrentVersion", "s", property_get_current, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -192,6 +200,8 @@ static const sd_bus_vtable hotupdate_vtable[] = {
                                 method_update, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", status),
                                 method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
+                                method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("UpdateFinished",
                                 SD_BUS_ARGS("s", version, "s", state, "s", message, "s", currentVersion),
                                 0),

@@ -22,6 +22,7 @@
 #include "hotupdated-manager.h"
 #include "hotupdated-sha256.h"
 #include "log.h"
+#include "okg-metrics.h"
 #include "macro.h"
 #include "okg-bus.h"
 #include "okg-build-config.h"
@@ -129,6 +130,8 @@ struct Manager {
         bool shutting_down;
         uint64_t record_sent, record_done;
         uint64_t updates_total;
+        uint64_t outcomes[_OUTCOME_MAX];  /* for /metrics: every outcome, refusals included */
+        uint64_t downloads, download_bytes, download_usec;
 
         RecoveryStage recovery_stage;
         sd_event_source *fetch_timer;
@@ -420,6 +423,8 @@ static void update_finish(Update *u, HotUpdateOutcome o, const char *fmt, ...) {
 
         history_push(m, &u->result);
         m->updates_total++;
+        if (u->result.outcome >= 0 && u->result.outcome < _OUTCOME_MAX)
+                m->outcomes[u->result.outcome]++;
         hotupdate_bus_emit_finished(m, m->bus, &u->result);
 
         if (!info->recorded) {
@@ -1009,9 +1014,16 @@ static void on_transfer_done(CurlGlue *g, CURL *easy, CURLcode result, void *use
         Update *u = userdata;
 
         switch (u->xfer) {
-        case XFER_DOWNLOAD:
+        case XFER_DOWNLOAD: {
+                curl_off_t usec = 0, bytes = 0;
+                if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &usec) == CURLE_OK && usec > 0)
+                        u->m->download_usec += (uint64_t) usec;
+                if (curl_easy_getinfo(easy, CURLINFO_SIZE_DOWNLOAD_T, &bytes) == CURLE_OK && bytes > 0)
+                        u->m->download_bytes += (uint64_t) bytes;
+                u->m->downloads++;
                 download_done(u, result);
                 break;
+        }
         case XFER_RELOAD:
                 reload_done(u, result);
                 break;
@@ -1395,6 +1407,8 @@ int manager_refusal(Manager *m, HotUpdateOutcome o, const char *message, const H
                     HotUpdateResult *ret) {
         char at[HOTUPDATE_TIME_SIZE];
 
+        if (o >= 0 && o < _OUTCOME_MAX)
+                m->outcomes[o]++;
         now_rfc3339(at);
         HotUpdateResult r = {
                 .version = p ? p->version : NULL,
@@ -1547,6 +1561,38 @@ bool manager_current_in_place(Manager *m) {
 
 const HotUpdateResult *manager_last_result(Manager *m) {
         return &m->record.last;
+}
+
+int manager_metrics_text(Manager *m, char **ret) {
+        const char *version = current_version_or_null(m);
+        const char *info[] = { "version", version ?: "", NULL };
+        OkgMetrics x;
+        int r;
+
+        r = okg_metrics_begin(&x);
+        if (r < 0)
+                return r;
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_total", "counter",
+                           "Hot-update requests by result (the state in the answer), refusals included.");
+        for (int o = 0; o < _OUTCOME_MAX; o++) {
+                const char *l[] = { "result", hotupdate_outcome_info((HotUpdateOutcome) o)->state, NULL };
+                okg_metrics_sample(&x, "okg_sidecar_hotupdate_total", l, (double) m->outcomes[o]);
+        }
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_downloads_total", "counter",
+                           "Downloads started and ended, successful or not.");
+        okg_metrics_sample(&x, "okg_sidecar_hotupdate_downloads_total", NULL, (double) m->downloads);
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_download_bytes_total", "counter",
+                           "Bytes received by downloads.");
+        okg_metrics_sample(&x, "okg_sidecar_hotupdate_download_bytes_total", NULL,
+                           (double) m->download_bytes);
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_download_seconds_total", "counter",
+                           "Time spent downloading.");
+        okg_metrics_sample(&x, "okg_sidecar_hotupdate_download_seconds_total", NULL,
+                           (double) m->download_usec / 1e6);
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_version_info", "gauge",
+                           "The version in place (empty before the first update).");
+        okg_metrics_sample(&x, "okg_sidecar_hotupdate_version_info", info, 1);
+        return okg_metrics_end(&x, ret);
 }
 
 uint64_t manager_updates_total(Manager *m) {

@@ -58,6 +58,8 @@ const HotUpdateVersion *manager_current(Manager *m);
 bool manager_current_in_place(Manager *m);
 const HotUpdateResult *manager_last_result(Manager *m);
 uint64_t manager_updates_total(Manager *m);
+/* GetMetrics: the Prometheus text of this daemon's families. */
+int manager_metrics_text(Manager *m, char **ret);
 uint16_t manager_http_port(Manager *m);
 struct OkgHttpServer *manager_http(Manager *m);
 

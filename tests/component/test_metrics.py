@@ -5,6 +5,7 @@ import signal
 import urllib.request
 
 from conftest import wait_for
+from hotupdate_helpers import backend, hot  # noqa: F401  (fixtures)
 
 S = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.eE+-]+|NaN)$')
@@ -87,3 +88,26 @@ def test_metrics_while_a_daemon_is_down(suite):
         assert ("okg_sidecar_storage_pending_writes", frozenset()) not in m
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def test_hot_update_figures(hot):
+    """Hot updates by result, download bytes and seconds, from a real update of nginx."""
+    s = hot.start()
+    before = scrape(s)
+    body = "x" * 5000 + "\n"
+    url, _ = hot.files.put("/game/v1/index.html", body)
+    status, res = hot.post(version="v1", url=url)
+    assert status == 200 and res["state"] == "Succeeded", res
+    status, res = hot.post(version="v1", url=url)            # the same again: Unchanged
+    status, res = hot.post(version="bad version!", url=url)   # refused: Invalid
+    assert status == 400
+    m = scrape(s)
+    assert value(m, "okg_sidecar_metrics_source_up", source="hot_update") == 1
+    assert value(m, "okg_sidecar_hotupdate_total", result="Succeeded") == 1
+    assert value(m, "okg_sidecar_hotupdate_total", result="Unchanged") == 1
+    assert value(m, "okg_sidecar_hotupdate_total", result="Invalid") == 1
+    assert value(m, "okg_sidecar_hotupdate_downloads_total") == \
+        value(before, "okg_sidecar_hotupdate_downloads_total") + 1
+    assert value(m, "okg_sidecar_hotupdate_download_bytes_total") == len(body)
+    assert value(m, "okg_sidecar_hotupdate_download_seconds_total") > 0
+    assert value(m, "okg_sidecar_hotupdate_version_info", version="v1") == 1

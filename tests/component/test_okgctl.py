@@ -4,6 +4,7 @@ import os
 import subprocess
 
 from conftest import BUILD, wait_for
+from hotupdate_helpers import backend, hot  # noqa: F401  (fixtures)
 
 OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
 
@@ -53,3 +54,26 @@ def test_storage_reload_and_log_level(suite):
     assert levels["io.kruise.game.Storage1"] == "info"
     r = okgctl(suite, "log-level", "storaged", "loud")
     assert r.returncode == 1 and "Invalid log level" in r.stderr
+
+
+def test_hot_update_and_probes(hot):
+    """okgctl hot-update runs a real update of nginx; okgctl probes lists the endpoints."""
+    s = hot.start()
+    url, _ = hot.files.put("/game/v3/index.html", "v3 via okgctl\n")
+    r = okgctl(s, "hot-update", "v3", url)
+    assert r.returncode == 0 and r.stdout.startswith("Succeeded:"), r.stdout + r.stderr
+    assert hot.nginx.body("/index.html") == b"v3 via okgctl\n"
+    st = json.loads(okgctl(s, "--json", "hot-update").stdout)
+    assert st["version"] == "v3"
+    r = okgctl(s, "hot-update", "v4", "ftp://example.invalid/x")
+    assert r.returncode == 1 and "Invalid" in (r.stdout + r.stderr)
+    assert hot.nginx.body("/index.html") == b"v3 via okgctl\n"
+
+
+def test_probes_listing(suite):
+    r = okgctl(suite, "--json", "probes")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [e["url"] for e in out["endpoints"]] == ["http://localhost:8080"]
+    r = okgctl(suite, "probes")
+    assert r.returncode == 0 and "http://localhost:8080" in r.stdout
