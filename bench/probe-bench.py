@@ -22,6 +22,8 @@ import tempfile
 import threading
 import time
 
+from benchsummary import summary
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
 PROBES = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
@@ -265,9 +267,13 @@ def main():
             print(f"  CPU per 10,000 probes      {cpu:.3f} s")
             print(f"  connections per probe      {conn / max(req, 1):.3f}")
             print(f"  okg-probed / baseline      {probed_cpu / cpu:.2f}")
+        for label, (cpu, ok, count, req, conn) in base.items():
+            summary(f"probes: CPU per 10,000 (vs libcurl {label})", f"{probed_cpu:.2f}", "s",
+                    f"{cpu:.2f}", f"{probed_cpu / cpu:.2f}", "<= 1.25x")
         print(f"idle okg-probed, wake-ups per minute (over {IDLE_SECONDS:.0f} s)")
         for k, v in idle_rows:
             print(f"  {k:<34}{v:.1f}")
+            summary(f"okg-probed idle wake-ups/min ({k})", f"{v:.1f}", "1/min")
         nginx.stop()
     finally:
         for p in procs:

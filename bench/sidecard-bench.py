@@ -3,7 +3,10 @@
   - exec of okg-sidecard -> first /readyz 200 (every daemon ready)
   - PSS of the idle suite, summed over okg-sidecard and all its processes (dbus-daemon included)
   - kill -9 of a plugin -> /readyz 200 again with the replacement (its READY=1)
-Usage: bench/sidecard-bench.py [BUILD_DIR] [RUNS]. Prints a table; asserts nothing."""
+  - bus method round trip (Sidecar1.GetVersion) against dbus-daemon's own GetId, same run
+  - wake-ups per second of each process while idle
+Usage: bench/sidecard-bench.py [BUILD_DIR] [RUNS]. Prints a table; asserts nothing. With
+BENCH_SUMMARY=FILE it also appends its headline figures there (bench/run-all.sh)."""
 import http.client
 import json
 import os
@@ -15,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from benchsummary import summary
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
@@ -77,16 +82,36 @@ def comm(pid):
         return "?"
 
 
+def switches(pid):
+    n = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    n += int(line.split()[1])
+    except OSError:
+        pass
+    return n
+
+
+IDLE_SECONDS = 20
+
+
 def main():
     config_src = os.path.join(TOP, "deploy", "examples", "config.yaml")
     ready_ms, restart_ms, pss = [], [], []
     per_proc = {}
+    rtt, wakeups = [], {}
     for _ in range(RUNS):
         tmp = tempfile.mkdtemp(prefix="okg-bench-")
         port = free_port()
         cfg = os.path.join(tmp, "config.yaml")
         with open(config_src) as f:
             text = f.read().replace("healthPort: 5001", f"healthPort: {port}")
+        # Keep the demo off port 5000 and /app/downloads.
+        text = text.replace("      loadPatchType: signal\n",
+                            f"      loadPatchType: signal\n      bindAddress: 127.0.0.1\n"
+                            f"      port: {free_port()}\n      downloadDir: {tmp}/downloads\n")
         with open(cfg, "w") as f:
             f.write(text)
         env = dict(os.environ, OKG_BUS_CONFIG=os.path.join(BUILD, "units", "okg-bus.conf"))
@@ -114,6 +139,17 @@ def main():
                 break
             time.sleep(0.0005)
         restart_ms.append((time.perf_counter() - t0) * 1000)
+        if not rtt:
+            out = subprocess.run([os.path.join(BUILD, "bench", "bus-rtt-bench"),
+                                  f"unix:path={tmp}/run/bus", "2000"], capture_output=True, text=True)
+            if out.returncode == 0:
+                rtt.extend(float(x) for x in out.stdout.split())
+            # Idle: nothing is asked of the suite (the demo's probe starts after 60 s).
+            procs = {pid: comm(pid) for pid in descendants(p.pid)}
+            before = {pid: switches(pid) for pid in procs}
+            time.sleep(IDLE_SECONDS)
+            for pid, name in procs.items():
+                wakeups[name] = (switches(pid) - before[pid]) / IDLE_SECONDS
         p.send_signal(signal.SIGTERM)
         p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -129,6 +165,19 @@ def main():
     row("kill -9 hot_update -> replacement ready", restart_ms, "ms (first back-off step 100 ms)")
     print("PSS by process (median KiB):",
           ", ".join(f"{n} {statistics.median(v):.0f}" for n, v in sorted(per_proc.items())))
+    if rtt:
+        print(f"{'bus round trip Sidecar1.GetVersion p50/p99':<44} {rtt[0]:>9.1f} {rtt[1]:>9.1f}  us")
+        print(f"{'baseline dbus-daemon GetId p50/p99':<44} {rtt[2]:>9.1f} {rtt[3]:>9.1f}  us")
+    print(f"idle wake-ups per second over {IDLE_SECONDS} s:",
+          ", ".join(f"{n} {v:.2f}" for n, v in sorted(wakeups.items())))
+    summary("idle suite PSS (all processes)", f"{statistics.median(pss) / 1024:.1f}", "MiB", "", "", "<= 12")
+    summary("exec -> /readyz 200", f"{statistics.median(ready_ms):.0f}", "ms", "", "", "<= 150")
+    summary("kill -9 plugin -> replacement ready", f"{statistics.median(restart_ms):.0f}", "ms",
+            "", "", "first back-off 100 ms")
+    if rtt:
+        summary("bus method round trip p50", f"{rtt[0]:.0f}", "us", f"{rtt[2]:.0f}",
+                f"{rtt[0] / rtt[2]:.2f}", "")
+    summary("idle wake-ups/s, whole suite", f"{sum(wakeups.values()):.2f}", "1/s", "", "", "")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "component"))
 import kube as k  # noqa: E402
+from benchsummary import summary  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+STEADY_SECONDS = 60
 
 
 def free_port():
@@ -80,6 +82,21 @@ def main():
         if out.returncode != 0:
             print("storage-ack-bench failed:", out.stderr)
         print(f"{'API requests per state change (okg-storaged)':<48} {(after - before) / N:8.2f}")
+        # A steady state: nothing changes for a minute; count what okg-storaged sends.
+        idle0 = busctl(addr, "get-property", *S, "RequestsSent")
+        time.sleep(STEADY_SECONDS)
+        idle1 = busctl(addr, "get-property", *S, "RequestsSent")
+        per_hour = (idle1 - idle0) * 3600 / STEADY_SECONDS
+        print(f"{'API requests per hour in a steady state':<48} {per_hour:8.0f}")
+        lines = out.stdout.splitlines()
+        p50 = [ln.split() for ln in lines if ln.startswith("bus SetGameServer")]
+        raw = [ln.split() for ln in lines if ln.startswith("raw libcurl PATCH")]
+        if p50 and raw:
+            b, r = float(p50[0][-2]), float(raw[0][-2])
+            summary("storage: bus write -> API acknowledged p50", f"{b:.1f}", "ms", f"{r:.1f}",
+                    f"{b / r:.2f}", "")
+        summary("API requests per state change", f"{(after - before) / N:.2f}", "", "", "", "1")
+        summary("API requests per hour, steady state", f"{per_hour:.0f}", "1/h", "", "", "0")
     finally:
         if sidecar:
             sidecar.send_signal(signal.SIGTERM)
