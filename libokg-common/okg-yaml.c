@@ -933,3 +933,40 @@ int okg_node_check_keys(const OkgNode *m, const char *file, const char *path,
         }
         return n_errors;
 }
+
+/* Messages are produced section by section; readers want them in file order. Every line this
+ * run added starts with "FILE:LINE:COL: " or "FILE: " (no position, sorted first). */
+static void error_position(const char *line, size_t prefix_len, unsigned long *ret_line,
+                           unsigned long *ret_col) {
+        const char *p = line + prefix_len;
+        char *end;
+
+        *ret_line = *ret_col = 0;
+        if (strlen(line) < prefix_len || *p < '0' || *p > '9')
+                return;
+        *ret_line = strtoul(p, &end, 10);
+        if (*end == ':' && end[1] >= '0' && end[1] <= '9')
+                *ret_col = strtoul(end + 1, NULL, 10);
+}
+
+void okg_errors_sort(OkgErrors *e, size_t from, const char *file) {
+        size_t prefix_len = strlen(file ?: "<input>") + 1;
+
+        /* Insertion sort: stable, and the lists are short. */
+        for (size_t i = from + 1; i < e->n; i++) {
+                char *x = e->v[i];
+                unsigned long xl, xc;
+                size_t j = i;
+
+                error_position(x, prefix_len, &xl, &xc);
+                while (j > from) {
+                        unsigned long yl, yc;
+                        error_position(e->v[j - 1], prefix_len, &yl, &yc);
+                        if (yl < xl || (yl == xl && yc <= xc))
+                                break;
+                        e->v[j] = e->v[j - 1];
+                        j--;
+                }
+                e->v[j] = x;
+        }
+}

@@ -37,6 +37,10 @@ void okg_errors_done(OkgErrors *e);
  * be read): then the line is "FILE: KEY: message". */
 void okg_errors_add(OkgErrors *e, const char *file, const OkgNode *at, const char *key,
                     const char *format, ...) __attribute__((format(printf, 5, 6)));
+/* Sorts the messages from index `from` on into file order (line, then column; messages without
+ * a position first), keeping the order of equal positions. Section parsers produce messages
+ * section by section; readers want them as they read the file. */
+void okg_errors_sort(OkgErrors *e, size_t from, const char *file);
 void okg_errors_add_at(OkgErrors *e, const char *file, unsigned line, unsigned column,
                        const char *key, const char *format, ...)
         __attribute__((format(printf, 6, 7)));

@@ -481,43 +481,6 @@ static void probe_config_freep(ProbeConfig **c) {
         probe_config_free(*c);
 }
 
-/* Messages come out check by check (a duplicate key before the keys themselves); readers, and
- * the daemon's log, want them in file order like okg-sidecard --check-config gives them. Each
- * line starts with "FILE:LINE:COL: ". Stable insertion sort: the lists are short. */
-static void error_position(const char *line, size_t prefix_len, unsigned long *ret_line,
-                           unsigned long *ret_col) {
-        const char *p = line + prefix_len;
-        char *end;
-
-        *ret_line = *ret_col = 0;
-        if (strlen(line) < prefix_len || *p < '0' || *p > '9')
-                return;
-        *ret_line = strtoul(p, &end, 10);
-        if (*end == ':' && end[1] >= '0' && end[1] <= '9')
-                *ret_col = strtoul(end + 1, NULL, 10);
-}
-
-static void sort_errors(OkgErrors *e, size_t from, const char *file) {
-        size_t prefix_len = strlen(file ?: "<input>") + 1;
-
-        for (size_t i = from + 1; i < e->n; i++) {
-                char *x = e->v[i];
-                unsigned long xl, xc;
-                size_t j = i;
-
-                error_position(x, prefix_len, &xl, &xc);
-                while (j > from) {
-                        unsigned long yl, yc;
-                        error_position(e->v[j - 1], prefix_len, &yl, &yc);
-                        if (yl < xl || (yl == xl && yc <= xc))
-                                break;
-                        e->v[j] = e->v[j - 1];
-                        j--;
-                }
-                e->v[j] = x;
-        }
-}
-
 static const char *const section_keys[] = {
         "endpoints", "startDelaySeconds", "probeIntervalSeconds", NULL,
 };
@@ -593,7 +556,7 @@ int probe_config_parse(const OkgNode *node, const char *file, const char *path,
         r = c.oom;
         if (r == 0 && c.e->n > n_before)
                 r = -EINVAL;
-        sort_errors(c.e, n_before, file);
+        okg_errors_sort(c.e, n_before, file);
         okg_errors_done(&local);
         if (r < 0)
                 return r;
