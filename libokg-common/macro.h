@@ -30,7 +30,7 @@
         })
 
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)       \
-        static inline void func##p(type *p) {         \
+        static inline void func##p(type *p) { /* NOLINT(bugprone-macro-parentheses): a type */ \
                 if (*p)                               \
                         func(*p);                     \
         }

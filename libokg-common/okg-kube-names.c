@@ -29,7 +29,7 @@ static const char *name_part_check(const char *s, size_t len, bool allow_empty) 
 }
 
 /* The same checks serve a name and the prefix of a qualified name; the phrase says which. */
-#define SUBDOMAIN_PHRASE(prefix, rest) ((prefix) ? "the prefix " rest : rest)
+#define SUBDOMAIN_PHRASE(prefix, rest) ((prefix) ? "the prefix " rest : rest) /* NOLINT(bugprone-macro-parentheses): rest is a literal to paste */
 
 static const char *dns_subdomain_check_len(const char *s, size_t len, bool prefix) {
         if (len == 0)

@@ -214,7 +214,8 @@ static int on_bus_address(sd_event_source *s, int fd, uint32_t revents, void *us
                 buf[n] = 0;
                 if (!strchr(buf, '\n'))
                         return 0;
-                log_debug("dbus-daemon listens on %s", strtok(buf, "\n"));
+                buf[strcspn(buf, "\n")] = 0;
+                log_debug("dbus-daemon listens on %s", buf);
                 unit_notify_ready(u);
         }
         /* Done with the pipe either way: EOF means dbus-daemon is exiting. */

@@ -217,7 +217,7 @@ static int journal_compact(Manager *m) {
 #define PUSH(e)                                                                         \
         do {                                                                            \
                 if (n == cap) {                                                         \
-                        json_object **t = realloc(entries, 2 * cap * sizeof(*entries)); \
+                        json_object **t = realloc(entries, 2 * cap * sizeof(*entries)); /* NOLINT(bugprone-sizeof-expression) */ \
                         if (!t) {                                                       \
                                 r = -ENOMEM;                                            \
                                 goto finish;                                            \
@@ -912,7 +912,6 @@ static int choose_backend(Manager *m) {
 
 int manager_new(const char *config_path, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_(okg_node_freep) OkgNode *root = NULL;
         OkgErrors errors = {};
         const char *e;
         char host[256];

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Sets up the machine (Debian 12, as root) and runs every test: unit and component tests on a
-# normal build, then all of them again on an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# normal build, valgrind memcheck on the unit tests and the running suite, cppcheck and
+# clang-tidy, a short libFuzzer run of every fuzz target, then the unit and component tests
+# again on an AddressSanitizer + UndefinedBehaviorSanitizer build.
 # Ends with one line "N passed, N failed"; exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +42,23 @@ run_variant() {
         /usr/bin/python3 tests/count-results.py junit "$results/$name.xml" >>"$results/counts"
 }
 
+# check NAME COMMAND...: one pass or one failure in the counts.
+check() {
+        local name=$1
+        shift
+        echo "== $name: $*"
+        if "$@"; then
+                echo "$name 1 0" >>"$results/counts"
+        else
+                echo "$name 0 1" >>"$results/counts"
+                status=1
+        fi
+}
+
 run_variant plain build-test
+check valgrind ./scripts/valgrind.sh build-test --daemons
+check lint ./scripts/lint.sh
+check fuzz ./scripts/fuzz.sh 30
 ASAN_OPTIONS=detect_leaks=1:exitcode=23:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 OKG_SANITIZED=1 \

@@ -1,0 +1,104 @@
+/* libFuzzer target: okg-storaged's pure JSON logic on fuzzed documents: the RFC 7386 merge patch
+ * it applies to its view of an object, and the search for the newest record of a
+ * GameServerSet in the result ConfigMap (written by every pod of the fleet, so untrusted).
+ * Input: "GSS\nFIELD\nTARGET-JSON\n%%\nPATCH-JSON"; missing parts are empty. */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "fuzz.h"
+#include "storaged-state.h"
+
+#define SEPARATOR "\n%%\n"
+
+static char *take_line(const uint8_t **data, size_t *size) {
+        const uint8_t *nl = memchr(*data, '\n', *size);
+        size_t n = nl ? (size_t) (nl - *data) : *size;
+        char *line = strndup((const char *) *data, n);
+
+        *data += nl ? n + 1 : n;
+        *size -= nl ? n + 1 : n;
+        return line;
+}
+
+static json_object *parse(const char *s, size_t n) {
+        char *copy = strndup(s, n);
+        json_object *o = copy ? json_tokener_parse(copy) : NULL;
+        free(copy);
+        return o;
+}
+
+/* Equal as text: json_object_equal() says NaN != NaN, and merging keeps the order of keys. */
+static bool same(json_object *a, json_object *b) {
+        char *t = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+        bool eq = t && strcmp(t, json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN)) == 0;
+
+        free(t);
+        return eq || !t;
+}
+
+static void check_newest(json_object *data, const char *gss, const char *field) {
+        const char *key = NULL, *record = NULL;
+        json_object *v;
+        int r;
+
+        r = records_find_newest(data, gss, field, &key, &record);
+        FUZZ_ASSERT(r == 0 || r == 1);
+        if (r == 1) {
+                FUZZ_ASSERT(key && record);
+                FUZZ_ASSERT(json_object_object_get_ex(data, key, &v));
+                FUZZ_ASSERT(json_object_is_type(v, json_type_string));
+                FUZZ_ASSERT(record == json_object_get_string(v));
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        char *gss = take_line(&data, &size), *field = take_line(&data, &size), *pod;
+        const char *text = (const char *) data, *sep = memmem(text, size, SEPARATOR, strlen(SEPARATOR));
+        size_t target_len = sep ? (size_t) (sep - text) : size;
+        json_object *target = parse(text, target_len), *patch = NULL, *again = NULL;
+        char *before = NULL;
+        int r;
+
+        if (!gss || !field)
+                goto out;
+        if (sep)
+                patch = parse(sep + strlen(SEPARATOR), size - target_len - strlen(SEPARATOR));
+
+        check_newest(target, gss, field);
+        pod = gss_from_pod_name(gss);
+        if (pod) {
+                size_t n = strlen(pod);
+                FUZZ_ASSERT(n > 0 && strncmp(gss, pod, n) == 0 && gss[n] == '-' && gss[n + 1]);
+                free(pod);
+        }
+        before = strndup(text, target_len);
+        if (!before)
+                goto out;
+        (void) storage_check_record(before);
+        free(before);
+
+        /* merge(T, P) leaves P as it was, and merging P again changes nothing (idempotence). */
+        before = strdup(json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN));
+        if (!before)
+                goto out;
+        r = json_merge_patch(&target, patch);
+        if (r < 0)
+                goto out;
+        FUZZ_ASSERT(strcmp(before, json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN)) == 0);
+        if (!json_object_is_type(patch, json_type_object))
+                FUZZ_ASSERT(same(target, patch));
+        if (target && json_object_deep_copy(target, &again, NULL) >= 0 &&
+            json_merge_patch(&again, patch) >= 0)
+                FUZZ_ASSERT(same(target, again));
+        check_newest(target, gss, field);
+out:
+        json_object_put(again);
+        json_object_put(target);
+        json_object_put(patch);
+        free(before);
+        free(gss);
+        free(field);
+        return 0;
+}
