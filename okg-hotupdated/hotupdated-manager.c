@@ -136,6 +136,7 @@ struct Manager {
         RecoveryStage recovery_stage;
         sd_event_source *fetch_timer;
         sd_event_source *refetch_timer;   /* asks again while okg-storaged cannot answer */
+        char *local_record_path;          /* <state-dir>/hotupdated-record.json */
 };
 
 static void update_finish(Update *u, HotUpdateOutcome o, const char *fmt, ...) _printf_(3, 4);
@@ -360,6 +361,11 @@ static int record_outcome(Manager *m, Update *u) {
         r = hotupdate_record_format(&m->record, &record);
         if (r < 0)
                 return r;
+        /* Before anyone is told: okg-storaged may not have the record for a while (its queue is
+         * in our memory until it accepts), and a restart must not go back behind an answer. */
+        r = okg_write_file_atomic(m->local_record_path, record, strlen(record), 0600);
+        if (r < 0)
+                log_warning_errno(r, "Cannot keep the record in %s: %m", m->local_record_path);
 
         OkgStrPair a = { m->config->annotation_key, annotation };
         r = okg_storage_set_pod_metadata(m->storage, NULL, 0, &a, 1, on_annotation_written, m);
@@ -1361,6 +1367,53 @@ static int on_fetch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void on_resent(int error, const char *message, uint64_t seq, void *userdata) {
+        if (error < 0 && error != -ECANCELED)
+                log_warning_errno(error, "okg-storaged refused the record sent again: %s",
+                                  message ?: "(no message)");
+}
+
+/* The record this daemon wrote last, kept in the state dir: it is this pod's newest by
+ * construction (only this pod writes its key), so it wins over okg-storaged's copy, which may
+ * lack the last write if the daemon was killed before okg-storaged accepted it. The record and
+ * the annotation are handed to okg-storaged again. Returns 1 when there was one. */
+static int recovery_from_local(Manager *m) {
+        _cleanup_(freep) char *text = NULL, *annotation = NULL;
+        HotUpdateRecord rec = {};
+        char err[256];
+        int r;
+
+        r = okg_read_file(m->local_record_path, 1024 * 1024, &text, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_warning_errno(r, "Recovery: cannot read %s: %m", m->local_record_path), 0;
+        if (hotupdate_record_parse(text, &rec, err, sizeof err) < 0) {
+                log_warning("Recovery: ignoring %s: %s", m->local_record_path, err);
+                hotupdate_record_done(&rec);
+                return 0;
+        }
+        log_info("Recovery: using the record kept in %s%s%s.", m->local_record_path,
+                 rec.current.version ? ", version " : "", strempty(rec.current.version));
+        (void) okg_storage_put_record(m->storage, text, on_resent, m);
+        if (rec.last.at && hotupdate_annotation_format(&rec.last, &annotation) >= 0) {
+                OkgStrPair a = { m->config->annotation_key, annotation };
+                (void) okg_storage_set_pod_metadata(m->storage, NULL, 0, &a, 1, on_resent, m);
+        }
+        if (rec.last.at) {
+                hotupdate_result_done(&m->record.last);
+                m->record.last = rec.last;
+                rec.last = (HotUpdateResult) {};
+                history_push(m, &m->record.last);
+        }
+        if (hotupdate_version_is_set(&rec.current))
+                recovery_apply(m, &rec, false, NULL);
+        else
+                recovery_nothing(m, "no recorded version to restore");
+        hotupdate_record_done(&rec);
+        return 1;
+}
+
 static int recovery_begin(Manager *m) {
         int r;
 
@@ -1369,6 +1422,8 @@ static int recovery_begin(Manager *m) {
                 return -ENOMEM;
         m->phase = PHASE_RECOVERING;
         m->recovery_stage = RECOVERY_OWN;
+        if (recovery_from_local(m) > 0)
+                return 0;
         r = sd_event_add_time_relative(m->event, &m->fetch_timer, CLOCK_MONOTONIC,
                                        RECORD_FETCH_TIMEOUT_USEC, 0, on_fetch_timeout, m);
         if (r < 0)
@@ -1621,6 +1676,13 @@ int manager_new(sd_event *e, HotUpdateConfig *config, Manager **ret) {
         s = getenv("OKG_SIDECARD_PID");
         if (s)
                 m->exclude_tree = (pid_t) atoi(s);
+        s = getenv("OKG_STATE_DIR");
+        if (asprintf(&m->local_record_path, "%s/hotupdated-record.json",
+                     isempty(s) ? "/var/lib/okg-sidecar" : s) < 0) {
+                m->local_record_path = NULL;
+                manager_free(m);
+                return -ENOMEM;
+        }
         *ret = m;
         return 0;
 }
@@ -1665,6 +1727,7 @@ Manager *manager_free(Manager *m) {
                 hotupdate_result_done(&m->history[(m->history_first + i) % HISTORY_MAX]);
         hotupdate_config_free(m->config);
         sd_event_unref(m->event);
+        free(m->local_record_path);
         free(m);
         return NULL;
 }
