@@ -1,14 +1,38 @@
 /* Shared daemon start-up; see okg-daemon.h. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "macro.h"
 #include "okg-build-config.h"
 #include "okg-config.h"
 #include "okg-daemon.h"
+#include "okg-util.h"
+
+int okg_daemon_absolute_env(void) {
+        static const char *const vars[] = { "NOTIFY_SOCKET", "OKG_STATE_DIR" };
+
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
+                _cleanup_(freep) char *abs = NULL;
+                const char *v = getenv(vars[i]);
+                int r;
+
+                if (isempty(v) || v[0] == '/' || v[0] == '@' || startswith(v, "vsock:"))
+                        continue;
+                r = okg_path_make_absolute(v, &abs);
+                if (r < 0)
+                        return r;
+                log_debug("%s=%s is relative; using %s.", vars[i], v, abs);
+                if (setenv(vars[i], abs, 1) < 0)
+                        return -errno;
+        }
+        return 0;
+}
 
 int okg_daemon_parse_args(int argc, char **argv, const char *ident, const char *summary,
                           OkgDaemonArgs *ret) {
@@ -53,6 +77,12 @@ int okg_daemon_parse_args(int argc, char **argv, const char *ident, const char *
         }
         if (!a.config)
                 a.config = "/opt/sidecar/config.yaml";
+        c = okg_daemon_absolute_env();
+        if (c < 0) {
+                fprintf(stderr, "%s: cannot make the paths in the environment absolute: %s\n",
+                        ident, strerror(-c));
+                return c;
+        }
         *ret = a;
         return 1;
 }

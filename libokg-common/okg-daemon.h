@@ -14,6 +14,12 @@ typedef struct OkgDaemonArgs {
 int okg_daemon_parse_args(int argc, char **argv, const char *ident, const char *summary,
                           OkgDaemonArgs *ret);
 
+/* Makes the paths the suite passes in the environment absolute against the working directory:
+ * NOTIFY_SOCKET (sd_notify() ignores a relative one, so READY=1 and the watchdog pings would be
+ * lost without a word) and OKG_STATE_DIR. Abstract ("@...") and vsock: notify addresses are
+ * left alone. Called by okg_daemon_parse_args(); okg-sidecard calls it for itself. */
+int okg_daemon_absolute_env(void);
+
 /* The default event loop with SIGTERM/SIGINT ending it (sends STOPPING=1) and the watchdog
  * enabled when the supervisor asked for one. */
 int okg_daemon_event_new(sd_event **ret);

@@ -121,6 +121,49 @@ int okg_mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
+int okg_path_join_absolute(const char *base, const char *path, char **ret) {
+        size_t blen;
+        char *p;
+
+        if (isempty(path) || isempty(base) || base[0] != '/')
+                return -EINVAL;
+        if (path[0] == '/') {
+                p = strdup(path);
+        } else {
+                while (path[0] == '.' && path[1] == '/') {
+                        path += 2;
+                        while (*path == '/')
+                                path++;
+                }
+                if (streq(path, "."))
+                        path = "";
+                blen = strlen(base);
+                while (blen > 1 && base[blen - 1] == '/')
+                        blen--;
+                if (isempty(path))
+                        p = strndup(base, blen);
+                else if (asprintf(&p, "%.*s%s%s", (int) blen, base, blen == 1 ? "" : "/", path) < 0)
+                        p = NULL;
+        }
+        if (!p)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+int okg_path_make_absolute(const char *path, char **ret) {
+        _cleanup_(freep) char *cwd = NULL;
+
+        if (isempty(path))
+                return -EINVAL;
+        if (path[0] == '/')
+                return okg_path_join_absolute("/", path, ret);
+        cwd = getcwd(NULL, 0);
+        if (!cwd)
+                return -errno;
+        return okg_path_join_absolute(cwd, path, ret);
+}
+
 int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_(closep) int fd = -EBADF;
         _cleanup_(freep) char *buf = NULL;

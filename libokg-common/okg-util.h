@@ -16,6 +16,14 @@ int okg_find_executable(const char *name, char **ret);
 int okg_find_data_file(const char *envvar, const char *subdir, const char *name, char **ret);
 
 int okg_mkdir_p(const char *path, mode_t mode);
+
+/* PATH made absolute against the absolute directory BASE: unchanged when it starts with '/',
+ * else BASE/PATH with leading "./" dropped ("." alone gives BASE). Nothing is looked up on disk
+ * and symlinks are kept (a ConfigMap's ..data link must stay a link). -EINVAL for an empty PATH
+ * or a BASE that is not absolute. Pure. */
+int okg_path_join_absolute(const char *base, const char *path, char **ret);
+/* The same against the current working directory. */
+int okg_path_make_absolute(const char *path, char **ret);
 /* Reads a whole file of at most max bytes (-EFBIG beyond); NUL-terminated. */
 int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Writes atomically: temp file in the same directory, fsync, rename, fsync of the directory. */

@@ -1,10 +1,15 @@
 /* okg-sidecard: the launcher and supervisor of the okg-sidecar suite. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
+#include "macro.h"
 #include "okg-build-config.h"
+#include "okg-daemon.h"
+#include "okg-util.h"
 #include "sidecard-manager.h"
 
 /* Exit codes, documented in docs/sidecard.md. */
@@ -28,6 +33,23 @@ static int check_config(const char *path) {
                path, c->n_plugins, restart_policy_to_string(c->restart_policy),
                start_order_to_string(c->start_order), c->health_port);
         return EXIT_OK;
+}
+
+/* Every path handed on to the daemons (NOTIFY_SOCKET, the bus address, the config snapshot,
+ * OKG_STATE_DIR) is derived from these, so they are made absolute once, here: sd_notify()
+ * ignores a relative NOTIFY_SOCKET, which would lose every READY=1 and watchdog ping. */
+static int make_absolute(const char *option, const char *path, char **ret) {
+        int r;
+
+        if (isempty(path)) {
+                fprintf(stderr, "okg-sidecard: %s: the path is empty\n", option);
+                return -EINVAL;
+        }
+        r = okg_path_make_absolute(path, ret);
+        if (r < 0)
+                fprintf(stderr, "okg-sidecard: %s %s: cannot make the path absolute: %s\n", option,
+                        path, strerror(-r));
+        return r;
 }
 
 static void help(void) {
@@ -54,6 +76,7 @@ int main(int argc, char **argv) {
                 {},
         };
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(freep) char *config_abs = NULL, *runtime_abs = NULL, *state_abs = NULL;
         const char *config = "/opt/sidecar/config.yaml", *runtime_dir = "/run/okg-sidecar",
                    *state_dir = "/var/lib/okg-sidecar";
         int c, r;
@@ -86,7 +109,18 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
 
-        r = manager_new(config, runtime_dir, state_dir, &m);
+        if (make_absolute("--config", config, &config_abs) < 0 ||
+            make_absolute("--runtime-dir", runtime_dir, &runtime_abs) < 0 ||
+            make_absolute("--state-dir", state_dir, &state_abs) < 0)
+                return EXIT_USAGE;
+        /* Our own supervisor's socket, for our READY=1. */
+        r = okg_daemon_absolute_env();
+        if (r < 0) {
+                log_error_errno(r, "Cannot make the paths in the environment absolute: %m");
+                return EXIT_RUNTIME;
+        }
+
+        r = manager_new(config_abs, runtime_abs, state_abs, &m);
         if (r == -EINVAL)
                 return EXIT_CONFIG;
         if (r < 0) {

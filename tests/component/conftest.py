@@ -137,7 +137,9 @@ class Suite:
     def bus_address(self):
         return f"unix:path={self.runtime}/bus"
 
-    def start(self, extra_env=None):
+    def start(self, extra_env=None, args=None, cwd=None):
+        """args replaces the --config/--runtime-dir/--state-dir options (relative paths with
+        cwd, for instance)."""
         env = dict(os.environ)
         env["OKG_LIBEXECDIR"] = self.libexec
         env["OKG_BUS_CONFIG"] = os.path.join(BUILD, "units", "okg-bus.conf")
@@ -146,9 +148,10 @@ class Suite:
         self.log = open(self.log_path, "w")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [SIDECARD, "--config", str(self.config), "--runtime-dir", str(self.runtime),
-             "--state-dir", str(self.state)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+            [SIDECARD] + (args if args is not None else
+                          ["--config", str(self.config), "--runtime-dir", str(self.runtime),
+                           "--state-dir", str(self.state)]),
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         return self
 
     def log_text(self):

@@ -1,0 +1,81 @@
+"""okg-sidecard start-up faults (issue 10): relative paths on the command line and in the
+environment (F2)."""
+import os
+import socket
+import subprocess
+
+from conftest import BUILD, HTTP_PROBE, SIDECARD, free_port, make_config
+
+# ---- F2: every path handed on to the daemons is absolute ----
+
+
+def proc_environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(e.split("=", 1) for e in f.read().decode(errors="replace").split("\0") if "=" in e)
+
+
+def test_relative_command_line_paths_reach_ready(suite_factory, tmp_path):
+    w = tmp_path / "w"
+    w.mkdir()
+    port = free_port()
+    s = suite_factory(make_config(port), config_dir=w)
+    s.runtime, s.state = w / "run", w / "state"    # where the relative options below point
+    s.start(args=["--config", "config.yaml", "--runtime-dir", "run", "--state-dir", "state"],
+            cwd=str(w))
+    # Before the fix NOTIFY_SOCKET was "run/notify", which sd_notify() ignores: no READY=1, no
+    # watchdog pings, /readyz 503 for ever and a watchdog kill of every daemon.
+    s.wait_ready(timeout=60)
+    assert s.http("/healthz")[0] == 200
+    assert s.manager_prop("RuntimeDirectory") == str(w / "run")
+    assert s.manager_prop("StateDirectory") == str(w / "state")
+    assert s.manager_prop("ConfigFile") == str(w / "config.yaml")
+    for name in ("storage", "hot_update", "http_probe"):
+        env = proc_environ(s.pid(name))
+        assert env["NOTIFY_SOCKET"] == str(w / "run" / "notify"), name
+        assert env["OKG_BUS_ADDRESS"] == f"unix:path={w}/run/bus", name
+        assert env["OKG_STATE_DIR"] == str(w / "state"), name
+        assert os.path.isabs(env["OKG_CONFIG"]), name
+    assert all(u["restarts"] == 0 for u in s.units().values())
+    log = s.log_text()
+    assert "did not report READY=1" not in log and "missed its watchdog" not in log
+
+
+def test_empty_path_option_is_refused(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(make_config(free_port()))
+    r = subprocess.run([SIDECARD, "--config", str(cfg), "--runtime-dir", ""], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "--runtime-dir: the path is empty" in r.stderr
+
+
+def test_daemon_started_directly_with_relative_paths(tmp_path):
+    """A daemon run by another supervisor (or by hand) with relative paths: --config relative to
+    its working directory, and a relative NOTIFY_SOCKET and OKG_STATE_DIR made absolute."""
+    w = tmp_path / "w"
+    (w / "run").mkdir(parents=True)
+    (w / "config.yaml").write_text(make_config(free_port(), [(HTTP_PROBE, 0)]))
+    bus = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", "--nosyslog",
+                            f"--config-file={BUILD}/units/okg-bus.conf",
+                            f"--address=unix:path={w}/run/bus", "--print-address"],
+                           stdout=subprocess.PIPE, text=True)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    probed = None
+    try:
+        assert bus.stdout.readline().startswith("unix:")
+        notify.bind(str(w / "run" / "notify"))
+        notify.settimeout(60)
+        env = dict(os.environ, NOTIFY_SOCKET="run/notify", OKG_STATE_DIR="state",
+                   OKG_BUS_ADDRESS=f"unix:path={w}/run/bus", SYSTEMD_LOG_LEVEL="info")
+        env.pop("OKG_CONFIG", None)
+        probed = subprocess.Popen([f"{BUILD}/okg-probed/okg-probed", "--config", "config.yaml",
+                                   "--plugin", "http_probe"], cwd=str(w), env=env)
+        # Before the fix nothing arrived: sd_notify() ignores a relative socket path.
+        messages = notify.recv(4096).decode()
+        assert "READY=1" in messages
+        assert probed.poll() is None
+    finally:
+        notify.close()
+        for p in (probed, bus):
+            if p and p.poll() is None:
+                p.terminate()
+                p.wait(30)
