@@ -518,6 +518,20 @@ _printf_(2, 3) static void message_set(char **ret_message, const char *fmt, ...)
         va_end(ap);
 }
 
+/* The daemons read their sections from this copy of the config we validated, not from the live
+ * file: a file we refused, or changed and not yet applied, must never reach a daemon that is
+ * (re)started in the meantime by a crash, the watchdog, a back-off or RestartPlugin. Written
+ * atomically, so a daemon starting during a reload reads the old or the new text, whole. */
+static int manager_save_accepted_config(Manager *m, const char *text) {
+        int r;
+
+        r = okg_write_file_atomic(m->accepted_config_path, text, strlen(text), 0644);
+        if (r < 0)
+                return r;
+        m->accepted_config_written = true;
+        return 0;
+}
+
 int manager_reload(Manager *m, char **ret_message) {
         _cleanup_(freep) char *text = NULL;
         _cleanup_(okg_node_freep) OkgNode *root = NULL;
@@ -552,6 +566,14 @@ int manager_reload(Manager *m, char **ret_message) {
                 return -EINVAL;
         }
         okg_errors_done(&errors);
+
+        r = manager_save_accepted_config(m, text);
+        if (r < 0) {
+                log_error_errno(r, "Config reload refused: cannot write %s: %m; keeping the running config.",
+                                m->accepted_config_path);
+                message_set(ret_message, "cannot write %s: %s", m->accepted_config_path, strerror(-r));
+                return r;
+        }
 
         /* Plugins that left the file. */
         for (size_t i = m->n_units; i > 0; i--) {
@@ -855,7 +877,8 @@ int manager_new(const char *config_path, const char *runtime_dir, const char *st
 
         if (asprintf(&m->bus_socket, "%s/bus", runtime_dir) < 0 ||
             asprintf(&m->bus_address, "unix:path=%s/bus", runtime_dir) < 0 ||
-            asprintf(&m->notify_socket_path, "%s/notify", runtime_dir) < 0)
+            asprintf(&m->notify_socket_path, "%s/notify", runtime_dir) < 0 ||
+            asprintf(&m->accepted_config_path, "%s/accepted-config.yaml", runtime_dir) < 0)
                 return -ENOMEM;
         r = okg_find_data_file("OKG_BUS_CONFIG", "units", "okg-bus.conf", &m->bus_config_file);
         if (r < 0)
@@ -884,6 +907,10 @@ int manager_start(Manager *m) {
         r = okg_mkdir_p(m->state_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the state directory %s: %m", m->state_dir);
+        r = manager_save_accepted_config(m, m->config_text);
+        if (r < 0)
+                return log_error_errno(r, "Cannot write the accepted config %s: %m",
+                                       m->accepted_config_path);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
@@ -954,6 +981,8 @@ Manager *manager_free(Manager *m) {
                 close(m->notify_fd);
         if (m->notify_socket_path)
                 (void) unlink(m->notify_socket_path);
+        if (m->accepted_config_written)
+                (void) unlink(m->accepted_config_path);
         sd_event_unref(m->event);
         sidecar_config_free(m->config);
         free(m->config_path);
@@ -963,6 +992,7 @@ Manager *manager_free(Manager *m) {
         free(m->bus_socket);
         free(m->bus_address);
         free(m->notify_socket_path);
+        free(m->accepted_config_path);
         free(m->bus_config_file);
         free(m);
         return NULL;

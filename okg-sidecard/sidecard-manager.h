@@ -86,6 +86,9 @@ struct Manager {
         SidecarConfig *config;
         char *config_path;
         char *config_text;              /* raw text of the applied config, to skip no-op reloads */
+        char *accepted_config_path;     /* <runtime-dir>/accepted-config.yaml: config_text, which
+                                         * every daemon is started on, never the live file */
+        bool accepted_config_written;
         char *runtime_dir;
         char *state_dir;
         char *bus_socket;

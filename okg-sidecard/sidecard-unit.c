@@ -89,7 +89,7 @@ static char **unit_build_env(Unit *u) {
         ADD("OKG_SIDECARD_PID=%i", (int) getpid());
         if (u->kind != UNIT_BUS) {
                 ADD("OKG_BUS_ADDRESS=%s", m->bus_address);
-                ADD("OKG_CONFIG=%s", u->config_file ?: m->config_path);
+                ADD("OKG_CONFIG=%s", u->config_file ?: m->accepted_config_path);
                 if (m->config->watchdog_sec > 0)
                         ADD("WATCHDOG_USEC=%llu",
                             (unsigned long long) m->config->watchdog_sec * USEC_PER_SEC);
@@ -136,7 +136,7 @@ static int unit_build_argv(Unit *u, char ***ret) {
                 }
                 argv[0] = TAKE_PTR(exe);
                 argv[1] = strdup("--config");
-                argv[2] = strdup(u->config_file ?: m->config_path);
+                argv[2] = strdup(u->config_file ?: m->accepted_config_path);
                 if (u->kind == UNIT_PLUGIN) {
                         argv[3] = strdup("--plugin");
                         argv[4] = strdup(u->name);

@@ -1,10 +1,13 @@
 """okg-sidecard start-up faults (issue 10): relative paths on the command line and in the
-environment (F2)."""
+environment (F2), and daemons (re)started on a config okg-sidecard has not accepted (F5)."""
 import os
+import signal
 import socket
 import subprocess
 
-from conftest import BUILD, HTTP_PROBE, SIDECARD, free_port, make_config
+from conftest import BUILD, HTTP_PROBE, SIDECARD, free_port, make_config, wait_for
+from probe_helpers import mgr_prop
+from test_okgctl import okgctl
 
 # ---- F2: every path handed on to the daemons is absolute ----
 
@@ -79,3 +82,64 @@ def test_daemon_started_directly_with_relative_paths(tmp_path):
             if p and p.poll() is None:
                 p.terminate()
                 p.wait(30)
+
+
+# ---- F5: daemons start on the config okg-sidecard accepted, never on the live file ----
+
+INTERVAL_USEC = 5 * 1000000
+
+
+def start_probe_suite(suite_factory):
+    port = free_port()
+    good = make_config(port, [(HTTP_PROBE, 0)])
+    s = suite_factory(good).start()
+    s.wait_ready()
+    assert mgr_prop(s, "ProbeIntervalUSec") == INTERVAL_USEC
+    return s, good
+
+
+def refuse(s, text):
+    n = s.log_text().count("Config reload refused")
+    s.config.write_text(text)
+    wait_for(lambda: s.log_text().count("Config reload refused") > n, what="reload refused")
+
+
+def wait_restarted(s, old_pid):
+    wait_for(lambda: s.units()["http_probe"]["pid"] not in (0, old_pid)
+             and s.units()["http_probe"]["ready"], timeout=60, what="http_probe restarted and ready")
+    assert s.http("/healthz")[0] == 200
+    assert s.http("/readyz")[0] == 200
+    assert mgr_prop(s, "ProbeIntervalUSec") == INTERVAL_USEC
+
+
+def test_restart_after_a_refused_reload_uses_the_accepted_config(suite_factory):
+    s, good = start_probe_suite(suite_factory)
+    snapshot = s.runtime / "accepted-config.yaml"
+    assert snapshot.read_text() == good
+    refuse(s, good.replace("probeIntervalSeconds: 5", "probeIntervalSeconds: 0"))
+    assert snapshot.read_text() == good
+    pid = s.pid("http_probe")
+    r = okgctl(s, "restart", "http_probe")
+    assert r.returncode == 0, r.stderr
+    # Before the fix the plugin read the live file, exited 3 and crash-looped: /healthz 503.
+    wait_restarted(s, pid)
+
+
+def test_crash_after_a_refused_reload_does_not_apply_it(suite_factory):
+    """The refused file's plugin section is valid on its own (the top level is what is wrong):
+    before the fix a crashed plugin came back running the refused interval."""
+    s, good = start_probe_suite(suite_factory)
+    bad = (good.replace("probeIntervalSeconds: 5", "probeIntervalSeconds: 7")
+               .replace("restartpolicy: Always", "restartpolicy: Sometimes"))
+    refuse(s, bad)
+    pid = s.pid("http_probe")
+    os.kill(pid, signal.SIGKILL)
+    wait_restarted(s, pid)
+    # A good file is then applied, and the snapshot follows it.
+    fixed = good.replace("probeIntervalSeconds: 5", "probeIntervalSeconds: 7")
+    pid = s.pid("http_probe")
+    s.config.write_text(fixed)
+    wait_for(lambda: s.units()["http_probe"]["pid"] not in (0, pid)
+             and s.units()["http_probe"]["ready"], timeout=60, what="restart on the new config")
+    assert mgr_prop(s, "ProbeIntervalUSec") == 7 * 1000000
+    assert (s.runtime / "accepted-config.yaml").read_text() == fixed
