@@ -5,7 +5,8 @@ import signal
 import socket
 import subprocess
 
-from conftest import BUILD, HTTP_PROBE, SIDECARD, free_port, make_config, wait_for
+from conftest import (BUILD, HTTP_PROBE, SANITIZER_MARKERS, SIDECARD, free_port, make_config,
+                      wait_for)
 from probe_helpers import mgr_prop
 from test_okgctl import okgctl
 
@@ -71,16 +72,21 @@ def test_daemon_started_directly_with_relative_paths(tmp_path):
                    OKG_BUS_ADDRESS=f"unix:path={w}/run/bus", SYSTEMD_LOG_LEVEL="info")
         env.pop("OKG_CONFIG", None)
         probed = subprocess.Popen([f"{BUILD}/okg-probed/okg-probed", "--config", "config.yaml",
-                                   "--plugin", "http_probe"], cwd=str(w), env=env)
+                                   "--plugin", "http_probe"], cwd=str(w), env=env,
+                                  stderr=subprocess.PIPE, text=True)
         # Before the fix nothing arrived: sd_notify() ignores a relative socket path.
         messages = notify.recv(4096).decode()
         assert "READY=1" in messages
         assert probed.poll() is None
+        probed.terminate()
+        err = probed.communicate(timeout=60)[1]
+        assert probed.returncode == 0, err
+        assert not any(m in err for m in SANITIZER_MARKERS), err
     finally:
         notify.close()
         for p in (probed, bus):
             if p and p.poll() is None:
-                p.terminate()
+                p.kill()
                 p.wait(30)
 
 
