@@ -357,6 +357,7 @@ static const char *const section_keys[] = {
         "connectTimeoutSeconds",
         "downloadTimeoutSeconds",
         "caFile",
+        "allowInsecureRedirects",
         "authTokenFile",
         "postReloadCheck",
         "recoveryWaitSeconds",
@@ -456,6 +457,15 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
 
         if (opt_string(&c, node, path, "caFile", false, &cfg->ca_file, &v) > 0)
                 check_absolute(&c, v, path, "caFile", cfg->ca_file);
+        const OkgNode *air = get_opt(node, "allowInsecureRedirects");
+        if (air) {
+                _cleanup_(freep) char *p = okg_path_key(path, "allowInsecureRedirects");
+                if (!p)
+                        note(&c, -ENOMEM);
+                else
+                        note(&c, okg_node_get_bool(air, file, p, c.e,
+                                                   &cfg->allow_insecure_redirects));
+        }
         if (opt_string(&c, node, path, "authTokenFile", false, &cfg->auth_token_file, &v) > 0)
                 check_absolute(&c, v, path, "authTokenFile", cfg->auth_token_file);
 

@@ -30,6 +30,7 @@ typedef struct HotUpdateConfig {
         unsigned connect_timeout_sec;        /* connectTimeoutSeconds, default 10 */
         unsigned download_timeout_sec;       /* downloadTimeoutSeconds, default 300 */
         char *ca_file;                       /* caFile, default: system bundle */
+        bool allow_insecure_redirects;       /* allowInsecureRedirects: https -> http, false */
         char *auth_token_file;               /* authTokenFile, default: no auth */
         char *check_url;                     /* postReloadCheck.url */
         unsigned check_timeout_sec;          /* postReloadCheck.timeoutSeconds, default 10 */

@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hotupdated-download.h"
 #include "hotupdated-files.h"
 #include "hotupdated-game.h"
 #include "hotupdated-manager.h"
@@ -81,6 +83,8 @@ struct Update {
         long bad_status;
         bool too_large;
         int write_error;
+        bool https_only;                /* an https URL: redirects must stay on https */
+        char refused[MSG_MAX];          /* a response the header callback refused, and why */
 
         /* install and reload */
         bool had_previous;
@@ -113,6 +117,7 @@ struct Manager {
         OkgStorageClient *storage;
         OkgHttpServer *http;
         CurlGlue *curl;
+        unsigned codings;               /* DOWNLOAD_CODING_* that libcurl decodes */
         int dir_fd;
         pid_t exclude_tree;
 
@@ -588,6 +593,87 @@ static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userd
         return n;
 }
 
+/* Where a redirect goes, resolved against the URL that answered it: 1 when it stays on https, 0
+ * when not (*ret_target says where, scheme://host), -ENOMEM. One libcurl cannot parse counts
+ * as staying: libcurl refuses it anyway (CURLOPT_REDIR_PROTOCOLS_STR). */
+static int redirect_stays_https(Update *u, const char *location, char **ret_target) {
+        CURLU *h = curl_url();
+        char *base = NULL, *scheme = NULL, *host = NULL;
+        int r = 1;
+
+        if (!h)
+                return -ENOMEM;
+        if (curl_easy_getinfo(u->easy, CURLINFO_EFFECTIVE_URL, &base) == CURLE_OK && base)
+                (void) curl_url_set(h, CURLUPART_URL, base, 0);
+        if (curl_url_set(h, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+            curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+            strcasecmp(scheme, "https") != 0) {
+                (void) curl_url_get(h, CURLUPART_HOST, &host, 0);
+                if (asprintf(ret_target, "%s://%s", scheme, strempty(host)) < 0)
+                        r = -ENOMEM;
+                else
+                        r = 0;
+        }
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(h);
+        return r;
+}
+
+/* Every header line of every response, redirects included. Refuses, before any byte of a body
+ * is taken: a redirect that leaves https (unless allowInsecureRedirects), and a content or
+ * transfer coding libcurl cannot decode, which it would otherwise hand over still coded. */
+static size_t on_download_header(char *line, size_t size, size_t nmemb, void *userdata) {
+        Update *u = userdata;
+        size_t n = size * nmemb;
+        _cleanup_(freep) char *v = NULL, *target = NULL;
+        char bad[64], known[64];
+        bool transfer = false;
+        long code = 0;
+        int r;
+
+        (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 300 && code <= 399) {
+                if (!u->https_only)
+                        return n;
+                r = download_header_value(line, n, "Location", &v);
+                if (r > 0)
+                        r = redirect_stays_https(u, v, &target);
+                if (r < 0) {
+                        u->write_error = r;
+                        return 0;
+                }
+                if (r == 0 && target) {
+                        snprintf(u->refused, sizeof u->refused,
+                                 "refused a redirect from https to %s: the file would be fetched "
+                                 "without TLS (allowInsecureRedirects: true allows it)",
+                                 target);
+                        return 0;
+                }
+                return n;
+        }
+        if (code < 200 || code > 299)
+                return n;
+        r = download_header_value(line, n, "Content-Encoding", &v);
+        if (r == 0) {
+                transfer = true;
+                r = download_header_value(line, n, "Transfer-Encoding", &v);
+        }
+        if (r < 0) {
+                u->write_error = r;
+                return 0;
+        }
+        if (r > 0 && download_coding_check(v, u->m->codings, transfer, bad, sizeof bad) > 0) {
+                download_codings_format(u->m->codings, known, sizeof known);
+                snprintf(u->refused, sizeof u->refused,
+                         "the server sent %s: %s, a coding okg-hotupdated cannot decode (it "
+                         "decodes %s); nothing was installed",
+                         transfer ? "Transfer-Encoding" : "Content-Encoding", bad, known);
+                return 0;
+        }
+        return n;
+}
+
 static void update_start_download(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
@@ -605,6 +691,8 @@ static void update_start_download(Update *u) {
         u->bad_status = 0;
         u->too_large = false;
         u->write_error = 0;
+        u->refused[0] = 0;
+        u->https_only = !c->allow_insecure_redirects && strncasecmp(u->p.url, "https:", 6) == 0;
 
         r = easy_setup(u, u->p.url, true, (uint64_t) c->connect_timeout_sec * 1000,
                        (uint64_t) c->download_timeout_sec * 1000);
@@ -612,7 +700,14 @@ static void update_start_download(Update *u) {
             (curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, on_download_data) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_MAXFILESIZE_LARGE,
-                              (curl_off_t) c->max_file_size) != CURLE_OK))
+                              (curl_off_t) c->max_file_size) != CURLE_OK ||
+             /* Every coding libcurl decodes is accepted and decoded: the file, its size limit
+              * and its checksum are the decoded content. */
+             curl_easy_setopt(u->easy, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+             curl_easy_setopt(u->easy, CURLOPT_HEADERFUNCTION, on_download_header) != CURLE_OK ||
+             curl_easy_setopt(u->easy, CURLOPT_HEADERDATA, u) != CURLE_OK ||
+             (u->https_only &&
+              curl_easy_setopt(u->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK)))
                 r = -EIO;
         if (r >= 0)
                 r = transfer_start(u, XFER_DOWNLOAD);
@@ -633,7 +728,10 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         long code = 0;
 
         (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
+        if (u->refused[0]) {
+                *ret = OUTCOME_DOWNLOAD_FAILED;
+                snprintf(msg, size, "%s", u->refused);
+        } else if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
                 *ret = OUTCOME_FILE_TOO_LARGE;
                 snprintf(msg, size, "the file is larger than maxFileSizeBytes (%" PRIu64 " bytes)",
                          c->max_file_size);
@@ -649,6 +747,11 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
                 snprintf(msg, size, "download timed out (connectTimeoutSeconds %u, "
                          "downloadTimeoutSeconds %u): %s",
                          c->connect_timeout_sec, c->download_timeout_sec, curl_reason(u, result));
+        } else if (result == CURLE_UNSUPPORTED_PROTOCOL && u->https_only) {
+                *ret = OUTCOME_DOWNLOAD_FAILED;
+                snprintf(msg, size, "refused a redirect away from https (%s): the file is fetched "
+                         "over TLS only (allowInsecureRedirects: true allows http)",
+                         curl_reason(u, result));
         } else if (result != CURLE_OK) {
                 *ret = OUTCOME_DOWNLOAD_FAILED;
                 snprintf(msg, size, "download failed: %s", curl_reason(u, result));
@@ -1732,6 +1835,20 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+/* What libcurl was built to decode (CURLOPT_ACCEPT_ENCODING ""); Debian's has them all. */
+static unsigned curl_codings(void) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        unsigned s = 0;
+
+        if (v->features & CURL_VERSION_LIBZ)
+                s |= DOWNLOAD_CODING_GZIP | DOWNLOAD_CODING_DEFLATE;
+        if (v->features & CURL_VERSION_BROTLI)
+                s |= DOWNLOAD_CODING_BR;
+        if (v->features & CURL_VERSION_ZSTD)
+                s |= DOWNLOAD_CODING_ZSTD;
+        return s;
+}
+
 int manager_start(Manager *m) {
         const HotUpdateConfig *c = m->config;
         int r;
@@ -1740,6 +1857,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open the download folder %s: %m",
                                        c->download_dir);
+        m->codings = curl_codings();
         r = files_remove_stale(m->dir_fd);
         if (r > 0)
                 log_info("Removed %d temp file(s) left in %s by an interrupted update.", r,

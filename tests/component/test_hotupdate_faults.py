@@ -1,0 +1,230 @@
+"""okg-hotupdated against faulty peers: download servers that answer with a content coding or
+redirect https to http. A real nginx is the game; the suite runs with a real dbus-daemon and
+okg-storaged."""
+import gzip
+import hashlib
+import http.server
+import ssl
+import threading
+import zlib
+
+import pytest
+
+from fake_kube import make_cert
+from hotupdate_helpers import backend, hot, kube  # noqa: F401
+
+
+
+# ---------------------------------------------------------------- coded answers
+
+def brotli_stored(data):
+    """A valid brotli stream holding data in one uncompressed meta-block (RFC 7932 9.2), so
+    the test needs no brotli module: WBITS 16, MLEN-1 in 4 nibbles, ISUNCOMPRESSED, the bytes,
+    then an empty last meta-block."""
+    assert 0 < len(data) <= 65536
+    header = (len(data) - 1) << 4 | 1 << 20
+    return header.to_bytes(3, "little") + data + b"\x03"
+
+
+def zstd_stored(data):
+    """A zstd frame with one raw block (RFC 8878): single segment, 1-byte content size."""
+    assert 0 < len(data) <= 255
+    return (b"\x28\xb5\x2f\xfd" + bytes([0x20, len(data)]) +
+            (1 | len(data) << 3).to_bytes(3, "little") + data)
+
+
+class CodedServer:
+    """Answers routes[path] = (status, [(header, value)], body). Plain HTTP, or HTTPS with a
+    throw-away certificate for 127.0.0.1 (cert is then the CA file to trust). Counts hits."""
+
+    def __init__(self, cert_dir=None):
+        self.routes = {}
+        self.hits = {}
+        self.accept_encoding = {}
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                with server.lock:
+                    server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                    server.accept_encoding[self.path] = self.headers.get("Accept-Encoding")
+                status, headers, body = server.routes.get(self.path, (404, [], b"not found\n"))
+                chunked = any(k.lower() == "transfer-encoding" for k, _ in headers)
+                try:
+                    self.send_response(status)
+                    for k, v in headers:
+                        self.send_header(k, v)
+                    if not chunked:
+                        self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if chunked:
+                        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+                    else:
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.scheme = "http"
+        self.cert = None
+        if cert_dir:
+            key, self.cert = make_cert(str(cert_dir))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def route(self, path, body, headers=(), status=200):
+        self.routes[path] = (status, list(headers), body)
+        return self.url(path)
+
+    def redirect(self, path, location, status=302):
+        return self.route(path, b"", [("Location", location)], status)
+
+    def count(self, path):
+        with self.lock:
+            return self.hits.get(path, 0)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def coded():
+    s = CodedServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tls(tmp_path_factory):
+    s = CodedServer(tmp_path_factory.mktemp("tls"))
+    yield s
+    s.close()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- F3: content codings
+
+CODINGS = [
+    ("gzip", gzip.compress),
+    ("x-gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("br", brotli_stored),
+    ("zstd", zstd_stored),
+    ("gzip, br", lambda d: brotli_stored(gzip.compress(d))),
+]
+
+
+def test_coded_downloads_are_installed_decoded(hot, coded):
+    """A CDN's pre-compressed objects: the file in place, the one nginx serves and the checksum
+    are the decoded content, for every coding libcurl decodes (stacked ones too)."""
+    hot.start()
+    for i, (coding, encode) in enumerate(CODINGS, 1):
+        plain = f"<h1>v{i}</h1> decoded from {coding}\n".encode() * 3
+        url = coded.route(f"/v{i}/index.html", encode(plain), [("Content-Encoding", coding)])
+        workers = hot.nginx.workers()
+        status, res = hot.post(version=f"v{i}", url=url, sha256=sha256(plain))
+        assert status == 200 and res["state"] == "Succeeded", (coding, res)
+        assert res["sha256"] == sha256(plain), coding
+        assert hot.file() == plain, coding
+        assert hot.nginx.body("/index.html") == plain, coding
+        hot.nginx.wait_reloaded(workers)
+        # It asked for what it can decode.
+        assert "gzip" in coded.accept_encoding[f"/v{i}/index.html"]
+
+    # Without a checksum too: the recorded sha256 is the decoded file's.
+    plain = b"no checksum given\n" * 10
+    url = coded.route("/nosum/index.html", gzip.compress(plain), [("Content-Encoding", "gzip")])
+    status, res = hot.post(version="nosum", url=url)
+    assert status == 200 and res["sha256"] == sha256(plain) and hot.file() == plain
+    ann, rec = hot.wait_recorded("nosum")
+    assert rec["sha256"] == sha256(plain)
+    assert hot.temp_files() == []
+
+
+@pytest.mark.parametrize("header,value,shown", [
+    ("Content-Encoding", "x-foo", "Content-Encoding: x-foo"),
+    ("Content-Encoding", "compress", "Content-Encoding: compress"),
+    ("Content-Encoding", "gzip, x-foo", "Content-Encoding: x-foo"),
+    ("Transfer-Encoding", "x-foo, chunked", "Transfer-Encoding: x-foo"),
+])
+def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, shown):
+    hot.start()
+    body = b"coded bytes that must not be installed\n"
+    url = coded.route("/v1/index.html", body, [(header, value)])
+    reloads = hot.nginx.reloads()
+    status, res = hot.post(version="v1", url=url)
+    assert status == 502 and res["state"] == "DownloadFailed", res
+    assert shown in res["message"] and "cannot decode" in res["message"], res
+    assert "gzip, deflate, br" in res["message"]
+    assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    assert hot.nginx.reloads() == reloads
+    assert hot.temp_files() == []
+    hot.wait_recorded("v1", "DownloadFailed")
+
+
+# ---------------------------------------------------------------- F7: https -> http
+
+def test_https_download_refuses_a_redirect_to_http(hot, tls, coded):
+    hot.start(extra=f"caFile: {tls.cert}\n")
+    plain = coded.route("/clear/index.html", b"fetched in clear text\n")
+    good = tls.route("/tls/index.html", b"fetched over TLS\n")
+
+    # Directly, with the scheme in capitals, and on the second hop of a chain.
+    cases = [
+        tls.redirect("/to-http", plain),
+        tls.redirect("/to-HTTP", plain.replace("http://", "HTTP://")),
+        tls.redirect("/hop1", tls.url("/hop2")),
+    ]
+    tls.redirect("/hop2", plain, status=301)
+    for i, url in enumerate(cases, 1):
+        status, res = hot.post(version=f"v{i}", url=url, fileName="index.html")
+        assert status == 502 and res["state"] == "DownloadFailed", res
+        assert "refused a redirect from https to http://127.0.0.1" in res["message"], res
+        assert "allowInsecureRedirects" in res["message"]
+    assert coded.count("/clear/index.html") == 0
+    assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    ann, rec = hot.wait_recorded("v3", "DownloadFailed")
+    assert rec["lastResult"]["url"] == cases[2]
+
+    # Redirects that stay on https are followed: absolute and relative.
+    tls.redirect("/abs", good)
+    tls.redirect("/rel", "/tls/index.html")
+    for version, path in (("v4", "/abs"), ("v5", "/rel")):
+        status, res = hot.post(version=version, url=tls.url(path), fileName="index.html")
+        assert status == 200 and res["state"] == "Succeeded", res
+        assert hot.nginx.body("/index.html") == b"fetched over TLS\n"
+
+    # http -> https raises security: followed.
+    coded.redirect("/up", tls.url("/tls/index.html"))
+    status, res = hot.post(version="v6", url=coded.url("/up"), fileName="index.html",
+                           sha256=sha256(b"fetched over TLS\n"))
+    assert status == 200 and res["state"] == "Succeeded", res
+
+
+def test_allow_insecure_redirects_lets_https_go_to_http(hot, tls, coded):
+    hot.start(extra=f"caFile: {tls.cert}\nallowInsecureRedirects: true\n")
+    plain = coded.route("/clear/index.html", b"allowed in clear text\n")
+    status, res = hot.post(version="v1", url=tls.redirect("/to-http", plain),
+                           fileName="index.html")
+    assert status == 200 and res["state"] == "Succeeded", res
+    assert hot.nginx.body("/index.html") == b"allowed in clear text\n"
+    assert coded.count("/clear/index.html") == 1
