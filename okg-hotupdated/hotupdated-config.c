@@ -137,7 +137,8 @@ static void check_absolute(Ctx *c, const OkgNode *at, const char *path, const ch
 }
 
 static void parse_signal(Ctx *c, const OkgNode *m, const char *path, HotUpdateConfig *cfg) {
-        static const char *const keys[] = { "processName", "signalName", NULL };
+        static const char *const keys[] = { "processName", "signalName", "settleMilliseconds",
+                                            NULL };
         _cleanup_(freep) char *sp = NULL;
         const OkgNode *sec = opt_section(c, m, path, "signal", keys, &sp), *v = NULL;
         char what[80];
@@ -154,6 +155,7 @@ static void parse_signal(Ctx *c, const OkgNode *m, const char *path, HotUpdateCo
         if (opt_string(c, sec, sp, "processName", false, &cfg->process_name, NULL) == 0 &&
             cfg->load_patch_type == LOAD_PATCH_SIGNAL)
                 missing(c, sec, sp, "processName");
+        opt_uint(c, sec, sp, "settleMilliseconds", 0, 60000, &cfg->settle_msec);
 
         _cleanup_(freep) char *name = NULL;
         if (opt_string(c, sec, sp, "signalName", false, &name, &v) > 0) {
@@ -382,6 +384,7 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
         *cfg = (HotUpdateConfig) {
                 .load_patch_type = LOAD_PATCH_SIGNAL,
                 .signal_number = SIGHUP,
+                .settle_msec = 2000,
                 .port = 5000,
                 .max_file_size = UINT64_C(64) * 1024 * 1024,
                 .connect_timeout_sec = 10,

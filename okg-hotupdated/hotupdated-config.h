@@ -17,6 +17,7 @@ typedef struct HotUpdateConfig {
         char *process_name;                  /* signal.processName (required for signal) */
         char *signal_name;                   /* signal.signalName, default "SIGHUP" */
         int signal_number;
+        unsigned settle_msec;                /* signal.settleMilliseconds, default 2000 */
         char *request_address;               /* request.address, default "127.0.0.1" */
         uint16_t request_port;               /* request.port (required for request) */
         char *request_path;                  /* request.path, default "/reload" */

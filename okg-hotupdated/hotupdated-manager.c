@@ -92,6 +92,8 @@ struct Update {
         GameProc *procs;
         size_t n_procs;
         size_t n_signalled;
+        uint64_t signalled_at;          /* CLOCK_MONOTONIC usec: start of the settle window */
+        bool game_exited;               /* a signalled process is gone: do not signal anew */
         uint64_t deadline;              /* CLOCK_MONOTONIC usec: check or game wait */
         char last_check[MSG_MAX];
         bool rolling_back;
@@ -148,6 +150,7 @@ static void update_finish(Update *u, HotUpdateOutcome o, const char *fmt, ...) _
 static void update_start_download(Update *u);
 static void update_after_reload(Update *u);
 static void update_rollback(Update *u, const char *reason);
+static void update_settle(Update *u);
 static void recovery_reload(Update *u);
 static int recovery_on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
@@ -918,6 +921,7 @@ static void update_install_and_reload(Update *u) {
                         reload_failed_restore(u, msg);
                         return;
                 }
+                u->signalled_at = okg_now_usec();
                 pids_text(u->procs, u->n_procs, msg, sizeof msg);
                 log_info("Installed %s as %s/%s and sent %s to PID %s.", u->p.version,
                          c->download_dir, u->p.file_name, signal_name(m), msg);
@@ -942,7 +946,7 @@ static void update_after_reload(Update *u) {
         const HotUpdateConfig *c = m->config;
 
         if (!c->check_url) {
-                update_succeed(u, NULL);
+                update_settle(u);
                 return;
         }
         manager_set_phase(m, PHASE_CHECKING);
@@ -972,7 +976,7 @@ static void check_start(Update *u) {
 
 /* Every signalled process still there (the same process, not a new one with its PID)? */
 static bool procs_alive(Update *u, char *msg, size_t size) {
-        for (size_t i = 0; i < u->n_procs; i++)
+        for (size_t i = 0; i < u->n_signalled; i++)
                 if (!game_alive(NULL, &u->procs[i])) {
                         snprintf(msg, size, "PID %d exited after the reload", (int) u->procs[i].pid);
                         return false;
@@ -995,11 +999,12 @@ static void check_done(Update *u, CURLcode result) {
         if (c->load_patch_type == LOAD_PATCH_SIGNAL &&
             !procs_alive(u, u->last_check, sizeof u->last_check)) {
                 snprintf(reason, sizeof reason, "post-reload check failed: %s", u->last_check);
+                u->game_exited = true;
                 update_rollback(u, reason);
                 return;
         }
         if (result == CURLE_OK && code >= 200 && code <= 399) {
-                update_succeed(u, NULL);
+                update_settle(u);
                 return;
         }
         if (okg_now_usec() + CHECK_PERIOD_USEC < u->deadline) {
@@ -1010,6 +1015,73 @@ static void check_done(Update *u, CURLcode result) {
                  "post-reload check %s did not answer 200-399 within %u s (last: %s)", c->check_url,
                  c->check_timeout_sec, u->last_check);
         update_rollback(u, reason);
+}
+
+static int on_settle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        update_settle(userdata);
+        return 0;
+}
+
+/* Signal mode: an update counts only when every signalled process is still the same process
+ * signal.settleMilliseconds after the signal. A runtime whose handler ends it, at once or after
+ * a drain, has not reloaded, whatever the post-reload check saw before it went. */
+static void update_settle(Update *u) {
+        const HotUpdateConfig *c = u->m->config;
+        uint64_t end, now = okg_now_usec();
+        char alive[MSG_MAX / 2], reason[MSG_MAX];
+
+        if (c->load_patch_type != LOAD_PATCH_SIGNAL) {
+                update_succeed(u, NULL);
+                return;
+        }
+        if (!procs_alive(u, alive, sizeof alive)) {
+                snprintf(reason, sizeof reason,
+                         "the game exited on the signal: %s (checked %" PRIu64 " ms after %s)",
+                         alive, (now - u->signalled_at) / USEC_PER_MSEC, signal_name(u->m));
+                u->game_exited = true;
+                update_rollback(u, reason);
+                return;
+        }
+        end = u->signalled_at + (uint64_t) c->settle_msec * USEC_PER_MSEC;
+        if (now < end) {
+                manager_set_phase(u->m, PHASE_CHECKING);
+                if (arm_timer(u, end - now, on_settle_timer) < 0)
+                        update_rollback(u, "cannot arm the settle timer");
+                return;
+        }
+        update_succeed(u, NULL);
+}
+
+/* A signalled process exited after the signal: only those that survived it are told to reload
+ * the previous file. A process that started since (the game restarted) is left alone: it would
+ * likely exit on the signal too. */
+static void rollback_survivors(Update *u, const char *reason) {
+        char msg[MSG_MAX], pids[MSG_MAX / 2];
+        size_t n = 0;
+
+        for (size_t i = 0; i < u->n_signalled; i++)
+                if (game_alive(NULL, &u->procs[i]))
+                        u->procs[n++] = u->procs[i];
+        u->n_procs = n;
+        u->n_signalled = 0;
+        if (n == 0) {
+                update_finish(u, OUTCOME_ROLLED_BACK,
+                              "%s; the previous file is back (the game is not running any more, "
+                              "nothing signalled)",
+                              reason);
+                return;
+        }
+        if (signal_procs(u, msg, sizeof msg) < 0) {
+                update_finish(u, OUTCOME_ROLLBACK_FAILED,
+                              "%s; the previous file is back but the game was not reloaded: %s",
+                              reason, msg);
+                return;
+        }
+        pids_text(u->procs, u->n_procs, pids, sizeof pids);
+        update_finish(u, OUTCOME_ROLLED_BACK,
+                      "%s; the previous file is back and the processes still running (PID %s) "
+                      "were reloaded again",
+                      reason, pids);
 }
 
 static void update_rollback(Update *u, const char *reason) {
@@ -1038,6 +1110,11 @@ static void update_rollback(Update *u, const char *reason) {
                                       "%s; the previous file is back but the reload request "
                                       "could not be sent",
                                       reason);
+                return;
+        }
+
+        if (u->game_exited) {
+                rollback_survivors(u, reason);
                 return;
         }
 

@@ -1,18 +1,32 @@
 """okg-hotupdated against faulty peers: download servers that answer with a content coding or
-redirect https to http. A real nginx is the game; the suite runs with a real dbus-daemon and
-okg-storaged."""
+redirect https to http, and games that exit on the reload signal (at once or after a drain).
+A real nginx is the game where the game is not the fault; the suite runs with a real dbus-daemon
+and okg-storaged."""
 import gzip
 import hashlib
 import http.server
+import signal
 import ssl
+import subprocess
+import sys
 import threading
 import zlib
 
 import pytest
 
+from conftest import wait_for
 from fake_kube import make_cert
-from hotupdate_helpers import backend, hot, kube  # noqa: F401
+from hotupdate_helpers import backend, catches_sighup, hot, kube  # noqa: F401
 
+
+def start_short_settle(hot, extra=""):
+    """Starts the suite with signal.settleMilliseconds 200: keeps the tests where nginx is not
+    the fault quick (the tests of the settle window itself use the default)."""
+    text = hot.config(extra=extra)
+    assert "        signalName: SIGHUP\n" in text
+    hot.start(config_text=text.replace("        signalName: SIGHUP\n",
+                                       "        signalName: SIGHUP\n"
+                                       "        settleMilliseconds: 200\n"))
 
 
 # ---------------------------------------------------------------- coded answers
@@ -136,7 +150,7 @@ CODINGS = [
 def test_coded_downloads_are_installed_decoded(hot, coded):
     """A CDN's pre-compressed objects: the file in place, the one nginx serves and the checksum
     are the decoded content, for every coding libcurl decodes (stacked ones too)."""
-    hot.start()
+    start_short_settle(hot)
     for i, (coding, encode) in enumerate(CODINGS, 1):
         plain = f"<h1>v{i}</h1> decoded from {coding}\n".encode() * 3
         url = coded.route(f"/v{i}/index.html", encode(plain), [("Content-Encoding", coding)])
@@ -167,7 +181,7 @@ def test_coded_downloads_are_installed_decoded(hot, coded):
     ("Transfer-Encoding", "x-foo, chunked", "Transfer-Encoding: x-foo"),
 ])
 def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, shown):
-    hot.start()
+    start_short_settle(hot)
     body = b"coded bytes that must not be installed\n"
     url = coded.route("/v1/index.html", body, [(header, value)])
     reloads = hot.nginx.reloads()
@@ -184,7 +198,7 @@ def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, s
 # ---------------------------------------------------------------- F7: https -> http
 
 def test_https_download_refuses_a_redirect_to_http(hot, tls, coded):
-    hot.start(extra=f"caFile: {tls.cert}\n")
+    start_short_settle(hot, f"caFile: {tls.cert}\n")
     plain = coded.route("/clear/index.html", b"fetched in clear text\n")
     good = tls.route("/tls/index.html", b"fetched over TLS\n")
 
@@ -221,10 +235,125 @@ def test_https_download_refuses_a_redirect_to_http(hot, tls, coded):
 
 
 def test_allow_insecure_redirects_lets_https_go_to_http(hot, tls, coded):
-    hot.start(extra=f"caFile: {tls.cert}\nallowInsecureRedirects: true\n")
+    start_short_settle(hot, f"caFile: {tls.cert}\nallowInsecureRedirects: true\n")
     plain = coded.route("/clear/index.html", b"allowed in clear text\n")
     status, res = hot.post(version="v1", url=tls.redirect("/to-http", plain),
                            fileName="index.html")
     assert status == 200 and res["state"] == "Succeeded", res
     assert hot.nginx.body("/index.html") == b"allowed in clear text\n"
     assert coded.count("/clear/index.html") == 1
+
+
+# ---------------------------------------------------------------- F4: games that exit on the signal
+
+# The issue's game: a shell whose SIGHUP handler ends it.
+EXIT_ON_HUP = 'trap "exit 0" HUP\nwhile :; do sleep 0.1; done\n'
+
+# A game that handles SIGHUP: "exit" mode ends drain seconds later (a JVM's shutdown hooks);
+# "reload" mode stays. Each signal is logged, one line each.
+GAME = """import os, signal, sys, time
+mode, drain, log = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+def on_hup(sig, frame):
+    with open(log, "a") as f:
+        f.write("HUP\\n")
+    if mode == "exit":
+        if drain <= 0:
+            os._exit(0)
+        signal.setitimer(signal.ITIMER_REAL, drain)
+signal.signal(signal.SIGALRM, lambda s, f: os._exit(0))
+signal.signal(signal.SIGHUP, on_hup)
+while True:
+    time.sleep(1)
+"""
+
+
+def default_sighup():
+    # The test sets what it relies on: the game starts with SIGHUP at its default (a shell
+    # cannot trap a signal that was ignored when it started, e.g. under nohup).
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def start_game(argv):
+    p = subprocess.Popen(argv, preexec_fn=default_sighup)
+    wait_for(lambda: p.poll() is None and catches_sighup(p.pid), what="the game handles SIGHUP")
+    return p
+
+
+def stop_game(p):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def test_a_game_that_exits_on_the_signal_is_not_succeeded(hot, tmp_path):
+    script = tmp_path / "game.sh"
+    script.write_text(EXIT_ON_HUP)
+    game = start_game(["/bin/sh", str(script)])
+    try:
+        hot.start(process_name=f"/bin/sh {script}")
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert "the game exited on the signal" in res["message"], res
+        assert f"PID {game.pid} exited after the reload" in res["message"]
+        assert "the previous file is back" in res["message"]
+        assert game.wait(20) == 0
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+        hot.wait_recorded("v1", "RolledBack")
+    finally:
+        stop_game(game)
+
+
+def test_a_game_that_exits_after_a_drain_fails_despite_the_post_reload_check(hot, tmp_path):
+    """The check passes while the game drains; it is gone before the settle window ends."""
+    script, log = tmp_path / "game.py", tmp_path / "hups"
+    script.write_text(GAME)
+    game = start_game([sys.executable, str(script), "exit", "0.5", str(log)])
+    try:
+        hot.start(process_name=f"{sys.executable} {script}",
+                  extra=f"postReloadCheck:\n  url: {hot.files.url('/check')}\n"
+                        "  initialDelayMilliseconds: 0\n")
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert hot.files.check_hits >= 1
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert "the game exited on the signal" in res["message"], res
+        assert game.wait(20) == 0
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    finally:
+        stop_game(game)
+
+
+def test_only_the_processes_that_survived_are_reloaded_again(hot, tmp_path):
+    """Two games under one title: one exits on SIGHUP, the other reloads. The update is rolled
+    back and only the survivor is told to reload the previous file."""
+    script = tmp_path / "game.py"
+    script.write_text(GAME)
+    quits = start_game([sys.executable, str(script), "exit", "0", str(tmp_path / "quits")])
+    stays = start_game([sys.executable, str(script), "reload", "0", str(tmp_path / "stays")])
+    try:
+        hot.start(process_name=f"{sys.executable} {script}")
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert f"PID {quits.pid} exited after the reload" in res["message"], res
+        assert f"still running (PID {stays.pid}) were reloaded again" in res["message"], res
+        assert quits.wait(20) == 0 and stays.poll() is None
+        wait_for(lambda: (tmp_path / "stays").read_text().count("HUP") == 2,
+                 what="the survivor got the signal twice")
+        assert (tmp_path / "quits").read_text().count("HUP") == 1
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    finally:
+        stop_game(quits)
+        stop_game(stays)
+
+
+def test_nginx_survives_the_settle_window(hot):
+    """The real game reloads and stays: Succeeded after the default settle window."""
+    hot.start()
+    url, _ = hot.files.put("/v1/index.html", "v1\n")
+    workers = hot.nginx.workers()
+    status, res = hot.post(version="v1", url=url)
+    assert status == 200 and res["state"] == "Succeeded", res
+    hot.nginx.wait_reloaded(workers)
+    assert hot.nginx.body("/index.html") == b"v1\n"

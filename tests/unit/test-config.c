@@ -205,6 +205,7 @@ static void assert_proposal_hot_update(const HotUpdateConfig *h) {
         ASSERT_EQ(h->request_timeout_sec, 10);
         ASSERT_EQ(h->check_delay_msec, 500);
         ASSERT_EQ(h->client_timeout_sec, 10);
+        ASSERT_EQ(h->settle_msec, 2000);
         ASSERT_TRUE(!h->allow_insecure_redirects);
 }
 
@@ -467,11 +468,12 @@ static void test_plugin_parsers_direct(void) {
         ASSERT_TRUE(!h);
         ASSERT_EQ(hotupdate_config_validate(n, "s", "c", NULL), 0);
 
-        /* The redirect switch. */
+        /* The settle window and the redirect switch. */
         _cleanup_(okg_node_freep) OkgNode *n2 = NULL;
-        text = "signal: {processName: game}\nallowInsecureRedirects: true\n";
+        text = "signal: {processName: game, settleMilliseconds: 0}\nallowInsecureRedirects: true\n";
         ASSERT_EQ(okg_yaml_parse_string(text, strlen(text), "s", &n2, NULL), 0);
         ASSERT_EQ(hotupdate_config_parse(n2, "s", "c", NULL, &h), 0);
+        ASSERT_EQ(h->settle_msec, 0);
         ASSERT_TRUE(h->allow_insecure_redirects);
         h = hotupdate_config_free(h);
         ASSERT_EQ(probe_config_validate(n, "s", "c", NULL), -EINVAL);
