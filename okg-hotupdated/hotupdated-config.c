@@ -442,8 +442,10 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
         if (opt_uint(&c, node, path, "port", 1, 65535, &port) > 0)
                 cfg->port = (uint16_t) port;
 
-        if (opt_string(&c, node, path, "downloadDir", false, &cfg->download_dir, &v) > 0)
+        if (opt_string(&c, node, path, "downloadDir", false, &cfg->download_dir, &v) > 0) {
+                cfg->download_dir_set = true;
                 check_absolute(&c, v, path, "downloadDir", cfg->download_dir);
+        }
 
         const OkgNode *mfs = get_opt(node, "maxFileSizeBytes");
         if (mfs) {

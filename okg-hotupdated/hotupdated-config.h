@@ -27,6 +27,7 @@ typedef struct HotUpdateConfig {
         char *bind_address;                  /* bindAddress, default "0.0.0.0" */
         uint16_t port;                       /* port, default 5000 */
         char *download_dir;                  /* downloadDir, default "/app/downloads" */
+        bool download_dir_set;               /* downloadDir was given (not the default) */
         uint64_t max_file_size;              /* maxFileSizeBytes, default 64 MiB */
         unsigned connect_timeout_sec;        /* connectTimeoutSeconds, default 10 */
         unsigned download_timeout_sec;       /* downloadTimeoutSeconds, default 300 */

@@ -1928,12 +1928,24 @@ static unsigned curl_codings(void) {
 
 int manager_start(Manager *m) {
         const HotUpdateConfig *c = m->config;
+        _cleanup_(freep) char *created = NULL;
         int r;
 
-        r = files_open_dir(c->download_dir, &m->dir_fd);
+        r = files_open_dir(c->download_dir, &m->dir_fd, &created);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the download folder %s: %m",
                                        c->download_dir);
+        /* A folder appearing out of nowhere (the default /app/downloads, and /app) is said. */
+        if (created && !c->download_dir_set)
+                log_notice("downloadDir is not set: created the default download folder %s%s%s%s. "
+                           "The game sees downloads only if it is a volume shared with the game "
+                           "container; set downloadDir to that volume.",
+                           c->download_dir, streq(created, c->download_dir) ? "" : " (and ",
+                           streq(created, c->download_dir) ? "" : created,
+                           streq(created, c->download_dir) ? "" : ")");
+        else if (created)
+                log_notice("Created the download folder %s (%s did not exist).", c->download_dir,
+                           created);
         m->codings = curl_codings();
         r = files_remove_stale(m->dir_fd);
         if (r > 0)

@@ -5,6 +5,7 @@ and okg-storaged."""
 import gzip
 import hashlib
 import http.server
+import os
 import signal
 import ssl
 import subprocess
@@ -14,9 +15,9 @@ import zlib
 
 import pytest
 
-from conftest import wait_for
+from conftest import free_port, make_config, wait_for
 from fake_kube import make_cert
-from hotupdate_helpers import backend, catches_sighup, hot, kube  # noqa: F401
+from hotupdate_helpers import backend, catches_sighup, hot, hot_update_section, kube  # noqa: F401
 
 
 def start_short_settle(hot, extra=""):
@@ -357,3 +358,38 @@ def test_nginx_survives_the_settle_window(hot):
     assert status == 200 and res["state"] == "Succeeded", res
     hot.nginx.wait_reloaded(workers)
     assert hot.nginx.body("/index.html") == b"v1\n"
+
+
+# ---------------------------------------------------------------- downloadDir created at start
+
+def test_a_created_download_folder_is_reported(suite_factory, tmp_path):
+    downloads = tmp_path / "not" / "there" / "downloads"
+    section = hot_update_section(free_port(), downloads, "no such game")
+    suite = suite_factory(make_config(free_port(), [(section, 0)],
+                                      extra="storage:\n  backend: local\n"))
+    suite.start({"POD_NAME": "game-0", "POD_NAMESPACE": "games"})
+    suite.wait_ready()
+    suite.wait_log(f"Created the download folder {downloads} \\({tmp_path / 'not'} did not "
+                   "exist\\)")
+    assert downloads.is_dir()
+
+
+@pytest.mark.skipif(os.path.exists("/app") or os.geteuid() != 0,
+                    reason="needs root and no /app, which the test creates and removes")
+def test_the_default_download_folder_is_reported_when_created(suite_factory, tmp_path):
+    """The proposal's config has no downloadDir: the daemon says it made /app/downloads."""
+    lines = [line for line in hot_update_section(free_port(), "/app/downloads",
+                                                  "no such game").splitlines()
+             if "downloadDir" not in line]
+    suite = suite_factory(make_config(free_port(), [("\n".join(lines) + "\n", 0)],
+                                      extra="storage:\n  backend: local\n"))
+    try:
+        suite.start({"POD_NAME": "game-0", "POD_NAMESPACE": "games"})
+        suite.wait_ready()
+        suite.wait_log(r"downloadDir is not set: created the default download folder "
+                       r"/app/downloads \(and /app\)")
+    finally:
+        suite.stop()
+        for d in ("/app/downloads", "/app"):
+            if os.path.isdir(d):
+                os.rmdir(d)

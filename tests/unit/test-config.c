@@ -207,6 +207,7 @@ static void assert_proposal_hot_update(const HotUpdateConfig *h) {
         ASSERT_EQ(h->client_timeout_sec, 10);
         ASSERT_EQ(h->settle_msec, 2000);
         ASSERT_TRUE(!h->allow_insecure_redirects);
+        ASSERT_TRUE(!h->download_dir_set);
 }
 
 static void assert_proposal_endpoint(const ProbeEndpoint *ep) {
@@ -366,6 +367,7 @@ static void test_camel_case(void) {
         ASSERT_STREQ(h->bind_address, "::");
         ASSERT_EQ(h->port, 5500);
         ASSERT_STREQ(h->download_dir, "/data/patches");
+        ASSERT_TRUE(h->download_dir_set);
         ASSERT_EQ(h->max_file_size, 1048576);
         ASSERT_EQ(h->connect_timeout_sec, 5);
         ASSERT_EQ(h->download_timeout_sec, 60);
