@@ -268,14 +268,15 @@ while True:
 """
 
 
-def default_sighup():
-    # The test sets what it relies on: the game starts with SIGHUP at its default (a shell
-    # cannot trap a signal that was ignored when it started, e.g. under nohup).
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
 def start_game(argv):
-    p = subprocess.Popen(argv, preexec_fn=default_sighup)
+    # The test sets what it relies on: the game starts with SIGHUP at its default (a shell
+    # cannot trap a signal that was ignored when it started, e.g. under nohup). Set around the
+    # fork rather than in preexec_fn, which is unsafe with the servers' threads running.
+    old = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        p = subprocess.Popen(argv)
+    finally:
+        signal.signal(signal.SIGHUP, old)
     wait_for(lambda: p.poll() is None and catches_sighup(p.pid), what="the game handles SIGHUP")
     return p
 
