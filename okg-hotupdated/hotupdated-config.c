@@ -137,7 +137,8 @@ static void check_absolute(Ctx *c, const OkgNode *at, const char *path, const ch
 }
 
 static void parse_signal(Ctx *c, const OkgNode *m, const char *path, HotUpdateConfig *cfg) {
-        static const char *const keys[] = { "processName", "signalName", NULL };
+        static const char *const keys[] = { "processName", "signalName", "settleMilliseconds",
+                                            NULL };
         _cleanup_(freep) char *sp = NULL;
         const OkgNode *sec = opt_section(c, m, path, "signal", keys, &sp), *v = NULL;
         char what[80];
@@ -154,6 +155,7 @@ static void parse_signal(Ctx *c, const OkgNode *m, const char *path, HotUpdateCo
         if (opt_string(c, sec, sp, "processName", false, &cfg->process_name, NULL) == 0 &&
             cfg->load_patch_type == LOAD_PATCH_SIGNAL)
                 missing(c, sec, sp, "processName");
+        opt_uint(c, sec, sp, "settleMilliseconds", 0, 60000, &cfg->settle_msec);
 
         _cleanup_(freep) char *name = NULL;
         if (opt_string(c, sec, sp, "signalName", false, &name, &v) > 0) {
@@ -357,6 +359,7 @@ static const char *const section_keys[] = {
         "connectTimeoutSeconds",
         "downloadTimeoutSeconds",
         "caFile",
+        "allowInsecureRedirects",
         "authTokenFile",
         "postReloadCheck",
         "recoveryWaitSeconds",
@@ -381,6 +384,7 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
         *cfg = (HotUpdateConfig) {
                 .load_patch_type = LOAD_PATCH_SIGNAL,
                 .signal_number = SIGHUP,
+                .settle_msec = 2000,
                 .port = 5000,
                 .max_file_size = UINT64_C(64) * 1024 * 1024,
                 .connect_timeout_sec = 10,
@@ -438,8 +442,10 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
         if (opt_uint(&c, node, path, "port", 1, 65535, &port) > 0)
                 cfg->port = (uint16_t) port;
 
-        if (opt_string(&c, node, path, "downloadDir", false, &cfg->download_dir, &v) > 0)
+        if (opt_string(&c, node, path, "downloadDir", false, &cfg->download_dir, &v) > 0) {
+                cfg->download_dir_set = true;
                 check_absolute(&c, v, path, "downloadDir", cfg->download_dir);
+        }
 
         const OkgNode *mfs = get_opt(node, "maxFileSizeBytes");
         if (mfs) {
@@ -456,6 +462,15 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
 
         if (opt_string(&c, node, path, "caFile", false, &cfg->ca_file, &v) > 0)
                 check_absolute(&c, v, path, "caFile", cfg->ca_file);
+        const OkgNode *air = get_opt(node, "allowInsecureRedirects");
+        if (air) {
+                _cleanup_(freep) char *p = okg_path_key(path, "allowInsecureRedirects");
+                if (!p)
+                        note(&c, -ENOMEM);
+                else
+                        note(&c, okg_node_get_bool(air, file, p, c.e,
+                                                   &cfg->allow_insecure_redirects));
+        }
         if (opt_string(&c, node, path, "authTokenFile", false, &cfg->auth_token_file, &v) > 0)
                 check_absolute(&c, v, path, "authTokenFile", cfg->auth_token_file);
 

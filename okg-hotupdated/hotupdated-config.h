@@ -17,6 +17,7 @@ typedef struct HotUpdateConfig {
         char *process_name;                  /* signal.processName (required for signal) */
         char *signal_name;                   /* signal.signalName, default "SIGHUP" */
         int signal_number;
+        unsigned settle_msec;                /* signal.settleMilliseconds, default 2000 */
         char *request_address;               /* request.address, default "127.0.0.1" */
         uint16_t request_port;               /* request.port (required for request) */
         char *request_path;                  /* request.path, default "/reload" */
@@ -26,10 +27,12 @@ typedef struct HotUpdateConfig {
         char *bind_address;                  /* bindAddress, default "0.0.0.0" */
         uint16_t port;                       /* port, default 5000 */
         char *download_dir;                  /* downloadDir, default "/app/downloads" */
+        bool download_dir_set;               /* downloadDir was given (not the default) */
         uint64_t max_file_size;              /* maxFileSizeBytes, default 64 MiB */
         unsigned connect_timeout_sec;        /* connectTimeoutSeconds, default 10 */
         unsigned download_timeout_sec;       /* downloadTimeoutSeconds, default 300 */
         char *ca_file;                       /* caFile, default: system bundle */
+        bool allow_insecure_redirects;       /* allowInsecureRedirects: https -> http, false */
         char *auth_token_file;               /* authTokenFile, default: no auth */
         char *check_url;                     /* postReloadCheck.url */
         unsigned check_timeout_sec;          /* postReloadCheck.timeoutSeconds, default 10 */

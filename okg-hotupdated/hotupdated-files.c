@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hotupdated-files.h"
@@ -18,9 +19,42 @@
 #define PREFIX_NEW ".okg-new-"
 #define PREFIX_PREV ".okg-prev-"
 
-int files_open_dir(const char *path, int *ret_fd) {
+/* The topmost missing folder on the way to path (path itself when only it is missing), or
+ * NULL in *ret when path exists. */
+static int topmost_missing(const char *path, char **ret) {
+        _cleanup_(freep) char *p = NULL;
+        struct stat st;
+
+        *ret = NULL;
+        if (stat(path, &st) >= 0 || errno != ENOENT)
+                return 0;
+        p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (;;) {
+                char *slash = strrchr(p, '/');
+
+                if (!slash || slash == p)
+                        break;
+                *slash = 0;
+                if (stat(p, &st) >= 0 || errno != ENOENT) {
+                        *slash = '/';
+                        break;
+                }
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int files_open_dir(const char *path, int *ret_fd, char **ret_created) {
+        _cleanup_(freep) char *created = NULL;
         int fd, r;
 
+        if (ret_created) {
+                r = topmost_missing(path, &created);
+                if (r < 0)
+                        return r;
+        }
         r = okg_mkdir_p(path, 0755);
         if (r < 0)
                 return r;
@@ -28,6 +62,8 @@ int files_open_dir(const char *path, int *ret_fd) {
         if (fd < 0)
                 return -errno;
         *ret_fd = fd;
+        if (ret_created)
+                *ret_created = TAKE_PTR(created);
         return 0;
 }
 

@@ -27,8 +27,10 @@ typedef struct FileId {
         int64_t mtime_nsec;
 } FileId;
 
-/* Creates the folder when missing, returns an O_PATH-less directory fd. */
-int files_open_dir(const char *path, int *ret_fd);
+/* Creates the folder when missing, returns an O_PATH-less directory fd. *ret_created (may be
+ * NULL) is the topmost folder this call created, e.g. "/app" for "/app/downloads" when neither
+ * existed, or NULL when the folder was there. */
+int files_open_dir(const char *path, int *ret_fd, char **ret_created);
 /* Removes temp files a killed daemon left behind. Returns how many. */
 int files_remove_stale(int dfd);
 

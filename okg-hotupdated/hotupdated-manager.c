@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hotupdated-download.h"
 #include "hotupdated-files.h"
 #include "hotupdated-game.h"
 #include "hotupdated-manager.h"
@@ -81,6 +83,8 @@ struct Update {
         long bad_status;
         bool too_large;
         int write_error;
+        bool https_only;                /* an https URL: redirects must stay on https */
+        char refused[MSG_MAX];          /* a response the header callback refused, and why */
 
         /* install and reload */
         bool had_previous;
@@ -88,6 +92,8 @@ struct Update {
         GameProc *procs;
         size_t n_procs;
         size_t n_signalled;
+        uint64_t signalled_at;          /* CLOCK_MONOTONIC usec: start of the settle window */
+        bool game_exited;               /* a signalled process is gone: do not signal anew */
         uint64_t deadline;              /* CLOCK_MONOTONIC usec: check or game wait */
         char last_check[MSG_MAX];
         bool rolling_back;
@@ -113,6 +119,7 @@ struct Manager {
         OkgStorageClient *storage;
         OkgHttpServer *http;
         CurlGlue *curl;
+        unsigned codings;               /* DOWNLOAD_CODING_* that libcurl decodes */
         int dir_fd;
         pid_t exclude_tree;
 
@@ -143,6 +150,7 @@ static void update_finish(Update *u, HotUpdateOutcome o, const char *fmt, ...) _
 static void update_start_download(Update *u);
 static void update_after_reload(Update *u);
 static void update_rollback(Update *u, const char *reason);
+static void update_settle(Update *u);
 static void recovery_reload(Update *u);
 static int recovery_on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
@@ -588,6 +596,87 @@ static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userd
         return n;
 }
 
+/* Where a redirect goes, resolved against the URL that answered it: 1 when it stays on https, 0
+ * when not (*ret_target says where, scheme://host), -ENOMEM. One libcurl cannot parse counts
+ * as staying: libcurl refuses it anyway (CURLOPT_REDIR_PROTOCOLS_STR). */
+static int redirect_stays_https(Update *u, const char *location, char **ret_target) {
+        CURLU *h = curl_url();
+        char *base = NULL, *scheme = NULL, *host = NULL;
+        int r = 1;
+
+        if (!h)
+                return -ENOMEM;
+        if (curl_easy_getinfo(u->easy, CURLINFO_EFFECTIVE_URL, &base) == CURLE_OK && base)
+                (void) curl_url_set(h, CURLUPART_URL, base, 0);
+        if (curl_url_set(h, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+            curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+            strcasecmp(scheme, "https") != 0) {
+                (void) curl_url_get(h, CURLUPART_HOST, &host, 0);
+                if (asprintf(ret_target, "%s://%s", scheme, strempty(host)) < 0)
+                        r = -ENOMEM;
+                else
+                        r = 0;
+        }
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(h);
+        return r;
+}
+
+/* Every header line of every response, redirects included. Refuses, before any byte of a body
+ * is taken: a redirect that leaves https (unless allowInsecureRedirects), and a content or
+ * transfer coding libcurl cannot decode, which it would otherwise hand over still coded. */
+static size_t on_download_header(char *line, size_t size, size_t nmemb, void *userdata) {
+        Update *u = userdata;
+        size_t n = size * nmemb;
+        _cleanup_(freep) char *v = NULL, *target = NULL;
+        char bad[64], known[64];
+        bool transfer = false;
+        long code = 0;
+        int r;
+
+        (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 300 && code <= 399) {
+                if (!u->https_only)
+                        return n;
+                r = download_header_value(line, n, "Location", &v);
+                if (r > 0)
+                        r = redirect_stays_https(u, v, &target);
+                if (r < 0) {
+                        u->write_error = r;
+                        return 0;
+                }
+                if (r == 0 && target) {
+                        snprintf(u->refused, sizeof u->refused,
+                                 "refused a redirect from https to %s: the file would be fetched "
+                                 "without TLS (allowInsecureRedirects: true allows it)",
+                                 target);
+                        return 0;
+                }
+                return n;
+        }
+        if (code < 200 || code > 299)
+                return n;
+        r = download_header_value(line, n, "Content-Encoding", &v);
+        if (r == 0) {
+                transfer = true;
+                r = download_header_value(line, n, "Transfer-Encoding", &v);
+        }
+        if (r < 0) {
+                u->write_error = r;
+                return 0;
+        }
+        if (r > 0 && download_coding_check(v, u->m->codings, transfer, bad, sizeof bad) > 0) {
+                download_codings_format(u->m->codings, known, sizeof known);
+                snprintf(u->refused, sizeof u->refused,
+                         "the server sent %s: %s, a coding okg-hotupdated cannot decode (it "
+                         "decodes %s); nothing was installed",
+                         transfer ? "Transfer-Encoding" : "Content-Encoding", bad, known);
+                return 0;
+        }
+        return n;
+}
+
 static void update_start_download(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
@@ -605,6 +694,8 @@ static void update_start_download(Update *u) {
         u->bad_status = 0;
         u->too_large = false;
         u->write_error = 0;
+        u->refused[0] = 0;
+        u->https_only = !c->allow_insecure_redirects && strncasecmp(u->p.url, "https:", 6) == 0;
 
         r = easy_setup(u, u->p.url, true, (uint64_t) c->connect_timeout_sec * 1000,
                        (uint64_t) c->download_timeout_sec * 1000);
@@ -612,7 +703,14 @@ static void update_start_download(Update *u) {
             (curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, on_download_data) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_MAXFILESIZE_LARGE,
-                              (curl_off_t) c->max_file_size) != CURLE_OK))
+                              (curl_off_t) c->max_file_size) != CURLE_OK ||
+             /* Every coding libcurl decodes is accepted and decoded: the file, its size limit
+              * and its checksum are the decoded content. */
+             curl_easy_setopt(u->easy, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+             curl_easy_setopt(u->easy, CURLOPT_HEADERFUNCTION, on_download_header) != CURLE_OK ||
+             curl_easy_setopt(u->easy, CURLOPT_HEADERDATA, u) != CURLE_OK ||
+             (u->https_only &&
+              curl_easy_setopt(u->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK)))
                 r = -EIO;
         if (r >= 0)
                 r = transfer_start(u, XFER_DOWNLOAD);
@@ -633,7 +731,10 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         long code = 0;
 
         (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
+        if (u->refused[0]) {
+                *ret = OUTCOME_DOWNLOAD_FAILED;
+                snprintf(msg, size, "%s", u->refused);
+        } else if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
                 *ret = OUTCOME_FILE_TOO_LARGE;
                 snprintf(msg, size, "the file is larger than maxFileSizeBytes (%" PRIu64 " bytes)",
                          c->max_file_size);
@@ -649,6 +750,11 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
                 snprintf(msg, size, "download timed out (connectTimeoutSeconds %u, "
                          "downloadTimeoutSeconds %u): %s",
                          c->connect_timeout_sec, c->download_timeout_sec, curl_reason(u, result));
+        } else if (result == CURLE_UNSUPPORTED_PROTOCOL && u->https_only) {
+                *ret = OUTCOME_DOWNLOAD_FAILED;
+                snprintf(msg, size, "refused a redirect away from https (%s): the file is fetched "
+                         "over TLS only (allowInsecureRedirects: true allows http)",
+                         curl_reason(u, result));
         } else if (result != CURLE_OK) {
                 *ret = OUTCOME_DOWNLOAD_FAILED;
                 snprintf(msg, size, "download failed: %s", curl_reason(u, result));
@@ -815,6 +921,7 @@ static void update_install_and_reload(Update *u) {
                         reload_failed_restore(u, msg);
                         return;
                 }
+                u->signalled_at = okg_now_usec();
                 pids_text(u->procs, u->n_procs, msg, sizeof msg);
                 log_info("Installed %s as %s/%s and sent %s to PID %s.", u->p.version,
                          c->download_dir, u->p.file_name, signal_name(m), msg);
@@ -839,7 +946,7 @@ static void update_after_reload(Update *u) {
         const HotUpdateConfig *c = m->config;
 
         if (!c->check_url) {
-                update_succeed(u, NULL);
+                update_settle(u);
                 return;
         }
         manager_set_phase(m, PHASE_CHECKING);
@@ -869,7 +976,7 @@ static void check_start(Update *u) {
 
 /* Every signalled process still there (the same process, not a new one with its PID)? */
 static bool procs_alive(Update *u, char *msg, size_t size) {
-        for (size_t i = 0; i < u->n_procs; i++)
+        for (size_t i = 0; i < u->n_signalled; i++)
                 if (!game_alive(NULL, &u->procs[i])) {
                         snprintf(msg, size, "PID %d exited after the reload", (int) u->procs[i].pid);
                         return false;
@@ -892,11 +999,12 @@ static void check_done(Update *u, CURLcode result) {
         if (c->load_patch_type == LOAD_PATCH_SIGNAL &&
             !procs_alive(u, u->last_check, sizeof u->last_check)) {
                 snprintf(reason, sizeof reason, "post-reload check failed: %s", u->last_check);
+                u->game_exited = true;
                 update_rollback(u, reason);
                 return;
         }
         if (result == CURLE_OK && code >= 200 && code <= 399) {
-                update_succeed(u, NULL);
+                update_settle(u);
                 return;
         }
         if (okg_now_usec() + CHECK_PERIOD_USEC < u->deadline) {
@@ -907,6 +1015,73 @@ static void check_done(Update *u, CURLcode result) {
                  "post-reload check %s did not answer 200-399 within %u s (last: %s)", c->check_url,
                  c->check_timeout_sec, u->last_check);
         update_rollback(u, reason);
+}
+
+static int on_settle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        update_settle(userdata);
+        return 0;
+}
+
+/* Signal mode: an update counts only when every signalled process is still the same process
+ * signal.settleMilliseconds after the signal. A runtime whose handler ends it, at once or after
+ * a drain, has not reloaded, whatever the post-reload check saw before it went. */
+static void update_settle(Update *u) {
+        const HotUpdateConfig *c = u->m->config;
+        uint64_t end, now = okg_now_usec();
+        char alive[MSG_MAX / 2], reason[MSG_MAX];
+
+        if (c->load_patch_type != LOAD_PATCH_SIGNAL) {
+                update_succeed(u, NULL);
+                return;
+        }
+        if (!procs_alive(u, alive, sizeof alive)) {
+                snprintf(reason, sizeof reason,
+                         "the game exited on the signal: %s (checked %" PRIu64 " ms after %s)",
+                         alive, (now - u->signalled_at) / USEC_PER_MSEC, signal_name(u->m));
+                u->game_exited = true;
+                update_rollback(u, reason);
+                return;
+        }
+        end = u->signalled_at + (uint64_t) c->settle_msec * USEC_PER_MSEC;
+        if (now < end) {
+                manager_set_phase(u->m, PHASE_CHECKING);
+                if (arm_timer(u, end - now, on_settle_timer) < 0)
+                        update_rollback(u, "cannot arm the settle timer");
+                return;
+        }
+        update_succeed(u, NULL);
+}
+
+/* A signalled process exited after the signal: only those that survived it are told to reload
+ * the previous file. A process that started since (the game restarted) is left alone: it would
+ * likely exit on the signal too. */
+static void rollback_survivors(Update *u, const char *reason) {
+        char msg[MSG_MAX], pids[MSG_MAX / 2];
+        size_t n = 0;
+
+        for (size_t i = 0; i < u->n_signalled; i++)
+                if (game_alive(NULL, &u->procs[i]))
+                        u->procs[n++] = u->procs[i];
+        u->n_procs = n;
+        u->n_signalled = 0;
+        if (n == 0) {
+                update_finish(u, OUTCOME_ROLLED_BACK,
+                              "%s; the previous file is back (the game is not running any more, "
+                              "nothing signalled)",
+                              reason);
+                return;
+        }
+        if (signal_procs(u, msg, sizeof msg) < 0) {
+                update_finish(u, OUTCOME_ROLLBACK_FAILED,
+                              "%s; the previous file is back but the game was not reloaded: %s",
+                              reason, msg);
+                return;
+        }
+        pids_text(u->procs, u->n_procs, pids, sizeof pids);
+        update_finish(u, OUTCOME_ROLLED_BACK,
+                      "%s; the previous file is back and the processes still running (PID %s) "
+                      "were reloaded again",
+                      reason, pids);
 }
 
 static void update_rollback(Update *u, const char *reason) {
@@ -935,6 +1110,11 @@ static void update_rollback(Update *u, const char *reason) {
                                       "%s; the previous file is back but the reload request "
                                       "could not be sent",
                                       reason);
+                return;
+        }
+
+        if (u->game_exited) {
+                rollback_survivors(u, reason);
                 return;
         }
 
@@ -1732,14 +1912,41 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+/* What libcurl was built to decode (CURLOPT_ACCEPT_ENCODING ""); Debian's has them all. */
+static unsigned curl_codings(void) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        unsigned s = 0;
+
+        if (v->features & CURL_VERSION_LIBZ)
+                s |= DOWNLOAD_CODING_GZIP | DOWNLOAD_CODING_DEFLATE;
+        if (v->features & CURL_VERSION_BROTLI)
+                s |= DOWNLOAD_CODING_BR;
+        if (v->features & CURL_VERSION_ZSTD)
+                s |= DOWNLOAD_CODING_ZSTD;
+        return s;
+}
+
 int manager_start(Manager *m) {
         const HotUpdateConfig *c = m->config;
+        _cleanup_(freep) char *created = NULL;
         int r;
 
-        r = files_open_dir(c->download_dir, &m->dir_fd);
+        r = files_open_dir(c->download_dir, &m->dir_fd, &created);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the download folder %s: %m",
                                        c->download_dir);
+        /* A folder appearing out of nowhere (the default /app/downloads, and /app) is said. */
+        if (created && !c->download_dir_set)
+                log_notice("downloadDir is not set: created the default download folder %s%s%s%s. "
+                           "The game sees downloads only if it is a volume shared with the game "
+                           "container; set downloadDir to that volume.",
+                           c->download_dir, streq(created, c->download_dir) ? "" : " (and ",
+                           streq(created, c->download_dir) ? "" : created,
+                           streq(created, c->download_dir) ? "" : ")");
+        else if (created)
+                log_notice("Created the download folder %s (%s did not exist).", c->download_dir,
+                           created);
+        m->codings = curl_codings();
         r = files_remove_stale(m->dir_fd);
         if (r > 0)
                 log_info("Removed %d temp file(s) left in %s by an interrupted update.", r,

@@ -205,6 +205,9 @@ static void assert_proposal_hot_update(const HotUpdateConfig *h) {
         ASSERT_EQ(h->request_timeout_sec, 10);
         ASSERT_EQ(h->check_delay_msec, 500);
         ASSERT_EQ(h->client_timeout_sec, 10);
+        ASSERT_EQ(h->settle_msec, 2000);
+        ASSERT_TRUE(!h->allow_insecure_redirects);
+        ASSERT_TRUE(!h->download_dir_set);
 }
 
 static void assert_proposal_endpoint(const ProbeEndpoint *ep) {
@@ -364,6 +367,7 @@ static void test_camel_case(void) {
         ASSERT_STREQ(h->bind_address, "::");
         ASSERT_EQ(h->port, 5500);
         ASSERT_STREQ(h->download_dir, "/data/patches");
+        ASSERT_TRUE(h->download_dir_set);
         ASSERT_EQ(h->max_file_size, 1048576);
         ASSERT_EQ(h->connect_timeout_sec, 5);
         ASSERT_EQ(h->download_timeout_sec, 60);
@@ -465,6 +469,15 @@ static void test_plugin_parsers_direct(void) {
         h = hotupdate_config_free(h);
         ASSERT_TRUE(!h);
         ASSERT_EQ(hotupdate_config_validate(n, "s", "c", NULL), 0);
+
+        /* The settle window and the redirect switch. */
+        _cleanup_(okg_node_freep) OkgNode *n2 = NULL;
+        text = "signal: {processName: game, settleMilliseconds: 0}\nallowInsecureRedirects: true\n";
+        ASSERT_EQ(okg_yaml_parse_string(text, strlen(text), "s", &n2, NULL), 0);
+        ASSERT_EQ(hotupdate_config_parse(n2, "s", "c", NULL, &h), 0);
+        ASSERT_EQ(h->settle_msec, 0);
+        ASSERT_TRUE(h->allow_insecure_redirects);
+        h = hotupdate_config_free(h);
         ASSERT_EQ(probe_config_validate(n, "s", "c", NULL), -EINVAL);
         ASSERT_TRUE(!probe_config_free(NULL));
         ASSERT_TRUE(!hotupdate_config_free(NULL));

@@ -1,0 +1,396 @@
+"""okg-hotupdated against faulty peers: download servers that answer with a content coding or
+redirect https to http, and games that exit on the reload signal (at once or after a drain).
+A real nginx is the game where the game is not the fault; the suite runs with a real dbus-daemon
+and okg-storaged."""
+import gzip
+import hashlib
+import http.server
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import zlib
+
+import pytest
+
+from conftest import free_port, make_config, wait_for
+from fake_kube import make_cert
+from hotupdate_helpers import backend, catches_sighup, hot, hot_update_section, kube  # noqa: F401
+
+
+def start_short_settle(hot, extra=""):
+    """Starts the suite with signal.settleMilliseconds 200: keeps the tests where nginx is not
+    the fault quick (the tests of the settle window itself use the default)."""
+    text = hot.config(extra=extra)
+    assert "        signalName: SIGHUP\n" in text
+    hot.start(config_text=text.replace("        signalName: SIGHUP\n",
+                                       "        signalName: SIGHUP\n"
+                                       "        settleMilliseconds: 200\n"))
+
+
+# ---------------------------------------------------------------- coded answers
+
+def brotli_stored(data):
+    """A valid brotli stream holding data in one uncompressed meta-block (RFC 7932 9.2), so
+    the test needs no brotli module: WBITS 16, MLEN-1 in 4 nibbles, ISUNCOMPRESSED, the bytes,
+    then an empty last meta-block."""
+    assert 0 < len(data) <= 65536
+    header = (len(data) - 1) << 4 | 1 << 20
+    return header.to_bytes(3, "little") + data + b"\x03"
+
+
+def zstd_stored(data):
+    """A zstd frame with one raw block (RFC 8878): single segment, 1-byte content size."""
+    assert 0 < len(data) <= 255
+    return (b"\x28\xb5\x2f\xfd" + bytes([0x20, len(data)]) +
+            (1 | len(data) << 3).to_bytes(3, "little") + data)
+
+
+class CodedServer:
+    """Answers routes[path] = (status, [(header, value)], body). Plain HTTP, or HTTPS with a
+    throw-away certificate for 127.0.0.1 (cert is then the CA file to trust). Counts hits."""
+
+    def __init__(self, cert_dir=None):
+        self.routes = {}
+        self.hits = {}
+        self.accept_encoding = {}
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                with server.lock:
+                    server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                    server.accept_encoding[self.path] = self.headers.get("Accept-Encoding")
+                status, headers, body = server.routes.get(self.path, (404, [], b"not found\n"))
+                chunked = any(k.lower() == "transfer-encoding" for k, _ in headers)
+                try:
+                    self.send_response(status)
+                    for k, v in headers:
+                        self.send_header(k, v)
+                    if not chunked:
+                        self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if chunked:
+                        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+                    else:
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.scheme = "http"
+        self.cert = None
+        if cert_dir:
+            key, self.cert = make_cert(str(cert_dir))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def route(self, path, body, headers=(), status=200):
+        self.routes[path] = (status, list(headers), body)
+        return self.url(path)
+
+    def redirect(self, path, location, status=302):
+        return self.route(path, b"", [("Location", location)], status)
+
+    def count(self, path):
+        with self.lock:
+            return self.hits.get(path, 0)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def coded():
+    s = CodedServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tls(tmp_path_factory):
+    s = CodedServer(tmp_path_factory.mktemp("tls"))
+    yield s
+    s.close()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- F3: content codings
+
+CODINGS = [
+    ("gzip", gzip.compress),
+    ("x-gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("br", brotli_stored),
+    ("zstd", zstd_stored),
+    ("gzip, br", lambda d: brotli_stored(gzip.compress(d))),
+]
+
+
+def test_coded_downloads_are_installed_decoded(hot, coded):
+    """A CDN's pre-compressed objects: the file in place, the one nginx serves and the checksum
+    are the decoded content, for every coding libcurl decodes (stacked ones too)."""
+    start_short_settle(hot)
+    for i, (coding, encode) in enumerate(CODINGS, 1):
+        plain = f"<h1>v{i}</h1> decoded from {coding}\n".encode() * 3
+        url = coded.route(f"/v{i}/index.html", encode(plain), [("Content-Encoding", coding)])
+        workers = hot.nginx.workers()
+        status, res = hot.post(version=f"v{i}", url=url, sha256=sha256(plain))
+        assert status == 200 and res["state"] == "Succeeded", (coding, res)
+        assert res["sha256"] == sha256(plain), coding
+        assert hot.file() == plain, coding
+        assert hot.nginx.body("/index.html") == plain, coding
+        hot.nginx.wait_reloaded(workers)
+        # It asked for what it can decode.
+        assert "gzip" in coded.accept_encoding[f"/v{i}/index.html"]
+
+    # Without a checksum too: the recorded sha256 is the decoded file's.
+    plain = b"no checksum given\n" * 10
+    url = coded.route("/nosum/index.html", gzip.compress(plain), [("Content-Encoding", "gzip")])
+    status, res = hot.post(version="nosum", url=url)
+    assert status == 200 and res["sha256"] == sha256(plain) and hot.file() == plain
+    ann, rec = hot.wait_recorded("nosum")
+    assert rec["sha256"] == sha256(plain)
+    assert hot.temp_files() == []
+
+
+@pytest.mark.parametrize("header,value,shown", [
+    ("Content-Encoding", "x-foo", "Content-Encoding: x-foo"),
+    ("Content-Encoding", "compress", "Content-Encoding: compress"),
+    ("Content-Encoding", "gzip, x-foo", "Content-Encoding: x-foo"),
+    ("Transfer-Encoding", "x-foo, chunked", "Transfer-Encoding: x-foo"),
+])
+def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, shown):
+    start_short_settle(hot)
+    body = b"coded bytes that must not be installed\n"
+    url = coded.route("/v1/index.html", body, [(header, value)])
+    reloads = hot.nginx.reloads()
+    status, res = hot.post(version="v1", url=url)
+    assert status == 502 and res["state"] == "DownloadFailed", res
+    assert shown in res["message"] and "cannot decode" in res["message"], res
+    assert "gzip, deflate, br" in res["message"]
+    assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    assert hot.nginx.reloads() == reloads
+    assert hot.temp_files() == []
+    hot.wait_recorded("v1", "DownloadFailed")
+
+
+# ---------------------------------------------------------------- F7: https -> http
+
+def test_https_download_refuses_a_redirect_to_http(hot, tls, coded):
+    start_short_settle(hot, f"caFile: {tls.cert}\n")
+    plain = coded.route("/clear/index.html", b"fetched in clear text\n")
+    good = tls.route("/tls/index.html", b"fetched over TLS\n")
+
+    # Directly, with the scheme in capitals, and on the second hop of a chain.
+    cases = [
+        tls.redirect("/to-http", plain),
+        tls.redirect("/to-HTTP", plain.replace("http://", "HTTP://")),
+        tls.redirect("/hop1", tls.url("/hop2")),
+    ]
+    tls.redirect("/hop2", plain, status=301)
+    for i, url in enumerate(cases, 1):
+        status, res = hot.post(version=f"v{i}", url=url, fileName="index.html")
+        assert status == 502 and res["state"] == "DownloadFailed", res
+        assert "refused a redirect from https to http://127.0.0.1" in res["message"], res
+        assert "allowInsecureRedirects" in res["message"]
+    assert coded.count("/clear/index.html") == 0
+    assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    ann, rec = hot.wait_recorded("v3", "DownloadFailed")
+    assert rec["lastResult"]["url"] == cases[2]
+
+    # Redirects that stay on https are followed: absolute and relative.
+    tls.redirect("/abs", good)
+    tls.redirect("/rel", "/tls/index.html")
+    for version, path in (("v4", "/abs"), ("v5", "/rel")):
+        status, res = hot.post(version=version, url=tls.url(path), fileName="index.html")
+        assert status == 200 and res["state"] == "Succeeded", res
+        assert hot.nginx.body("/index.html") == b"fetched over TLS\n"
+
+    # http -> https raises security: followed.
+    coded.redirect("/up", tls.url("/tls/index.html"))
+    status, res = hot.post(version="v6", url=coded.url("/up"), fileName="index.html",
+                           sha256=sha256(b"fetched over TLS\n"))
+    assert status == 200 and res["state"] == "Succeeded", res
+
+
+def test_allow_insecure_redirects_lets_https_go_to_http(hot, tls, coded):
+    start_short_settle(hot, f"caFile: {tls.cert}\nallowInsecureRedirects: true\n")
+    plain = coded.route("/clear/index.html", b"allowed in clear text\n")
+    status, res = hot.post(version="v1", url=tls.redirect("/to-http", plain),
+                           fileName="index.html")
+    assert status == 200 and res["state"] == "Succeeded", res
+    assert hot.nginx.body("/index.html") == b"allowed in clear text\n"
+    assert coded.count("/clear/index.html") == 1
+
+
+# ---------------------------------------------------------------- F4: games that exit on the signal
+
+# The issue's game: a shell whose SIGHUP handler ends it.
+EXIT_ON_HUP = 'trap "exit 0" HUP\nwhile :; do sleep 0.1; done\n'
+
+# A game that handles SIGHUP: "exit" mode ends drain seconds later (a JVM's shutdown hooks);
+# "reload" mode stays. Each signal is logged, one line each.
+GAME = """import os, signal, sys, time
+mode, drain, log = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+def on_hup(sig, frame):
+    with open(log, "a") as f:
+        f.write("HUP\\n")
+    if mode == "exit":
+        if drain <= 0:
+            os._exit(0)
+        signal.setitimer(signal.ITIMER_REAL, drain)
+signal.signal(signal.SIGALRM, lambda s, f: os._exit(0))
+signal.signal(signal.SIGHUP, on_hup)
+while True:
+    time.sleep(1)
+"""
+
+
+def start_game(argv):
+    # The test sets what it relies on: the game starts with SIGHUP at its default (a shell
+    # cannot trap a signal that was ignored when it started, e.g. under nohup). Set around the
+    # fork rather than in preexec_fn, which is unsafe with the servers' threads running.
+    old = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        p = subprocess.Popen(argv)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    wait_for(lambda: p.poll() is None and catches_sighup(p.pid), what="the game handles SIGHUP")
+    return p
+
+
+def stop_game(p):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def test_a_game_that_exits_on_the_signal_is_not_succeeded(hot, tmp_path):
+    script = tmp_path / "game.sh"
+    script.write_text(EXIT_ON_HUP)
+    game = start_game(["/bin/sh", str(script)])
+    try:
+        hot.start(process_name=f"/bin/sh {script}")
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert "the game exited on the signal" in res["message"], res
+        assert f"PID {game.pid} exited after the reload" in res["message"]
+        assert "the previous file is back" in res["message"]
+        assert game.wait(20) == 0
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+        hot.wait_recorded("v1", "RolledBack")
+    finally:
+        stop_game(game)
+
+
+def test_a_game_that_exits_after_a_drain_fails_despite_the_post_reload_check(hot, tmp_path):
+    """The check passes while the game drains; it is gone before the settle window ends."""
+    script, log = tmp_path / "game.py", tmp_path / "hups"
+    script.write_text(GAME)
+    game = start_game([sys.executable, str(script), "exit", "0.5", str(log)])
+    try:
+        hot.start(process_name=f"{sys.executable} {script}",
+                  extra=f"postReloadCheck:\n  url: {hot.files.url('/check')}\n"
+                        "  initialDelayMilliseconds: 0\n")
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert hot.files.check_hits >= 1
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert "the game exited on the signal" in res["message"], res
+        assert game.wait(20) == 0
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    finally:
+        stop_game(game)
+
+
+def test_only_the_processes_that_survived_are_reloaded_again(hot, tmp_path):
+    """Two games under one title: one exits on SIGHUP, the other reloads. The update is rolled
+    back and only the survivor is told to reload the previous file."""
+    script = tmp_path / "game.py"
+    script.write_text(GAME)
+    quits = start_game([sys.executable, str(script), "exit", "0", str(tmp_path / "quits")])
+    stays = start_game([sys.executable, str(script), "reload", "0", str(tmp_path / "stays")])
+    try:
+        hot.start(process_name=f"{sys.executable} {script}")
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert f"PID {quits.pid} exited after the reload" in res["message"], res
+        assert f"still running (PID {stays.pid}) were reloaded again" in res["message"], res
+        assert quits.wait(20) == 0 and stays.poll() is None
+        wait_for(lambda: (tmp_path / "stays").read_text().count("HUP") == 2,
+                 what="the survivor got the signal twice")
+        assert (tmp_path / "quits").read_text().count("HUP") == 1
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    finally:
+        stop_game(quits)
+        stop_game(stays)
+
+
+def test_nginx_survives_the_settle_window(hot):
+    """The real game reloads and stays: Succeeded after the default settle window."""
+    hot.start()
+    url, _ = hot.files.put("/v1/index.html", "v1\n")
+    workers = hot.nginx.workers()
+    status, res = hot.post(version="v1", url=url)
+    assert status == 200 and res["state"] == "Succeeded", res
+    hot.nginx.wait_reloaded(workers)
+    assert hot.nginx.body("/index.html") == b"v1\n"
+
+
+# ---------------------------------------------------------------- downloadDir created at start
+
+def test_a_created_download_folder_is_reported(suite_factory, tmp_path):
+    downloads = tmp_path / "not" / "there" / "downloads"
+    section = hot_update_section(free_port(), downloads, "no such game")
+    suite = suite_factory(make_config(free_port(), [(section, 0)],
+                                      extra="storage:\n  backend: local\n"))
+    suite.start({"POD_NAME": "game-0", "POD_NAMESPACE": "games"})
+    suite.wait_ready()
+    suite.wait_log(f"Created the download folder {downloads} \\({tmp_path / 'not'} did not "
+                   "exist\\)")
+    assert downloads.is_dir()
+
+
+@pytest.mark.skipif(os.path.exists("/app") or os.geteuid() != 0,
+                    reason="needs root and no /app, which the test creates and removes")
+def test_the_default_download_folder_is_reported_when_created(suite_factory, tmp_path):
+    """The proposal's config has no downloadDir: the daemon says it made /app/downloads."""
+    lines = [line for line in hot_update_section(free_port(), "/app/downloads",
+                                                  "no such game").splitlines()
+             if "downloadDir" not in line]
+    suite = suite_factory(make_config(free_port(), [("\n".join(lines) + "\n", 0)],
+                                      extra="storage:\n  backend: local\n"))
+    try:
+        suite.start({"POD_NAME": "game-0", "POD_NAMESPACE": "games"})
+        suite.wait_ready()
+        suite.wait_log(r"downloadDir is not set: created the default download folder "
+                       r"/app/downloads \(and /app\)")
+    finally:
+        suite.stop()
+        for d in ("/app/downloads", "/app"):
+            if os.path.isdir(d):
+                os.rmdir(d)
