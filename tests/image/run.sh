@@ -4,7 +4,7 @@
 # layers, then runs tests/image against it. The runner is podman (runtime runc) where it can run a
 # container, else the image's root file system under unshare + chroot (OKG_IMAGE_RUNNER).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 start=$(date +%s)
 version=$(sed -n "s/^ *version : '\(.*\)',/\1/p" meson.build | head -1)

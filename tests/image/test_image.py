@@ -191,8 +191,8 @@ def start_podman(name, base, env, log):
 def start_chroot(rootfs_dir, base, env, log):
     """The entrypoint under chroot in a private mount namespace: /proc, /dev, /tmp and the
     volumes mounted as a runtime would."""
-    entry = json.loads(run("buildah", "inspect", "--type", "image", "--format",
-                           "{{json .OCIv1.Config.Entrypoint}}", IMAGE).stdout)
+    info = json.loads(run("buildah", "inspect", "--type", "image", IMAGE).stdout)
+    entry = [shlex.quote(a) for a in info["OCIv1"]["config"]["Entrypoint"]]
     script = f"""set -e
 r={rootfs_dir}
 mount --make-rprivate /
@@ -251,8 +251,11 @@ def test_suite_runs_from_the_image():
         url, digest = files.put("/v2/index.html", "<html>2048 v2</html>\n")
         data = f"version=v2&url={url}&sha256={digest}".encode()
         req = urllib.request.Request(f"http://127.0.0.1:{hot_port}/hot-update", data=data)
-        with urllib.request.urlopen(req, timeout=60) as r:
-            status, res = r.status, json.loads(r.read())
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, res = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            status, res = e.code, json.loads(e.read())
         assert status == 200 and res["state"] == "Succeeded", res
         assert res["sha256"] == sha256("<html>2048 v2</html>\n")
         with open(os.path.join(downloads, "index.html"), "rb") as f:
