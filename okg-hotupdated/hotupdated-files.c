@@ -187,8 +187,58 @@ static int tmp_materialize(int dfd, TmpFile *t) {
         return -EEXIST;
 }
 
+/* Hard-links name as prev, replacing prev in one step. */
+static int keep_by_link(int dfd, const char *name, const char *prev) {
+        char keep[64];
+        int r;
+
+        random_name(PREFIX_NEW, keep, sizeof keep);
+        if (linkat(dfd, name, dfd, keep, 0) < 0)
+                return -errno;
+        if (renameat(dfd, keep, dfd, prev) < 0) {
+                r = -errno;
+                (void) unlinkat(dfd, keep, 0);
+                return r;
+        }
+        return 0;
+}
+
+/* Puts the temp file (named by now) in place of name, which exists; the file that was in place
+ * becomes prev. -ENOENT when name went away meanwhile. On failure nothing changed, and the temp
+ * file is still the caller's (t->name is cleared in the one case where it names the old file). */
+static int replace_keeping_previous(int dfd, TmpFile *t, const char *name, const char *prev) {
+        int r;
+
+        /* No hard link to the file in place: with fs.protected_hardlinks the kernel refuses
+         * one to another user's file (an init container's, say), where renames in a folder the
+         * sidecar may write work. */
+        if (renameat2(dfd, t->name, dfd, name, RENAME_EXCHANGE) < 0) {
+                if (errno != EINVAL)
+                        return -errno;
+                /* A file system without the exchange: a second name for the file in place,
+                 * where the kernel allows one. */
+                r = keep_by_link(dfd, name, prev);
+                if (r < 0)
+                        return r;
+                return renameat(dfd, t->name, dfd, name) < 0 ? -errno : 0;
+        }
+        /* The file that was in place now has the temp file's name. */
+        if (renameat(dfd, t->name, dfd, prev) >= 0)
+                return 0;
+        r = -errno;
+        if (renameat2(dfd, t->name, dfd, name, RENAME_EXCHANGE) < 0) {
+                log_error_errno(r, "Cannot keep the previous %s as %s; it is left as %s.", name,
+                                prev, t->name);
+                free(t->name);
+                t->name = NULL;
+        }
+        return r;
+}
+
+/* The file in place is complete under one name or another at every step, and the game never
+ * finds the name missing. */
 int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous) {
-        char prev[NAME_MAX + 16], keep[64];
+        char prev[NAME_MAX + 16];
         bool had_previous = false;
         struct stat st;
         int r;
@@ -201,27 +251,27 @@ int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous)
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
                 if (S_ISDIR(st.st_mode))
                         return -EISDIR;
-                /* A second name for the current file, then swapped in as the previous copy in
-                 * one step: there is always a complete previous copy or none. */
-                random_name(PREFIX_NEW, keep, sizeof keep);
-                if (linkat(dfd, name, dfd, keep, 0) < 0)
-                        return -errno;
-                if (renameat(dfd, keep, dfd, prev) < 0) {
-                        r = -errno;
-                        (void) unlinkat(dfd, keep, 0);
-                        return r;
-                }
                 had_previous = true;
         } else if (errno != ENOENT)
-                return -errno;
-        else if (unlinkat(dfd, prev, 0) < 0 && errno != ENOENT)
                 return -errno;
 
         r = tmp_materialize(dfd, t);
         if (r < 0)
                 return r;
-        if (renameat(dfd, t->name, dfd, name) < 0) {
-                r = -errno;
+
+        if (had_previous) {
+                r = replace_keeping_previous(dfd, t, name, prev);
+                if (r == -ENOENT)
+                        had_previous = false;
+        }
+        if (!had_previous) {
+                r = 0;
+                if (unlinkat(dfd, prev, 0) < 0 && errno != ENOENT)
+                        r = -errno;
+                else if (renameat(dfd, t->name, dfd, name) < 0)
+                        r = -errno;
+        }
+        if (r < 0) {
                 files_tmp_discard(dfd, t);
                 return r;
         }

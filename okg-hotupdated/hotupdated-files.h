@@ -1,7 +1,8 @@
 /* The download folder: a download goes to an unnamed temp file (O_TMPFILE, or a ".okg-tmp-*"
- * file where the file system has none), is fsync'ed, and replaces the target with one rename, so
- * the game never sees half a file. The file it replaces stays as ".okg-prev-<name>" for
- * rollback. Our own names start with ".okg-", which no accepted target name can. */
+ * file where the file system has none), is fsync'ed, and replaces the target in one step (a
+ * rename, or an exchange when there is a target), so the game never sees half a file or none.
+ * The file it replaces stays as ".okg-prev-<name>" for rollback; no step needs a hard link to
+ * it, so its owner does not matter. Our own names start with ".okg-", which no accepted target name can. */
 #pragma once
 
 #include <stdbool.h>

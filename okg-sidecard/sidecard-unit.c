@@ -354,14 +354,16 @@ void unit_schedule_restart(Unit *u) {
 
 static char *describe_exit(const siginfo_t *si, bool watchdog) {
         char *t = NULL;
+        int r;
 
         if (si->si_code == CLD_EXITED)
-                (void) asprintf(&t, "exited with status %i", si->si_status);
+                r = asprintf(&t, "exited with status %i", si->si_status);
         else
-                (void) asprintf(&t, "killed by SIG%s%s%s", sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
-                                si->si_code == CLD_DUMPED ? " (core dumped)" : "",
-                                watchdog ? " (watchdog)" : "");
-        return t;
+                r = asprintf(&t, "killed by SIG%s%s%s", sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
+                             si->si_code == CLD_DUMPED ? " (core dumped)" : "",
+                             watchdog ? " (watchdog)" : "");
+        /* The contents of t are undefined when asprintf fails. */
+        return r < 0 ? NULL : t;
 }
 
 void unit_process_exited(Unit *u, const siginfo_t *si) {

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Sets up the machine (Debian 12, as root) and runs every test: unit and component tests on a
 # normal build, valgrind memcheck on the unit tests and the running suite, cppcheck and
-# clang-tidy, a short libFuzzer run of every fuzz target, then the unit and component tests
-# again on an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# clang-tidy, a short libFuzzer run of every fuzz target, the container image built and run
+# (tests/image/run.sh), then the unit and component tests again on an AddressSanitizer +
+# UndefinedBehaviorSanitizer build.
 # Ends with one line "N passed, N failed"; exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,7 @@ run_variant plain build-test
 check valgrind ./scripts/valgrind.sh build-test --daemons
 check lint ./scripts/lint.sh
 check fuzz ./scripts/fuzz.sh 30
+check image tests/image/run.sh
 ASAN_OPTIONS=detect_leaks=1:exitcode=23:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 OKG_SANITIZED=1 \

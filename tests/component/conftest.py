@@ -130,6 +130,7 @@ class Suite:
         self.log_path = tmp_path / "sidecard.log"
         self.libexec = libexec or libexec_dir(tmp_path)
         self.proc = None
+        self.command_prefix = []        # e.g. setpriv, to run the suite as another user
         m = re.search(r"healthPort: (\d+)", config_text or "")
         self.health_port = int(m.group(1)) if m else None
 
@@ -148,9 +149,10 @@ class Suite:
         self.log = open(self.log_path, "w")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [SIDECARD] + (args if args is not None else
-                          ["--config", str(self.config), "--runtime-dir", str(self.runtime),
-                           "--state-dir", str(self.state)]),
+            self.command_prefix + [SIDECARD] + (
+                args if args is not None else
+                ["--config", str(self.config), "--runtime-dir", str(self.runtime),
+                 "--state-dir", str(self.state)]),
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         return self
 

@@ -640,7 +640,8 @@ def test_containerfile_rules():
             if "apt-get install" in run:
                 assert "apt-get update" in run, "update and install in one layer"
                 assert "--no-install-recommends" in run and " -y" in run
-                assert "rm -rf /var/lib/apt/lists/*" in run, "apt lists cleaned in the layer"
+                assert "rm -rf /var/lib/apt/lists/* /var/cache/apt/*" in run, \
+                    "apt's lists and cache removed in the layer, whatever the base's settings"
             assert "apt-get upgrade" not in run and "dist-upgrade" not in run
     assert not any(i == "ADD" for i, _ in ins), "COPY, not ADD"
 
