@@ -433,8 +433,17 @@ static void parse_endpoint(Ctx *c, const OkgNode *m, const char *path, ProbeEndp
         parse_string_map(c, m, path, "headers", MAP_HEADERS, &ep->headers, &ep->n_headers);
         opt_string(c, m, path, "body", true, &ep->body, NULL);
         opt_uint(c, m, path, "timeout", 1, 3600, &ep->timeout_sec);
-        if (opt_int(c, m, path, "expectedStatusCode", 100, 599, &x) > 0)
-                ep->expected_status = (int) x;
+        if (opt_int(c, m, path, "expectedStatusCode", 100, 599, &x) > 0) {
+                if (x >= 300 && x <= 399) {
+                        /* Redirects are followed; one that is not is a failed probe. */
+                        _cleanup_(freep) char *p = path_key(c, path, "expectedStatusCode");
+                        okg_errors_add(c->e, c->file, okg_node_get(m, "expectedStatusCode"), p,
+                                       "must not be a redirect (300-399), got %lld: redirects "
+                                       "are followed, and a redirect's page is not a state",
+                                       (long long) x);
+                } else
+                        ep->expected_status = (int) x;
+        }
 
         if (opt_string(c, m, path, "jsonPath", false, &ep->json_path, &v) > 0 &&
             !json_path_valid(ep->json_path)) {
