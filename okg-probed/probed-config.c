@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "macro.h"
+#include "okg-config.h"
 #include "okg-kube-names.h"
 #include "probed-config.h"
 
@@ -404,12 +405,8 @@ static void parse_endpoint(Ctx *c, const OkgNode *m, const char *path, ProbeEndp
                 okg_errors_add(c->e, c->file, okg_node_get(m, "url"), p,
                                "expected a URL, got null");
         } else if (r > 0) {
-                const char *why = okg_http_url_check(ep->url);
-                if (why) {
-                        _cleanup_(freep) char *p = path_key(c, path, "url");
-                        okg_errors_add(c->e, c->file, v, p, "invalid URL %s: %s",
-                                       okg_node_describe(v, what, sizeof(what)), why);
-                }
+                _cleanup_(freep) char *p = path_key(c, path, "url");
+                (void) okg_config_url_check(c->e, c->file, v, p, ep->url);
         }
 
         _cleanup_(freep) char *method = NULL;

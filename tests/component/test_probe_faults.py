@@ -1,9 +1,11 @@
 """okg-probed against answers that are not a state: redirects (a directory without its trailing
 slash, a redirect to another host, a loop, a 3xx with nowhere to go) and states carrying control
-characters. The game is a real nginx; its access log says which requests reached which host."""
+characters; and probe URLs carrying credentials. The game is a real nginx; its access log says
+which requests reached which host."""
 import os
 import re
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -162,3 +164,38 @@ def test_state_with_control_characters_is_refused(suite_factory, game):
     log = s.log_text()
     assert "control character (U+001B" in log
     assert not CONTROL.search(log), [ln for ln in log.splitlines() if CONTROL.search(ln)]
+
+
+def test_url_with_credentials_is_refused_and_never_shown(suite_factory, game):
+    """F8: a probe URL with user:password@ is refused when the config is loaded (at start, by
+    --check-config and on reload), and the password shows nowhere: not in the messages, the
+    log, /metrics or okgctl."""
+    port = free_port()
+    good = probe_config(port, [endpoint(game.url_of("/state"), "timeout: 5")])
+    secret_url = f"http://ops:s3cr3t-pw@127.0.0.1:{game.port}/state"
+    bad = probe_config(port, [endpoint(secret_url, "timeout: 5")])
+    sidecard = os.path.join(BUILD, "okg-sidecard", "okg-sidecard")
+
+    s = suite_factory(bad)
+    r = subprocess.run([sidecard, "--check-config", str(s.config)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0
+    assert "must not contain credentials" in r.stdout + r.stderr
+    assert "http://***@127.0.0.1" in r.stdout + r.stderr
+    assert "s3cr3t" not in r.stdout + r.stderr
+
+    s.config.write_text(good)
+    s.start()
+    s.wait_ready()
+    wait_result(s, 0, "success")
+    s.config.write_text(bad)
+    r = s.call("ReloadConfig", check=False)
+    assert r.returncode != 0 and "must not contain credentials" in r.stderr
+    s.wait_log("Config reload refused; keeping the running config.")
+    assert ep_prop(s, 0, "Url") == game.url_of("/state")
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as m:
+        metrics = m.read().decode()
+    assert "okg_sidecar_probe" in metrics
+    shown = r.stdout + r.stderr + s.log_text() + metrics + okgctl_probes(s)
+    assert "s3cr3t" not in shown
