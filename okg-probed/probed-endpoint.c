@@ -408,10 +408,11 @@ static int probe_start(Endpoint *e) {
         e->truncated = false;
         e->curl_error[0] = 0;
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &e->started_usec);
+        e->redirects = 0;
         if (e->hop_url) {
-                /* The last probe was redirected: start again at the configured URL. */
-                e->hop_url = mfree(e->hop_url);
-                e->redirects = 0;
+                /* The last probe was redirected: start again at the configured URL. hop_url
+                 * goes only once the handle no longer points there, so a failure here is
+                 * retried by the next probe. */
                 r = endpoint_set_request(e, e->config->url, true);
                 if (r < 0) {
                         log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
@@ -419,8 +420,8 @@ static int probe_start(Endpoint *e) {
                         schedule_next(e);
                         return r;
                 }
+                e->hop_url = mfree(e->hop_url);
         }
-        e->redirects = 0;
 
         r = curl_glue_add(m->glue, e->easy, on_done, e);
         if (r < 0) {

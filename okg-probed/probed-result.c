@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-curl.h"
 #include "probed-result.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
@@ -264,16 +265,6 @@ int probe_body_state(const char *body, size_t len, const char *json_path, char *
         return 0;
 }
 
-static void curl_url_cleanupp(CURLU **u) {
-        if (*u)
-                curl_url_cleanup(*u);
-}
-
-static void curl_freep(char **p) {
-        if (*p)
-                curl_free(*p);
-}
-
 /* location without userinfo, query and fragment, for a message: a login redirect may carry a
  * token, and another host's URL may carry credentials. */
 static void describe_url(CURLU *u, char *buf, size_t size) {
@@ -294,7 +285,7 @@ int probe_redirect_next(const char *from_url, long status, const char *location,
                         unsigned redirects, char **ret_next, char *err, size_t err_size) {
         _cleanup_(curl_url_cleanupp) CURLU *from = NULL, *to = NULL;
         _cleanup_(curl_freep) char *from_host = NULL, *to_host = NULL, *scheme = NULL,
-                                   *next = NULL;
+                                   *next = NULL, *user = NULL, *password = NULL;
         char shown[256];
         char *copy;
 
@@ -331,6 +322,13 @@ int probe_redirect_next(const char *from_url, long status, const char *location,
                             "HTTP status %ld: a redirect to another host (%s) is not followed",
                             status, shown);
         }
+        /* curl would send them as basic auth, and they would show where the URL does. */
+        if (curl_url_get(to, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+            curl_url_get(to, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK)
+                return fail(-EPROTONOSUPPORT, err, err_size,
+                            "HTTP status %ld: a redirect to a URL with credentials is not "
+                            "followed",
+                            status);
         if (curl_url_get(to, CURLUPART_URL, &next, 0) != CURLUE_OK || !next)
                 return -ENOMEM;
         copy = strdup(next);

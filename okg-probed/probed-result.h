@@ -44,7 +44,8 @@ static inline bool probe_status_is_redirect(long status) {
  * reason in err (which never shows credentials, query or fragment of location):
  *   -ENOENT     no Location
  *   -EREMOTE    another host
- *   -EPROTONOSUPPORT  a scheme other than http or https, or a URL curl cannot parse
+ *   -EPROTONOSUPPORT  a scheme other than http or https, credentials (user:password@), or a
+ *               URL curl cannot parse
  *   -EMLINK     more than PROBE_MAX_REDIRECTS
  *   -ENOMEM */
 int probe_redirect_next(const char *from_url, long status, const char *location,

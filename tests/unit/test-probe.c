@@ -224,6 +224,12 @@ static void test_redirects(void) {
         expect_no_redirect("http://127.0.0.1/", 301, "http://127.0.0.2/", 0, -EREMOTE,
                            "HTTP status 301: a redirect to another host (http://127.0.0.2/) is "
                            "not followed");
+        expect_no_redirect("http://game/", 302, "http://u:p@game/state", 0, -EPROTONOSUPPORT,
+                           "HTTP status 302: a redirect to a URL with credentials is not "
+                           "followed");
+        expect_no_redirect("http://game/", 302, "http://u@game/state", 0, -EPROTONOSUPPORT,
+                           "HTTP status 302: a redirect to a URL with credentials is not "
+                           "followed");
         expect_no_redirect("http://game/", 302, "ftp://game/state", 0, -EPROTONOSUPPORT,
                            "HTTP status 302: a redirect to a ftp URL, only http and https are "
                            "followed");
