@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
@@ -256,6 +257,28 @@ static void test_escape(void) {
         /* Truncation keeps whole escapes. */
         ASSERT_STREQ(okg_escape_controls("ab\ncd", buf, 4), "ab");
         ASSERT_STREQ(okg_escape_controls("ab\ncd", buf, 5), "ab\\n");
+
+        /* Every log entry is one line, whatever its arguments carry. */
+        {
+                FILE *f = tmpfile();
+                char line[256] = "";
+                int saved = dup(STDERR_FILENO);
+
+                ASSERT_TRUE(f && saved >= 0);
+                fflush(stderr);
+                ASSERT_TRUE(dup2(fileno(f), STDERR_FILENO) >= 0);
+                log_set_target(LOG_TARGET_CONSOLE);
+                log_set_max_level(LOG_INFO);
+                log_info("state \"%s\"", "Allocated\r\nokg-probed[1]: forged\x1b[2J");
+                fflush(stderr);
+                ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+                close(saved);
+                rewind(f);
+                ASSERT_TRUE(fgets(line, sizeof line, f));
+                ASSERT_TRUE(strstr(line, "state \"Allocated\\r\\nokg-probed[1]: forged\\x1b[2J\"\n"));
+                ASSERT_TRUE(!fgets(line, sizeof line, f));   /* nothing on a second line */
+                fclose(f);
+        }
 
         ASSERT_EQ(okg_find_control("None", 4, &cp), -1);
         ASSERT_EQ(okg_find_control("No\x1bne", 5, &cp), 2);
