@@ -41,6 +41,22 @@ class RedirectingNginx(NginxGame):
             "        location = /loop { return 302 /loop; }\n"
             "        location = /multiple { return 300 'pick one'; }\n"
             "        location = /hop/10 { return 302 /plain; }\n" + chain)
+        # http -> https on the same host, as a site that moved to TLS answers; a throw-away
+        # self-signed certificate (probes do not verify, like kubelet's).
+        self.tls_port = free_port()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", str(self.dir / "tls.key"),
+                        "-out", str(self.dir / "tls.crt")], check=True, capture_output=True,
+                       timeout=60)
+        conf = conf.replace(
+            "        location = /loop ",
+            f"        location = /tls {{ return 301 https://127.0.0.1:{self.tls_port}/plain; }}\n"
+            "        location = /loop ")
+        conf = conf.rstrip().rstrip("}") + (
+            f"    server {{\n        listen 127.0.0.1:{self.tls_port} ssl;\n"
+            f"        ssl_certificate {self.dir}/tls.crt;\n"
+            f"        ssl_certificate_key {self.dir}/tls.key;\n"
+            f"        root {self.docroot};\n    }}\n}}\n")
         (self.dir / "nginx.conf").write_text(conf)
 
     def url_of(self, path):
@@ -102,6 +118,18 @@ def test_directory_redirect_is_followed_to_its_index(suite_factory, game):
     p = wait_result(s, 1, "success")
     assert p["State"] == "WaitToBeDeleted"
     assert ("127.0.0.1", "/hop/10", "302") in game.hits(path="/hop/10")
+
+
+def test_redirect_to_https_on_the_same_host_is_followed(suite_factory, game):
+    """http -> https with another port, same host name: followed, as kubelet does."""
+    (game.docroot / "plain").write_text("Allocated\n")
+    text = probe_config(free_port(), [endpoint(game.url_of("/tls"), "timeout: 5")])
+    s = start_suite(suite_factory, text)
+
+    p = wait_result(s, 0, "success")
+    assert p == {"State": "Allocated", "LastResult": "success", "LastError": ""}
+    assert ("127.0.0.1", "/tls", "301") in game.hits(path="/tls")
+    assert game.hits(path="/plain")
 
 
 def test_redirect_to_another_host_is_a_failed_probe(suite_factory, game):
