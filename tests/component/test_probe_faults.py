@@ -79,7 +79,12 @@ def game(suite_factory, tmp_path):
 
 
 def props(suite, index):
-    return {p: ep_prop(suite, index, p) for p in ("State", "LastResult", "LastError")}
+    """State, LastResult and LastError read in one GetAll, so they belong to the same probe."""
+    out = suite.busctl("call", "io.kruise.game.Probe1", f"/io/kruise/game/Probe1/endpoint/{index}",
+                       "org.freedesktop.DBus.Properties", "GetAll", "s",
+                       "io.kruise.game.Probe1.Endpoint", json_out=True)
+    every = {k: v["data"] for k, v in out["data"][0].items()}
+    return {p: every[p] for p in ("State", "LastResult", "LastError")}
 
 
 def wait_result(suite, index, result):
