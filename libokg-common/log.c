@@ -80,9 +80,66 @@ LogTarget log_get_target(void) { return target; }
 void log_set_target(LogTarget t) { target = t; }
 const char *log_get_ident(void) { return ident; }
 
+static size_t control_len(const unsigned char *p, size_t left, uint32_t *ret_cp) {
+        if (p[0] < 0x20 || p[0] == 0x7f) {
+                *ret_cp = p[0];
+                return 1;
+        }
+        if (p[0] == 0xc2 && left >= 2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+                *ret_cp = p[1];
+                return 2;
+        }
+        return 0;
+}
+
+ptrdiff_t okg_find_control(const char *s, size_t len, uint32_t *ret_cp) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        for (size_t i = 0; i < len; i++) {
+                uint32_t cp;
+                if (control_len(p + i, len - i, &cp) > 0) {
+                        if (ret_cp)
+                                *ret_cp = cp;
+                        return (ptrdiff_t) i;
+                }
+        }
+        return -1;
+}
+
+char *okg_escape_controls(const char *s, char *buf, size_t size) {
+        const unsigned char *p = (const unsigned char *) (s ?: "");
+        size_t left = strlen((const char *) p), o = 0;
+
+        if (size == 0)
+                return buf;
+        while (left > 0) {
+                char esc[8];
+                uint32_t cp;
+                size_t n = control_len(p, left, &cp), w;
+
+                if (n == 0) {
+                        esc[0] = (char) *p;
+                        esc[1] = 0;
+                        n = 1;
+                } else if (cp == '\n' || cp == '\r' || cp == '\t')
+                        snprintf(esc, sizeof esc, "\\%c", cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't');
+                else
+                        snprintf(esc, sizeof esc, n == 2 ? "\\u%04x" : "\\x%02x", (unsigned) cp);
+                w = strlen(esc);
+                if (o + w >= size)
+                        break;
+                memcpy(buf + o, esc, w);
+                o += w;
+                p += n;
+                left -= n;
+        }
+        buf[o] = 0;
+        return buf;
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *func,
                  const char *format, ...) {
-        char buf[2048];
+        char buf[2048], text[4096];
         va_list ap;
         int saved = errno;
 
@@ -95,14 +152,17 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         va_start(ap, format);
         vsnprintf(buf, sizeof buf, format, ap);
         va_end(ap);
+        /* One entry, one line: a value from the network must not forge another entry or drive
+         * the terminal. */
+        okg_escape_controls(buf, text, sizeof text);
 
         if (target == LOG_TARGET_KMSG)
-                fprintf(stderr, "<%i>%s[%i]: %s\n", level, ident, (int) getpid(), buf);
+                fprintf(stderr, "<%i>%s[%i]: %s\n", level, ident, (int) getpid(), text);
         else if (max_level >= LOG_DEBUG)
-                fprintf(stderr, "%s[%i]: %s (%s:%i %s)\n", ident, (int) getpid(), buf, file, line,
-                        func);
+                fprintf(stderr, "%s[%i]: %s (%s:%i %s)\n", ident, (int) getpid(), text, file,
+                        line, func);
         else
-                fprintf(stderr, "%s[%i]: %s\n", ident, (int) getpid(), buf);
+                fprintf(stderr, "%s[%i]: %s\n", ident, (int) getpid(), text);
 
         errno = saved;
         return -error;

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -28,6 +30,19 @@ const char *log_level_to_string(int level);
 int log_level_from_string(const char *s);   /* name ("debug") or number; -EINVAL otherwise */
 const char *log_target_to_string(LogTarget t);
 LogTarget log_target_from_string(const char *s);
+
+/* Control characters: C0 (U+0000-U+001F), DEL and C1 (U+0080-U+009F, as UTF-8 C2 80-C2 9F).
+ * A log entry is one line, whatever the text it carries (a state, a header, a URL from the
+ * network): log_internal() escapes them in every message. Pure functions. */
+
+/* The offset of the first control character in s[0..len), or -1 when there is none; its code
+ * point in *ret_cp. */
+ptrdiff_t okg_find_control(const char *s, size_t len, uint32_t *ret_cp);
+
+/* s with each control character written as \n, \r, \t, \xNN or \u00NN, into buf (always
+ * NUL-terminated; truncated at a whole character or escape when buf is too small). Returns
+ * buf. Backslashes are kept as they are: the result is for reading, not for parsing back. */
+char *okg_escape_controls(const char *s, char *buf, size_t size);
 
 /* Returns -abs(error) (or 0 when error is 0) so callers can `return log_error_errno(r, ...)`.
  * "%m" in the format expands to strerror(error). */

@@ -372,12 +372,7 @@ static void parse_game_ready(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
         if (v) {
                 _cleanup_(freep) char *s = NULL;
                 if (note(c, read_string(c, v, "gameReady", "url", &s)) >= 0) {
-                        const char *why = okg_http_url_check(s);
-                        if (why)
-                                okg_errors_add(c->e, c->file, v, "gameReady.url",
-                                               "invalid URL %s: %s",
-                                               okg_node_describe(v, what, sizeof(what)), why);
-                        else {
+                        if (okg_config_url_check(c->e, c->file, v, "gameReady.url", s)) {
                                 free(cfg->game_url);
                                 cfg->game_url = TAKE_PTR(s);
                         }
@@ -770,4 +765,17 @@ int sidecar_config_find_section(const OkgNode *root, const char *file, const cha
         /* The line already starts with the file name: "FILE: no plugin named ..." */
         okg_errors_add(errors, file, NULL, NULL, "no plugin named \"%s\"", name);
         return -ENOENT;
+}
+
+bool okg_config_url_check(OkgErrors *e, const char *file, const OkgNode *v, const char *key,
+                          const char *url) {
+        const char *why = okg_http_url_check(url);
+        char redacted[512], what[560];
+
+        if (!why)
+                return true;
+        okg_url_redact(url, redacted, sizeof redacted);
+        okg_errors_add(e, file, v, key, "invalid URL %s: %s",
+                       okg_quote(redacted, what, sizeof what), why);
+        return false;
 }

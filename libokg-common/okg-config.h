@@ -101,6 +101,13 @@ static inline void sidecar_config_freep(SidecarConfig **c) {
 }
 const PluginSpec *sidecar_config_find_plugin(const SidecarConfig *c, const char *name);
 
+/* The one check of every URL-valued config key (gameReady.url, a probe endpoint's url,
+ * postReloadCheck.url, ...): okg_http_url_check(), and on refusal an error at v under key,
+ * `invalid URL "...": why`, the URL shown without its credentials. Returns whether url is
+ * valid. */
+bool okg_config_url_check(OkgErrors *e, const char *file, const OkgNode *v, const char *key,
+                          const char *url);
+
 /* For a plugin daemon: finds the plugin entry named `name` in the file and returns its
  * `config` node (NULL when the entry has no config) and the key path used in messages.
  * -ENOENT (with an error message) when there is no such plugin. */

@@ -24,8 +24,12 @@ const char *kube_quantity_check(const char *s);
 /* A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
 bool prometheus_metric_name_valid(const char *s);
 
-/* An absolute http:// or https:// URL with a host, an optional port 1-65535, and no spaces or
- * control characters. */
+/* An absolute http:// or https:// URL with a host, an optional port 1-65535, no credentials
+ * (user:password@) and no spaces or control characters. Every URL a config accepts goes
+ * through this (see okg_config_url_check()). */
 const char *okg_http_url_check(const char *s);
+/* s, with the userinfo of a URL ("user:password@") shown as "***@", into buf (truncated):
+ * how a refused URL is shown in a message. */
+void okg_url_redact(const char *s, char *buf, size_t size);
 /* An HTTP token (RFC 9110), as a header field name must be. */
 bool okg_http_token_valid(const char *s);

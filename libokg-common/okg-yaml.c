@@ -522,6 +522,10 @@ static const char *quote(const char *text, char *buf, size_t size) {
         return buf;
 }
 
+const char *okg_quote(const char *s, char *buf, size_t size) {
+        return quote(strempty(s), buf, size);
+}
+
 const char *okg_node_describe(const OkgNode *n, char *buf, size_t size) {
         if (!n || okg_node_is_null(n))
                 return "null";

@@ -65,6 +65,8 @@ OkgNode *okg_node_key_of(const OkgNode *m, const OkgNode *v);
 bool okg_node_is_null(const OkgNode *n);
 /* "a mapping", "a sequence", "null" or the quoted scalar text: for "expected X, got Y". */
 const char *okg_node_describe(const OkgNode *n, char *buf, size_t size);
+/* A string quoted and escaped as okg_node_describe() shows a scalar. */
+const char *okg_quote(const char *s, char *buf, size_t size);
 
 /* Key paths for messages: okg_path_key("plugins[0]", "name") is "plugins[0].name" (just "name"
  * when path is empty or NULL), okg_path_index("plugins", 1) is "plugins[1]". NULL on ENOMEM. */

@@ -11,6 +11,7 @@
 
 #include "hotupdated-config.h"
 #include "macro.h"
+#include "okg-config.h"
 #include "okg-kube-names.h"
 #include "okg-signal.h"
 
@@ -227,7 +228,12 @@ static void parse_request(Ctx *c, const OkgNode *m, const char *path, HotUpdateC
         }
 
         if (opt_string(c, sec, rp, "address", false, &cfg->request_address, &v) > 0 &&
-            !host_valid(cfg->request_address)) {
+            strchr(cfg->request_address, '@')) {
+                /* Refused like credentials in every URL of the config, and not echoed. */
+                _cleanup_(freep) char *p = okg_path_key(rp, "address");
+                okg_errors_add(c->e, c->file, v, p, "invalid address: must not contain "
+                               "credentials (user:password@)");
+        } else if (cfg->request_address && !host_valid(cfg->request_address)) {
                 _cleanup_(freep) char *p = okg_path_key(rp, "address");
                 okg_errors_add(c->e, c->file, v, p,
                                "invalid address %s (expected a host name or numeric address)",
@@ -305,19 +311,14 @@ static void parse_check(Ctx *c, const OkgNode *m, const char *path, HotUpdateCon
                                             NULL };
         _cleanup_(freep) char *cp = NULL;
         const OkgNode *sec = opt_section(c, m, path, "postReloadCheck", keys, &cp), *v = NULL;
-        char what[80];
 
         if (!sec)
                 return;
 
         int r = opt_string(c, sec, cp, "url", false, &cfg->check_url, &v);
         if (r > 0) {
-                const char *why = okg_http_url_check(cfg->check_url);
-                if (why) {
-                        _cleanup_(freep) char *p = okg_path_key(cp, "url");
-                        okg_errors_add(c->e, c->file, v, p, "invalid URL %s: %s",
-                                       okg_node_describe(v, what, sizeof(what)), why);
-                }
+                _cleanup_(freep) char *p = okg_path_key(cp, "url");
+                (void) okg_config_url_check(c->e, c->file, v, p, cfg->check_url);
         } else if (r == 0)
                 missing(c, sec, cp, "url");
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "macro.h"
+#include "okg-config.h"
 #include "okg-kube-names.h"
 #include "probed-config.h"
 
@@ -404,12 +405,8 @@ static void parse_endpoint(Ctx *c, const OkgNode *m, const char *path, ProbeEndp
                 okg_errors_add(c->e, c->file, okg_node_get(m, "url"), p,
                                "expected a URL, got null");
         } else if (r > 0) {
-                const char *why = okg_http_url_check(ep->url);
-                if (why) {
-                        _cleanup_(freep) char *p = path_key(c, path, "url");
-                        okg_errors_add(c->e, c->file, v, p, "invalid URL %s: %s",
-                                       okg_node_describe(v, what, sizeof(what)), why);
-                }
+                _cleanup_(freep) char *p = path_key(c, path, "url");
+                (void) okg_config_url_check(c->e, c->file, v, p, ep->url);
         }
 
         _cleanup_(freep) char *method = NULL;
@@ -433,8 +430,17 @@ static void parse_endpoint(Ctx *c, const OkgNode *m, const char *path, ProbeEndp
         parse_string_map(c, m, path, "headers", MAP_HEADERS, &ep->headers, &ep->n_headers);
         opt_string(c, m, path, "body", true, &ep->body, NULL);
         opt_uint(c, m, path, "timeout", 1, 3600, &ep->timeout_sec);
-        if (opt_int(c, m, path, "expectedStatusCode", 100, 599, &x) > 0)
-                ep->expected_status = (int) x;
+        if (opt_int(c, m, path, "expectedStatusCode", 100, 599, &x) > 0) {
+                if (x >= 300 && x <= 399) {
+                        /* Redirects are followed; one that is not is a failed probe. */
+                        _cleanup_(freep) char *p = path_key(c, path, "expectedStatusCode");
+                        okg_errors_add(c->e, c->file, okg_node_get(m, "expectedStatusCode"), p,
+                                       "must not be a redirect (300-399), got %lld: redirects "
+                                       "are followed, and a redirect's page is not a state",
+                                       (long long) x);
+                } else
+                        ep->expected_status = (int) x;
+        }
 
         if (opt_string(c, m, path, "jsonPath", false, &ep->json_path, &v) > 0 &&
             !json_path_valid(ep->json_path)) {

@@ -31,6 +31,45 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* Points the handle at url with the endpoint's method and body, or (same_method false, after a
+ * 301/302/303) a plain GET without a body, and the endpoint's timeout less what the probe
+ * has used so far. The handle keeps its options across probes, so every option a redirect
+ * may change is set here each time. */
+static int endpoint_set_request(Endpoint *e, const char *url, bool same_method) {
+        const ProbeEndpoint *c = e->config;
+        CURL *easy = e->easy;
+        uint64_t timeout_ms = (uint64_t) c->timeout_sec * 1000, used_ms = 0, now = 0;
+        bool ok;
+
+        if (e->redirects > 0) {
+                (void) sd_event_now(e->manager->event, CLOCK_MONOTONIC, &now);
+                used_ms = now > e->started_usec ? (now - e->started_usec) / 1000 : 0;
+                if (used_ms >= timeout_ms)
+                        return -ETIMEDOUT;
+                timeout_ms -= used_ms;
+        }
+        ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
+             curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
+             curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
+             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL) == CURLE_OK &&
+             curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+        if (!ok || !same_method)
+                return ok ? 0 : -EIO;
+
+        if (streq(c->method, "HEAD"))
+                ok = curl_easy_setopt(easy, CURLOPT_NOBODY, 1L) == CURLE_OK;
+        else if (streq(c->method, "POST") || c->body) {
+                /* The config outlives the handle, so curl may point at its string. */
+                const char *b = c->body ?: "";
+                ok = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(b)) == CURLE_OK &&
+                     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, b) == CURLE_OK;
+                if (ok && !streq(c->method, "POST"))
+                        ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
+        } else if (!streq(c->method, "GET"))
+                ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
+        return ok ? 0 : -EIO;
+}
+
 static int endpoint_setup_curl(Endpoint *e) {
         const ProbeEndpoint *c = e->config;
         CURL *easy;
@@ -62,19 +101,16 @@ static int endpoint_setup_curl(Endpoint *e) {
                 e->headers = l;
         }
 
-        uint64_t timeout_ms = (uint64_t) c->timeout_sec * 1000;
-        bool ok = curl_easy_setopt(easy, CURLOPT_URL, c->url) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+        bool ok = curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
                   /* Probes go to the game directly, never through a proxy (as kubelet's). */
                   curl_easy_setopt(easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_USERAGENT, "okg-probed/" OKG_VERSION) == CURLE_OK &&
                   /* kubelet does not verify a probe's certificate either: the game's is often
                    * self-signed, and the probe carries no secret of ours. */
                   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
+                  /* Redirects are followed by on_done(), like kubelet: same host only. */
                   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_WRITEDATA, e) == CURLE_OK &&
@@ -83,18 +119,7 @@ static int endpoint_setup_curl(Endpoint *e) {
         if (!ok)
                 return -EIO;
 
-        if (streq(c->method, "HEAD"))
-                ok = curl_easy_setopt(easy, CURLOPT_NOBODY, 1L) == CURLE_OK;
-        else if (streq(c->method, "POST") || c->body) {
-                /* The config outlives the handle, so curl may point at its string. */
-                const char *b = c->body ?: "";
-                ok = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(b)) == CURLE_OK &&
-                     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, b) == CURLE_OK;
-                if (ok && !streq(c->method, "POST"))
-                        ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
-        } else if (!streq(c->method, "GET"))
-                ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
-        return ok ? 0 : -EIO;
+        return endpoint_set_request(e, c->url, true);
 }
 
 int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint **ret) {
@@ -137,12 +162,14 @@ Endpoint *endpoint_free(Endpoint *e) {
         probe_tracker_done(&e->tracker);
         free(e->last_state);
         free(e->last_error);
+        free(e->hop_url);
         free(e->path);
         free(e);
         return NULL;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
 
 static int arm_timer(Endpoint *e, uint64_t when) {
         Manager *m = e->manager;
@@ -227,6 +254,48 @@ static void feed_tracker(Endpoint *e, bool success, const char *state) {
         }
 }
 
+/* After a 3xx answer: 1 when the probe was sent on to the redirect's target (same host, within
+ * the limit and the endpoint's timeout), else a negative errno with the reason in err. */
+static int follow_redirect(Endpoint *e, long status, char *err, size_t err_size) {
+        const ProbeEndpoint *c = e->config;
+        _cleanup_(freep) char *next = NULL;
+        char *location = NULL;   /* owned by curl */
+        bool same_method;
+        int r;
+
+        (void) curl_easy_getinfo(e->easy, CURLINFO_REDIRECT_URL, &location);
+        r = probe_redirect_next(e->hop_url ?: c->url, status, location, e->redirects, &next, err,
+                                err_size);
+        if (r < 0)
+                return r;
+
+        /* Once a 301/302/303 has turned the request into a GET, it stays one. */
+        same_method = (!e->hop_url || e->same_method) &&
+                      probe_redirect_keeps_method(status, c->method);
+        free(e->hop_url);
+        e->hop_url = TAKE_PTR(next);
+        e->redirects++;
+        e->same_method = same_method;
+        r = endpoint_set_request(e, e->hop_url, same_method);
+        if (r == -ETIMEDOUT) {
+                snprintf(err, err_size, "no answer within %us", c->timeout_sec);
+                return r;
+        }
+        if (r >= 0) {
+                e->body_len = 0;
+                e->truncated = false;
+                e->curl_error[0] = 0;
+                r = curl_glue_add(e->manager->glue, e->easy, on_done, e);
+        }
+        if (r < 0) {
+                snprintf(err, err_size, "cannot follow the redirect: %s", strerror(-r));
+                return r;
+        }
+        log_debug("Probe of %s: HTTP status %ld, following the redirect to %s", c->url, status,
+                  e->hop_url);
+        return 1;
+}
+
 static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         Endpoint *e = userdata;
         Manager *m = e->manager;
@@ -236,7 +305,17 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         ProbeOutcome o = PROBE_OUTCOME_SUCCESS;
         long status = 0;
         uint64_t now = 0;
-        bool changed, was_failing = e->tracker.failing;
+        int redirect_r = 0;
+        bool answered, changed, was_failing = e->tracker.failing;
+
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        answered = result == CURLE_OK || (result == CURLE_WRITE_ERROR && e->truncated);
+        if (answered && probe_status_is_redirect(status)) {
+                /* A redirect's page is never a state: follow it, or the probe fails. */
+                redirect_r = follow_redirect(e, status, err, sizeof err);
+                if (redirect_r > 0)
+                        return;   /* the same probe goes on at the new URL */
+        }
 
         e->probing = false;
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
@@ -245,9 +324,17 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         (void) sd_event_now(m->event, CLOCK_REALTIME, &e->last_probe_realtime);
         e->n_probes++;
 
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-
-        if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && e->truncated)) {
+        if (answered && probe_status_is_redirect(status)) {
+                if (redirect_r == -ENOMEM) {
+                        log_oom();
+                        snprintf(err, sizeof err, "out of memory");
+                }
+                o = redirect_r == -ETIMEDOUT ? PROBE_OUTCOME_TIMEOUT
+                    : redirect_r == -EREMOTE || redirect_r == -ENOENT ||
+                                    redirect_r == -EPROTONOSUPPORT
+                            ? PROBE_OUTCOME_BAD_STATUS
+                            : PROBE_OUTCOME_HTTP_ERROR;
+        } else if (answered) {
                 if (!probe_status_ok(status, c->expected_status)) {
                         o = PROBE_OUTCOME_BAD_STATUS;
                         if (c->expected_status > 0)
@@ -321,6 +408,20 @@ static int probe_start(Endpoint *e) {
         e->truncated = false;
         e->curl_error[0] = 0;
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &e->started_usec);
+        e->redirects = 0;
+        if (e->hop_url) {
+                /* The last probe was redirected: start again at the configured URL. hop_url
+                 * goes only once the handle no longer points there, so a failure here is
+                 * retried by the next probe. */
+                r = endpoint_set_request(e, e->config->url, true);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
+                                          e->config->url);
+                        schedule_next(e);
+                        return r;
+                }
+                e->hop_url = mfree(e->hop_url);
+        }
 
         r = curl_glue_add(m->glue, e->easy, on_done, e);
         if (r < 0) {

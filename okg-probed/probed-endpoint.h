@@ -23,6 +23,9 @@ struct Endpoint {
         sd_event_source *timer;
         bool probing;
         uint64_t started_usec;              /* CLOCK_MONOTONIC start of the probe in flight / last */
+        char *hop_url;                      /* where a followed redirect sent the probe, or NULL */
+        unsigned redirects;                 /* redirects followed by the probe in flight */
+        bool same_method;                   /* whether hop_url is asked with the configured method */
 
         char body[PROBE_BODY_MAX];
         size_t body_len;

@@ -1,5 +1,6 @@
 /* One HTTP answer -> a probe result: status check, body trimming, UTF-8 check and the dotted
  * JSON path. No I/O; see probed-result.h. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -7,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "log.h"
 #include "macro.h"
+#include "okg-curl.h"
 #include "probed-result.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
@@ -215,6 +219,12 @@ static int json_state(const char *text, size_t len, const char *path, char **ret
         if (!probe_utf8_valid(s, n))
                 return fail(-EBADMSG, err, err_size,
                             "field \"%s\" of the JSON body contains a NUL character", path);
+        uint32_t cp;
+        if (okg_find_control(s, n, &cp) >= 0)
+                return fail(-EBADMSG, err, err_size,
+                            "field \"%s\" of the JSON body contains a control character "
+                            "(U+%04X); a state is one line of printable text",
+                            path, (unsigned) cp);
 
         copy = strndup(s, n);
         if (!copy)
@@ -238,10 +248,98 @@ int probe_body_state(const char *body, size_t len, const char *json_path, char *
                                             : "the body is not valid UTF-8");
         if (json_path)
                 return json_state(t, n, json_path, ret_state, err, err_size);
+        /* A state travels into a pod annotation, a label, the log and tables: CR/LF or an
+         * escape sequence in it is a broken page, not a state. */
+        uint32_t cp;
+        ptrdiff_t at = okg_find_control(t, n, &cp);
+        if (at >= 0)
+                return fail(-EBADMSG, err, err_size,
+                            "the body contains a control character (U+%04X at offset %zu); a "
+                            "state is one line of printable text",
+                            (unsigned) cp, (size_t) (t - body) + (size_t) at);
 
         copy = strndup(t, n);
         if (!copy)
                 return -ENOMEM;
         *ret_state = copy;
         return 0;
+}
+
+/* location without userinfo, query and fragment, for a message: a login redirect may carry a
+ * token, and another host's URL may carry credentials. */
+static void describe_url(CURLU *u, char *buf, size_t size) {
+        _cleanup_(curl_freep) char *s = NULL;
+
+        if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_URL, &s, 0) != CURLUE_OK || !s) {
+                snprintf(buf, size, "?");
+                return;
+        }
+        okg_escape_controls(s, buf, size);
+}
+
+int probe_redirect_next(const char *from_url, long status, const char *location,
+                        unsigned redirects, char **ret_next, char *err, size_t err_size) {
+        _cleanup_(curl_url_cleanupp) CURLU *from = NULL, *to = NULL;
+        _cleanup_(curl_freep) char *from_host = NULL, *to_host = NULL, *scheme = NULL,
+                                   *next = NULL, *user = NULL, *password = NULL;
+        char shown[256];
+        char *copy;
+
+        if (err && err_size > 0)
+                err[0] = 0;
+        if (isempty(location))
+                return fail(-ENOENT, err, err_size,
+                            "HTTP status %ld: a redirect without a Location to follow", status);
+        if (redirects >= PROBE_MAX_REDIRECTS)
+                return fail(-EMLINK, err, err_size, "more than %u redirects", PROBE_MAX_REDIRECTS);
+
+        from = curl_url();
+        to = curl_url();
+        if (!from || !to)
+                return -ENOMEM;
+        /* Resolve location against the URL it answered (curl gives it absolute already; a
+         * relative one is resolved the same way). */
+        if (curl_url_set(from, CURLUPART_URL, from_url, 0) != CURLUE_OK ||
+            curl_url_get(from, CURLUPART_HOST, &from_host, 0) != CURLUE_OK ||
+            curl_url_set(to, CURLUPART_URL, from_url, 0) != CURLUE_OK ||
+            curl_url_set(to, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+            curl_url_get(to, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            curl_url_get(to, CURLUPART_HOST, &to_host, 0) != CURLUE_OK)
+                return fail(-EPROTONOSUPPORT, err, err_size,
+                            "HTTP status %ld: a redirect to a URL that cannot be parsed", status);
+        if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
+                return fail(-EPROTONOSUPPORT, err, err_size,
+                            "HTTP status %ld: a redirect to a %s URL, only http and https are "
+                            "followed",
+                            status, scheme);
+        if (strcasecmp(from_host, to_host) != 0) {
+                describe_url(to, shown, sizeof shown);
+                return fail(-EREMOTE, err, err_size,
+                            "HTTP status %ld: a redirect to another host (%s) is not followed",
+                            status, shown);
+        }
+        /* curl would send them as basic auth, and they would show where the URL does. */
+        if (curl_url_get(to, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+            curl_url_get(to, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK)
+                return fail(-EPROTONOSUPPORT, err, err_size,
+                            "HTTP status %ld: a redirect to a URL with credentials is not "
+                            "followed",
+                            status);
+        if (curl_url_get(to, CURLUPART_URL, &next, 0) != CURLUE_OK || !next)
+                return -ENOMEM;
+        copy = strdup(next);
+        if (!copy)
+                return -ENOMEM;
+        *ret_next = copy;
+        return 0;
+}
+
+bool probe_redirect_keeps_method(long status, const char *method) {
+        if (status == 307 || status == 308)
+                return true;
+        return streq(method, "GET") || streq(method, "HEAD");
 }

@@ -29,6 +29,33 @@ static inline bool probe_outcome_is_failure(ProbeOutcome o) {
 /* expected > 0: exactly that status; else 200-399, as kubelet counts success. */
 bool probe_status_ok(long status, int expected);
 
+/* kubelet follows at most 10 redirects of a probe; so do we. */
+#define PROBE_MAX_REDIRECTS 10u
+
+static inline bool probe_status_is_redirect(long status) {
+        return status >= 300 && status <= 399;
+}
+
+/* Where a probe of from_url goes after a 3xx answer whose Location curl resolved to location
+ * (NULL when the answer had none), after `redirects` redirects already followed. Like kubelet:
+ * only to the same host name (the port and http/https may change), at most PROBE_MAX_REDIRECTS.
+ * Unlike kubelet, a redirect that is not followed is a failed probe, never a success: its page
+ * is not a state. Returns 0 and the URL to request next, or a negative errno with a one-line
+ * reason in err (which never shows credentials, query or fragment of location):
+ *   -ENOENT     no Location
+ *   -EREMOTE    another host
+ *   -EPROTONOSUPPORT  a scheme other than http or https, credentials (user:password@), or a
+ *               URL curl cannot parse
+ *   -EMLINK     more than PROBE_MAX_REDIRECTS
+ *   -ENOMEM */
+int probe_redirect_next(const char *from_url, long status, const char *location,
+                        unsigned redirects, char **ret_next, char *err, size_t err_size);
+
+/* Whether the request after a redirect keeps its method and body: 307 and 308 keep them; after
+ * 301, 302 and 303 anything but GET and HEAD becomes a GET without a body (what HTTP clients,
+ * kubelet's too, do). */
+bool probe_redirect_keeps_method(long status, const char *method);
+
 /* The body without leading and trailing whitespace (space, tab, CR, LF, VT, FF): a pointer
  * into body and the length. */
 const char *probe_body_trim(const char *body, size_t len, size_t *ret_len);
@@ -41,7 +68,8 @@ bool probe_utf8_valid(const char *s, size_t len);
  * at that dotted path of a JSON body (a segment of digits indexes an array): a string as is,
  * a number or boolean as its JSON text. Returns 0 and a new string, or a negative errno with a
  * one-line reason in err:
- *   -EBADMSG  not JSON, not UTF-8, or contains NUL
+ *   -EBADMSG  not JSON, not UTF-8, contains NUL, or the state contains a control character
+ *             (C0, DEL or C1: a state is one line of printable text)
  *   -ENOENT   the path names nothing in the document
  *   -EMEDIUMTYPE the value at the path is null, an object or an array
  *   -ENOMEM */

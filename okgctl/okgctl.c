@@ -7,6 +7,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
 
@@ -385,11 +386,17 @@ static int cmd_probes(sd_bus *bus, char **args) {
                "#", "URL", "STATE", "RESULT", "FAILING", "PROBES", "FAILURES", "LAST ERROR");
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
                 json_object *o = json_object_array_get_idx(arr, i), *v;
+                /* One endpoint, one line: what came from the network or a config shows its
+                 * control characters escaped, never raw (--json escapes them as JSON does). */
+                char url_s[512], state_s[512], err_s[1024];
 #define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
-                printf("%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", S("index"), S("url"),
-                       isempty(S("state")) ? "-" : S("state"), S("lastResult"),
+                okg_escape_controls(S("url"), url_s, sizeof url_s);
+                okg_escape_controls(S("state"), state_s, sizeof state_s);
+                okg_escape_controls(S("lastError"), err_s, sizeof err_s);
+                printf("%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", S("index"), url_s,
+                       isempty(state_s) ? "-" : state_s, S("lastResult"),
                        json_object_object_get_ex(o, "failing", &v) && json_object_get_boolean(v) ? "yes" : "no",
-                       S("probes"), S("failures"), S("lastError"));
+                       S("probes"), S("failures"), err_s);
 #undef S
         }
         json_object_put(arr);

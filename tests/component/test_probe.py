@@ -304,11 +304,12 @@ def test_request_shape_and_expected_status(suite_factory, stub):
 
     wait_ep(s, 1, "LastResult", "success")
     assert stub.last("/created")[1] == "PUT"
-    # A 3xx counts as success without a expectedStatusCode; redirects are not followed; HEAD
-    # reads no body, so the state is empty.
-    wait_ep(s, 2, "LastResult", "success")
+    # A final 3xx is never a state: with no Location to follow, the probe fails (redirects
+    # themselves are in test_probe_faults.py).
+    wait_ep(s, 2, "LastResult", "bad-status")
     assert stub.last("/redirect")[1] == "HEAD"
     assert ep_prop(s, 2, "LastStatusCode") == 302
+    assert ep_prop(s, 2, "LastError") == "HTTP status 302: a redirect without a Location to follow"
     assert ep_prop(s, 2, "LastState") == ""
 
 

@@ -1,10 +1,12 @@
 /* libFuzzer target: okg-probed turning an answer's body into a state, with and without a
  * jsonPath. Input: "JSONPATH\nBODY"; no newline: the whole input is a body read without a
  * jsonPath. A state it returns travels over the bus into Kubernetes objects, so it must be
- * valid UTF-8 without NUL; without a jsonPath it is exactly the trimmed body. */
+ * valid UTF-8 without NUL or other control characters (it is also logged and shown in tables);
+ * without a jsonPath it is exactly the trimmed body. */
 #include <errno.h>
 
 #include "fuzz.h"
+#include "log.h"
 #include "probed-result.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -26,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r >= 0) {
                 FUZZ_ASSERT(state);
                 FUZZ_ASSERT(probe_utf8_valid(state, strlen(state)));
+                FUZZ_ASSERT(okg_find_control(state, strlen(state), NULL) < 0);
                 if (!path)
                         FUZZ_ASSERT(strlen(state) == trimmed_len &&
                                     memcmp(state, trimmed, trimmed_len) == 0);

@@ -582,7 +582,28 @@ static void test_kube_names(void) {
         ASSERT_TRUE(!prometheus_metric_name_valid(""));
 
         ASSERT_TRUE(!okg_http_url_check("http://localhost:8080"));
-        ASSERT_TRUE(!okg_http_url_check("https://user@example.com/x?y#z"));
+        ASSERT_TRUE(!okg_http_url_check("https://example.com/x?y#z"));
+        ASSERT_TRUE(!okg_http_url_check("http://h/a@b?c=@#@"));   /* '@' past the authority */
+        /* Credentials in any form: they would show in logs, /metrics, the bus and okgctl. */
+        ASSERT_STREQ(okg_http_url_check("https://user@example.com/x"),
+                     "must not contain credentials (user:password@)");
+        ASSERT_STREQ(okg_http_url_check("http://user:secret@127.0.0.1:8080/state"),
+                     "must not contain credentials (user:password@)");
+        ASSERT_STREQ(okg_http_url_check("http://:secret@[::1]/"),
+                     "must not contain credentials (user:password@)");
+        ASSERT_STREQ(okg_http_url_check("http://@h/"),
+                     "must not contain credentials (user:password@)");
+        {
+                char buf[64];
+                okg_url_redact("http://user:secret@127.0.0.1:8080/s@x", buf, sizeof buf);
+                ASSERT_STREQ(buf, "http://***@127.0.0.1:8080/s@x");
+                okg_url_redact("HTTPS://a:b@c@host/", buf, sizeof buf);
+                ASSERT_STREQ(buf, "HTTPS://***@host/");
+                okg_url_redact("http://host/a@b", buf, sizeof buf);
+                ASSERT_STREQ(buf, "http://host/a@b");
+                okg_url_redact("no scheme u:p@h", buf, sizeof buf);
+                ASSERT_STREQ(buf, "no scheme u:p@h");
+        }
         ASSERT_TRUE(!okg_http_url_check("HTTP://[::1]:65535/"));
         ASSERT_TRUE(!okg_http_url_check("http://10.0.0.1"));
         ASSERT_STREQ(okg_http_url_check("ftp://x"), "must start with http:// or https://");

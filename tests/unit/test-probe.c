@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "macro.h"
 #include "okg-test.h"
 #include "probed-config.h"
@@ -103,6 +105,24 @@ static void test_body_state(void) {
 
         expect_error("Allo\0cated", 10, NULL, -EBADMSG, "the body contains a NUL byte");
         expect_error("Allo\xff", 5, NULL, -EBADMSG, "the body is not valid UTF-8");
+        /* Control characters inside a state: CR/LF, an escape sequence, a tab, DEL, C1. The
+         * offset is in the body as received. */
+        expect_error("Allocated\r\nX: 1", 14, NULL, -EBADMSG,
+                     "the body contains a control character (U+000D at offset 9); a state is one "
+                     "line of printable text");
+        expect_error("\n\x1b[2JNone", 9, NULL, -EBADMSG,
+                     "the body contains a control character (U+001B at offset 1); a state is one "
+                     "line of printable text");
+        expect_error("a\tb", 3, NULL, -EBADMSG,
+                     "the body contains a control character (U+0009 at offset 1); a state is one "
+                     "line of printable text");
+        expect_error("a\x7f", 2, NULL, -EBADMSG,
+                     "the body contains a control character (U+007F at offset 1); a state is one "
+                     "line of printable text");
+        expect_error("a\xc2\x9b" "1m", 5, NULL, -EBADMSG,
+                     "the body contains a control character (U+009B at offset 1); a state is one "
+                     "line of printable text");
+        expect_state("caf\xc3\xa9 \xc2\xa0x", NULL, "caf\xc3\xa9 \xc2\xa0x");   /* U+00A0 is no control */
 
         /* JSON */
         expect_state("{\"state\":\"Allocated\"}", "state", "Allocated");
@@ -141,6 +161,12 @@ static void test_body_state(void) {
                      "boolean");
         expect_error("{\"a\":\"x\\u0000y\"}", 16, "a", -EBADMSG,
                      "field \"a\" of the JSON body contains a NUL character");
+        expect_error("{\"a\":\"x\\r\\ny\"}", 14, "a", -EBADMSG,
+                     "field \"a\" of the JSON body contains a control character (U+000D); a "
+                     "state is one line of printable text");
+        expect_error("{\"a\":\"\\u001b[2J\"}", 17, "a", -EBADMSG,
+                     "field \"a\" of the JSON body contains a control character (U+001B); a "
+                     "state is one line of printable text");
 
         /* A body cut at the cap in the middle of a JSON document is not JSON. */
         {
@@ -151,6 +177,114 @@ static void test_body_state(void) {
                 expect_error(big, sizeof big, "state", -EBADMSG,
                              "the body is not JSON: unexpected end of data at offset 10241");
         }
+}
+
+static void expect_redirect(const char *from, long status, const char *location,
+                            unsigned redirects, const char *next) {
+        char err[256];
+        char *s = NULL;
+        int r = probe_redirect_next(from, status, location, redirects, &s, err, sizeof err);
+        if (r < 0)
+                fprintf(stderr, "%s -> %s: %d %s\n", from, location ?: "-", r, err);
+        ASSERT_EQ(r, 0);
+        ASSERT_STREQ(s, next);
+        free(s);
+}
+
+static void expect_no_redirect(const char *from, long status, const char *location,
+                               unsigned redirects, int error, const char *message) {
+        char err[256];
+        char *s = NULL;
+        ASSERT_EQ(probe_redirect_next(from, status, location, redirects, &s, err, sizeof err),
+                  error);
+        ASSERT_TRUE(!s);
+        ASSERT_STREQ(err, message);
+}
+
+static void test_redirects(void) {
+        /* Same host name: followed, also to another port or to https (as kubelet does). */
+        expect_redirect("http://127.0.0.1:8080/state", 301, "http://127.0.0.1:8080/state/", 0,
+                        "http://127.0.0.1:8080/state/");
+        expect_redirect("http://game:8080/a", 302, "/b?x=1", 3, "http://game:8080/b?x=1");
+        expect_redirect("http://game:8080/a/b", 307, "c", 0, "http://game:8080/a/c");
+        expect_redirect("http://Game:8080/", 308, "https://game:8443/", 9, "https://game:8443/");
+        expect_redirect("http://[::1]:8080/", 302, "http://[::1]:9090/x", 0, "http://[::1]:9090/x");
+
+        expect_no_redirect("http://game/", 300, NULL, 0, -ENOENT,
+                           "HTTP status 300: a redirect without a Location to follow");
+        expect_no_redirect("http://game/", 304, "", 0, -ENOENT,
+                           "HTTP status 304: a redirect without a Location to follow");
+        expect_no_redirect("http://game/", 302, "/again", PROBE_MAX_REDIRECTS, -EMLINK,
+                           "more than 10 redirects");
+        /* Another host: not followed, and the message shows no credentials, query or
+         * fragment of where it pointed. */
+        expect_no_redirect("http://127.0.0.1:8080/state", 302,
+                           "https://u:secret@login.example.com/sso?token=t0k#f", 0, -EREMOTE,
+                           "HTTP status 302: a redirect to another host "
+                           "(https://login.example.com/sso) is not followed");
+        expect_no_redirect("http://127.0.0.1/", 301, "http://127.0.0.2/", 0, -EREMOTE,
+                           "HTTP status 301: a redirect to another host (http://127.0.0.2/) is "
+                           "not followed");
+        expect_no_redirect("http://game/", 302, "http://u:p@game/state", 0, -EPROTONOSUPPORT,
+                           "HTTP status 302: a redirect to a URL with credentials is not "
+                           "followed");
+        expect_no_redirect("http://game/", 302, "http://u@game/state", 0, -EPROTONOSUPPORT,
+                           "HTTP status 302: a redirect to a URL with credentials is not "
+                           "followed");
+        expect_no_redirect("http://game/", 302, "ftp://game/state", 0, -EPROTONOSUPPORT,
+                           "HTTP status 302: a redirect to a ftp URL, only http and https are "
+                           "followed");
+
+        ASSERT_TRUE(probe_redirect_keeps_method(301, "GET"));
+        ASSERT_TRUE(probe_redirect_keeps_method(303, "HEAD"));
+        ASSERT_TRUE(!probe_redirect_keeps_method(301, "POST"));
+        ASSERT_TRUE(!probe_redirect_keeps_method(303, "PUT"));
+        ASSERT_TRUE(probe_redirect_keeps_method(307, "POST"));
+        ASSERT_TRUE(probe_redirect_keeps_method(308, "DELETE"));
+        ASSERT_TRUE(probe_status_is_redirect(300) && probe_status_is_redirect(399));
+        ASSERT_TRUE(!probe_status_is_redirect(200) && !probe_status_is_redirect(400));
+}
+
+static void test_escape(void) {
+        char buf[64];
+        uint32_t cp = 0;
+
+        ASSERT_STREQ(okg_escape_controls("Allocated\r\nX: 1", buf, sizeof buf),
+                     "Allocated\\r\\nX: 1");
+        ASSERT_STREQ(okg_escape_controls("\x1b[2J\ta\x7f\xc2\x9b\xc3\xa9\\", buf, sizeof buf),
+                     "\\x1b[2J\\ta\\x7f\\u009b\xc3\xa9\\");
+        ASSERT_STREQ(okg_escape_controls(NULL, buf, sizeof buf), "");
+        /* Truncation keeps whole escapes. */
+        ASSERT_STREQ(okg_escape_controls("ab\ncd", buf, 4), "ab");
+        ASSERT_STREQ(okg_escape_controls("ab\ncd", buf, 5), "ab\\n");
+
+        /* Every log entry is one line, whatever its arguments carry. */
+        {
+                FILE *f = tmpfile();
+                char line[256] = "";
+                int saved = dup(STDERR_FILENO);
+
+                ASSERT_TRUE(f && saved >= 0);
+                fflush(stderr);
+                ASSERT_TRUE(dup2(fileno(f), STDERR_FILENO) >= 0);
+                log_set_target(LOG_TARGET_CONSOLE);
+                log_set_max_level(LOG_INFO);
+                log_info("state \"%s\"", "Allocated\r\nokg-probed[1]: forged\x1b[2J");
+                fflush(stderr);
+                ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+                close(saved);
+                rewind(f);
+                ASSERT_TRUE(fgets(line, sizeof line, f));
+                ASSERT_TRUE(strstr(line, "state \"Allocated\\r\\nokg-probed[1]: forged\\x1b[2J\"\n"));
+                ASSERT_TRUE(!fgets(line, sizeof line, f));   /* nothing on a second line */
+                fclose(f);
+        }
+
+        ASSERT_EQ(okg_find_control("None", 4, &cp), -1);
+        ASSERT_EQ(okg_find_control("No\x1bne", 5, &cp), 2);
+        ASSERT_EQ(cp, 0x1b);
+        ASSERT_EQ(okg_find_control("\xc2\xa0\xc2\x85", 4, &cp), 2);
+        ASSERT_EQ(cp, 0x85);
 }
 
 static void test_utf8(void) {
@@ -539,6 +673,8 @@ static void test_metrics(void) {
 int main(void) {
         test_status();
         test_body_state();
+        test_redirects();
+        test_escape();
         test_utf8();
         test_thresholds();
         test_policies_and_precedence();
