@@ -30,3 +30,11 @@ static inline void curl_slist_free_allp(struct curl_slist **l) {
         if (*l)
                 curl_slist_free_all(*l);
 }
+static inline void curl_url_cleanupp(CURLU **u) {
+        if (*u)
+                curl_url_cleanup(*u);
+}
+static inline void curl_freep(char **p) {
+        if (*p)
+                curl_free(*p);
+}

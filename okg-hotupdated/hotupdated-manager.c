@@ -19,6 +19,7 @@
 
 #include "hotupdated-files.h"
 #include "hotupdated-game.h"
+#include "hotupdated-guard.h"
 #include "hotupdated-manager.h"
 #include "hotupdated-sha256.h"
 #include "log.h"
@@ -72,6 +73,7 @@ struct Update {
         struct curl_slist *headers;
         char *post_body;
         char errbuf[CURL_ERROR_SIZE];
+        Guard guard;                    /* the destination policy on this transfer */
 
         /* download */
         TmpFile tmp;
@@ -549,11 +551,16 @@ static int easy_setup(Update *u, const char *url, bool follow, uint64_t connect_
 }
 
 static const char *curl_reason(Update *u, CURLcode result) {
+        if (u->guard.refused)
+                return u->guard.reason;
         return u->errbuf[0] ? u->errbuf : curl_easy_strerror(result);
 }
 
 static int transfer_start(Update *u, TransferKind kind) {
-        int r = curl_glue_add(u->m->curl, u->easy, on_transfer_done, u);
+        int r = guard_attach(&u->guard, u->easy, &u->m->config->policy,
+                             kind == XFER_DOWNLOAD ? DESTINATION_DOWNLOAD : DESTINATION_GAME);
+        if (r >= 0)
+                r = curl_glue_add(u->m->curl, u->easy, on_transfer_done, u);
         if (r < 0)
                 return r;
         u->xfer = kind;
@@ -633,7 +640,10 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         long code = 0;
 
         (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
+        if (result != CURLE_OK && u->guard.refused) {
+                *ret = OUTCOME_FORBIDDEN;
+                snprintf(msg, size, "%s", u->guard.reason);
+        } else if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
                 *ret = OUTCOME_FILE_TOO_LARGE;
                 snprintf(msg, size, "the file is larger than maxFileSizeBytes (%" PRIu64 " bytes)",
                          c->max_file_size);
@@ -1440,6 +1450,12 @@ static int on_update_run(sd_event_source *s, void *userdata) {
         int r;
 
         u->defer = sd_event_source_disable_unref(u->defer);
+        if (hotupdate_policy_check_source(&u->m->config->policy, u->p.url, msg, sizeof msg) ||
+            hotupdate_policy_check_file_name(&u->m->config->policy, u->p.file_name, msg,
+                                             sizeof msg)) {
+                update_finish(u, OUTCOME_FORBIDDEN, "%s", msg);
+                return 0;
+        }
         if (u->has_immediate) {
                 update_finish(u, u->immediate, "%s is already in place (%s/%s); nothing to do",
                               u->p.version, u->m->config->download_dir, u->p.file_name);
@@ -1553,8 +1569,14 @@ static void json_add(json_object *o, const char *key, json_object *v) {
                 json_object_put(v);
 }
 
+void manager_protections(Manager *m, bool on[_PROTECTION_MAX]) {
+        const HotUpdateConfig *c = m->config;
+        hotupdate_policy_protections(&c->policy, c->auth_token_file, c->bind_address, on);
+}
+
 json_object *manager_status_json(Manager *m) {
-        json_object *o = json_object_new_object(), *h;
+        json_object *o = json_object_new_object(), *h, *p;
+        bool on[_PROTECTION_MAX];
         const char *v = current_version_or_null(m);
 
         if (!o)
@@ -1589,6 +1611,11 @@ json_object *manager_status_json(Manager *m) {
                                 json_object_put(e);
                 }
         json_add(o, "history", h);
+        manager_protections(m, on);
+        p = json_object_new_object();
+        for (size_t i = 0; p && i < _PROTECTION_MAX; i++)
+                json_add(p, hotupdate_protection_names[i], json_object_new_boolean(on[i]));
+        json_add(o, "protections", p);
         return o;
 }
 
@@ -1621,6 +1648,7 @@ const HotUpdateResult *manager_last_result(Manager *m) {
 int manager_metrics_text(Manager *m, char **ret) {
         const char *version = current_version_or_null(m);
         const char *info[] = { "version", version ?: "", NULL };
+        bool on[_PROTECTION_MAX];
         OkgMetrics x;
         int r;
 
@@ -1647,6 +1675,13 @@ int manager_metrics_text(Manager *m, char **ret) {
         okg_metrics_family(&x, "okg_sidecar_hotupdate_version_info", "gauge",
                            "The version in place (empty before the first update).");
         okg_metrics_sample(&x, "okg_sidecar_hotupdate_version_info", info, 1);
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_protection", "gauge",
+                           "1 for each hot-update protection that is on (docs/hot-update.md).");
+        manager_protections(m, on);
+        for (size_t i = 0; i < _PROTECTION_MAX; i++) {
+                const char *l[] = { "protection", hotupdate_protection_names[i], NULL };
+                okg_metrics_sample(&x, "okg_sidecar_hotupdate_protection", l, on[i] ? 1 : 0);
+        }
         return okg_metrics_end(&x, ret);
 }
 

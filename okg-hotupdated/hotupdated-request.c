@@ -10,6 +10,7 @@
 
 #include "hotupdated-request.h"
 #include "macro.h"
+#include "okg-curl.h"
 
 _printf_(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...) {
         va_list ap;
@@ -287,16 +288,6 @@ bool hotupdate_sha256_is_valid(const char *s) {
                 if (hexval(*c) < 0)
                         return false;
         return true;
-}
-
-static void curl_url_cleanupp(CURLU **u) {
-        if (*u)
-                curl_url_cleanup(*u);
-}
-
-static void curl_freep(char **p) {
-        if (*p)
-                curl_free(*p);
 }
 
 const char *hotupdate_url_check(const char *url) {
