@@ -124,6 +124,10 @@ static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int prima
         return CURL_PREREQFUNC_OK;
 }
 
+bool guard_stopped(const Guard *g, CURLcode result) {
+        return g->refused && (result == CURLE_COULDNT_CONNECT || result == CURLE_ABORTED_BY_CALLBACK);
+}
+
 int guard_attach(Guard *g, CURL *easy, const HotUpdatePolicy *policy, DestinationKind kind) {
         *g = (Guard) { .policy = policy, .kind = kind, .easy = easy };
 

@@ -19,5 +19,9 @@ typedef struct Guard {
         char reason[HOTUPDATE_POLICY_REASON_MAX];
 } Guard;
 
+/* Did the policy end the transfer that ended with result? (A refused address of several, with
+ * another one connected, did not.) */
+bool guard_stopped(const Guard *g, CURLcode result);
+
 /* Sets the callbacks on easy and resets g. -EIO when libcurl does not take an option. */
 int guard_attach(Guard *g, CURL *easy, const HotUpdatePolicy *policy, DestinationKind kind);

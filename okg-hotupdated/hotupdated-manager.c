@@ -551,7 +551,7 @@ static int easy_setup(Update *u, const char *url, bool follow, uint64_t connect_
 }
 
 static const char *curl_reason(Update *u, CURLcode result) {
-        if (u->guard.refused)
+        if (guard_stopped(&u->guard, result))
                 return u->guard.reason;
         return u->errbuf[0] ? u->errbuf : curl_easy_strerror(result);
 }
@@ -640,7 +640,7 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         long code = 0;
 
         (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (result != CURLE_OK && u->guard.refused) {
+        if (guard_stopped(&u->guard, result)) {
                 *ret = OUTCOME_FORBIDDEN;
                 snprintf(msg, size, "%s", u->guard.reason);
         } else if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {

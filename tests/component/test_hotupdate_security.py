@@ -6,7 +6,9 @@ address are refused alike; allowedDestinations, allowedSources and allowedFileNa
 operator's knobs. A refusal is 403 Forbidden, recorded like other failures, and changes no file
 and not the version in place."""
 import http.server
+import json
 import os
+import subprocess
 import threading
 import urllib.request
 
@@ -263,3 +265,26 @@ def test_protections_are_reported(hot):
         text = r.read().decode()
     assert 'okg_sidecar_hotupdate_protection{protection="allowedSources"} 1' in text
     assert 'okg_sidecar_hotupdate_protection{protection="authToken"} 0' in text
+    out = okgctl(s, "status")
+    assert "hot-update protections: loopbackOnly defaultDeniedDestinations allowedSources " \
+           "allowedFileNames" in out and "OPEN" not in out
+    st = json.loads(okgctl(s, "--json", "status"))
+    assert "allowedSources" in st["hotUpdateProtections"]
+
+
+def okgctl(suite, *args):
+    r = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "--address", str(suite.runtime),
+                        *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_open_endpoint_is_reported(hot):
+    """The proposal's config: the warning at start, and okgctl status says so."""
+    s = start(hot, open_endpoint=True)
+    assert "has neither authTokenFile nor allowedSources" in s.log_text()
+    assert "hot-update endpoint is OPEN" in okgctl(s, "status")
+    assert hot.status()[1]["protections"] == {
+        "authToken": False, "loopbackOnly": False, "defaultDeniedDestinations": True,
+        "allowedDestinations": False, "deniedDestinations": False, "allowedSources": False,
+        "allowedFileNames": False}
