@@ -595,6 +595,22 @@ static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userd
         return n;
 }
 
+/* allowedSources and allowedFileNames, for a request and for a recorded version alike (a
+ * record may predate the list). True when refused, and the update is finished. */
+static bool update_refused_by_policy(Update *u) {
+        const HotUpdatePolicy *p = &u->m->config->policy;
+        char msg[MSG_MAX];
+
+        if (!hotupdate_policy_check_source(p, u->p.url, msg, sizeof msg) &&
+            !hotupdate_policy_check_file_name(p, u->p.file_name, msg, sizeof msg))
+                return false;
+        if (u->origin == ORIGIN_RECOVERY)
+                update_finish(u, OUTCOME_RECOVERY_FAILED, "Forbidden: %s", msg);
+        else
+                update_finish(u, OUTCOME_FORBIDDEN, "%s", msg);
+        return true;
+}
+
 static void update_start_download(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
@@ -1283,7 +1299,8 @@ static void recovery_apply(Manager *m, HotUpdateRecord *rec, bool from_fleet, co
         else
                 log_info("Recovery: %s/%s is %s, downloading %s again.", m->config->download_dir,
                          u->p.file_name, r == -ENOENT ? "missing" : "different", u->p.version);
-        update_start_download(u);
+        if (!update_refused_by_policy(u))
+                update_start_download(u);
 }
 
 static void on_record(int error, const char *message, const char *record, const char *pod,
@@ -1450,12 +1467,8 @@ static int on_update_run(sd_event_source *s, void *userdata) {
         int r;
 
         u->defer = sd_event_source_disable_unref(u->defer);
-        if (hotupdate_policy_check_source(&u->m->config->policy, u->p.url, msg, sizeof msg) ||
-            hotupdate_policy_check_file_name(&u->m->config->policy, u->p.file_name, msg,
-                                             sizeof msg)) {
-                update_finish(u, OUTCOME_FORBIDDEN, "%s", msg);
+        if (update_refused_by_policy(u))
                 return 0;
-        }
         if (u->has_immediate) {
                 update_finish(u, u->immediate, "%s is already in place (%s/%s); nothing to do",
                               u->p.version, u->m->config->download_dir, u->p.file_name);

@@ -8,6 +8,7 @@ and not the version in place."""
 import http.server
 import json
 import os
+import re
 import subprocess
 import threading
 import urllib.request
@@ -241,6 +242,19 @@ def test_allowed_file_names(hot):
     assert hot.files.count("/v2.txt") == 0
     status, res = hot.post(version="v3", url=url, fileName="index.html")
     assert status == 200 and res["state"] == "Succeeded", res
+
+
+def test_recovery_obeys_the_allowlists(hot):
+    """A recorded version that the lists no longer allow is not downloaded again at start."""
+    s = start(hot)
+    first_version(hot)
+    assert s.stop() == 0
+    (hot.downloads / "index.html").unlink()
+    text = hot.config(extra="allowedFileNames: ['*.json']")
+    hot.start(re.sub(r"healthPort: \d+", f"healthPort: {s.health_port}", text))
+    ann, rec = hot.wait_recorded("v1", "RecoveryFailed")
+    assert "Forbidden" in ann["message"] and "allowedFileNames" in ann["message"], ann
+    assert rec["version"] == "v1" and hot.file() is None and hot.files.count("/v1.html") == 1
 
 
 def test_post_reload_check_to_link_local_is_refused(hot, metadata):
