@@ -23,6 +23,7 @@ const char *const hotupdate_default_denied[] = {
         "::/128",               /* unspecified */
         "fd00:ec2::254/128",    /* AWS instance metadata over IPv6 */
         "100.100.100.200/32",   /* Alibaba Cloud instance metadata */
+        "64:ff9b::a9fe:0/112",  /* IPv4 link-local through a NAT64 gateway (RFC 6052 prefix) */
         NULL,
 };
 

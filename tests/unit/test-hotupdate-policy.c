@@ -80,7 +80,7 @@ static void test_defaults(void) {
 
         const char *refused[] = { "169.254.169.254", "169.254.0.1", "0.0.0.0", "0.1.2.3", "::",
                                   "fe80::1", "febf::1", "::ffff:169.254.169.254", "fd00:ec2::254",
-                                  "100.100.100.200", NULL };
+                                  "100.100.100.200", "64:ff9b::169.254.169.254", NULL };
         for (const char **s = refused; *s; s++) {
                 if (!dest(&p, DESTINATION_DOWNLOAD, *s, 80, false)) {
                         fprintf(stderr, "allowed %s\n", *s);
