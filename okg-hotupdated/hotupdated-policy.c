@@ -337,30 +337,28 @@ const char *hotupdate_policy_check_file_name(const HotUpdatePolicy *p, const cha
 
 /* ---- config ---- */
 
-typedef const char *(*EntryCheck)(const char *s, void *out);
+typedef const char *(*EntryCheck)(const char *s);
 
-static const char *net_entry(const char *s, void *out) {
-        return net_prefix_parse(s, out);
+static const char *net_entry(const char *s) {
+        NetPrefix n;
+        return net_prefix_parse(s, &n);
 }
 
-static const char *source_entry(const char *s, void *out) {
-        return source_entry_check(s);
-}
-
-static const char *glob_entry(const char *s, void *out) {
+static const char *glob_entry(const char *s) {
         if (strchr(s, '/'))
                 return "must be a file name pattern without '/'";
         return NULL;
 }
 
-/* A sequence of non-empty strings, each checked; the good ones are kept. For networks the
- * parsed NetPrefix goes to *nets, for the others the strings to *strv. */
+/* A sequence of non-empty strings, each passing check; the good ones go to *ret
+ * (NULL-terminated), their number to *n_ret. Bad ones are errors in e. */
 static int read_list(const OkgNode *m, const char *file, const char *path, const char *key,
-                     EntryCheck check, OkgErrors *e, NetPrefix **nets, char ***strv,
-                     size_t *n_ret) {
+                     EntryCheck check, OkgErrors *e, char ***ret, size_t *n_ret) {
         OkgNode *v = okg_node_get(m, key);
+        _cleanup_(strv_freep) char **l = NULL;
         _cleanup_(freep) char *p = NULL;
         char what[80];
+        size_t n = 0;
 
         if (okg_node_is_null(v))
                 return 0;
@@ -374,15 +372,9 @@ static int read_list(const OkgNode *m, const char *file, const char *path, const
         }
         if (v->n == 0)
                 return 0;
-        if (nets) {
-                *nets = calloc(v->n, sizeof(NetPrefix));
-                if (!*nets)
-                        return -ENOMEM;
-        } else {
-                *strv = calloc(v->n + 1, sizeof(char *));
-                if (!*strv)
-                        return -ENOMEM;
-        }
+        l = calloc(v->n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
         for (size_t i = 0; i < v->n; i++) {
                 _cleanup_(freep) char *ip = okg_path_index(p, i), *s = NULL;
                 const OkgNode *x = v->values[i];
@@ -400,16 +392,36 @@ static int read_list(const OkgNode *m, const char *file, const char *path, const
                         okg_errors_add(e, file, x, ip, "must not be empty");
                         continue;
                 }
-                why = check(s, nets ? &(*nets)[*n_ret] : NULL);
+                why = check(s);
                 if (why) {
                         okg_errors_add(e, file, x, ip, "invalid entry %s: %s",
                                        okg_node_describe(x, what, sizeof what), why);
                         continue;
                 }
-                if (strv)
-                        (*strv)[*n_ret] = TAKE_PTR(s);
-                (*n_ret)++;
+                l[n++] = TAKE_PTR(s);
         }
+        *ret = TAKE_PTR(l);
+        *n_ret = n;
+        return 0;
+}
+
+static int read_nets(const OkgNode *m, const char *file, const char *path, const char *key,
+                     OkgErrors *e, NetPrefix **ret, size_t *n_ret) {
+        _cleanup_(strv_freep) char **l = NULL;
+        NetPrefix *v;
+        size_t n = 0;
+        int r;
+
+        r = read_list(m, file, path, key, net_entry, e, &l, &n);
+        if (r < 0 || n == 0)
+                return r;
+        v = calloc(n, sizeof(NetPrefix));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                (void) net_prefix_parse(l[i], &v[i]);    /* checked by read_list */
+        *ret = v;
+        *n_ret = n;
         return 0;
 }
 
@@ -417,17 +429,15 @@ int hotupdate_policy_parse(const OkgNode *m, const char *file, const char *path,
                            HotUpdatePolicy *p) {
         int r;
 
-        r = read_list(m, file, path, "allowedDestinations", net_entry, e, &p->allowed, NULL,
-                      &p->n_allowed);
+        r = read_nets(m, file, path, "allowedDestinations", e, &p->allowed, &p->n_allowed);
         if (r >= 0)
-                r = read_list(m, file, path, "deniedDestinations", net_entry, e, &p->denied, NULL,
-                              &p->n_denied);
+                r = read_nets(m, file, path, "deniedDestinations", e, &p->denied, &p->n_denied);
         if (r >= 0)
-                r = read_list(m, file, path, "allowedSources", source_entry, e, NULL, &p->sources,
+                r = read_list(m, file, path, "allowedSources", source_entry_check, e, &p->sources,
                               &p->n_sources);
         if (r >= 0)
-                r = read_list(m, file, path, "allowedFileNames", glob_entry, e, NULL,
-                              &p->file_globs, &p->n_file_globs);
+                r = read_list(m, file, path, "allowedFileNames", glob_entry, e, &p->file_globs,
+                              &p->n_file_globs);
         return r;
 }
 
