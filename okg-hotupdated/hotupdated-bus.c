@@ -90,6 +90,21 @@ static int property_get_total(sd_bus *bus, const char *path, const char *interfa
         return sd_bus_message_append(reply, "t", manager_updates_total(userdata));
 }
 
+/* The names of the protections that are on, e.g. ["authToken", "allowedSources"]. */
+static int property_get_protections(sd_bus *bus, const char *path, const char *interface,
+                                    const char *property, sd_bus_message *reply, void *userdata,
+                                    sd_bus_error *error) {
+        bool on[_PROTECTION_MAX];
+        int r;
+
+        manager_protections(userdata, on);
+        r = sd_bus_message_open_container(reply, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < _PROTECTION_MAX; i++)
+                if (on[i])
+                        r = sd_bus_message_append(reply, "s", hotupdate_protection_names[i]);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 static int reply_result(sd_bus_message *call, const HotUpdateResult *r) {
         const HotUpdateOutcomeInfo *info = hotupdate_outcome_info(r->outcome);
 
@@ -190,6 +205,7 @@ static const sd_bus_vtable hotupdate_vtable[] = {
         SD_BUS_PROPERTY("LastResult", "(ssss)", property_get_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("UpdatesTotal", "t", property_get_total, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Port", "q", property_get_port, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Protections", "as", property_get_protections, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("DownloadDirectory", "s", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("LoadPatchType", "s", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("ProcessName", "s", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),

@@ -340,6 +340,7 @@ HotUpdateConfig *hotupdate_config_free(HotUpdateConfig *c) {
         free(c->ca_file);
         free(c->auth_token_file);
         free(c->check_url);
+        hotupdate_policy_done(&c->policy);
         free(c);
         return NULL;
 }
@@ -362,6 +363,10 @@ static const char *const section_keys[] = {
         "caFile",
         "allowInsecureRedirects",
         "authTokenFile",
+        "allowedDestinations",
+        "deniedDestinations",
+        "allowedSources",
+        "allowedFileNames",
         "postReloadCheck",
         "recoveryWaitSeconds",
         "clientTimeoutSeconds",
@@ -475,6 +480,8 @@ int hotupdate_config_parse(const OkgNode *node, const char *file, const char *pa
         if (opt_string(&c, node, path, "authTokenFile", false, &cfg->auth_token_file, &v) > 0)
                 check_absolute(&c, v, path, "authTokenFile", cfg->auth_token_file);
 
+        note(&c, hotupdate_policy_parse(node, file, path, c.e, &cfg->policy));
+        hotupdate_policy_add_own_port(&cfg->policy, cfg->port);
         parse_check(&c, node, path, cfg);
 
         opt_uint(&c, node, path, "recoveryWaitSeconds", 0, 86400, &cfg->game_wait_sec);

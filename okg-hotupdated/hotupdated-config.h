@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hotupdated-policy.h"
 #include "okg-yaml.h"
 
 typedef enum LoadPatchType {
@@ -39,6 +40,8 @@ typedef struct HotUpdateConfig {
         unsigned check_delay_msec;           /* postReloadCheck.initialDelayMilliseconds, 500 */
         unsigned client_timeout_sec;         /* clientTimeoutSeconds, default 10 */
         unsigned game_wait_sec;              /* recoveryWaitSeconds, default 60 */
+        HotUpdatePolicy policy;              /* allowed/deniedDestinations, allowedSources,
+                                              * allowedFileNames; see hotupdated-policy.h */
 } HotUpdateConfig;
 
 /* path is the key path of the section for messages, e.g. "plugins[1].config". node may be

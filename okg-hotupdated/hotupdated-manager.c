@@ -21,6 +21,7 @@
 #include "hotupdated-download.h"
 #include "hotupdated-files.h"
 #include "hotupdated-game.h"
+#include "hotupdated-guard.h"
 #include "hotupdated-manager.h"
 #include "hotupdated-sha256.h"
 #include "log.h"
@@ -74,6 +75,7 @@ struct Update {
         struct curl_slist *headers;
         char *post_body;
         char errbuf[CURL_ERROR_SIZE];
+        Guard guard;                    /* the destination policy on this transfer */
 
         /* download */
         TmpFile tmp;
@@ -557,11 +559,16 @@ static int easy_setup(Update *u, const char *url, bool follow, uint64_t connect_
 }
 
 static const char *curl_reason(Update *u, CURLcode result) {
+        if (guard_stopped(&u->guard, result))
+                return u->guard.reason;
         return u->errbuf[0] ? u->errbuf : curl_easy_strerror(result);
 }
 
 static int transfer_start(Update *u, TransferKind kind) {
-        int r = curl_glue_add(u->m->curl, u->easy, on_transfer_done, u);
+        int r = guard_attach(&u->guard, u->easy, &u->m->config->policy,
+                             kind == XFER_DOWNLOAD ? DESTINATION_DOWNLOAD : DESTINATION_GAME);
+        if (r >= 0)
+                r = curl_glue_add(u->m->curl, u->easy, on_transfer_done, u);
         if (r < 0)
                 return r;
         u->xfer = kind;
@@ -677,6 +684,22 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
         return n;
 }
 
+/* allowedSources and allowedFileNames, for a request and for a recorded version alike (a
+ * record may predate the list). True when refused, and the update is finished. */
+static bool update_refused_by_policy(Update *u) {
+        const HotUpdatePolicy *p = &u->m->config->policy;
+        char msg[MSG_MAX];
+
+        if (!hotupdate_policy_check_source(p, u->p.url, msg, sizeof msg) &&
+            !hotupdate_policy_check_file_name(p, u->p.file_name, msg, sizeof msg))
+                return false;
+        if (u->origin == ORIGIN_RECOVERY)
+                update_finish(u, OUTCOME_RECOVERY_FAILED, "Forbidden: %s", msg);
+        else
+                update_finish(u, OUTCOME_FORBIDDEN, "%s", msg);
+        return true;
+}
+
 static void update_start_download(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
@@ -731,7 +754,10 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         long code = 0;
 
         (void) curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (u->refused[0]) {
+        if (guard_stopped(&u->guard, result)) {
+                *ret = OUTCOME_FORBIDDEN;
+                snprintf(msg, size, "%s", u->guard.reason);
+        } else if (u->refused[0]) {
                 *ret = OUTCOME_DOWNLOAD_FAILED;
                 snprintf(msg, size, "%s", u->refused);
         } else if (u->too_large || result == CURLE_FILESIZE_EXCEEDED) {
@@ -1453,7 +1479,8 @@ static void recovery_apply(Manager *m, HotUpdateRecord *rec, bool from_fleet, co
         else
                 log_info("Recovery: %s/%s is %s, downloading %s again.", m->config->download_dir,
                          u->p.file_name, r == -ENOENT ? "missing" : "different", u->p.version);
-        update_start_download(u);
+        if (!update_refused_by_policy(u))
+                update_start_download(u);
 }
 
 static void on_record(int error, const char *message, const char *record, const char *pod,
@@ -1620,6 +1647,8 @@ static int on_update_run(sd_event_source *s, void *userdata) {
         int r;
 
         u->defer = sd_event_source_disable_unref(u->defer);
+        if (update_refused_by_policy(u))
+                return 0;
         if (u->has_immediate) {
                 update_finish(u, u->immediate, "%s is already in place (%s/%s); nothing to do",
                               u->p.version, u->m->config->download_dir, u->p.file_name);
@@ -1733,8 +1762,14 @@ static void json_add(json_object *o, const char *key, json_object *v) {
                 json_object_put(v);
 }
 
+void manager_protections(Manager *m, bool on[_PROTECTION_MAX]) {
+        const HotUpdateConfig *c = m->config;
+        hotupdate_policy_protections(&c->policy, c->auth_token_file, c->bind_address, on);
+}
+
 json_object *manager_status_json(Manager *m) {
-        json_object *o = json_object_new_object(), *h;
+        json_object *o = json_object_new_object(), *h, *p;
+        bool on[_PROTECTION_MAX];
         const char *v = current_version_or_null(m);
 
         if (!o)
@@ -1769,6 +1804,11 @@ json_object *manager_status_json(Manager *m) {
                                 json_object_put(e);
                 }
         json_add(o, "history", h);
+        manager_protections(m, on);
+        p = json_object_new_object();
+        for (size_t i = 0; p && i < _PROTECTION_MAX; i++)
+                json_add(p, hotupdate_protection_names[i], json_object_new_boolean(on[i]));
+        json_add(o, "protections", p);
         return o;
 }
 
@@ -1801,6 +1841,7 @@ const HotUpdateResult *manager_last_result(Manager *m) {
 int manager_metrics_text(Manager *m, char **ret) {
         const char *version = current_version_or_null(m);
         const char *info[] = { "version", version ?: "", NULL };
+        bool on[_PROTECTION_MAX];
         OkgMetrics x;
         int r;
 
@@ -1827,6 +1868,13 @@ int manager_metrics_text(Manager *m, char **ret) {
         okg_metrics_family(&x, "okg_sidecar_hotupdate_version_info", "gauge",
                            "The version in place (empty before the first update).");
         okg_metrics_sample(&x, "okg_sidecar_hotupdate_version_info", info, 1);
+        okg_metrics_family(&x, "okg_sidecar_hotupdate_protection", "gauge",
+                           "1 for each hot-update protection that is on (docs/hot-update.md).");
+        manager_protections(m, on);
+        for (size_t i = 0; i < _PROTECTION_MAX; i++) {
+                const char *l[] = { "protection", hotupdate_protection_names[i], NULL };
+                okg_metrics_sample(&x, "okg_sidecar_hotupdate_protection", l, on[i] ? 1 : 0);
+        }
         return okg_metrics_end(&x, ret);
 }
 

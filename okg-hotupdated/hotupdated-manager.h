@@ -49,6 +49,8 @@ int manager_refusal(Manager *m, HotUpdateOutcome o, const char *message, const H
 
 /* GET /hot-update and GetStatus: current version, in-flight update, last result, history. */
 json_object *manager_status_json(Manager *m);
+/* Which protections of the endpoint are on (hotupdated-policy.h). */
+void manager_protections(Manager *m, bool on[_PROTECTION_MAX]);
 
 const HotUpdateConfig *manager_config(Manager *m);
 sd_event *manager_event(Manager *m);

@@ -14,6 +14,7 @@ static const HotUpdateOutcomeInfo table[_OUTCOME_MAX] = {
         [OUTCOME_RECOVERED]              = { "Recovered", 200, NULL, true, true },
         [OUTCOME_INVALID]                = { "Invalid", 400, E("InvalidArgument"), false, false },
         [OUTCOME_UNAUTHORIZED]           = { "Unauthorized", 401, E("Unauthorized"), false, false },
+        [OUTCOME_FORBIDDEN]              = { "Forbidden", 403, E("Forbidden"), false, true },
         [OUTCOME_NOT_FOUND]              = { "NotFound", 404, E("NotFound"), false, false },
         [OUTCOME_METHOD_NOT_ALLOWED]     = { "MethodNotAllowed", 405, E("MethodNotAllowed"), false, false },
         [OUTCOME_BUSY]                   = { "Busy", 409, E("Busy"), false, false },
@@ -62,6 +63,7 @@ const char *hotupdate_http_reason(unsigned status) {
         case 200: return "OK";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
+        case 403: return "Forbidden";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
         case 409: return "Conflict";

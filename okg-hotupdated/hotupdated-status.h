@@ -11,6 +11,7 @@ typedef enum HotUpdateOutcome {
         OUTCOME_RECOVERED,
         OUTCOME_INVALID,
         OUTCOME_UNAUTHORIZED,
+        OUTCOME_FORBIDDEN,
         OUTCOME_NOT_FOUND,
         OUTCOME_METHOD_NOT_ALLOWED,
         OUTCOME_BUSY,

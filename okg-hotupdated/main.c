@@ -30,6 +30,18 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return 3;
 
+        /* okg-sidecard's health port is the suite's own too: no download may reach it. */
+        const OkgNode *hp = okg_node_get(root, "healthPort");
+        long long health_port = 5001;
+        if (!okg_node_is_null(hp))
+                (void) okg_node_get_int(hp, args.config, "healthPort", 1, 65535, NULL, &health_port);
+        hotupdate_policy_add_own_port(&config->policy, (uint16_t) health_port);
+        if (hotupdate_policy_is_open(&config->policy, config->auth_token_file, config->bind_address))
+                log_warning("/hot-update on %s:%u has neither authTokenFile nor allowedSources: "
+                            "anyone who reaches the port can have any URL downloaded into %s. "
+                            "See \"Security\" in docs/hot-update.md.",
+                            config->bind_address, (unsigned) config->port, config->download_dir);
+
         r = okg_daemon_event_new(&event);
         if (r < 0) {
                 hotupdate_config_free(config);

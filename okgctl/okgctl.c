@@ -151,6 +151,24 @@ static int get_bool_prop(sd_bus *bus, const char *dest, const char *path, const 
         return r < 0 ? r : v;
 }
 
+/* The hot-update endpoint's protections (its Protections property); NULL when okg-hotupdated
+ * is not running. */
+static char **hot_update_protections(sd_bus *bus) {
+        char **l = NULL;
+
+        if (sd_bus_get_property_strv(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "Protections", NULL,
+                                     &l) < 0)
+                return NULL;
+        return l;
+}
+
+static bool strv_contains(char **l, const char *s) {
+        for (char **i = l; i && *i; i++)
+                if (streq(*i, s))
+                        return true;
+        return false;
+}
+
 static int cmd_status(sd_bus *bus, char **args) {
         _cleanup_(freep) char *version = NULL, *state = NULL, *order = NULL, *config = NULL;
         json_object *units = NULL;
@@ -168,6 +186,7 @@ static int cmd_status(sd_bus *bus, char **args) {
         r = list_units(bus, "ListUnits", &units);
         if (r < 0)
                 return 1;
+        _cleanup_(strv_freep) char **prot = hot_update_protections(bus);
         if (arg_json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "version", json_object_new_string(version));
@@ -177,6 +196,12 @@ static int cmd_status(sd_bus *bus, char **args) {
                 json_object_object_add(o, "startOrder", json_object_new_string(order));
                 json_object_object_add(o, "config", json_object_new_string(config));
                 json_object_object_add(o, "units", units);
+                if (prot) {
+                        json_object *a = json_object_new_array();
+                        for (char **i = prot; *i; i++)
+                                json_object_array_add(a, json_object_new_string(*i));
+                        json_object_object_add(o, "hotUpdateProtections", a);
+                }
                 print_json(o);
                 json_object_put(o);
                 return 0;
@@ -186,6 +211,17 @@ static int cmd_status(sd_bus *bus, char **args) {
         printf("config %s, sidecarstartorder %s\n\n", config, order);
         print_units(units);
         json_object_put(units);
+        if (prot) {
+                printf("hot-update protections:");
+                for (char **i = prot; *i; i++)
+                        printf(" %s", *i);
+                /* docs/hot-update.md, "Security": anyone who reaches the port can use it. */
+                if (!strv_contains(prot, "authToken") && !strv_contains(prot, "loopbackOnly") &&
+                    !strv_contains(prot, "allowedSources"))
+                        printf("\nhot-update endpoint is OPEN: no authTokenFile, no allowedSources, "
+                               "listening beyond loopback");
+                printf("\n");
+        }
         return 0;
 }
 

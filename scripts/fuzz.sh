@@ -62,7 +62,7 @@ run_target() {
                 cp tests/config-good/*.yaml tests/config-bad/*.yaml "$corpus"/
         fi
         case $t in
-        fuzz-config | fuzz-kubeconfig | fuzz-hotupdate-request) dict=(-dict="tests/fuzz/$t.dict") ;;
+        fuzz-config | fuzz-kubeconfig | fuzz-hotupdate-request | fuzz-hotupdate-policy) dict=(-dict="tests/fuzz/$t.dict") ;;
         *) dict=(-dict=tests/fuzz/json.dict) ;;
         esac
         "$dir/tests/fuzz/$t" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

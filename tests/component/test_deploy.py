@@ -443,6 +443,11 @@ def check_pod(objs, md, spec):
                        if m["name"] == shared]
         assert game_mounts, f"the game does not mount {shared}"
         assert not any(m.get("subPath") for m in game_mounts)
+    if hot is not None and hot.get("authTokenFile"):
+        # The token comes from a Secret mounted as a directory (a rotated token reaches it).
+        tdir = os.path.dirname(hot["authTokenFile"])
+        assert tdir in mounts and not mounts[tdir].get("subPath"), f"no volume at {tdir}"
+        assert "secret" in volumes[mounts[tdir]["name"]], f"{tdir} is not a Secret"
     if hot is not None and hot.get("loadPatchType", "signal") == "signal":
         # The game's processes must be visible, and kill(2) allowed: the same UID as the
         # game, or CAP_KILL, which Kubernetes grants only to a root container.
@@ -467,6 +472,29 @@ def test_pod_wiring(tmp_path, name):
         check_pod(objs, md, spec)
     kinds = {o["kind"] for o in objs}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Namespace"}
+
+
+def test_hot_update_example_is_locked_down(tmp_path):
+    """Issue 15: the demo is not an open relay: a token from a Secret, allowlists, and a
+    NetworkPolicy that admits port 5000 only from labelled operator namespaces."""
+    objs = manifest_sets(tmp_path)["deploy/examples/hot-update-2048/manifest.yaml"]
+    cm = next(o for o in objs if o["kind"] == "ConfigMap" and "config.yaml" in o.get("data", {}))
+    config = yaml.safe_load(cm["data"]["config.yaml"])
+    hot = next(p for p in config["plugins"] if p["name"] == "hot_update")["config"]
+    assert hot["authTokenFile"] and hot["allowedSources"] and hot["allowedFileNames"]
+    (gss, md, spec), = pod_templates(objs)
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    assert len(policies) == 1
+    np = policies[0]["spec"]
+    assert np["podSelector"]["matchLabels"].items() <= md["labels"].items()
+    assert "Ingress" in np["policyTypes"]
+    for rule in np["ingress"]:
+        ports = {p["port"] for p in rule["ports"]}
+        if 5000 in ports:
+            assert ports == {5000} and rule["from"] and all(
+                set(f) == {"namespaceSelector"} and f["namespaceSelector"]["matchLabels"]
+                for f in rule["from"])
+    assert any(5000 in {p["port"] for p in r["ports"]} for r in np["ingress"])
 
 
 def test_native_example_is_native():

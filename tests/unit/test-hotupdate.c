@@ -307,6 +307,9 @@ static void test_status_table(void) {
         ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_UNCHANGED), 200);
         ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_INVALID), 400);
         ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_UNAUTHORIZED), 401);
+        ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_FORBIDDEN), 403);
+        ASSERT_TRUE(hotupdate_outcome_info(OUTCOME_FORBIDDEN)->recorded);
+        ASSERT_STREQ(hotupdate_http_reason(403), "Forbidden");
         ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_NOT_FOUND), 404);
         ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_METHOD_NOT_ALLOWED), 405);
         ASSERT_EQ(hotupdate_outcome_http_status(OUTCOME_BUSY), 409);
