@@ -57,7 +57,10 @@ for name in "${ports[@]}"; do
         p=${port_of[$name]}
         [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] ||
                 die "--$name-port / ${var_of[$name]}: '$p' is not a port number (1-65535)"
+        port_of[$name]=$((10#$p))
 done
+health_port=${port_of[health]} hot_port=${port_of[hot-update]}
+game_port=${port_of[game]} cdn_port=${port_of[cdn]}
 for a in "${ports[@]}"; do
         for b in "${ports[@]}"; do
                 [ "$a" \< "$b" ] && [ "${port_of[$a]}" = "${port_of[$b]}" ] &&

@@ -12,8 +12,13 @@ from conftest import BUILD, TOP, free_port, scaled, spawn, wait_for
 SCRIPT = os.path.join(TOP, "scripts", "run-local.sh")
 PORTS = ("health", "hot-update", "game", "cdn")
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nginx"),
-                                reason="run-local.sh runs nginx as root")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nginx"),
+                       reason="run-local.sh runs nginx as root"),
+    # It builds its build directory: only a real meson one (not valgrind.sh's shadow of one).
+    pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "build.ninja")),
+                       reason=f"{BUILD} is not a meson build directory"),
+]
 
 
 def env_without_cluster():
