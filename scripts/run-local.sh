@@ -3,17 +3,86 @@
 # local store (no cluster): nginx as the game, the suite beside it, a hot update from v1 to v2
 # through the proposal's own curl, and a probe state change that reaches the GameServer's
 # opsState. Then the suite keeps running until Ctrl-C (--demo-only: stop after the demo).
-# Everything lives under ./build-run/demo; ports are on 127.0.0.1 only.
+# Everything lives under BUILD/demo; ports are on 127.0.0.1 only.
+#
+# Usage: run-local.sh [--demo-only] [--health-port N] [--hot-update-port N] [--game-port N]
+#                     [--cdn-port N] [--build-dir DIR]
+# Each option has an environment variable (RUN_LOCAL_HEALTH_PORT, RUN_LOCAL_HOT_UPDATE_PORT,
+# RUN_LOCAL_GAME_PORT, RUN_LOCAL_CDN_PORT, RUN_LOCAL_BUILD_DIR); options win. Defaults: 5001, 5000,
+# 8080, 8081, build-run. RUN_LOCAL_TIMEOUT (seconds, default 60) bounds the wait for readiness.
+# The script only talks to servers it started: a port held by another process is named in one
+# line and the script exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+. "$top/scripts/ports.sh"
+
 keep_running=1
-[ "${1:-}" = "--demo-only" ] && keep_running=0
+health_port=${RUN_LOCAL_HEALTH_PORT:-5001}
+hot_port=${RUN_LOCAL_HOT_UPDATE_PORT:-5000}
+game_port=${RUN_LOCAL_GAME_PORT:-8080}
+cdn_port=${RUN_LOCAL_CDN_PORT:-8081}
+build=${RUN_LOCAL_BUILD_DIR:-build-run}
+timeout=${RUN_LOCAL_TIMEOUT:-60}
+
+step() { printf '\n== %s\n' "$*"; }
+die() {
+        echo "run-local: $*" >&2
+        exit 1
+}
+usage() {
+        sed -n 's/^# Usage: /usage: /p' "$0" >&2
+        exit 2
+}
+while [ $# -gt 0 ]; do
+        case $1 in
+        --demo-only) keep_running=0 ;;
+        --health-port) health_port=${2-}; shift ;;
+        --hot-update-port) hot_port=${2-}; shift ;;
+        --game-port) game_port=${2-}; shift ;;
+        --cdn-port) cdn_port=${2-}; shift ;;
+        --build-dir) build=${2-}; shift ;;
+        -h | --help) usage ;;
+        *) echo "run-local: unknown argument '$1'" >&2; usage ;;
+        esac
+        shift
+done
+
+# Port name, the option and the variable that choose it; in the order they are checked.
+ports=(health hot-update game cdn)
+declare -A port_of=([health]=$health_port [hot-update]=$hot_port [game]=$game_port [cdn]=$cdn_port)
+declare -A var_of=([health]=RUN_LOCAL_HEALTH_PORT [hot-update]=RUN_LOCAL_HOT_UPDATE_PORT
+        [game]=RUN_LOCAL_GAME_PORT [cdn]=RUN_LOCAL_CDN_PORT)
+for name in "${ports[@]}"; do
+        p=${port_of[$name]}
+        [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] ||
+                die "--$name-port / ${var_of[$name]}: '$p' is not a port number (1-65535)"
+        port_of[$name]=$((10#$p))
+done
+health_port=${port_of[health]} hot_port=${port_of[hot-update]}
+game_port=${port_of[game]} cdn_port=${port_of[cdn]}
+for a in "${ports[@]}"; do
+        for b in "${ports[@]}"; do
+                [ "$a" \< "$b" ] && [ "${port_of[$a]}" = "${port_of[$b]}" ] &&
+                        die "the $a and $b ports are both ${port_of[$a]}; choose different ones"
+        done
+done
+[[ "$timeout" =~ ^[0-9]+$ ]] || die "RUN_LOCAL_TIMEOUT: '$timeout' is not a number of seconds"
+
+# One line naming a port that another process holds, and how to choose another.
+taken() {
+        die "port ${port_of[$1]} ($1) is taken by $(port_owner "${port_of[$1]}"); choose another with --$1-port or ${var_of[$1]}"
+}
 
 ./scripts/setup.sh
-./scripts/build.sh build-run
+# Before building, so a busy port is reported at once (ss comes with setup's iproute2).
+for name in "${ports[@]}"; do
+        port_taken_by_other "${port_of[$name]}" 0 && taken "$name"
+done
+./scripts/build.sh "$build"
+case $build in /*) ;; *) build=$top/$build ;; esac
 
-demo=$top/build-run/demo
+demo=$build/demo
 rm -rf "$demo"
 mkdir -p "$demo"/{www,cdn/v1,cdn/v2,nginx/tmp,run,state}
 echo "<h1>2048 v1</h1>" >"$demo/cdn/v1/index.html"
@@ -21,8 +90,8 @@ echo "<h1>2048 v2</h1>" >"$demo/cdn/v2/index.html"
 cp "$demo/cdn/v1/index.html" "$demo/www/index.html"
 echo None >"$demo/www/state"
 
-# The game: nginx serving the shared folder on :8080 (its /state is the game's own state page),
-# and, for the demo only, a second server on :8081 standing in for the CDN.
+# The game: nginx serving the shared folder on the game port (its /state is the game's own state
+# page), and, for the demo only, a second server on the CDN port standing in for the CDN.
 cat >"$demo/nginx/nginx.conf" <<EOF
 user root;
 worker_processes 2;
@@ -36,8 +105,8 @@ http {
     fastcgi_temp_path $demo/nginx/tmp/fastcgi;
     uwsgi_temp_path $demo/nginx/tmp/uwsgi;
     scgi_temp_path $demo/nginx/tmp/scgi;
-    server { listen 127.0.0.1:8080; root $demo/www; add_header Cache-Control no-store; }
-    server { listen 127.0.0.1:8081; root $demo/cdn; }
+    server { listen 127.0.0.1:$game_port; root $demo/www; add_header Cache-Control no-store; }
+    server { listen 127.0.0.1:$cdn_port; root $demo/cdn; }
 }
 EOF
 
@@ -55,13 +124,13 @@ plugins:
           annotationKey: sidecar.vke.volcengine.com/hot-update-result
         type: InKube
       bindAddress: 127.0.0.1
-      port: 5000
+      port: $hot_port
       downloadDir: $demo/www
     bootorder: 0
   - name: http_probe
     config:
       endpoints:
-        - url: http://127.0.0.1:8080/state
+        - url: http://127.0.0.1:$game_port/state
           method: GET
           expectedStatusCode: 200
           timeout: 2
@@ -80,7 +149,7 @@ resources:
   CPU: 100m
   Memory: 128Mi
 sidecarstartorder: Before
-healthPort: 5001
+healthPort: $health_port
 healthAddress: 127.0.0.1
 EOF
 
@@ -91,26 +160,55 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-(cd "$demo/nginx" && exec nginx -c "$demo/nginx/nginx.conf" -g "daemon off;") &
-pids+=($!)
+(cd "$demo/nginx" && exec nginx -c "$demo/nginx/nginx.conf" -g "daemon off;") 2>"$demo/nginx/stderr.log" &
+nginx_pid=$!
+pids+=($nginx_pid)
 POD_NAME=demo-0 POD_NAMESPACE=default \
-        "$top/build-run/okg-sidecard/okg-sidecard" --config "$demo/config.yaml" \
+        "$build/okg-sidecard/okg-sidecard" --config "$demo/config.yaml" \
         --runtime-dir "$demo/run" --state-dir "$demo/state" 2>"$demo/sidecar.log" &
-pids+=($!)
+sidecard_pid=$!
+pids+=($sidecard_pid)
 
-step() { printf '\n== %s\n' "$*"; }
-for _ in $(seq 100); do curl -sf http://127.0.0.1:5001/readyz >/dev/null && break; sleep 0.1; done
+# Which process must own which port: nginx (master or workers) the game and CDN ports,
+# okg-sidecard the health port and its okg-hotupdated the hot-update port.
+declare -A owner_of=([health]=$sidecard_pid [hot-update]=$sidecard_pid [game]=$nginx_pid
+        [cdn]=$nginx_pid)
+# The last line of a log, for a one-line reason.
+last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1; }
+# Ready when both processes live, every port is held by the process started for it, and
+# /readyz (now known to be ours) answers 200. A port held by another process, or a process that
+# exited, ends the script with one line saying so.
+deadline=$((SECONDS + timeout))
+while :; do
+        for name in "${ports[@]}"; do
+                port_taken_by_other "${port_of[$name]}" "${owner_of[$name]}" && taken "$name"
+        done
+        kill -0 "$nginx_pid" 2>/dev/null ||
+                die "nginx exited: $(last_line "$demo/nginx/stderr.log") (see $demo/nginx/error.log)"
+        kill -0 "$sidecard_pid" 2>/dev/null ||
+                die "okg-sidecard exited: $(last_line "$demo/sidecar.log") (see $demo/sidecar.log)"
+        owned=1
+        for name in "${ports[@]}"; do
+                port_owned_by "${port_of[$name]}" "${owner_of[$name]}" || owned=
+        done
+        [ -n "$owned" ] && curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break
+        [ "$SECONDS" -lt "$deadline" ] ||
+                die "the suite was not ready within $timeout s (RUN_LOCAL_TIMEOUT); see $demo/sidecar.log"
+        sleep 0.2
+done
 
-step "the suite is ready: curl http://127.0.0.1:5001/readyz"
-curl -s http://127.0.0.1:5001/readyz; echo
-step "the game serves v1: curl http://127.0.0.1:8080/"
-curl -s http://127.0.0.1:8080/
+step "the suite is ready: curl http://127.0.0.1:$health_port/readyz"
+curl -s http://127.0.0.1:$health_port/readyz; echo
+step "the game serves v1: curl http://127.0.0.1:$game_port/"
+curl -s http://127.0.0.1:$game_port/
 
 step "hot update to v2, the proposal's curl"
-echo 'curl -X POST -d "version=v2&url=http://127.0.0.1:8081/v2/index.html" http://127.0.0.1:5000/hot-update'
-curl -s -X POST -d "version=v2&url=http://127.0.0.1:8081/v2/index.html" http://127.0.0.1:5000/hot-update; echo
+echo "curl -X POST -d \"version=v2&url=http://127.0.0.1:$cdn_port/v2/index.html\" http://127.0.0.1:$hot_port/hot-update"
+curl -s --fail-with-body -X POST -d "version=v2&url=http://127.0.0.1:$cdn_port/v2/index.html" http://127.0.0.1:$hot_port/hot-update ||
+        die "the hot update failed (its answer is above; see $demo/sidecar.log)"
+echo
 step "nginx reloaded and serves v2"
-curl -s http://127.0.0.1:8080/
+curl -s http://127.0.0.1:$game_port/
 
 step "the game reports WaitToBeDeleted on its state page; the probe maps it onto opsState"
 echo WaitToBeDeleted >"$demo/www/state"
@@ -118,19 +216,20 @@ for _ in $(seq 50); do
         grep -q '"opsState": "WaitToBeDeleted"' "$demo/state/local-store.json" 2>/dev/null && break
         sleep 0.2
 done
+[ -f "$demo/state/local-store.json" ] || die "no store written at $demo/state/local-store.json; see $demo/sidecar.log"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({'gameservers': d.get('gameservers'), 'pod annotations': {k: v['metadata'].get('annotations') for k, v in d.get('pods', {}).items()}}, indent=2))" "$demo/state/local-store.json"
 
 step "where to look"
 cat <<TXT
-  status:    $top/build-run/okgctl/okgctl -a $demo/run status
-  probes:    $top/build-run/okgctl/okgctl -a $demo/run probes
-  updates:   curl -s http://127.0.0.1:5000/hot-update
-  metrics:   curl -s http://127.0.0.1:5001/metrics
+  status:    $build/okgctl/okgctl -a $demo/run status
+  probes:    $build/okgctl/okgctl -a $demo/run probes
+  updates:   curl -s http://127.0.0.1:$hot_port/hot-update
+  metrics:   curl -s http://127.0.0.1:$health_port/metrics
   the bus:   busctl --address=unix:path=$demo/run/bus tree
   the store: $demo/state/local-store.json (what Kubernetes would hold)
   the logs:  $demo/sidecar.log
 TXT
-"$top/build-run/okgctl/okgctl" -a "$demo/run" status
+"$build/okgctl/okgctl" -a "$demo/run" status
 
 if [ "$keep_running" = 1 ]; then
         step "the suite keeps running; Ctrl-C stops it"

@@ -9,6 +9,7 @@
 # leaks; "possibly lost" and "still reachable" are not errors. Exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
+. scripts/ports.sh
 
 if [ $# -lt 1 ]; then
         echo "usage: $0 BUILD_DIR [--daemons | --component [PYTEST ARGS...]]" >&2
@@ -199,10 +200,17 @@ OKG_LIBEXECDIR=$work/libexec OKG_BUS_CONFIG=$dir/units/okg-bus.conf \
         --runtime-dir "$work/run" --state-dir "$work/state" >"$work/sidecard.log" 2>&1 &
 sidecard_pid=$!
 
+# Ready only when the health port is okg-sidecard's own: a free port picked above may have been
+# taken by another process in the meantime, and its /readyz says nothing about ours.
 ready=
 for _ in $(seq 1 240); do
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health/readyz")" = 200 ]; then
+        if port_owned_by "$health" "$sidecard_pid" &&
+                [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health/readyz")" = 200 ]; then
                 ready=1
+                break
+        fi
+        if port_taken_by_other "$health" "$sidecard_pid"; then
+                echo "FAILED: health port $health is taken by $(port_owner "$health")"
                 break
         fi
         kill -0 "$sidecard_pid" 2>/dev/null || break

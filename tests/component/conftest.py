@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,15 +20,65 @@ SIDECARD = os.path.join(BUILD, "okg-sidecard", "okg-sidecard")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
+def _timeout_factor():
+    raw = os.environ.get("OKG_TEST_TIMEOUT_FACTOR")
+    if raw is None:
+        return 2.0 if os.environ.get("OKG_SANITIZED") == "1" else 1.0
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = 0.0
+    if not factor > 0:
+        raise pytest.UsageError(f"OKG_TEST_TIMEOUT_FACTOR={raw!r}: not a positive number")
+    return factor
+
+
+# Safety timeouts only catch hangs; on a loaded or instrumented machine everything is slower, so
+# every one of them is multiplied by this factor (OKG_TEST_TIMEOUT_FACTOR; default 1, or 2 when
+# OKG_SANITIZED=1).
+TIMEOUT_FACTOR = _timeout_factor()
+# The default safety timeout of wait_for and friends, before scaling.
+SAFETY_TIMEOUT = 60.0
+
+
+def scaled(seconds):
+    """A safety timeout of `seconds` on a quiet machine, scaled by OKG_TEST_TIMEOUT_FACTOR."""
+    return seconds * TIMEOUT_FACTOR
+
+
+def reset_signals():
+    """preexec_fn for subprocess: every signal's disposition back to the default and none blocked,
+    whatever the test run inherited (nohup ignores SIGHUP, some CI runners ignore SIGINT/SIGQUIT
+    or block signals). Python's subprocess restores only SIGPIPE, SIGXFZ and SIGXFSZ.
+    It creates no objects (small ints, an empty tuple), as a preexec_fn should not."""
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def spawn(argv, **kw):
+    """subprocess.Popen with default signal dispositions in the child (see reset_signals): the
+    way tests start every process whose reaction to signals they rely on."""
+    kw.setdefault("preexec_fn", reset_signals)
+    return subprocess.Popen(argv, **kw)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_for(cond, timeout=20.0, interval=0.05, what="condition"):
-    """Polls cond() until it returns a truthy value; fails the test after timeout seconds.
-    The timeout is a safety net against hangs, not a performance assertion."""
+def wait_for(cond, timeout=SAFETY_TIMEOUT, interval=0.05, what="condition"):
+    """Polls cond() until it returns a truthy value; fails the test after timeout seconds (at least
+    SAFETY_TIMEOUT, then scaled by OKG_TEST_TIMEOUT_FACTOR). The timeout is a safety net against
+    hangs, not a performance assertion, so a shorter one is raised to SAFETY_TIMEOUT."""
+    timeout = scaled(max(timeout, SAFETY_TIMEOUT))
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -35,7 +86,7 @@ def wait_for(cond, timeout=20.0, interval=0.05, what="condition"):
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out waiting for {what} (last value: {last!r})")
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what} (last value: {last!r})")
 
 
 def libexec_dir(tmp_path, wrappers=None):
@@ -148,7 +199,7 @@ class Suite:
         env.update(extra_env or {})
         self.log = open(self.log_path, "w")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             self.command_prefix + [SIDECARD] + (
                 args if args is not None else
                 ["--config", str(self.config), "--runtime-dir", str(self.runtime),
@@ -160,7 +211,7 @@ class Suite:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def wait_log(self, pattern, timeout=20.0):
+    def wait_log(self, pattern, timeout=SAFETY_TIMEOUT):
         rx = re.compile(pattern)
         return wait_for(lambda: rx.search(self.log_text()), timeout, what=f"log /{pattern}/")
 
@@ -169,14 +220,14 @@ class Suite:
         """(status, parsed JSON body) from the health port."""
         url = f"http://127.0.0.1:{self.health_port}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=scaled(10)) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
         except (urllib.error.URLError, ConnectionError, socket.timeout):
             return None, None
 
-    def wait_ready(self, timeout=30.0):
+    def wait_ready(self, timeout=SAFETY_TIMEOUT):
         return wait_for(lambda: self.http("/readyz")[0] == 200, timeout, what="/readyz 200")
 
     # ---- bus ----
@@ -185,7 +236,7 @@ class Suite:
         if json_out:
             cmd.append("--json=short")
         cmd += list(args)
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=scaled(60))
         if check and r.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
         if json_out and r.returncode == 0:
@@ -225,12 +276,16 @@ class Suite:
     def pid(self, name):
         return self.units()[name]["pid"]
 
+    def monitor(self, interface, member):
+        """A SignalMonitor for the signal interface.member on this suite's bus."""
+        return SignalMonitor(self, interface, member)
+
     # ---- lifetime ----
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(scaled(timeout))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -243,6 +298,66 @@ class Suite:
             self.proc.wait()
         if self.proc:
             self.log.close()
+
+
+class SignalMonitor:
+    """busctl monitor for one signal on a suite's bus, read by a thread: `signals` holds the
+    payload (a list of arguments) of every one received, in order. listen() returns once the
+    monitor is listening (it sees a marker signal of its own, sent from MARKER_PATH, which
+    `signals` leaves out); use the result as a context manager, which stops busctl. Lets a test assert on the specific event it
+    caused rather than on a property that later, unrelated events may overwrite."""
+    MARKER_PATH = "/io/kruise/game/OkgTestMarker"
+
+    def __init__(self, suite, interface, member):
+        self.suite = suite
+        self.interface = interface
+        self.member = member
+        self.signals = []
+        self._marker_seen = False
+        self.proc = None
+
+    def _read(self):
+        for line in self.proc.stdout:
+            msg = json.loads(line)
+            if msg.get("member") != self.member:
+                continue
+            if msg.get("path") == self.MARKER_PATH:
+                self._marker_seen = True
+            else:
+                self.signals.append(msg["payload"]["data"])
+
+    def listen(self, signature, *marker_args):
+        """Starts busctl and waits until it listens: emits the signal (with marker_args, which must
+        match signature) from MARKER_PATH until it shows up."""
+        match = f"type='signal',interface='{self.interface}',member='{self.member}'"
+        self.proc = spawn(["busctl", f"--address={self.suite.bus_address}", "monitor",
+                           "--json=short", f"--match={match}"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+        def seen():
+            self.suite.busctl("emit", self.MARKER_PATH, self.interface, self.member, signature,
+                              *[str(a) for a in marker_args])
+            time.sleep(0.2)
+            return self._marker_seen
+        wait_for(seen, what=f"busctl monitor listening for {self.member}")
+        return self
+
+    def wait(self, pred=lambda args: True, what=None):
+        """The payload of the first signal received for which pred(payload) is true."""
+        return wait_for(lambda: next((a for a in self.signals if pred(a)), None),
+                        what=what or f"a {self.member} signal")
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @pytest.fixture
@@ -267,7 +382,7 @@ def suite_factory(tmp_path):
     def leftovers():
         out = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
         return out.stdout.strip()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + scaled(10)
     while leftovers() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not leftovers(), f"processes left behind: {leftovers()}"

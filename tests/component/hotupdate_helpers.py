@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, make_config, wait_for
+from conftest import SAFETY_TIMEOUT, free_port, make_config, scaled, spawn, wait_for
 from kube import kube  # noqa: F401  (the session fixture, used by KubeBackend)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -64,12 +64,12 @@ http {{
 
     def start(self):
         log = open(os.path.join(self.base, "stdout.log"), "w")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [self.binary, "-c", self.conf, "-e", os.path.join(self.base, "error.log"),
              "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
         log.close()
         wait_for(lambda: self.proc.poll() is None and len(self.workers()) == 2
-                 and self.status("/") is not None, timeout=20, what="nginx up")
+                 and self.status("/") is not None, what="nginx up")
         return self
 
     @property
@@ -107,7 +107,7 @@ http {{
     def body(self, path):
         return self.get(path)[1]
 
-    def wait_reloaded(self, old_workers, timeout=20):
+    def wait_reloaded(self, old_workers, timeout=SAFETY_TIMEOUT):
         """The master started new workers and the old ones are gone: it handled SIGHUP."""
         old = set(old_workers)
         return wait_for(lambda: (lambda w: len(w) == 2 and not (set(w) & old) and w)(self.workers()),
@@ -415,7 +415,7 @@ class HotUpdate:
         req = urllib.request.Request(self.base + query, data=data, method=method,
                                      headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=scaled(timeout)) as r:
                 raw, status, hdrs = r.read(), r.status, r.headers
         except urllib.error.HTTPError as e:
             raw, status, hdrs = e.read(), e.code, e.headers
@@ -466,7 +466,7 @@ class HotUpdate:
             return (a and r and a.get("version") == version and a.get("state") == state
                     and r.get("lastResult", {}).get("state") == state
                     and r.get("lastResult", {}).get("version") == version and (a, r))
-        return wait_for(ok, timeout=20, what=f"{version} {state} recorded")
+        return wait_for(ok, what=f"{version} {state} recorded")
 
     def hotupdated_pid(self):
         return self.suite.pid("hot_update")
@@ -520,7 +520,7 @@ def catches_sighup(pid):
 
 def raw_http(port, payload, read=True, timeout=10):
     """Sends raw bytes to the server; returns the response bytes (or b'' when closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=scaled(timeout)) as s:
         s.sendall(payload)
         if not read:
             return b""

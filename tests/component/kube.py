@@ -21,6 +21,8 @@ import uuid
 
 import pytest
 
+from conftest import scaled
+
 try:
     import yaml
 except ImportError:  # python3-yaml is installed by tests/kube/build-apiserver.sh
@@ -153,7 +155,7 @@ class KubeClient:
 
     def with_token(self, token=None, token_file=None):
         return KubeClient(self.server, self.ca, token=token, token_file=token_file,
-                          timeout=self.timeout)
+                          timeout=scaled(self.timeout))
 
     def _bearer(self):
         if self.token_file:
@@ -178,7 +180,7 @@ class KubeClient:
             req.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, context=self.ctx,
-                                        timeout=timeout or self.timeout) as r:
+                                        timeout=scaled(timeout or self.timeout)) as r:
                 status, raw = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
@@ -285,7 +287,7 @@ class KubeClient:
     def wait_crd(self, name, timeout=60):
         """Waits until the CRD is Established and its resource is served."""
         path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             status, crd = self.get(path)
             if status == 200:
@@ -398,7 +400,7 @@ class KubeClient:
 
 def wait_status(client, path, want, timeout=15):
     """Polls GET path until it answers `want`; returns the last status."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         status = client.get(path)[0]
         if status == want or time.monotonic() > deadline:
@@ -484,7 +486,7 @@ class AuditLog:
         return len(self.select(since, **filters))
 
     def wait_count(self, n, since=0, timeout=10, **filters):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             c = self.count(since, **filters)
             if c >= n or time.monotonic() > deadline:
@@ -511,7 +513,7 @@ class KubeEnv:
 
     def _script(self, *args, timeout=180):
         r = subprocess.run([ENV_SCRIPT, *args, self.dir], capture_output=True, text=True,
-                           timeout=timeout, env=dict(os.environ, KUBE_ENV_WATCH_PID=str(os.getpid())))
+                           timeout=scaled(timeout), env=dict(os.environ, KUBE_ENV_WATCH_PID=str(os.getpid())))
         if r.returncode != 0:
             raise RuntimeError(f"kube-env.sh {' '.join(args)} failed ({r.returncode}):\n"
                                f"{r.stderr.strip()[-4000:]}")

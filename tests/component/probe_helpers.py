@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import free_port, make_config, wait_for
+from conftest import SAFETY_TIMEOUT, free_port, make_config, spawn, wait_for
 
 POD = "game-0"
 NAMESPACE = "default"
@@ -75,11 +75,11 @@ http {{
         os.rename(tmp, self.docroot / "state")
 
     def start(self):
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
              "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "logs" / "stderr.log", "w"))
-        wait_for(self._answers, 15, what="nginx answering")
+        wait_for(self._answers, what="nginx answering")
         return self
 
     def _answers(self):
@@ -270,12 +270,12 @@ def probe_call(suite, method, *args):
                         json_out=True)
 
 
-def wait_ep(suite, index, prop, value, timeout=20.0):
+def wait_ep(suite, index, prop, value, timeout=SAFETY_TIMEOUT):
     return wait_for(lambda: ep_prop(suite, index, prop) == value, timeout,
                     what=f"endpoint {index} {prop} == {value!r}")
 
 
-def wait_probes(suite, index, more_than, timeout=20.0):
+def wait_probes(suite, index, more_than, timeout=SAFETY_TIMEOUT):
     """Waits until endpoint index has made more than more_than probes; returns the count."""
     return wait_for(lambda: (lambda n: n if n > more_than else 0)(ep_prop(suite, index, "Probes")),
                     timeout, what=f"endpoint {index} probes > {more_than}")

@@ -3,7 +3,7 @@ org.freedesktop.LogControl1 on every daemon."""
 import os
 import subprocess
 
-from conftest import BUILD, wait_for
+from conftest import BUILD, scaled, wait_for
 
 CLIENT = os.path.join(BUILD, "tests", "component", "okg-test-bus-client")
 NAMES = ("io.kruise.game.Sidecar1", "io.kruise.game.Storage1", "io.kruise.game.HotUpdate1",
@@ -13,7 +13,7 @@ NAMES = ("io.kruise.game.Sidecar1", "io.kruise.game.Storage1", "io.kruise.game.H
 def client(suite, *args):
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")   # a test tool, not the product
     return subprocess.run([CLIENT, suite.bus_address, *args], capture_output=True, text=True,
-                          timeout=30, env=env)
+                          timeout=scaled(30), env=env)
 
 
 def test_busctl_tree_shows_every_daemon(suite):

@@ -21,7 +21,8 @@ import time
 import pytest
 import yaml
 
-from conftest import BUILD, SANITIZER_MARKERS, SIDECARD, TOP, free_port, wait_for
+from conftest import (BUILD, SAFETY_TIMEOUT, SANITIZER_MARKERS, SIDECARD, TOP, free_port, scaled,
+                      spawn, wait_for)
 from kube import kube  # noqa: F401
 
 DEPLOY = os.path.join(TOP, "deploy")
@@ -159,7 +160,7 @@ def kustomize_example(tmp_path, component):
     assert "../components/sidecar\n" in text
     kfile.write_text(text.replace("../components/sidecar\n", f"../components/{component}\n"))
     r = subprocess.run([kubectl, "kustomize", str(tree / "example")], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=scaled(120))
     assert r.returncode == 0, f"kubectl kustomize: {r.stderr}"
     return objs, [d for d in yaml.safe_load_all(r.stdout) if d]
 
@@ -205,7 +206,7 @@ def test_examples_exist():
 
 def test_committed_manifests_are_rendered():
     r = subprocess.run(["python3", os.path.join(DEPLOY, "render.py"), "--check"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=scaled(60))
     assert r.returncode == 0, f"stale manifests, run deploy/render.py:\n{r.stdout}{r.stderr}"
 
 
@@ -267,7 +268,7 @@ def test_render_maps_resources(tmp_path, resources, want):
     # What render.py takes for a quantity, okg-sidecard takes too.
     (tmp_path / "c.yaml").write_text(config)
     r = subprocess.run([SIDECARD, "--check-config", str(tmp_path / "c.yaml")],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=scaled(30))
     assert r.returncode == 0, r.stderr
 
 
@@ -285,7 +286,7 @@ def test_render_refuses_what_check_config_refuses(tmp_path, resources):
         render.render_text(config, TEMPLATE)
     (tmp_path / "c.yaml").write_text(config)
     r = subprocess.run([SIDECARD, "--check-config", str(tmp_path / "c.yaml")],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=scaled(30))
     assert r.returncode == 3, r.stderr
     assert "resources" in r.stderr
 
@@ -322,13 +323,13 @@ def test_render_cli_writes_output(tmp_path):
     out = tmp_path / "out.yaml"
     r = subprocess.run(["python3", os.path.join(DEPLOY, "render.py"), str(tmp_path / "config.yaml"),
                         str(tmp_path / "t.yaml.in"), "-o", str(out)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=scaled(60))
     assert r.returncode == 0, r.stderr
     pod = load_docs(out)[1]
     assert pod["spec"]["containers"][0]["resources"]["limits"] == {"memory": "64Mi"}
     (tmp_path / "config.yaml").write_text(PLUGINS + "resources:\n  Memory: lots\n")
     r = subprocess.run(["python3", os.path.join(DEPLOY, "render.py"), str(tmp_path / "config.yaml"),
-                        str(tmp_path / "t.yaml.in")], capture_output=True, text=True, timeout=60)
+                        str(tmp_path / "t.yaml.in")], capture_output=True, text=True, timeout=scaled(60))
     assert r.returncode == 1 and "not a Kubernetes quantity" in r.stderr
 
 
@@ -360,7 +361,7 @@ def test_config_passes_check_config(tmp_path, name, text):
     path = tmp_path / "config.yaml"
     path.write_text(text)
     r = subprocess.run([SIDECARD, "--check-config", str(path)], capture_output=True, text=True,
-                       timeout=30)
+                       timeout=scaled(30))
     assert r.returncode == 0, f"{name}:\n{r.stderr}"
     assert "valid" in r.stdout
 
@@ -768,7 +769,7 @@ def installed(tmp_path_factory):
     """The build installed into a temporary root (meson install --destdir): (root, unit dir)."""
     root = tmp_path_factory.mktemp("destdir")
     r = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--quiet",
-                        "--destdir", str(root)], capture_output=True, text=True, timeout=300)
+                        "--destdir", str(root)], capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 0, r.stdout + r.stderr
     dirs = glob.glob(os.path.join(str(root), "**", "lib", "systemd", "system"), recursive=True)
     assert len(dirs) == 1, dirs
@@ -799,7 +800,7 @@ def test_units_verify(installed, tmp_path):
             (tmp_path / name).write_text(relocate(f.read(), root))
     names = sorted(str(tmp_path / n) for n in os.listdir(unitdir))
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", *names], capture_output=True,
-                       text=True, timeout=120, cwd=str(tmp_path))
+                       text=True, timeout=scaled(120), cwd=str(tmp_path))
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), \
         f"systemd-analyze verify:\n{r.stdout}{r.stderr}"
     # It does fail on a broken unit (a test that cannot fail is no test).
@@ -808,7 +809,7 @@ def test_units_verify(installed, tmp_path):
     bad.write_text((tmp_path / "okg-probed.service").read_text()
                    .replace("WatchdogSec=", "WatchdogSecs=").replace(root, "/nonexistent"))
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)], capture_output=True,
-                       text=True, timeout=120, cwd=str(bad.parent))
+                       text=True, timeout=scaled(120), cwd=str(bad.parent))
     assert r.returncode != 0 and "WatchdogSecs" in r.stderr
 
 
@@ -868,7 +869,7 @@ class Notify:
             pass
         return self.messages
 
-    def wait(self, message, timeout=30):
+    def wait(self, message, timeout=SAFETY_TIMEOUT):
         return wait_for(lambda: message in self.poll(), timeout, what=f"{message} on {self.path}")
 
 
@@ -941,12 +942,12 @@ def run_units(tmp_path, steps, while_running=None):
             if watchdog:
                 # The units' WatchdogSec=30, shortened: pings must come about every second.
                 e["WATCHDOG_USEC"] = "2000000"
-            p = subprocess.Popen(argv, env=e, stdout=log, stderr=subprocess.STDOUT)
+            p = spawn(argv, env=e, stdout=log, stderr=subprocess.STDOUT)
             procs.append((name, p))
             notify.wait("READY=1")
             if watchdog:
                 notify.messages.clear()
-                notify.wait("WATCHDOG=1", timeout=5)
+                notify.wait("WATCHDOG=1")
         for name, p in procs:
             assert p.poll() is None, f"{name} exited ({p.returncode})"
         if while_running:
@@ -968,7 +969,7 @@ def run_units(tmp_path, steps, while_running=None):
 
 def bus_names(address):
     r = subprocess.run(["busctl", f"--address={address}", "list", "--no-pager"],
-                       capture_output=True, text=True, timeout=20)
+                       capture_output=True, text=True, timeout=scaled(20))
     return set(re.findall(r"^(io\.kruise\.game\.\w+)", r.stdout, re.M))
 
 

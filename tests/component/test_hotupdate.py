@@ -3,13 +3,12 @@ okg-storaged, downloads over loopback."""
 import json
 import os
 import subprocess
-import threading
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import wait_for
+from conftest import spawn, wait_for
 from hotupdate_helpers import backend, catches_sighup, hot, kube  # noqa: F401
 
 BOTH_BACKENDS = pytest.mark.parametrize("backend", ["local", "kube"], indirect=True)
@@ -109,7 +108,7 @@ def test_game_not_running_changes_nothing(hot):
 def test_signal_the_game_does_not_handle_is_not_sent(hot, tmp_path):
     # A process that does not catch SIGHUP would be killed by it: refuse instead.
     title = f"sleep 600.{os.getpid()}"
-    p = subprocess.Popen(["sleep", title.split()[1]])
+    p = spawn(["sleep", title.split()[1]])
     try:
         hot.start(process_name=title)
         url, _ = hot.files.put("/v1/index.html", "one\n")
@@ -224,15 +223,7 @@ def test_bus_api(hot):
     dest = ("io.kruise.game.HotUpdate1", "/io/kruise/game/HotUpdate1", "io.kruise.game.HotUpdate1")
     assert hot.prop("CurrentVersion") == "" and hot.prop("State") == "idle"
     assert hot.prop("Port") == hot.port and hot.prop("DownloadDirectory") == str(hot.downloads)
-    mon = subprocess.Popen(["busctl", f"--address={s.bus_address}", "monitor", "--json=short",
-                            "--match", "type='signal',member='UpdateFinished'"],
-                           stdout=subprocess.PIPE, text=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(mon.stdout.readline, "")),
-                              daemon=True)
-    reader.start()
-    try:
-        time.sleep(0.5)
+    with s.monitor(dest[2], "UpdateFinished").listen("ssss", "marker", "", "", "") as mon:
         url, _ = hot.files.put("/v7/index.html", "seven\n")
         out = s.busctl("call", *dest, "Update", "ssss", "v7", url, "", "", json_out=True)
         assert out["data"][0] == "Succeeded"
@@ -248,12 +239,8 @@ def test_bus_api(hot):
         status = json.loads(s.busctl("call", *dest, "GetStatus", json_out=True)["data"][0])
         assert status["version"] == "v7" and status["lastResult"]["state"] == "DownloadFailed"
 
-        wait_for(lambda: len(lines) >= 2, what="two UpdateFinished signals")
-        got = [json.loads(line)["payload"]["data"][:2] for line in lines]
-        assert got == [["v7", "Succeeded"], ["v8", "DownloadFailed"]]
-    finally:
-        mon.kill()
-        mon.wait()
+        wait_for(lambda: len(mon.signals) >= 2, what="two UpdateFinished signals")
+        assert [a[:2] for a in mon.signals] == [["v7", "Succeeded"], ["v8", "DownloadFailed"]]
 
 
 GAME = r"""
@@ -274,7 +261,7 @@ def test_rollback_when_the_game_dies_on_reload(hot, tmp_path):
     script.write_text(GAME)
     target = hot.downloads / "game.cfg"
     target.write_text("fine\n")
-    game = subprocess.Popen(["/usr/bin/python3", str(script), str(target)])
+    game = spawn(["/usr/bin/python3", str(script), str(target)])
     try:
         wait_for(lambda: catches_sighup(game.pid), what="the game handles SIGHUP")
         hot.start(process_name=f"/usr/bin/python3 {script}",

@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import free_port, scaled, wait_for
 from hotupdate_helpers import backend, hot, raw_http, status_line  # noqa: F401
 
 LIMITS = """maxFileSizeBytes: 1048576
@@ -167,7 +167,7 @@ def test_chunked_body_over_the_cap(hot):
     assert status_line(resp) == 413, resp[:200]
     assert b'"RequestTooLarge"' in resp
     # An endless one is cut off.
-    with socket.create_connection(("127.0.0.1", hot.port), timeout=20) as s:
+    with socket.create_connection(("127.0.0.1", hot.port), timeout=scaled(20)) as s:
         s.sendall(b"POST /hot-update HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         big = b"%x\r\n%s\r\n" % (65536, b"b" * 65536)
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
@@ -180,9 +180,9 @@ def test_slow_clients_are_cut_and_do_not_block_others(hot):
     hot.start(extra="clientTimeoutSeconds: 2\n")
     url1, _ = hot.files.put("/v1/index.html", "v1\n")
     # One client stops in the middle of its headers, another trickles its body.
-    idle = socket.create_connection(("127.0.0.1", hot.port), timeout=30)
+    idle = socket.create_connection(("127.0.0.1", hot.port), timeout=scaled(30))
     idle.sendall(b"POST /hot-update HTTP/1.1\r\nHost: x\r\n")
-    trickle = socket.create_connection(("127.0.0.1", hot.port), timeout=30)
+    trickle = socket.create_connection(("127.0.0.1", hot.port), timeout=scaled(30))
     body = form(version="v1", url=url1)
     trickle.sendall(b"POST /hot-update HTTP/1.1\r\nHost: x\r\nContent-Type: "
                     b"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(body))

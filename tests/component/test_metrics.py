@@ -4,7 +4,7 @@ import re
 import signal
 import urllib.request
 
-from conftest import wait_for
+from conftest import scaled, wait_for
 from hotupdate_helpers import backend, hot  # noqa: F401  (fixtures)
 
 S = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
@@ -13,7 +13,7 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.eE+-]+|NaN)
 
 def scrape(suite):
     """{(name, frozenset(labels)): value}, checking the format on the way."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{suite.health_port}/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{suite.health_port}/metrics", timeout=scaled(10)) as r:
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = r.read().decode()

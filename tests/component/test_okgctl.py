@@ -3,7 +3,7 @@ import json
 import os
 import subprocess
 
-from conftest import BUILD, wait_for
+from conftest import BUILD, scaled, wait_for
 from hotupdate_helpers import backend, hot  # noqa: F401  (fixtures)
 
 OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
@@ -11,7 +11,7 @@ OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
 
 def okgctl(suite, *args):
     return subprocess.run([OKGCTL, "--address", str(suite.runtime), *args], capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=scaled(30))
 
 
 def test_status_human_and_json(suite):

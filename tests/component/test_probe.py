@@ -6,13 +6,11 @@ import os
 import re
 import statistics
 import subprocess
-import threading
-import time
 import urllib.request
 
 import pytest
 
-from conftest import BUILD, free_port, wait_for
+from conftest import BUILD, free_port, scaled, wait_for
 from fake_kube import FakeKube
 from probe_helpers import (NAMESPACE, POD, Answer, LocalStoreView, endpoint, ep_prop, in_kube,
                            mgr_prop, nginx_game, probe_call, probe_config, start_suite,
@@ -196,16 +194,16 @@ def test_timeouts_are_honoured_per_endpoint(suite_factory, stub):
         endpoint(stub.url("/slow"), "timeout: 10"),
     ], interval=1)
     s = start_suite(suite_factory, text)
-    wait_ep(s, 0, "LastResult", "timeout", timeout=30)
+    wait_ep(s, 0, "LastResult", "timeout")
     assert ep_prop(s, 0, "LastError") == "no answer within 1s"
     # cut at its own timeout, not at the 3 s the stub takes
     assert 900000 <= ep_prop(s, 0, "LastDurationUSec") < 3000000
-    wait_ep(s, 1, "LastResult", "success", timeout=30)
+    wait_ep(s, 1, "LastResult", "success")
     assert ep_prop(s, 1, "State") == "Allocated"
     assert ep_prop(s, 1, "LastDurationUSec") >= 2900000
     assert ep_prop(s, 0, "State") == ""
     # A lasting problem is logged once, not once per probe.
-    wait_probes(s, 0, 3, timeout=30)
+    wait_probes(s, 0, 3)
     assert s.log_text().count(f"Probe of {stub.url('/slow')} failed (timeout)") == 1
 
 
@@ -218,7 +216,7 @@ def test_hanging_endpoint_does_not_delay_a_healthy_one(suite_factory, stub):
     ], interval=1)
     s = start_suite(suite_factory, text)
     wait_for(lambda: stub.count("/hang") >= 1, what="the hanging request arrived")
-    wait_probes(s, 1, 5, timeout=60)
+    wait_probes(s, 1, 5)
     # All the while the first probe of the hanging endpoint is still in flight.
     assert ep_prop(s, 0, "Probing") is True
     assert ep_prop(s, 0, "Probes") == 0
@@ -321,27 +319,7 @@ def test_connection_refused_and_state_changed_signal(suite_factory, stub):
         endpoint(stub.url("/s"), "", in_kube("Allocated")),
     ], interval=3600, start_delay=3600)
     s = start_suite(suite_factory, text)
-    mon = subprocess.Popen(["busctl", f"--address={s.bus_address}", "monitor", "--json=short",
-                            "--match=type='signal',interface='io.kruise.game.Probe1',"
-                            "member='StateChanged'"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    signals = []
-
-    def read():   # a thread, so that waiting for a line never blocks the test
-        for line in mon.stdout:
-            msg = json.loads(line)
-            if msg.get("member") == "StateChanged":
-                signals.append(msg["payload"]["data"])
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        # The monitor is listening once it shows a signal of our own.
-        def marker_seen():
-            s.busctl("emit", "/marker", "io.kruise.game.Probe1", "StateChanged", "sss",
-                     "marker", "", "")
-            time.sleep(0.2)
-            return any(x[0] == "marker" for x in signals)
-        wait_for(marker_seen, what="the monitor listening")
+    with s.monitor("io.kruise.game.Probe1", "StateChanged").listen("sss", "marker", "", "") as mon:
         probe_call(s, "ProbeNow")
         wait_ep(s, 0, "State", "Unreachable")
         wait_ep(s, 1, "State", "Allocated")
@@ -352,13 +330,9 @@ def test_connection_refused_and_state_changed_signal(suite_factory, stub):
                            "connect-error", True],
                           [1, "/io/kruise/game/Probe1/endpoint/1", stub.url("/s"), "Allocated",
                            "success", False]]
-        real = lambda: [x for x in signals if x[0] != "marker"]
-        wait_for(lambda: len(real()) >= 2, what="two StateChanged signals")
-        assert sorted(real()) == sorted([[dead, "", "Unreachable"],
-                                         [stub.url("/s"), "", "Allocated"]])
-    finally:
-        mon.terminate()
-        mon.wait()
+        wait_for(lambda: len(mon.signals) >= 2, what="two StateChanged signals")
+        assert sorted(mon.signals) == sorted([[dead, "", "Unreachable"],
+                                              [stub.url("/s"), "", "Allocated"]])
 
 
 def test_http_metric_is_exposed_not_written(suite_factory, stub):
@@ -374,7 +348,7 @@ def test_http_metric_is_exposed_not_written(suite_factory, stub):
     assert "# TYPE game_state gauge\n" in metrics
     assert re.search(r'okg_sidecar_probe_probes_total\{endpoint="0",url="[^"]+"\} [1-9]', metrics)
     # okg-sidecard's /metrics on the health port carries it
-    with urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics", timeout=scaled(10)) as r:
         scraped = r.read().decode()
     assert f'game_state{{endpoint="0",url="{stub.url("/m")}",state="Allocated"}} 1\n' in scraped
     assert 'okg_sidecar_probe_state{endpoint="0",' in scraped
@@ -396,7 +370,7 @@ PROBE_BAD = sorted(f for f in os.listdir(BAD) if f.endswith(".yaml")
 def test_invalid_config_is_refused_by_the_daemon(name):
     expected = open(os.path.join(BAD, name[:-5] + ".expected")).read().splitlines()
     r = subprocess.run([os.path.join(BUILD, "okg-probed", "okg-probed"), "--config", name],
-                       cwd=BAD, capture_output=True, text=True, timeout=30,
+                       cwd=BAD, capture_output=True, text=True, timeout=scaled(30),
                        env=dict(os.environ, SYSTEMD_LOG_LEVEL="info", OKG_BUS_ADDRESS=""))
     assert r.returncode == 3, r.stderr
     got = [line.split(": ", 1)[1] for line in r.stderr.splitlines()

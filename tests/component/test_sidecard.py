@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import (HOT_UPDATE, HTTP_PROBE, SIDECARD, free_port, libexec_dir, make_config,
-                      process_alive, wait_for)
+                      process_alive, scaled, spawn, wait_for)
 
 
 def started_order(log):
@@ -124,10 +124,13 @@ def test_storage_is_always_restarted(suite_factory):
 
 
 def test_watchdog_kills_a_hung_daemon(suite_factory):
-    s = suite_factory(make_config(free_port(), extra="watchdogSeconds: 1\n")).start()
+    # Short enough to see a hang soon, long enough (scaled) that a healthy daemon on a loaded
+    # machine still pings in time.
+    period = max(2, round(scaled(2)))
+    s = suite_factory(make_config(free_port(), extra=f"watchdogSeconds: {period}\n")).start()
     s.wait_ready()
     # Healthy daemons ping in time: nothing is restarted over several watchdog periods.
-    time.sleep(3)
+    time.sleep(2 * period)
     assert all(u["restarts"] == 0 for u in s.units().values())
     pid = s.pid("hot_update")
     os.kill(pid, signal.SIGSTOP)                   # hung: the loop no longer runs
@@ -218,7 +221,7 @@ def test_start_order_after_waits_for_the_game(suite_factory, tmp_path):
     assert s.http("/healthz")[0] == 200            # waiting is not a liveness failure
     units = s.units()
     assert units["hot_update"]["state"] == "waiting" and units["hot_update"]["pid"] == 0
-    game = subprocess.Popen(["bash", "-c", f'exec -a "{title} --port 1" sleep 60'])
+    game = spawn(["bash", "-c", f'exec -a "{title} --port 1" sleep 600'])
     try:
         s.wait_ready()
         assert s.manager_prop("WaitingForGame") is False
@@ -268,7 +271,7 @@ def test_exit_codes(tmp_path):
     assert f"{bad}:" in r.stderr and "restartpolicy" in r.stderr
     # The same file refuses to start, with the same message.
     r2 = subprocess.run([SIDECARD, "--config", str(bad), "--runtime-dir", str(tmp_path / "r")],
-                        capture_output=True, text=True, timeout=10)
+                        capture_output=True, text=True, timeout=scaled(10))
     assert r2.returncode == 3 and r.stderr.strip() in r2.stderr
     r = subprocess.run([SIDECARD, "--bogus"], capture_output=True, text=True)
     assert r.returncode == 2
@@ -288,13 +291,16 @@ def test_health_port_in_use_is_a_clear_error(tmp_path):
         env = dict(os.environ, OKG_LIBEXECDIR=libexec_dir(tmp_path))
         r = subprocess.run([SIDECARD, "--config", str(cfg), "--runtime-dir", str(tmp_path / "r"),
                             "--state-dir", str(tmp_path / "s")],
-                           capture_output=True, text=True, timeout=10, env=env)
+                           capture_output=True, text=True, timeout=scaled(10), env=env)
     assert r.returncode == 1
     assert f"Cannot serve health on 127.0.0.1:{port}" in r.stderr
 
 
 def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
-    extra = "restartBackoff:\n  initialMilliseconds: 50\n  maxSeconds: 1\n  resetAfterSeconds: 2\n"
+    # resetAfterSeconds is well above the time a replacement takes to become ready and be killed
+    # again, even on a loaded machine, so only the deliberate wait below resets the back-off.
+    reset = max(5, round(scaled(5)))
+    extra = f"restartBackoff:\n  initialMilliseconds: 50\n  maxSeconds: 1\n  resetAfterSeconds: {reset}\n"
     s = suite_factory(make_config(free_port(), extra=extra)).start()
     s.wait_ready()
 
@@ -310,7 +316,7 @@ def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
     for attempt, ms in enumerate([50, 100, 200, 400, 800, 1000], start=1):
         assert f"Restarting http_probe in {ms} ms (attempt {attempt})" in log
     # A run longer than resetAfterSeconds starts the back-off over.
-    time.sleep(2.5)
+    time.sleep(reset + 0.5)
     kill_and_wait()
     assert s.log_text().count("Restarting http_probe in 50 ms (attempt 1)") == 2
     assert s.unit_prop("http_probe", "ConsecutiveFailures") == 1

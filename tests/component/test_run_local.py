@@ -1,0 +1,117 @@
+"""scripts/run-local.sh talks only to the servers it started: a port held by another process is
+named in one line and the script fails, and every port can be chosen."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BUILD, TOP, free_port, scaled, spawn, wait_for
+
+SCRIPT = os.path.join(TOP, "scripts", "run-local.sh")
+PORTS = ("health", "hot-update", "game", "cdn")
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nginx"),
+                       reason="run-local.sh runs nginx as root"),
+    # It builds its build directory: only a real meson one (not valgrind.sh's shadow of one).
+    pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "build.ninja")),
+                       reason=f"{BUILD} is not a meson build directory"),
+]
+
+
+def env_without_cluster():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RUN_LOCAL_") and k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env["RUN_LOCAL_BUILD_DIR"] = BUILD
+    return env
+
+
+def run_local(*args, env=None):
+    return subprocess.run([SCRIPT, "--demo-only", *args], env=env or env_without_cluster(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=scaled(600))
+
+
+def listening(port):
+    out = subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True)
+    return out.stdout.strip() != ""
+
+
+class Stranger:
+    """python3 -m http.server on 127.0.0.1:port: the issue's other process."""
+
+    def __init__(self, port):
+        self.port = port
+        self.proc = spawn(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(port), what=f"http.server on {port}")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def chosen_ports():
+    return {name: free_port() for name in PORTS}
+
+
+def as_options(ports):
+    return [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+
+
+@pytest.mark.parametrize("taken", PORTS)
+def test_a_taken_port_is_named_and_nothing_is_ready(taken):
+    ports = chosen_ports()
+    stranger = Stranger(ports[taken])
+    try:
+        r = run_local(*as_options(ports))
+    finally:
+        stranger.close()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "ready" not in r.stdout
+    lines = [line for line in r.stderr.splitlines() if line.startswith("run-local:")]
+    assert len(lines) == 1, r.stderr
+    assert lines[0] == (f"run-local: port {ports[taken]} ({taken}) is taken by python3 "
+                        f"(pid {stranger.proc.pid}); choose another with --{taken}-port or "
+                        f"RUN_LOCAL_{taken.upper().replace('-', '_')}_PORT")
+
+
+def test_the_environment_chooses_ports_too():
+    ports = chosen_ports()
+    stranger = Stranger(ports["game"])
+    env = env_without_cluster()
+    for name, port in ports.items():
+        env[f"RUN_LOCAL_{name.upper().replace('-', '_')}_PORT"] = str(port)
+    try:
+        r = run_local(env=env)
+    finally:
+        stranger.close()
+    assert r.returncode == 1
+    assert f"run-local: port {ports['game']} (game) is taken by python3" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--health-port", "http"], "--health-port / RUN_LOCAL_HEALTH_PORT: 'http' is not a port"),
+    (["--cdn-port", "70000"], "--cdn-port / RUN_LOCAL_CDN_PORT: '70000' is not a port"),
+    (["--game-port", "9000", "--cdn-port", "9000"], "the cdn and game ports are both 9000"),
+])
+def test_bad_ports_are_refused(args, message):
+    r = run_local(*args)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+
+
+def test_demo_on_chosen_ports():
+    ports = chosen_ports()
+    r = run_local(*as_options(ports))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert f"the suite is ready: curl http://127.0.0.1:{ports['health']}/readyz" in out
+    assert f"http://127.0.0.1:{ports['hot-update']}/hot-update" in out
+    assert re.search(r'"state": ?"Succeeded"', out), out
+    assert "<h1>2048 v2</h1>" in out
+    assert '"opsState": "WaitToBeDeleted"' in out
+    # Everything it started is gone again.
+    for port in ports.values():
+        wait_for(lambda: not listening(port), what=f"port {port} closed")
