@@ -69,6 +69,7 @@ struct Manager {
         sd_event_source *prune_timer;
         bool prune_running;       /* a round's requests are under way */
         json_object *prune_data;  /* the ConfigMap's data as this round read it */
+        char *prune_rv;           /* and its resourceVersion: the removal's precondition */
         char **prune_due;         /* missing from the set's pods for the grace period */
         char **prune_gone;        /* of those, not in the namespace either: to remove */
         size_t n_prune_gone;

@@ -89,30 +89,34 @@ int prune_pod_names(const char *body, size_t len, json_object **ret_names, const
         return 0;
 }
 
-/* A record of gss stored under key, other than own's. */
-static bool is_candidate(const char *key, json_object *val, const char *gss, const char *own) {
-        json_object *rec;
+bool prune_is_candidate(const PruneScope *scope, const char *key, json_object *value) {
+        json_object *rec, *ns;
         bool r;
 
-        if (streq_ptr(key, own) || !json_object_is_type(val, json_type_string))
+        if (streq_ptr(key, scope->own) || !json_object_is_type(value, json_type_string))
                 return false;
-        rec = json_tokener_parse(json_object_get_string(val));
-        r = record_belongs(key, rec, gss);
+        rec = json_tokener_parse(json_object_get_string(value));
+        r = record_belongs(key, rec, scope->gss);
+        if (r && json_object_object_get_ex(rec, "namespace", &ns))
+                r = json_object_is_type(ns, json_type_string) &&
+                    streq_ptr(json_object_get_string(ns), scope->namespace);
+        else if (r)
+                r = scope->records_here;
         json_object_put(rec);
         return r;
 }
 
-bool prune_has_candidates(json_object *data, const char *gss, const char *own) {
+bool prune_has_candidates(json_object *data, const PruneScope *scope) {
         if (!data || !json_object_is_type(data, json_type_object))
                 return false;
         json_object_object_foreach(data, key, val)
-                if (is_candidate(key, val, gss, own))
+                if (prune_is_candidate(scope, key, val))
                         return true;
         return false;
 }
 
-int prune_decide(PruneState *s, json_object *data, json_object *live, const char *gss,
-                 const char *own, uint64_t now, uint64_t grace, char ***ret_due) {
+int prune_decide(PruneState *s, json_object *data, json_object *live, const PruneScope *scope,
+                 uint64_t now, uint64_t grace, char ***ret_due) {
         _cleanup_(strv_freep) char **due = NULL;
         size_t n_due = 0;
 
@@ -124,7 +128,7 @@ int prune_decide(PruneState *s, json_object *data, json_object *live, const char
                 json_object *val;
                 const char *key = s->v[i].key;
                 if (json_object_object_get_ex(live, key, NULL) || !data ||
-                    !json_object_object_get_ex(data, key, &val) || !is_candidate(key, val, gss, own))
+                    !json_object_object_get_ex(data, key, &val) || !prune_is_candidate(scope, key, val))
                         prune_state_forget(s, key);
                 else
                         i++;
@@ -134,7 +138,7 @@ int prune_decide(PruneState *s, json_object *data, json_object *live, const char
         json_object_object_foreach(data, key, val) {
                 PruneMissing *e;
 
-                if (json_object_object_get_ex(live, key, NULL) || !is_candidate(key, val, gss, own))
+                if (json_object_object_get_ex(live, key, NULL) || !prune_is_candidate(scope, key, val))
                         continue;
                 e = state_find(s, key);
                 if (!e) {
@@ -166,47 +170,26 @@ int prune_decide(PruneState *s, json_object *data, json_object *live, const char
         return (int) n_due;
 }
 
-/* A JSON pointer to data.<key> (RFC 6901: "~" is "~0", "/" is "~1"). */
-static char *data_pointer(const char *key) {
-        size_t n = strlen("/data/") + 2 * strlen(key) + 1;
-        char *p = malloc(n), *q;
+json_object *prune_patch(const char *resource_version, char *const *keys) {
+        _cleanup_(json_object_putp) json_object *patch = NULL;
+        json_object *meta, *data;
 
-        if (!p)
+        if (isempty(resource_version))
                 return NULL;
-        q = stpcpy(p, "/data/");
-        for (; *key; key++) {
-                if (*key == '~' || *key == '/') {
-                        *q++ = '~';
-                        *q++ = *key == '~' ? '0' : '1';
-                } else
-                        *q++ = *key;
-        }
-        *q = 0;
-        return p;
-}
-
-json_object *prune_patch(json_object *data, char *const *keys) {
-        _cleanup_(json_object_putp) json_object *ops = json_object_new_array();
-
-        if (!ops)
+        patch = json_object_new_object();
+        meta = json_object_new_object();
+        data = json_object_new_object();
+        if (!patch || !meta || !data) {
+                json_object_put(meta);
+                json_object_put(data);
                 return NULL;
-        for (char *const *k = keys; k && *k; k++) {
-                _cleanup_(freep) char *ptr = data_pointer(*k);
-                json_object *val, *test, *rm;
-
-                if (!ptr || !data || !json_object_object_get_ex(data, *k, &val))
-                        return NULL;
-                test = json_object_new_object();
-                json_object_object_add(test, "op", json_object_new_string("test"));
-                json_object_object_add(test, "path", json_object_new_string(ptr));
-                json_object_object_add(test, "value", json_object_get(val));
-                json_object_array_add(ops, test);
-                rm = json_object_new_object();
-                json_object_object_add(rm, "op", json_object_new_string("remove"));
-                json_object_object_add(rm, "path", json_object_new_string(ptr));
-                json_object_array_add(ops, rm);
         }
-        return TAKE_PTR(ops);
+        json_object_object_add(meta, "resourceVersion", json_object_new_string(resource_version));
+        json_object_object_add(patch, "metadata", meta);
+        for (char *const *k = keys; k && *k; k++)
+                json_object_object_add(data, *k, NULL);
+        json_object_object_add(patch, "data", data);
+        return TAKE_PTR(patch);
 }
 
 uint64_t prune_interval_usec(uint64_t grace_usec) {

@@ -31,22 +31,38 @@ void prune_state_forget(PruneState *s, const char *key);
  * PodList, no items, an item without a name, or a continue token (only part of the list). */
 int prune_pod_names(const char *body, size_t len, json_object **ret_names, const char **ret_why);
 
+/* Whose records a pod may prune: those of its GameServerSet, in its namespace, not its own. */
+typedef struct PruneScope {
+        const char *gss;
+        const char *own;          /* the pod's name: its own record is never pruned */
+        const char *namespace;    /* the pod's namespace, where the pods are listed */
+        bool records_here;        /* the result ConfigMap is in that namespace too */
+} PruneScope;
+
+/* A record may be pruned when it belongs to the set (record_belongs()), is not the pod's own,
+ * and its "namespace" is the pod's; a record without one (written before records named their
+ * namespace) only when the ConfigMap is in the pod's namespace: a ConfigMap shared by several
+ * namespaces may hold another namespace's pod under the same name. */
+bool prune_is_candidate(const PruneScope *scope, const char *key, json_object *value);
+
 /* One round. data: the ConfigMap's data (NULL: none). live: an object whose keys are the pods
- * that exist. A record of gss (record_belongs()) other than own's whose pod is not live is
- * missing: remembered with `now` the first round it is, and due once it has been missing for
- * at least grace. Keys whose pod is live again, or whose record is gone, are forgotten.
- * Returns the number of due keys and them in *ret_due (NULL-terminated, NULL when none). */
-int prune_decide(PruneState *s, json_object *data, json_object *live, const char *gss,
-                 const char *own, uint64_t now, uint64_t grace, char ***ret_due);
+ * that exist. A candidate whose pod is not live is missing: remembered with `now` the first
+ * round it is, and due once it has been missing for at least grace. Keys whose pod is live
+ * again, or whose record is gone, are forgotten. Returns the number of due keys and them in
+ * *ret_due (NULL-terminated, NULL when none). */
+int prune_decide(PruneState *s, json_object *data, json_object *live, const PruneScope *scope,
+                 uint64_t now, uint64_t grace, char ***ret_due);
 
-/* Whether data holds a record of gss other than own's: without one there is nothing to
- * prune and the pods need not be listed. */
-bool prune_has_candidates(json_object *data, const char *gss, const char *own);
+/* Whether data holds a candidate: without one there is nothing to prune and the pods need not
+ * be listed. */
+bool prune_has_candidates(json_object *data, const PruneScope *scope);
 
-/* A JSON patch (RFC 6902) removing keys from data.*: each removal preceded by a test of the
- * value read, so if any record was rewritten in between (its pod came back) the API server
- * refuses the whole patch and nothing is removed. NULL when a key is not in data. */
-json_object *prune_patch(json_object *data, char *const *keys);
+/* A JSON merge patch removing keys from data.*, with the ConfigMap's resourceVersion as read
+ * as a precondition: if anything in it changed in between (a pod came back and wrote its
+ * record, another pod removed some first) the API server refuses it (409) and nothing is
+ * removed. (A JSON patch "test" of each value would not do: the API server compares the JSON
+ * text, and its escaping differs from ours.) NULL without a resourceVersion. */
+json_object *prune_patch(const char *resource_version, char *const *keys);
 
 /* Time between rounds for a grace period: half of it, at least 1 s, at most 5 minutes. */
 uint64_t prune_interval_usec(uint64_t grace_usec);

@@ -1,7 +1,7 @@
 /* Pruning the result ConfigMap, the requests: every round reads the ConfigMap, lists the pods
  * of the GameServerSet, and removes the records of pods that have been missing for
- * storage.recordPruneAfterSeconds and are not in a list of all the namespace's pods either.
- * Any answer it cannot trust (a refused, failed or partial list) ends the round without
+ * storage.recordPruneAfterSeconds and are not in a list of all the namespace's pods either,
+ * on condition that the ConfigMap did not change since it was read. Any answer it cannot trust (a refused, failed or partial list) ends the round without
  * removing anything. The decisions are in storaged-prune.c. */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +17,15 @@
 
 static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
+static PruneScope scope(Manager *m) {
+        return (PruneScope) {
+                .gss = m->gss,
+                .own = m->pod,
+                .namespace = m->namespace,
+                .records_here = streq_ptr(m->records_namespace, m->namespace),
+        };
+}
+
 static uint64_t grace_usec(Manager *m) {
         return (uint64_t) m->config->record_prune_after_sec * USEC_PER_SEC;
 }
@@ -25,6 +34,7 @@ static uint64_t grace_usec(Manager *m) {
 static void round_clear(Manager *m) {
         json_object_put(m->prune_data);
         m->prune_data = NULL;
+        m->prune_rv = mfree(m->prune_rv);
         strv_free(m->prune_due);
         m->prune_due = NULL;
         strv_free(m->prune_gone);
@@ -54,10 +64,10 @@ static void on_patch_answer(KubeClient *k, const KubeResponse *r, void *userdata
         _cleanup_(freep) char *list = NULL;
         size_t len = 0;
 
-        if (r->status == 422 || r->status == 409) {
-                /* A test failed: a record changed since it was read (its pod is back, or
-                 * another pod of the set removed it first). Nothing was removed; the next
-                 * round reads the ConfigMap again. */
+        if (r->status == 409) {
+                /* The ConfigMap changed since it was read (a pod wrote its record, or another
+                 * pod of the set removed these first). Nothing was removed; the next round
+                 * reads it again. */
                 log_info("The result ConfigMap changed while pruning (HTTP %ld: %s); reading it "
                          "again next round.", r->status, strempty(r->message));
                 round_end(m);
@@ -94,7 +104,7 @@ static void round_remove(Manager *m) {
                 round_end(m);
                 return;
         }
-        patch = prune_patch(m->prune_data, m->prune_gone);
+        patch = prune_patch(m->prune_rv, m->prune_gone);
         if (!patch || asprintf(&path, "/api/v1/namespaces/%s/configmaps/%s", m->records_namespace,
                                m->records_name) < 0) {
                 json_object_put(patch);
@@ -103,7 +113,7 @@ static void round_remove(Manager *m) {
                 round_end(m);
                 return;
         }
-        r = kube_request(m->kube, "PATCH", path, "application/json-patch+json",
+        r = kube_request(m->kube, "PATCH", path, "application/merge-patch+json",
                          json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN), on_patch_answer, m);
         json_object_put(patch);
         if (r < 0) {
@@ -189,12 +199,12 @@ static int list_pods(Manager *m, bool by_label, KubeDoneFunc cb) {
 static void on_list_answer(KubeClient *k, const KubeResponse *r, void *userdata) {
         Manager *m = userdata;
         _cleanup_(json_object_putp) json_object *live = round_pod_names(m, r, "cannot list the pods");
+        PruneScope sc = scope(m);
         int n;
 
         if (!live)
                 return;
-        n = prune_decide(&m->prune, m->prune_data, live, m->gss, m->pod, okg_now_usec(), grace_usec(m),
-                         &m->prune_due);
+        n = prune_decide(&m->prune, m->prune_data, live, &sc, okg_now_usec(), grace_usec(m), &m->prune_due);
         if (n <= 0) {
                 if (n < 0)
                         log_warning_errno(n, "Not pruning records this round: %m");
@@ -218,7 +228,8 @@ static void on_list_answer(KubeClient *k, const KubeResponse *r, void *userdata)
 static void on_configmap_answer(KubeClient *k, const KubeResponse *r, void *userdata) {
         Manager *m = userdata;
         _cleanup_(json_object_putp) json_object *cm = NULL;
-        json_object *data = NULL;
+        json_object *data = NULL, *meta, *rv;
+        PruneScope sc = scope(m);
         int q;
 
         if (kube_classify(r->curl, r->status) == KUBE_NOT_FOUND) {
@@ -232,7 +243,16 @@ static void on_configmap_answer(KubeClient *k, const KubeResponse *r, void *user
         cm = json_tokener_parse(r->body);
         if (cm)
                 (void) json_object_object_get_ex(cm, "data", &data);
-        if (!prune_has_candidates(data, m->gss, m->pod)) {
+        if (cm && json_object_object_get_ex(cm, "metadata", &meta) &&
+            json_object_object_get_ex(meta, "resourceVersion", &rv))
+                (void) free_and_strdup(&m->prune_rv, json_object_get_string(rv));
+        if (isempty(m->prune_rv)) {
+                log_warning("Not pruning records this round: the result ConfigMap as read has no "
+                            "resourceVersion.");
+                round_end(m);
+                return;
+        }
+        if (!prune_has_candidates(data, &sc)) {
                 /* No record of the set but our own: nothing to list. */
                 prune_state_done(&m->prune);
                 round_end(m);

@@ -104,14 +104,20 @@ def test_rbac_allows_what_the_sidecar_needs(kube):
              what="patch configmap key")
     assert sa.check(sa.get(cm_path), 200)["data"] == {
         "game-0": '{"version":"v1"}', "game-1": '{"version":"v2"}'}
-    # Pruning: list the pods of its namespace (by label), remove a key with a tested JSON patch.
+    # Pruning: list the pods of its namespace (by label), remove a key on condition that the
+    # ConfigMap is as read: a stale resourceVersion is refused (409) and removes nothing.
     pods = sa.check(sa.get(sa.pod_path(ns), params={"labelSelector": "game.kruise.io/owner-gss=game"}),
                     200, what="list pods")
     assert pods["kind"] == "PodList"
-    sa.check(sa.patch(cm_path, [{"op": "test", "path": "/data/game-1", "value": '{"version":"v2"}'},
-                                {"op": "remove", "path": "/data/game-1"}], kind="json"), 200,
+    rv = sa.check(sa.get(cm_path), 200)["metadata"]["resourceVersion"]
+    sa.check(sa.patch(cm_path, {"data": {"game-2": '{"version":"v3"}'}}), 200)
+    status, body = sa.patch(cm_path, {"metadata": {"resourceVersion": rv}, "data": {"game-1": None}})
+    assert status == 409, (status, body)
+    assert set(sa.check(sa.get(cm_path), 200)["data"]) == {"game-0", "game-1", "game-2"}
+    rv = sa.check(sa.get(cm_path), 200)["metadata"]["resourceVersion"]
+    sa.check(sa.patch(cm_path, {"metadata": {"resourceVersion": rv}, "data": {"game-1": None}}), 200,
              what="remove a configmap key")
-    assert sa.check(sa.get(cm_path), 200)["data"] == {"game-0": '{"version":"v1"}'}
+    assert set(sa.check(sa.get(cm_path), 200)["data"]) == {"game-0", "game-2"}
 
     sa.check(sa.post(f"/api/v1/namespaces/{ns}/events", {
         "apiVersion": "v1", "kind": "Event",

@@ -14,10 +14,12 @@ CM = "sidecar-result"
 TIMEOUT = 90
 
 
-def record(gss=None, version="v1"):
+def record(gss=None, version="v1", namespace=None):
     r = {"version": version, "appliedAt": "2026-12-01T00:00:00Z"}
     if gss:
         r["gameServerSet"] = gss
+    if namespace:
+        r["namespace"] = namespace
     return json.dumps(r)
 
 
@@ -48,6 +50,8 @@ def test_records_of_gone_pods_are_pruned_live_ones_kept(kube, suite_factory, tmp
         "game-3": record("game"),                    # its pod is long gone
         "game-4": record("game"),                    # alive, not in the labelled list
         "game-7": record(),                          # gone, an old record without its set
+        "game-8": record("game", namespace=pod.ns),  # gone, as okg-storaged writes it now
+        "game-9": record("game", namespace="elsewhere"),  # another namespace's pod
         "other-1": record("other"),                  # another set's, alive
         "other-2": record("other"),                  # another set's, gone: its own pods prune it
         "lobby": json.dumps({"note": "not a record of a set"}),
@@ -57,11 +61,13 @@ def test_records_of_gone_pods_are_pruned_live_ones_kept(kube, suite_factory, tmp
     wait_for(lambda: prop(s, "Pending") == 0, timeout=TIMEOUT, what="own record written")
     a.check(a.delete(a.pod_path(pod.ns, "game-2")), 200, what="delete pod game-2")
 
-    wait_for(lambda: not keys(kube, pod.ns) & {"game-2", "game-3", "game-7"}, timeout=TIMEOUT,
+    gone = {"game-2", "game-3", "game-7", "game-8"}
+    wait_for(lambda: not keys(kube, pod.ns) & gone, timeout=TIMEOUT,
              what="records of gone pods removed")
     left = keys(kube, pod.ns)
-    assert left == {"game-0", "game-1", "game-4", "other-1", "other-2", "lobby"}
-    assert json.loads(pod.get("cm")["data"]["game-0"])["version"] == "v2"
+    assert left == {"game-0", "game-1", "game-4", "game-9", "other-1", "other-2", "lobby"}
+    own = json.loads(pod.get("cm")["data"]["game-0"])
+    assert own["version"] == "v2" and own["namespace"] == pod.ns
     s.wait_log(r"Removed the record\(s\) of \d pod\(s\) gone for at least 2 s from ConfigMap "
                rf"{pod.ns}/{CM}: ", timeout=TIMEOUT)
     # A pod of the set that starts later finds the newest record of the set among those kept.
