@@ -14,6 +14,7 @@
 #include "storaged-manager.h"
 
 #define OWNER_GSS_SELECTOR "game.kruise.io%%2Fowner-gss%%3D"
+#define LOG_NAMES_MAX 10
 
 static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
@@ -78,15 +79,19 @@ static void on_patch_answer(KubeClient *k, const KubeResponse *r, void *userdata
                 return;
         }
         for (size_t i = 0; i < m->n_prune_gone; i++) {
-                len += strlen(m->prune_gone[i]) + 2;
+                if (i < LOG_NAMES_MAX)
+                        len += strlen(m->prune_gone[i]) + 2;
                 prune_state_forget(&m->prune, m->prune_gone[i]);
         }
-        list = calloc(1, len + 1);
-        for (size_t i = 0; list && i < m->n_prune_gone; i++) {
+        /* The first few names: a scale-in of hundreds would make one huge log line. */
+        list = calloc(1, len + 32);
+        for (size_t i = 0; list && i < m->n_prune_gone && i < LOG_NAMES_MAX; i++) {
                 if (i > 0)
                         strcat(list, ", ");
                 strcat(list, m->prune_gone[i]);
         }
+        if (list && m->n_prune_gone > LOG_NAMES_MAX)
+                sprintf(list + strlen(list), " and %zu more", m->n_prune_gone - LOG_NAMES_MAX);
         m->records_pruned += m->n_prune_gone;
         log_info("Removed the record(s) of %zu pod(s) gone for at least %u s from ConfigMap %s/%s: %s.",
                  m->n_prune_gone, m->config->record_prune_after_sec, m->records_namespace,

@@ -15,7 +15,9 @@ TIMEOUT = 90
 
 
 def record(gss=None, version="v1", namespace=None):
-    r = {"version": version, "appliedAt": "2026-12-01T00:00:00Z"}
+    # A URL as real records have: a '/' is escaped differently by json-c and Go.
+    r = {"version": version, "appliedAt": "2026-12-01T00:00:00.000Z",
+         "url": f"https://cdn.example.com/game/{version}/config.json?a=1&b=<2>"}
     if gss:
         r["gameServerSet"] = gss
     if namespace:
