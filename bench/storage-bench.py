@@ -3,7 +3,6 @@
 latency p50/p99 against a raw libcurl PATCH of the same object on the same server in the same
 run, and API requests sent per state change. Usage: bench/storage-bench.py [BUILD_DIR] [N].
 Prints figures; asserts nothing."""
-import json
 import os
 import signal
 import socket
@@ -15,6 +14,7 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "component"))
 import kube as k  # noqa: E402
+from benchkube import busctl, start_kube  # noqa: E402
 from benchsummary import summary  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
@@ -28,18 +28,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def busctl(addr, *args):
-    out = subprocess.run(["busctl", f"--address={addr}", "--json=short", *args],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)["data"] if out.strip() else None
-
-
 def main():
     tmp = tempfile.mkdtemp(prefix="okg-storage-bench-")
-    os.environ["KUBE_APISERVER"] = k.build_apiserver()
-    env = k.KubeEnv(os.path.join(tmp, "kube"))
-    os.makedirs(env.dir)
-    env.start()
+    env = start_kube(tmp)
     sidecar = None
     try:
         env.admin.apply(k.GAMESERVER_CRD)

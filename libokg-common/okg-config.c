@@ -289,7 +289,8 @@ static void parse_restart_backoff(Ctx *c, const OkgNode *m, SidecarConfig *cfg) 
 
 static void parse_storage(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
         static const char *const keys[] = { "backend", "resultConfigMap", "resultNamespace",
-                                            "events", "drainTimeoutSeconds", NULL };
+                                            "events", "drainTimeoutSeconds",
+                                            "recordPruneAfterSeconds", NULL };
         char what[80];
         OkgNode *v;
 
@@ -340,6 +341,10 @@ static void parse_storage(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
         if (v)
                 note(c, read_uint(c, v, "storage", "drainTimeoutSeconds", 1, 3600,
                                   &cfg->drain_timeout_sec));
+        v = get_opt(m, "recordPruneAfterSeconds");
+        if (v)
+                note(c, read_uint(c, v, "storage", "recordPruneAfterSeconds", 0, 2592000,
+                                  &cfg->record_prune_after_sec));
 }
 
 static void parse_game_ready(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
@@ -598,6 +603,7 @@ int sidecar_config_parse(const OkgNode *root, const char *file, const PluginType
                 .storage_backend = STORAGE_BACKEND_AUTO,
                 .events = true,
                 .drain_timeout_sec = 5,
+                .record_prune_after_sec = 600,
         };
         cfg->health_address = strdup("0.0.0.0");
         cfg->result_configmap = strdup("sidecar-result");

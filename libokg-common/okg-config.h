@@ -86,6 +86,7 @@ typedef struct SidecarConfig {
         char *result_namespace;         /* storage.resultNamespace, NULL = the pod's namespace */
         bool events;                    /* storage.events, default true */
         unsigned drain_timeout_sec;     /* storage.drainTimeoutSeconds, default 5 */
+        unsigned record_prune_after_sec;/* storage.recordPruneAfterSeconds, default 600, 0: never */
 } SidecarConfig;
 
 /* Parses and validates the whole file, plugin sections included. On failure returns -EINVAL

@@ -94,8 +94,8 @@ static int method_set_gameserver(sd_bus_message *m, void *userdata, sd_bus_error
         return r;
 }
 
-/* The record as stored: the plugin's JSON object, with the pod and its GameServerSet added so
- * fleet lookups can tell whose it is. */
+/* The record as stored: the plugin's JSON object, with the pod, its namespace and its
+ * GameServerSet added so fleet lookups and pruning can tell whose it is. */
 static char *record_annotated(Manager *mgr, const char *json) {
         json_object *o = json_tokener_parse(json);
         char *s;
@@ -103,6 +103,7 @@ static char *record_annotated(Manager *mgr, const char *json) {
         if (!o)
                 return NULL;
         json_object_object_add(o, "pod", json_object_new_string(mgr->pod));
+        json_object_object_add(o, "namespace", json_object_new_string(mgr->namespace));
         if (mgr->gss)
                 json_object_object_add(o, "gameServerSet", json_object_new_string(mgr->gss));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

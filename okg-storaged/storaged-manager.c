@@ -83,15 +83,18 @@ static const char *object_name(Manager *m, ObjectKind kind) {
 
 /* ---- back-off ---- */
 
+/* +-20 %: many sidecars that lost the API server together must not return in step. */
+uint64_t manager_jitter(Manager *m, uint64_t d) {
+        return d * 4 / 5 + (uint64_t) rand_r(&m->rand_state) % (d * 2 / 5 + 1);
+}
+
 static uint64_t jittered_backoff(Manager *m, unsigned attempt, uint64_t retry_after) {
-        uint64_t d = okg_backoff_usec(attempt, RETRY_FIRST_USEC, RETRY_MAX_USEC);
-        /* +-20 %: many sidecars that lost the API server together must not return in step. */
-        d = d * 4 / 5 + (uint64_t) rand_r(&m->rand_state) % (d * 2 / 5 + 1);
+        uint64_t d = manager_jitter(m, okg_backoff_usec(attempt, RETRY_FIRST_USEC, RETRY_MAX_USEC));
         return d > retry_after ? d : retry_after;
 }
 
-static int arm(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t cb,
-               void *userdata) {
+int manager_arm(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t cb,
+                void *userdata) {
         int r;
         if (*s) {
                 r = sd_event_source_set_time_relative(*s, usec);
@@ -380,7 +383,7 @@ static void object_retry_later(ObjectSlot *s, uint64_t retry_after) {
         delay = jittered_backoff(m, s->attempts, retry_after);
         log_debug("Retrying the %s write in %llu ms.", object_kind_to_string(s->object.kind),
                   (unsigned long long) (delay / USEC_PER_MSEC));
-        if (arm(m, &s->retry_timer, delay, on_object_retry, s) < 0)
+        if (manager_arm(m, &s->retry_timer, delay, on_object_retry, s) < 0)
                 log_error("Cannot arm a retry timer; the write waits for the next one.");
 }
 
@@ -506,6 +509,16 @@ static void object_dispatch(ObjectSlot *s) {
         storaged_bus_changed(m);
 }
 
+void manager_records_freed(Manager *m) {
+        ObjectSlot *s = &m->objects[OBJECT_RECORDS];
+
+        if (s->blocked_seq == 0)
+                return;
+        log_info("Trying the refused record write again now that records were removed.");
+        s->blocked_seq = 0;
+        object_dispatch(s);
+}
+
 /* ---- events ---- */
 
 static int on_event_retry(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -542,8 +555,9 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
                 set_last_error(m, r->message);
                 m->retries++;
                 m->event_attempts++;
-                if (arm(m, &m->event_timer, jittered_backoff(m, m->event_attempts, r->retry_after_usec),
-                        on_event_retry, m) < 0)
+                if (manager_arm(m, &m->event_timer,
+                                jittered_backoff(m, m->event_attempts, r->retry_after_usec),
+                                on_event_retry, m) < 0)
                         log_error("Cannot arm the event retry timer.");
                 return;
         } else {
@@ -625,8 +639,8 @@ static void events_dispatch(Manager *m) {
         if (r < 0) {
                 log_warning_errno(r, "Cannot send an event: %m");
                 m->event_attempts++;
-                (void) arm(m, &m->event_timer, jittered_backoff(m, m->event_attempts, 0),
-                           on_event_retry, m);
+                (void) manager_arm(m, &m->event_timer, jittered_backoff(m, m->event_attempts, 0),
+                                   on_event_retry, m);
                 return;
         }
         m->event_inflight = true;
@@ -672,6 +686,7 @@ static void pod_learned(Manager *m, json_object *pod) {
                                 log_info("Pod %s belongs to GameServerSet %s.", m->pod,
                                          json_object_get_string(v));
                         (void) free_and_strdup(&m->gss, json_object_get_string(v));
+                        m->pod_has_gss_label = true;
                 }
         }
         m->pod_known = true;
@@ -701,8 +716,8 @@ static void on_pod_answer(KubeClient *k, const KubeResponse *r, void *userdata) 
         log_warning("Cannot read pod %s/%s yet: %s", m->namespace, m->pod, strempty(r->message));
         set_last_error(m, r->message);
         m->pod_attempts++;
-        (void) arm(m, &m->pod_timer, jittered_backoff(m, m->pod_attempts, r->retry_after_usec),
-                   on_pod_retry, m);
+        (void) manager_arm(m, &m->pod_timer, jittered_backoff(m, m->pod_attempts, r->retry_after_usec),
+                           on_pod_retry, m);
 }
 
 static void pod_fetch(Manager *m) {
@@ -862,8 +877,8 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         (void) sd_notify(false, "STOPPING=1");
         m->draining = true;
         storaged_bus_changed(m);
-        (void) arm(m, &m->drain_timer, (uint64_t) m->config->drain_timeout_sec * USEC_PER_SEC,
-                   on_drain_timeout, m);
+        (void) manager_arm(m, &m->drain_timer, (uint64_t) m->config->drain_timeout_sec * USEC_PER_SEC,
+                           on_drain_timeout, m);
         check_drained(m);
         return 0;
 }
@@ -997,6 +1012,7 @@ int manager_start(Manager *m) {
         (void) sd_notify(false, "READY=1\nSTATUS=Storing");
         pod_fetch(m);
         manager_dispatch(m);
+        pruner_start(m);
         return 0;
 }
 
@@ -1004,6 +1020,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         okg_bus_free(m->bus);
+        pruner_done(m);
         kube_client_free(m->kube);
         local_store_free(m->local);
         journal_free(m->journal);

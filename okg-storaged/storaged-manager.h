@@ -13,6 +13,7 @@
 #include "storaged-journal.h"
 #include "storaged-kube.h"
 #include "storaged-local.h"
+#include "storaged-prune.h"
 #include "storaged-state.h"
 
 typedef struct Manager Manager;
@@ -61,6 +62,19 @@ struct Manager {
         sd_event_source *pod_timer;
         unsigned pod_attempts;
 
+        bool pod_has_gss_label;   /* its GameServerSet is from the label, not the name */
+
+        /* Pruning records of pods that are gone (storaged-pruner.c). */
+        PruneState prune;
+        sd_event_source *prune_timer;
+        bool prune_running;       /* a round's requests are under way */
+        json_object *prune_data;  /* the ConfigMap's data as this round read it */
+        char *prune_rv;           /* and its resourceVersion: the removal's precondition */
+        char **prune_due;         /* missing from the set's pods for the grace period */
+        char **prune_gone;        /* of those, not in the namespace either: to remove */
+        size_t n_prune_gone;
+        uint64_t records_pruned;
+
         uint64_t acked_writes, retries, failures;
         char *last_error;
 
@@ -85,6 +99,17 @@ int manager_post_event(Manager *m, const char *type, const char *reason, const c
                        uint64_t *ret_seq);
 /* Answers a GetRecord/GetFleetRecord call, now or when the API server answered. */
 int manager_get_record(Manager *m, sd_bus_message *call, const char *fleet_field);
+
+int manager_arm(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t cb,
+                void *userdata);
+uint64_t manager_jitter(Manager *m, uint64_t usec);
+/* Records were removed from the result ConfigMap: a record write refused before (a full
+ * ConfigMap) is tried again. */
+void manager_records_freed(Manager *m);
+
+/* storaged-pruner.c: a round every prune_interval_usec() with the Kubernetes backend. */
+void pruner_start(Manager *m);
+void pruner_done(Manager *m);
 
 /* storaged-bus.c */
 int storaged_bus_setup(sd_bus *bus, void *userdata);

@@ -244,6 +244,17 @@ static bool key_is_member(const char *key, const char *gss) {
         return true;
 }
 
+bool record_belongs(const char *key, json_object *record, const char *gss) {
+        json_object *set;
+
+        if (isempty(gss) || !record || !json_object_is_type(record, json_type_object))
+                return false;
+        if (json_object_object_get_ex(record, "gameServerSet", &set))
+                return json_object_is_type(set, json_type_string) &&
+                       streq(json_object_get_string(set), gss);
+        return key_is_member(key, gss);
+}
+
 int records_find_newest(json_object *data, const char *gss, const char *field,
                         const char **ret_key, const char **ret_record) {
         const char *best_key = NULL, *best_record = NULL;
@@ -253,8 +264,7 @@ int records_find_newest(json_object *data, const char *gss, const char *field,
                 return 0;
         json_object_object_foreach(data, key, val) {
                 const char *text = json_object_get_string(val), *v;
-                json_object *rec, *set, *fv;
-                bool member;
+                json_object *rec, *fv;
 
                 if (!json_object_is_type(val, json_type_string))
                         continue;
@@ -263,12 +273,7 @@ int records_find_newest(json_object *data, const char *gss, const char *field,
                         json_object_put(rec);
                         continue;
                 }
-                if (json_object_object_get_ex(rec, "gameServerSet", &set))
-                        member = json_object_is_type(set, json_type_string) &&
-                                 streq(json_object_get_string(set), gss);
-                else
-                        member = key_is_member(key, gss);
-                if (member && json_object_object_get_ex(rec, field, &fv) &&
+                if (record_belongs(key, rec, gss) && json_object_object_get_ex(rec, field, &fv) &&
                     json_object_is_type(fv, json_type_string)) {
                         v = json_object_get_string(fv);
                         if (!best_value || strcmp(v, best_value) > 0) {

@@ -75,6 +75,10 @@ json_object *object_inflight_fields(const Object *o);
 /* The body of a ConfigMap that does not exist yet, holding the in-flight data. */
 json_object *records_configmap_new(const char *name, const char *namespace, json_object *patch);
 
+/* Whether a record (a parsed JSON object) stored under key belongs to a GameServerSet: its
+ * "gameServerSet" equals gss, or it has none and key is "<gss>-<digits>". */
+bool record_belongs(const char *key, json_object *record, const char *gss);
+
 /* Highest `field` among the records of a ConfigMap's data that belong to a GameServerSet:
  * each record is a JSON object; it belongs when its "gameServerSet" equals gss, or when it has
  * none and the data key is "<gss>-<digits>" (how OKG names its pods). Compared as strings.

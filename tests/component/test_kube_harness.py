@@ -104,6 +104,20 @@ def test_rbac_allows_what_the_sidecar_needs(kube):
              what="patch configmap key")
     assert sa.check(sa.get(cm_path), 200)["data"] == {
         "game-0": '{"version":"v1"}', "game-1": '{"version":"v2"}'}
+    # Pruning: list the pods of its namespace (by label), remove a key on condition that the
+    # ConfigMap is as read: a stale resourceVersion is refused (409) and removes nothing.
+    pods = sa.check(sa.get(sa.pod_path(ns), params={"labelSelector": "game.kruise.io/owner-gss=game"}),
+                    200, what="list pods")
+    assert pods["kind"] == "PodList"
+    rv = sa.check(sa.get(cm_path), 200)["metadata"]["resourceVersion"]
+    sa.check(sa.patch(cm_path, {"data": {"game-2": '{"version":"v3"}'}}), 200)
+    status, body = sa.patch(cm_path, {"metadata": {"resourceVersion": rv}, "data": {"game-1": None}})
+    assert status == 409, (status, body)
+    assert set(sa.check(sa.get(cm_path), 200)["data"]) == {"game-0", "game-1", "game-2"}
+    rv = sa.check(sa.get(cm_path), 200)["metadata"]["resourceVersion"]
+    sa.check(sa.patch(cm_path, {"metadata": {"resourceVersion": rv}, "data": {"game-1": None}}), 200,
+             what="remove a configmap key")
+    assert set(sa.check(sa.get(cm_path), 200)["data"]) == {"game-0", "game-2"}
 
     sa.check(sa.post(f"/api/v1/namespaces/{ns}/events", {
         "apiVersion": "v1", "kind": "Event",
@@ -115,7 +129,7 @@ def test_rbac_allows_what_the_sidecar_needs(kube):
 
 
 @pytest.mark.parametrize("method,verb,resource", [
-    ("list-pods", "list", "pods"),
+    ("other-ns-list-pods", "list", "pods"),
     ("delete-pod", "delete", "pods"),
     ("update-pod", "update", "pods"),
     ("get-secret", "get", "secrets"),
@@ -135,7 +149,7 @@ def test_rbac_denies_everything_else(kube, method, verb, resource):
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sidecar-result"}}), 201)
 
     calls = {
-        "list-pods": lambda: sa.get(sa.pod_path(ns)),
+        "other-ns-list-pods": lambda: sa.get(sa.pod_path(other)),
         "delete-pod": lambda: sa.delete(sa.pod_path(ns, "game-0")),
         "update-pod": lambda: sa.put(sa.pod_path(ns, "game-0"),
                                      sa.check(sa.get(sa.pod_path(ns, "game-0")), 200)),
@@ -169,7 +183,7 @@ def test_audit_log_records_each_request(kube):
     sa.get(sa.pod_path(ns, "game-0"))
     sa.patch(sa.gameserver_path(ns, "game-0"), {"spec": {"opsState": "Maintaining"}})
     sa.patch(sa.gameserver_path(ns, "game-0"), {"spec": {"opsState": "None"}})
-    assert sa.get(sa.pod_path(ns))[0] == 403
+    assert sa.get(f"/api/v1/namespaces/{ns}/secrets")[0] == 403
 
     assert audit.wait_count(4, since=mark, user=user) == 4
     audit.settle()
@@ -178,7 +192,7 @@ def test_audit_log_records_each_request(kube):
                        code=200) == 1
     assert audit.count(mark, user=user, verb="patch", resource="gameservers",
                        api_group="game.kruise.io", namespace=ns, code=200) == 2
-    assert audit.count(mark, user=user, verb="list", resource="pods", code=403) == 1
+    assert audit.count(mark, user=user, verb="list", resource="secrets", code=403) == 1
 
     # Nothing more arrives on its own: a steady state can be asserted as zero requests.
     mark2 = audit.mark()

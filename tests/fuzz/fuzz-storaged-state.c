@@ -1,6 +1,7 @@
 /* libFuzzer target: okg-storaged's pure JSON logic on fuzzed documents: the RFC 7386 merge patch
- * it applies to its view of an object, and the search for the newest record of a
- * GameServerSet in the result ConfigMap (written by every pod of the fleet, so untrusted).
+ * it applies to its view of an object, the search for the newest record of a GameServerSet in
+ * the result ConfigMap (written by every pod of the fleet, so untrusted), and pruning: the
+ * PATCH-JSON read as a pod list, the TARGET-JSON as the ConfigMap's data, FIELD as the own pod.
  * Input: "GSS\nFIELD\nTARGET-JSON\n%%\nPATCH-JSON"; missing parts are empty. */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdbool.h>
 
 #include "fuzz.h"
+#include "storaged-prune.h"
 #include "storaged-state.h"
 
 #define SEPARATOR "\n%%\n"
@@ -53,6 +55,42 @@ static void check_newest(json_object *data, const char *gss, const char *field) 
         }
 }
 
+/* Whatever the documents, a due record is in data, a candidate, not the own pod's, and not of
+ * a pod in the list; and nothing is due before the grace period has passed. */
+static void check_prune(json_object *data, const char *list, size_t len, const char *gss,
+                        const char *own) {
+        const PruneScope scope = { .gss = gss, .own = own, .namespace = "ns", .records_here = true };
+        PruneState st = {};
+        json_object *live = NULL, *v;
+        const char *why = NULL;
+        char **due = NULL;
+        int n;
+
+        if (prune_pod_names(list, len, &live, &why) < 0) {
+                FUZZ_ASSERT(why && !live);
+                live = json_object_new_object();
+        }
+        n = prune_decide(&st, data, live, &scope, 1000, 50, &due);
+        FUZZ_ASSERT(n == 0 || n == -ENOMEM);
+        strv_free(due);
+        due = NULL;
+        n = prune_decide(&st, data, live, &scope, 1050, 50, &due);
+        for (char **k = due; n > 0 && k && *k; k++) {
+                FUZZ_ASSERT(!streq(*k, own));
+                FUZZ_ASSERT(!json_object_object_get_ex(live, *k, NULL));
+                FUZZ_ASSERT(json_object_object_get_ex(data, *k, &v));
+                FUZZ_ASSERT(prune_is_candidate(&scope, *k, v));
+        }
+        if (n > 0) {
+                json_object *p = prune_patch("1", due);
+                FUZZ_ASSERT(p);
+                json_object_put(p);
+        }
+        strv_free(due);
+        prune_state_done(&st);
+        json_object_put(live);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *gss = take_line(&data, &size), *field = take_line(&data, &size), *pod;
         const char *text = (const char *) data, *sep = memmem(text, size, SEPARATOR, strlen(SEPARATOR));
@@ -67,6 +105,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 patch = parse(sep + strlen(SEPARATOR), size - target_len - strlen(SEPARATOR));
 
         check_newest(target, gss, field);
+        if (sep)
+                check_prune(target, sep + strlen(SEPARATOR), size - target_len - strlen(SEPARATOR), gss,
+                            field);
         pod = gss_from_pod_name(gss);
         if (pod) {
                 size_t n = strlen(pod);

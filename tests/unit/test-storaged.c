@@ -1,5 +1,6 @@
 /* okg-storaged's logic without a bus or a network: the write discipline per object, JSON merge
- * patch, fleet record selection, kubeconfig parsing, response classification and the journal. */
+ * patch, fleet record selection, record pruning, kubeconfig parsing, response classification
+ * and the journal. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "okg-test.h"
 #include "storaged-journal.h"
 #include "storaged-kube.h"
+#include "storaged-prune.h"
 #include "storaged-state.h"
 
 static const char *patch_text(json_object *p) {
@@ -122,6 +124,134 @@ static void test_fleet(void) {
         ASSERT_TRUE(!gss_from_pod_name("nginx"));
         ASSERT_TRUE(!gss_from_pod_name("nginx-abc"));
         ASSERT_TRUE(!gss_from_pod_name("-1"));
+}
+
+static bool strv_has(char **l, const char *s) {
+        for (; l && *l; l++)
+                if (streq(*l, s))
+                        return true;
+        return false;
+}
+
+static int pod_names(const char *body, json_object **ret, const char **why) {
+        return prune_pod_names(body, strlen(body), ret, why);
+}
+
+static void test_prune(void) {
+        PruneState st = {};
+        const char *why = NULL;
+        json_object *live = NULL;
+        char **due = NULL;
+        /* gs-0 is us; gs-1 is alive; gs-2 and gs-3 are gone; gs-4 is gone but has no
+         * gameServerSet (named like a member); o-1 is another set's; x-9 names gs as its set. */
+        json_object *d = json_tokener_parse(
+                "{\"gs-0\":\"{\\\"gameServerSet\\\":\\\"gs\\\"}\","
+                " \"gs-1\":\"{\\\"gameServerSet\\\":\\\"gs\\\"}\","
+                " \"gs-2\":\"{\\\"gameServerSet\\\":\\\"gs\\\"}\","
+                " \"gs-3\":\"{\\\"gameServerSet\\\":\\\"gs\\\"}\","
+                " \"gs-4\":\"{\\\"version\\\":\\\"v1\\\"}\","
+                " \"o-1\":\"{\\\"gameServerSet\\\":\\\"o\\\"}\","
+                " \"x-9\":\"{\\\"gameServerSet\\\":\\\"gs\\\"}\","
+                " \"gs-5\":\"not json\"}");
+        const char *list = "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"7\"},"
+                           "\"items\":[{\"metadata\":{\"name\":\"gs-0\"}},{\"metadata\":{\"name\":\"gs-1\"}}]}";
+
+        const PruneScope here = { .gss = "gs", .own = "gs-0", .namespace = "ns", .records_here = true },
+                         other_set = { .gss = "none", .own = "gs-0", .namespace = "ns", .records_here = true };
+
+        ASSERT_TRUE(d);
+        ASSERT_TRUE(prune_has_candidates(d, &here));
+        ASSERT_TRUE(!prune_has_candidates(d, &other_set));
+        ASSERT_TRUE(!prune_has_candidates(NULL, &here));
+
+        /* Lists that cannot be trusted are refused, with a reason. */
+        ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"metadata\":{\"continue\":\"abc\"},\"items\":[]}", &live, &why), -EBADMSG);
+        ASSERT_TRUE(strstr(why, "continue token"));
+        ASSERT_EQ(pod_names("{\"kind\":\"Status\",\"code\":403}", &live, &why), -EBADMSG);
+        ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"items\":[{\"metadata\":{}}]}", &live, &why),
+                  -EBADMSG);
+        ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"items\":{}}", &live, &why), -EBADMSG);
+        ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"items\":[", &live, &why), -EBADMSG);
+        ASSERT_EQ(pod_names("", &live, &why), -EBADMSG);
+        ASSERT_TRUE(!live);
+        /* An empty list is a list of no pods. */
+        ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"metadata\":{}}", &live, &why), 0);
+        ASSERT_EQ(json_object_object_length(live), 0);
+        json_object_put(live);
+        ASSERT_EQ(pod_names(list, &live, &why), 0);
+        ASSERT_EQ(json_object_object_length(live), 2);
+
+        /* First seen missing at 100: nothing is due before the grace period has passed. */
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 100, 50, &due), 0);
+        ASSERT_TRUE(!due);
+        ASSERT_EQ(st.n, 4);             /* gs-2, gs-3, gs-4, x-9 */
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 149, 50, &due), 0);
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 150, 50, &due), 4);
+        ASSERT_TRUE(strv_has(due, "gs-2") && strv_has(due, "gs-3") && strv_has(due, "gs-4") &&
+                    strv_has(due, "x-9"));
+        ASSERT_TRUE(!strv_has(due, "gs-0") && !strv_has(due, "gs-1") && !strv_has(due, "o-1") &&
+                    !strv_has(due, "gs-5"));
+
+        /* The patch removes the keys, on condition that nothing changed since the read. */
+        json_object *p = prune_patch("4711", due);
+        ASSERT_TRUE(p);
+        ASSERT_STREQ(patch_text(p), "{\"metadata\":{\"resourceVersion\":\"4711\"},"
+                                    "\"data\":{\"gs-2\":null,\"gs-3\":null,\"gs-4\":null,\"x-9\":null}}");
+        json_object_put(p);
+        ASSERT_TRUE(!prune_patch(NULL, due));
+        ASSERT_TRUE(!prune_patch("", due));
+        strv_free(due);
+
+        /* gs-2 comes back (a pod recreated under its name): forgotten, and when it goes again
+         * the grace period starts over. */
+        json_object_object_add(live, "gs-2", json_object_new_boolean(1));
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 160, 50, &due), 3);
+        ASSERT_TRUE(!strv_has(due, "gs-2"));
+        strv_free(due);
+        json_object_object_del(live, "gs-2");
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 170, 50, &due), 3);
+        ASSERT_TRUE(!strv_has(due, "gs-2"));
+        strv_free(due);
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 220, 50, &due), 4);
+        strv_free(due);
+
+        /* Records that went (another pod pruned them) are forgotten. */
+        json_object_object_del(d, "gs-3");
+        prune_state_forget(&st, "gs-4");
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 230, 50, &due), 2);  /* gs-2, x-9 */
+        ASSERT_TRUE(strv_has(due, "gs-2") && strv_has(due, "x-9"));
+        strv_free(due);
+        ASSERT_EQ(st.n, 3);             /* gs-4 starts over */
+        ASSERT_EQ(prune_decide(&st, NULL, live, &here, 240, 50, &due), 0);
+        ASSERT_EQ(st.n, 0);
+
+        /* A clock that went back never makes anything due. */
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 1000, 50, &due), 0);
+        ASSERT_EQ(prune_decide(&st, d, live, &here, 10, 50, &due), 0);
+        prune_state_done(&st);
+        json_object_put(live);
+        json_object_put(d);
+
+        /* A ConfigMap shared by namespaces: only records naming our namespace are ours. */
+        const PruneScope away = { .gss = "gs", .own = "gs-0", .namespace = "ns", .records_here = false };
+        json_object *named = json_object_new_string("{\"gameServerSet\":\"gs\",\"namespace\":\"ns\"}"),
+                    *elsewhere = json_object_new_string("{\"gameServerSet\":\"gs\",\"namespace\":\"b\"}"),
+                    *unnamed = json_object_new_string("{\"gameServerSet\":\"gs\"}");
+        ASSERT_TRUE(prune_is_candidate(&away, "gs-1", named));
+        ASSERT_TRUE(!prune_is_candidate(&away, "gs-1", elsewhere));
+        ASSERT_TRUE(!prune_is_candidate(&away, "gs-1", unnamed));
+        ASSERT_TRUE(prune_is_candidate(&here, "gs-1", named));
+        ASSERT_TRUE(!prune_is_candidate(&here, "gs-1", elsewhere));
+        ASSERT_TRUE(prune_is_candidate(&here, "gs-1", unnamed));
+        ASSERT_TRUE(!prune_is_candidate(&here, "gs-0", named));
+        json_object_put(named);
+        json_object_put(elsewhere);
+        json_object_put(unnamed);
+
+        ASSERT_EQ(prune_interval_usec(600 * USEC_PER_SEC), 300 * USEC_PER_SEC);
+        ASSERT_EQ(prune_interval_usec(7200 * USEC_PER_SEC), 300 * USEC_PER_SEC);
+        ASSERT_EQ(prune_interval_usec(1 * USEC_PER_SEC), USEC_PER_SEC);
+        ASSERT_EQ(prune_interval_usec(4 * USEC_PER_SEC), 2 * USEC_PER_SEC);
 }
 
 static void test_checks(void) {
@@ -278,6 +408,7 @@ int main(void) {
         test_write_discipline();
         test_merge_patch();
         test_fleet();
+        test_prune();
         test_checks();
         test_kubeconfig();
         test_classify();
