@@ -245,6 +245,9 @@ def test_start_order_after_by_url(suite_factory, tmp_path):
     import threading
     port = free_port()
     cfg = make_config(free_port()).replace("sidecarstartorder: Before", "sidecarstartorder: After")
+    # Only the URL may tell that the game is up: a process title no process on the machine has
+    # (an nginx of another test or of run-local.sh would otherwise open the gate at once).
+    cfg = cfg.replace("nginx: master process nginx", f"okg-test-no-such-game-{port}")
     cfg += f"gameReady:\n  url: http://127.0.0.1:{port}/\n  timeoutSeconds: 60\n"
     s = suite_factory(cfg).start()
     wait_for(lambda: (s.http("/readyz")[1] or {}).get("waitingForGame"), what="waiting")
