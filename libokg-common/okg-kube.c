@@ -147,6 +147,11 @@ static char *resolve(const char *dir, const char *path) {
 
 int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig **ret,
                      char **ret_error) {
+        return kubeconfig_parse_context(text, len, dir, NULL, ret, ret_error);
+}
+
+int kubeconfig_parse_context(const char *text, size_t len, const char *dir, const char *context,
+                             KubeConfig **ret, char **ret_error) {
         _cleanup_(okg_node_freep) OkgNode *root = NULL;
         _cleanup_(kube_config_freep) KubeConfig *c = NULL;
         const OkgNode *ctx, *cluster, *user;
@@ -164,12 +169,13 @@ int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig *
         if (root->type != OKG_NODE_MAPPING)
                 return fail(ret_error, "a kubeconfig is a mapping");
 
-        current = scalar(root, "current-context");
+        current = context ?: scalar(root, "current-context");
         if (!current)
                 return fail(ret_error, "no current-context");
         ctx = named(root, "contexts", current, "context");
         if (!ctx)
-                return fail(ret_error, "current-context \"%s\" is not among the contexts", current);
+                return fail(ret_error, "%s \"%s\" is not among the contexts",
+                            context ? "context" : "current-context", current);
         cluster = named(root, "clusters", scalar(ctx, "cluster"), "cluster");
         if (!cluster)
                 return fail(ret_error, "the cluster of context \"%s\" is not defined", current);
@@ -231,18 +237,25 @@ int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig *
 }
 
 int kube_config_from_kubeconfig(KubeConfig **ret, char **ret_error) {
-        _cleanup_(freep) char *path = NULL, *text = NULL, *dir = NULL;
+        _cleanup_(freep) char *path = NULL;
         const char *e = getenv("KUBECONFIG");
-        KubeConfig *c = NULL;
-        char *slash;
-        size_t len;
-        int r;
 
         if (isempty(e))
                 return -ENOENT;
         path = strndup(e, strcspn(e, ":"));
         if (!path)
                 return -ENOMEM;
+        return kube_config_from_file(path, NULL, ret, ret_error);
+}
+
+int kube_config_from_file(const char *path, const char *context, KubeConfig **ret,
+                          char **ret_error) {
+        _cleanup_(freep) char *text = NULL, *dir = NULL;
+        KubeConfig *c = NULL;
+        char *slash;
+        size_t len;
+        int r;
+
         r = okg_read_file(path, FILE_MAX, &text, &len);
         if (r < 0)
                 return fail(ret_error, "cannot read %s: %s", path, strerror(-r)), r;
@@ -254,11 +267,15 @@ int kube_config_from_kubeconfig(KubeConfig **ret, char **ret_error) {
                 *slash = 0;
         else
                 strcpy(dir, ".");
-        r = kubeconfig_parse(text, len, dir, &c, ret_error);
+        r = kubeconfig_parse_context(text, len, dir, context, &c, ret_error);
         if (r < 0)
                 return r;
         assert(c); /* for the analyzer: fail() always returns -EINVAL */
-        c->source = TAKE_PTR(path);
+        c->source = strdup(path);
+        if (!c->source) {
+                kube_config_free(c);
+                return -ENOMEM;
+        }
         *ret = c;
         return 0;
 }
@@ -322,6 +339,7 @@ struct KubeClient {
         struct stat token_stat;   /* of the file when it was read */
         uint64_t requests;
         KubeRequest *requests_head;
+        char *user_agent;
 };
 
 struct KubeRequest {
@@ -330,6 +348,8 @@ struct KubeRequest {
         CURL *easy;
         struct curl_slist *headers;
         char *method, *url, *content_type, *body;
+        char **extra_headers;     /* NULL-terminated "Name: value" lines, or NULL */
+        uint64_t timeout_usec;
         char *response;
         size_t response_len;
         bool retried;
@@ -363,6 +383,23 @@ static int client_load_token(KubeClient *k, bool force) {
         return 0;
 }
 
+static char **strv_copy(char *const *l) {
+        size_t n = 0;
+        char **c;
+
+        while (l[n])
+                n++;
+        c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(l[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
+
 static KubeRequest *request_free(KubeRequest *q) {
         if (!q)
                 return NULL;
@@ -382,6 +419,7 @@ static KubeRequest *request_free(KubeRequest *q) {
         free(q->content_type);
         free(q->body);
         free(q->response);
+        strv_free(q->extra_headers);
         free(q);
         return NULL;
 }
@@ -463,6 +501,8 @@ static int request_send(KubeRequest *q) {
         if (k->token && asprintf(&auth, "Authorization: Bearer %s", k->token) >= 0)
                 q->headers = curl_slist_append(q->headers, auth);
         q->headers = curl_slist_append(q->headers, "Accept: application/json");
+        for (char **h = q->extra_headers; h && *h; h++)
+                q->headers = curl_slist_append(q->headers, *h);
         if (q->content_type) {
                 _cleanup_(freep) char *ct = NULL;
                 if (asprintf(&ct, "Content-Type: %s", q->content_type) >= 0)
@@ -471,10 +511,11 @@ static int request_send(KubeRequest *q) {
         (void) curl_easy_setopt(c, CURLOPT_URL, q->url);
         (void) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
         (void) curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
-        (void) curl_easy_setopt(c, CURLOPT_USERAGENT, "okg-storaged/" OKG_VERSION);
+        (void) curl_easy_setopt(c, CURLOPT_USERAGENT, k->user_agent ?: "okg-storaged/" OKG_VERSION);
         (void) curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         (void) curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-        (void) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+        (void) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                                (long) ((q->timeout_usec ?: 30 * USEC_PER_SEC) / USEC_PER_MSEC));
         (void) curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
         (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
         (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -508,12 +549,26 @@ static int request_send(KubeRequest *q) {
 
 int kube_request(KubeClient *k, const char *method, const char *path, const char *content_type,
                  const char *body, KubeDoneFunc cb, void *userdata) {
+        return kube_request_full(k, method, path, content_type, body, NULL, 0, cb, userdata);
+}
+
+int kube_request_full(KubeClient *k, const char *method, const char *path,
+                      const char *content_type, const char *body, char *const *headers,
+                      uint64_t timeout_usec, KubeDoneFunc cb, void *userdata) {
         KubeRequest *q = calloc(1, sizeof *q);
         int r;
 
         if (!q)
                 return -ENOMEM;
         q->client = k;
+        q->timeout_usec = timeout_usec;
+        if (headers) {
+                q->extra_headers = strv_copy(headers);
+                if (!q->extra_headers) {
+                        free(q);
+                        return -ENOMEM;
+                }
+        }
         q->cb = cb;
         q->userdata = userdata;
         q->method = strdup(method);
@@ -569,6 +624,7 @@ KubeClient *kube_client_free(KubeClient *k) {
         kube_config_free(k->config);
         sd_event_unref(k->event);
         free(k->token);
+        free(k->user_agent);
         free(k);
         return NULL;
 }
@@ -579,4 +635,18 @@ const KubeConfig *kube_client_config(const KubeClient *k) {
 
 uint64_t kube_client_requests(const KubeClient *k) {
         return k->requests;
+}
+
+int kube_client_set_user_agent(KubeClient *k, const char *user_agent) {
+        char *u = strdup(user_agent);
+
+        if (!u)
+                return -ENOMEM;
+        free(k->user_agent);
+        k->user_agent = u;
+        return 0;
+}
+
+CurlGlue *kube_client_curl(KubeClient *k) {
+        return k->curl;
 }

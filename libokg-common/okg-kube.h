@@ -31,6 +31,12 @@ static inline void kube_config_freep(KubeConfig **c) {
  * Errors: -EINVAL with a one-line reason in *ret_error. */
 int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig **ret,
                      char **ret_error);
+/* The same with the context named `context` instead of current-context (NULL: current). */
+int kubeconfig_parse_context(const char *text, size_t len, const char *dir, const char *context,
+                             KubeConfig **ret, char **ret_error);
+/* A kubeconfig file read and parsed (context as above). */
+int kube_config_from_file(const char *path, const char *context, KubeConfig **ret,
+                          char **ret_error);
 /* $KUBECONFIG (the first file of a ':'-separated list) read and parsed. -ENOENT when unset. */
 int kube_config_from_kubeconfig(KubeConfig **ret, char **ret_error);
 /* KUBERNETES_SERVICE_HOST/PORT and the service-account files under sa_dir
@@ -60,11 +66,20 @@ static inline void kube_client_freep(KubeClient **k) {
 }
 const KubeConfig *kube_client_config(const KubeClient *k);
 uint64_t kube_client_requests(const KubeClient *k);
+/* The User-Agent of later requests (default okg-storaged/VERSION). */
+int kube_client_set_user_agent(KubeClient *k, const char *user_agent);
+/* The client's curl glue, for other transfers on the same loop. */
+CurlGlue *kube_client_curl(KubeClient *k);
 
 /* Sends a request; the callback runs once with the answer. A 401 makes the client re-read
  * the token file and send the request once more before reporting it. path starts with "/". */
 int kube_request(KubeClient *k, const char *method, const char *path, const char *content_type,
                  const char *body, KubeDoneFunc cb, void *userdata);
+/* The same with extra header lines ("Name: value", NULL-terminated, or NULL) and a timeout for
+ * the whole transfer (0: 30 s). */
+int kube_request_full(KubeClient *k, const char *method, const char *path,
+                      const char *content_type, const char *body, char *const *headers,
+                      uint64_t timeout_usec, KubeDoneFunc cb, void *userdata);
 
 /* The message of a Kubernetes Status body, or NULL. Pure. */
 char *kube_status_message(const char *body, size_t len);
