@@ -490,11 +490,11 @@ static void flight_answer(Flight *fl, CURLcode curl, long status, const char *bo
                 fl->message = dup_or_null(jstr(o, "message"));
                 fl->at = dup_or_null(jstr(o, "at"));
                 fl->current_version = dup_or_null(jstr(o, "currentVersion"));
-                json_object_put(o);
-                if (!fleet_state_recorded(state)) {
+                json_object_put(o); /* state points into o: fl->state from here on */
+                if (!fleet_state_recorded(fl->state)) {
                         /* Refused before anything happened: nothing to read back. */
                         _cleanup_(freep) char *to = dup_or_null(fl->pod->from_version);
-                        flight_end(fl, false, state, fl->message, to);
+                        flight_end(fl, false, fl->state, fl->message, to);
                         return;
                 }
                 fl->record_deadline = okg_now_usec() + f->record_timeout_usec;

@@ -197,6 +197,8 @@ class Fleet:
         e.update(env or {})
         r = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout,
                            env=e)
+        bad = [line for line in r.stderr.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
+        assert not bad, "sanitizer reports from okgctl:\n" + r.stderr[-4000:]
         return r.returncode, r.stdout, r.stderr
 
     def hot_update(self, version, url, *args, **kw):
