@@ -2,7 +2,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,15 +198,9 @@ static int cmp_name(const void *x, const void *y) {
         return fleet_name_cmp(a->name, b->name);
 }
 
-_printf_(2, 3) static int order_fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
+static int order_fail(char **ret_error, const char *name, const char *why) {
+        if (ret_error && asprintf(ret_error, "--order names \"%s\", %s", name, why) < 0)
+                *ret_error = NULL;
         return -EINVAL;
 }
 
@@ -239,9 +232,9 @@ int fleet_order(FleetPod *pods, size_t n, const char *order, char **ret_error) {
                         if (streq(pods[i].name, t))
                                 break;
                 if (i == n)
-                        return order_fail(ret_error, "--order names \"%s\", which is not a pod of the set", t);
+                        return order_fail(ret_error, t, "which is not a pod of the set");
                 if (i < placed)
-                        return order_fail(ret_error, "--order names \"%s\" twice", t);
+                        return order_fail(ret_error, t, "twice");
                 if (i != placed) {
                         FleetPod tmp = pods[placed];
                         pods[placed] = pods[i];
@@ -250,7 +243,7 @@ int fleet_order(FleetPod *pods, size_t n, const char *order, char **ret_error) {
                 placed++;
         }
         if (placed == 0)
-                return order_fail(ret_error, "--order is empty (priority, name, or pod names separated by commas)");
+                return order_fail(ret_error, order, "no pod (priority, name, or pod names separated by commas)");
         qsort(pods + placed, n - placed, sizeof *pods, cmp_priority);
         return 0;
 }

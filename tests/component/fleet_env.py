@@ -12,11 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from conftest import BUILD, SANITIZER_MARKERS, TOP, Suite, free_port, make_config, wait_for
+from conftest import (BUILD, SANITIZER_MARKERS, TOP, Suite, close_suites, free_port, make_config,
+                      wait_for)
 from hotupdate_helpers import ANNOTATION, FileServer, hot_update_section
 from kube import GAMESERVER_CRD, KubeEnv, build_apiserver, write_kubeconfig
 
@@ -220,30 +220,14 @@ class Fleet:
         return sorted(e["objectRef"]["name"].split(":")[0] for e in evs)
 
     def close(self):
-        text = ""
-        for s in self.suites:
-            s.close()
-            if s.log_path.exists():
-                text += s.log_path.read_text(errors="replace")
-        bad = [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
-        assert not bad, "sanitizer reports in the suites' logs:\n" + "\n".join(bad[:20])
+        close_suites(self.suites, self.tmp)
 
 
 @pytest.fixture
 def fleet(fleet_world, tmp_path):
     f = Fleet(fleet_world, tmp_path)
-    try:
-        yield f
-    finally:
-        f.close()
-    # Nothing may outlive its okg-sidecard.
-    def leftovers():
-        out = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
-        return out.stdout.strip()
-    deadline = time.monotonic() + 10
-    while leftovers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not leftovers(), f"processes left behind: {leftovers()}"
+    yield f
+    f.close()
 
 
 def kubectl_plugin_dir(tmp_path):
