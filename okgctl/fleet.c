@@ -276,7 +276,7 @@ static int load_set(Fleet *f) {
                         continue;
                 for (size_t j = 0; j < f->n_pods; j++) {
                         FleetPod *p = &f->pods[j];
-                        if (!streq(p->name, name))
+                        if (!streq_ptr(p->name, name))
                                 continue;
                         p->has_gameserver = true;
                         free(p->ops_state);
@@ -956,7 +956,7 @@ int fleet_main(int argc, char **argv, bool json) {
         };
         Args a = { .json = json };
         Fleet f = {};
-        const char *verb, *bad;
+        const char *verb;
         unsigned canary = 0, max_failures = 1, max_in_flight = 1, port = 5000;
         KubeConfig *cfg = NULL;
         _cleanup_(freep) char *order_error = NULL;
@@ -1004,7 +1004,7 @@ int fleet_main(int argc, char **argv, bool json) {
         a.gss = argv[optind + 1];
 
         /* Everything is checked before anything is sent. */
-        if ((bad = kube_label_value_check(a.gss)) || !*a.gss)
+        if (kube_label_value_check(a.gss) || !*a.gss)
                 return usage_error("'%s' is not a GameServerSet name", a.gss);
         if (a.namespace && kube_dns_subdomain_check(a.namespace))
                 return usage_error("'%s' is not a namespace name", a.namespace);
@@ -1054,8 +1054,7 @@ int fleet_main(int argc, char **argv, bool json) {
         r = load_kubeconfig(&a, &cfg);
         if (r < 0)
                 goto finish;
-        if (!f.namespace)
-                f.namespace = cfg->namespace;
+        f.namespace = f.namespace ?: cfg->namespace;
         r = sd_event_new(&f.event);
         if (r >= 0)
                 r = kube_client_new(f.event, cfg, &f.kube);
@@ -1065,7 +1064,8 @@ int fleet_main(int argc, char **argv, bool json) {
                 goto finish;
         }
         (void) kube_client_set_user_agent(f.kube, "okgctl/" OKG_VERSION);
-        f.namespace = f.namespace ?: kube_client_config(f.kube)->namespace;
+        if (!f.namespace)
+                f.namespace = "default";
 
         if (load_set(&f) < 0)
                 goto finish;
