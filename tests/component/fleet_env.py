@@ -143,7 +143,9 @@ class Fleet:
         self.suites = []
 
     def add_pod(self, name, priority=None, ops_state="None", reload_path="/status/200",
-                auth_token_file=None, files=None):
+                auth_token_file=None, files=None, suite=True):
+        """A Pod + GameServer on a fresh address, and (suite=True) its running suite; without
+        one nothing listens on the pod IP until the test puts something there."""
         files = files or self.world.files
         ip = self.world.netns.new_address()
         labels = {OWNER: self.gss}
@@ -165,17 +167,19 @@ class Fleet:
         section = section.replace("bindAddress: 127.0.0.1", f"bindAddress: {ip}")
         config = make_config(free_port(), [(section, 0)],
                              extra="storage:\n  backend: kubernetes\nstopTimeoutSeconds: 20\n")
-        suite = Suite(d, config)
-        self.suites.append(suite)
-        self.pods[name] = FleetPod(name, ip, suite, downloads, reload_path)
+        s = Suite(d, config) if suite else None
+        if s:
+            self.suites.append(s)
+        self.pods[name] = FleetPod(name, ip, s, downloads, reload_path)
         return self.pods[name]
 
     def start(self):
-        for p in self.pods.values():
+        pods = [p for p in self.pods.values() if p.suite]
+        for p in pods:
             if p.suite.proc is None:
                 p.suite.start({"KUBECONFIG": self.sidecar_kubeconfig, "POD_NAME": p.name,
                                "POD_NAMESPACE": self.ns})
-        for p in self.pods.values():
+        for p in pods:
             p.suite.wait_ready()
         return self
 

@@ -1,12 +1,15 @@
 """okgctl fleet end to end: a real kube-apiserver, real suites as pods on their own pod IPs in a
 network namespace (fleet_env.py), the hot updates delivered through the API server's pod proxy
 (or --direct), outcomes read back from the pods' annotations."""
+import http.server
 import json
 import os
+import socket
+import threading
 
 import pytest
 
-from fleet_env import FileServer, fleet, fleet_world, have_kubectl, kubectl_plugin_dir  # noqa: F401
+from fleet_env import ANNOTATION, FileServer, fleet, fleet_world, have_kubectl, kubectl_plugin_dir  # noqa: F401
 
 V2 = b"v2 of the game config\n"
 
@@ -136,6 +139,53 @@ def test_rerun_resumes_a_stopped_rollout(fleet):
         assert all(p.file() == V2 for p in fleet.pods.values())
     finally:
         flaky.close()
+
+
+class RecordsThenDies(http.server.BaseHTTPRequestHandler):
+    """A fault: a sidecar that records the outcome on its pod, then dies before answering."""
+    fleet = None
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        outcome = {"version": req["version"], "url": req["url"], "state": "Succeeded",
+                   "success": True, "message": "applied", "at": "2026-12-06T00:00:00.000Z",
+                   "currentVersion": req["version"]}
+        f = self.fleet
+        f.admin.check(f.admin.patch(f.admin.pod_path(f.ns, "game-2"),
+                                    {"metadata": {"annotations": {ANNOTATION: json.dumps(outcome)}}}),
+                      200, what="the annotation")
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def test_no_answer_the_annotation_decides(fleet):
+    fleet.add_pod("game-0")
+    fleet.add_pod("game-1", suite=False)         # nothing listens on its pod IP
+    fake = fleet.add_pod("game-2", suite=False)
+    fleet.start()
+    RecordsThenDies.fleet = fleet
+    server = http.server.ThreadingHTTPServer((fake.ip, 5000), RecordsThenDies)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url, _ = serve(fleet, "v2")
+        rc, out, err = fleet.hot_update_json("v2", url, "--max-failures", "0", "--order", "name")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert rc == 1
+    pods = {p["pod"]: p for p in out["pods"]}
+    assert pods["game-0"]["state"] == "Succeeded"
+    assert pods["game-1"]["state"] == "Unreachable" and not pods["game-1"]["atVersion"]
+    assert "no answer from the pod" in pods["game-1"]["message"]
+    # No answer, but the pod recorded the version before it went away: done.
+    assert pods["game-2"]["state"] == "Succeeded" and pods["game-2"]["atVersion"]
+    assert "annotation says v2 is in place" in pods["game-2"]["message"]
+    assert out["updated"] == 2 and out["failed"] == 1
 
 
 def test_direct_to_pod_ips(fleet):
