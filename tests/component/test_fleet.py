@@ -251,6 +251,8 @@ def test_bad_input_changes_nothing(fleet):
     rc, out, err = fleet.okgctl("fleet", "hot-update", "-n", fleet.ns, "no/such", "--version", "v2",
                                 "--url", url)
     assert rc == 2
+    rc, out, err = fleet.hot_update("v2", url, "--context", "nope")
+    assert rc == 1 and 'context "nope" is not among the contexts' in err
     # A dry run shows the plan and sends nothing either.
     rc, out, err = fleet.hot_update("v2", url, "--dry-run")
     assert rc == 0 and "game-0" in out and "update" in out
@@ -271,7 +273,7 @@ def test_kubectl_plugin(fleet, tmp_path):
                                 binary="kubectl", env=dict(env, KUBECONFIG="/nonexistent"))
     assert rc == 0, err
     rc, out, err = fleet.okgctl("okg", "fleet", "status", fleet.gss, "--kubeconfig",
-                                fleet.kubeconfig, "--json", binary="kubectl",
+                                fleet.kubeconfig, "--context", "okg-test", "--json", binary="kubectl",
                                 env=dict(env, KUBECONFIG="/nonexistent"))
     assert rc == 0, err
     assert json.loads(out)["summary"] == "v2: 2"
