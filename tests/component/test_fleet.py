@@ -7,9 +7,8 @@ import os
 import socket
 import threading
 
-import pytest
-
-from fleet_env import ANNOTATION, FileServer, fleet, fleet_world, have_kubectl, kubectl_plugin_dir  # noqa: F401
+from fleet_env import (ANNOTATION, FileServer, fleet, fleet_world, have_kubectl,  # noqa: F401
+                       kubectl_plugin_dir)
 
 V2 = b"v2 of the game config\n"
 
@@ -261,8 +260,8 @@ def test_bad_input_changes_nothing(fleet):
     assert fleet.annotation("game-0") is None
 
 
-@pytest.mark.skipif(not have_kubectl(), reason="kubectl is not installed")
 def test_kubectl_plugin(fleet, tmp_path):
+    assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
     for i in range(2):
         fleet.add_pod(f"game-{i}")
     fleet.start()
