@@ -888,6 +888,16 @@ static int cmd_hot_update(Fleet *f) {
                 printf("Updating %s/%s to %s: %zu pods, %u already at the version, %s\n", f->namespace,
                        f->gss, f->version, f->n_pods, f->plan.at_version,
                        f->direct ? "direct to pod IPs" : "through the pod proxy");
+        for (size_t i = 0; i < f->n_pods; i++) {
+                FleetPod *p = &f->pods[i];
+                if (p->phase != FLEET_AT_VERSION)
+                        continue;
+                free(p->from_version);
+                p->from_version = dup_or_null(p->ann.current_version);
+                if (fleet_pod_set_outcome(p, "AtVersion", "already at the version: nothing sent",
+                                          p->ann.current_version) < 0)
+                        return 1;
+        }
         f->started_usec = okg_now_usec();
         fleet_pump(f);
         if (!fleet_plan_finished(&f->plan)) {

@@ -61,6 +61,7 @@ def test_rerun_at_the_version_sends_nothing_and_exits_0(fleet):
     rc, out, err = fleet.hot_update_json("v2", url)
     assert rc == 0, err
     assert out["atVersionBefore"] == 2 and set(states(out).values()) == {"AtVersion"}
+    assert all(p["from"] == "v2" and p["to"] == "v2" and p["atVersion"] for p in out["pods"])
     fleet.kube.audit.settle()
     assert fleet.proxy_posts(mark) == []
 
