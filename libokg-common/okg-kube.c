@@ -443,6 +443,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
 
 static int request_send(KubeRequest *q);
 
+static bool is_status(const KubeRequest *q) {
+        _cleanup_(freep) char *m = kube_status_message(q->response, q->response_len);
+        return m != NULL;
+}
+
 static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         KubeRequest *q = userdata;
         KubeClient *k = q->client;
@@ -456,8 +461,10 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
             retry_after > 0)
                 r.retry_after_usec = (uint64_t) retry_after * USEC_PER_SEC;
 
-        if (r.status == 401 && !q->retried && k->config->token_file) {
-                /* Bound tokens rotate: read the file again and give the request one more go. */
+        if (r.status == 401 && !q->retried && k->config->token_file && is_status(q)) {
+                /* Bound tokens rotate: read the file again and give the request one more go.
+                 * Only for the API server's own refusal (a Status): a 401 from behind the pod
+                 * proxy is the pod's answer, and sending the request again would not change it. */
                 q->retried = true;
                 (void) client_load_token(k, true);
                 curl_easy_cleanup(q->easy);

@@ -191,9 +191,10 @@ class Fleet:
     def operator(self, tmp_name="operator-role.kubeconfig"):
         """deploy/fleet-rbac.yaml applied; a kubeconfig for its ServiceAccount."""
         self.admin.apply(FLEET_RBAC, self.ns)
-        token = self.admin.token_request(self.ns, OPERATOR_SA)
+        token_file = str(self.tmp / (tmp_name + ".token"))
+        self.admin.write_token_file(token_file, self.ns, OPERATOR_SA)
         return write_kubeconfig(str(self.tmp / tmp_name), self.kube.server, self.kube.ca,
-                                token=token, namespace=self.ns)
+                                token_file=token_file, namespace=self.ns)
 
     def okgctl(self, *args, kubeconfig=None, timeout=180, binary=OKGCTL, env=None):
         """(exit status, stdout, stderr) of `okgctl fleet ARGS` as the operator."""

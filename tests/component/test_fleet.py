@@ -211,10 +211,16 @@ def test_operator_with_only_the_fleet_role_and_a_hot_update_token(fleet, tmp_pat
     operator = fleet.operator()
     url, _ = serve(fleet, "v2", V2)
 
-    # Without the token okg-hotupdated refuses (through the proxy), nothing changes.
+    # Without the token okg-hotupdated refuses (through the proxy), nothing changes. The
+    # operator's kubeconfig has a tokenFile, yet the pod's 401 is not taken for the API
+    # server's (which would re-read the file and send again): one request per pod.
+    mark = fleet.kube.audit.mark()
     rc, out, err = fleet.hot_update_json("v2", url, "--max-failures", "0", kubeconfig=operator)
     assert rc == 1 and set(states(out).values()) == {"Unauthorized"}
     assert fleet.annotation("game-0") is None
+    assert fleet.kube.audit.wait_count(2, since=mark, resource="pods", subresource="proxy") == 2
+    fleet.kube.audit.settle()
+    assert fleet.proxy_posts(mark) == ["game-0", "game-1"]
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-token\n")
     rc, out, err = fleet.hot_update_json("v2", url, "--token-file", str(wrong), "--max-failures", "0",
