@@ -22,7 +22,9 @@
 #define DEFAULT_ANNOTATION "sidecar.vke.volcengine.com/hot-update-result"
 #define OWNER_LABEL "game.kruise.io/owner-gss"
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
-#define POLL_USEC (250 * USEC_PER_MSEC)
+/* The annotation is written just after the answer: look again soon, then less often. */
+#define POLL_FIRST_USEC (20 * USEC_PER_MSEC)
+#define POLL_MAX_USEC (250 * USEC_PER_MSEC)
 #define LIST_LIMIT 500
 
 typedef struct Flight Flight;
@@ -59,6 +61,7 @@ struct Flight {
         char *state, *message, *at, *current_version;
         char *error;              /* no answer from the pod: why */
         uint64_t record_deadline;
+        unsigned polls;
         sd_event_source *timer;
 };
 
@@ -446,13 +449,14 @@ static void on_pod(KubeClient *k, const KubeResponse *resp, void *userdata) {
                 return;
         }
         if (okg_now_usec() < fl->record_deadline) {
+                uint64_t wait = okg_backoff_usec(++fl->polls, POLL_FIRST_USEC, POLL_MAX_USEC);
                 int r;
 
                 if (fl->timer)
-                        r = sd_event_source_set_time_relative(fl->timer, POLL_USEC) < 0 ? -EIO :
+                        r = sd_event_source_set_time_relative(fl->timer, wait) < 0 ? -EIO :
                             sd_event_source_set_enabled(fl->timer, SD_EVENT_ONESHOT);
                 else
-                        r = sd_event_add_time_relative(f->event, &fl->timer, CLOCK_MONOTONIC, POLL_USEC,
+                        r = sd_event_add_time_relative(f->event, &fl->timer, CLOCK_MONOTONIC, wait,
                                                        0, on_poll_timer, fl);
                 if (r >= 0)
                         return;

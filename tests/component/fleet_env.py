@@ -39,7 +39,11 @@ class NetNS:
     """A network namespace held by a sleeping process; enter() moves the calling thread in."""
 
     def __init__(self):
-        self.holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+        # No inherited stdout/stderr: a pipe held open by the holder would keep a reader of
+        # the caller's output waiting for EOF.
+        self.holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
         own = os.readlink("/proc/thread-self/ns/net")
         wait_for(lambda: self._ns_of_holder() not in (None, own), timeout=10,
                  what="the holder's network namespace")
@@ -73,11 +77,13 @@ class NetNS:
         return ip
 
     def close(self):
-        self.leave()
-        self.holder.kill()
-        self.holder.wait()
-        os.close(self.fd)
-        os.close(self.orig)
+        try:
+            self.leave()
+        finally:
+            self.holder.kill()
+            self.holder.wait()
+            os.close(self.fd)
+            os.close(self.orig)
 
 
 class World:
@@ -101,11 +107,24 @@ def fleet_world(tmp_path_factory):
         files = FileServer()
         yield World(netns, kube, files)
     finally:
-        if files:
-            files.close()
-        if kube:
-            kube.stop()
-        netns.close()
+        close_world(netns, kube, files)
+
+
+def close_world(netns, kube, files, fleet=None):
+    """Stops everything, each step even when an earlier one failed (the first error wins)."""
+    try:
+        if fleet:
+            fleet.close()
+    finally:
+        try:
+            if files:
+                files.close()
+        finally:
+            try:
+                if kube:
+                    kube.stop()
+            finally:
+                netns.close()
 
 
 class FleetPod:
