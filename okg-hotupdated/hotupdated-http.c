@@ -136,16 +136,22 @@ static int check_auth(Manager *m, struct MHD_Connection *c, const char **ret_rea
                 return -EBADMSG;
         }
 
-        h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        /* The API server's pod proxy consumes Authorization (it authenticates the caller with
+         * it and drops it), so a request through the proxy carries the token in its own
+         * header, which the proxy passes on. */
+        h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hot-Update-Token");
         if (!h) {
-                *ret_reason = "missing Authorization: Bearer <token>";
-                return 1;
+                h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+                if (!h) {
+                        *ret_reason = "missing Authorization: Bearer <token> (or X-Hot-Update-Token)";
+                        return 1;
+                }
+                if (strncasecmp(h, "Bearer ", 7) != 0) {
+                        *ret_reason = "expected Authorization: Bearer <token>";
+                        return 1;
+                }
+                h += 7;
         }
-        if (strncasecmp(h, "Bearer ", 7) != 0) {
-                *ret_reason = "expected Authorization: Bearer <token>";
-                return 1;
-        }
-        h += 7;
         while (*h == ' ')
                 h++;
         if (!secret_equal(h, token)) {

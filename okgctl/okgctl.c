@@ -7,6 +7,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "fleet.h"
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
@@ -501,7 +502,10 @@ static void help(void) {
                "  probes                     endpoints, states, results\n"
                "  storage                    backend, pending writes, counters\n"
                "  log-level [DAEMON] [LEVEL] show or set (all daemons, or sidecard, storaged,\n"
-               "                             hotupdated, probed)\n\n"
+               "                             hotupdated, probed)\n"
+               "  fleet hot-update|status -n NS GSS ...\n"
+               "                             a whole GameServerSet through the Kubernetes API\n"
+               "                             (okgctl fleet --help; also `kubectl okg fleet`)\n\n"
                "The bus is $OKG_BUS_ADDRESS, else unix:path=/run/okg-sidecar/bus.\n"
                "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n");
 }
@@ -529,6 +533,23 @@ int main(int argc, char **argv) {
         const Verb *verb = NULL;
         char *args[5] = {};
         int c, n, r;
+
+        /* fleet talks to the Kubernetes API, not to a suite's bus: its own options follow. */
+        for (int i = 1; i < argc; i++) {
+                if (streq(argv[i], "--json") || streq(argv[i], "-j")) {
+                        arg_json = true;
+                        continue;
+                }
+                if (streq(argv[i], "--address") || streq(argv[i], "-a")) {
+                        i++;
+                        continue;
+                }
+                if (startswith(argv[i], "--address="))
+                        continue;
+                if (streq(argv[i], "fleet"))
+                        return fleet_main(argc - i, argv + i, arg_json);
+                break;
+        }
 
         while ((c = getopt_long(argc, argv, "hVja:", options, NULL)) >= 0)
                 switch (c) {

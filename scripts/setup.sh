@@ -21,6 +21,9 @@ missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# kubectl, for the test of `kubectl okg` (the plugin): Debian's, unless one is installed already
+# (e.g. from Google's repository, whose package owns the same path).
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 
 if [ "${#missing[@]}" -eq 0 ]; then
         echo "setup: all ${#packages[@]} packages present"

@@ -370,6 +370,12 @@ def suite_factory(tmp_path):
         return s
 
     yield make
+    close_suites(suites, tmp_path)
+
+
+def close_suites(suites, tmp_path):
+    """Kills the suites; fails on a sanitizer report in their logs or on a process of theirs
+    (anything mentioning tmp_path) still running."""
     text = ""
     for s in suites:
         s.close()

@@ -273,6 +273,26 @@ def test_bearer_token(hot, tmp_path):
     assert hot.status({"Authorization": "bearer rotated"})[0] == 200
 
 
+def test_token_header_for_the_pod_proxy(hot, tmp_path):
+    # Through the API server's pod proxy Authorization is gone (it was the API server's):
+    # X-Hot-Update-Token carries the token, and wins over Authorization.
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    hot.start(extra=f"authTokenFile: {token_file}\n")
+    url1, _ = hot.files.put("/v1/index.html", "v1\n")
+    for headers in [{"X-Hot-Update-Token": "wrong"},
+                    {"X-Hot-Update-Token": "s3cret-token-and-more"},
+                    {"X-Hot-Update-Token": "wrong", "Authorization": "Bearer s3cret-token"}]:
+        status, res, _ = hot.request("POST", form(version="v1", url=url1), {**FORM, **headers})
+        assert status == 401 and res["state"] == "Unauthorized", headers
+    assert hot.files.count("/v1/index.html") == 0 and hot.backend.annotation(hot.suite) is None
+    assert hot.status({"X-Hot-Update-Token": "s3cret-token"})[0] == 200
+    status, res = hot.post(headers={"X-Hot-Update-Token": "s3cret-token",
+                                    "Authorization": "Bearer the-api-servers-token"},
+                           version="v1", url=url1)
+    assert status == 200 and res["state"] == "Succeeded"
+
+
 def test_shutdown_mid_download_leaves_nothing(hot):
     s = hot.start(extra="downloadTimeoutSeconds: 60\n")
     url1, _ = hot.files.put("/v1/index.html", "v1\n")

@@ -298,6 +298,20 @@ static void test_kubeconfig(void) {
         kube_config_free(c);
         free(t);
 
+        /* --context picks another context than current-context (okgctl fleet). */
+        ASSERT_EQ(kubeconfig_parse_context(kc, strlen(kc), "/etc/kube", "c1", &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://10.0.0.1:6443");
+        ASSERT_STREQ(c->token, "abc");
+        kube_config_free(c);
+        ASSERT_EQ(kubeconfig_parse_context(kc, strlen(kc), "/etc/kube", "c9", &c, &err), -EINVAL);
+        ASSERT_STREQ(err, "context \"c9\" is not among the contexts");
+        free(err);
+        err = NULL;
+        ASSERT_EQ(kubeconfig_parse_context("kind: Config\n", 13, "/", "c1", &c, &err), -EINVAL);
+        ASSERT_STREQ(err, "context \"c1\" is not among the contexts");
+        free(err);
+        err = NULL;
+
         static const struct {
                 const char *text, *error;
         } bad[] = {

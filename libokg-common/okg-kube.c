@@ -1,0 +1,659 @@
+/* Kubernetes API access; see okg-kube.h. */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "okg-build-config.h"
+#include "okg-kube.h"
+#include "okg-util.h"
+#include "okg-yaml.h"
+
+#define RESPONSE_MAX (4U * 1024U * 1024U)
+#define FILE_MAX (1024U * 1024U)
+
+KubeConfig *kube_config_free(KubeConfig *c) {
+        if (!c)
+                return NULL;
+        free(c->server);
+        free(c->ca_file);
+        free(c->ca_data);
+        free(c->token);
+        free(c->token_file);
+        free(c->namespace);
+        free(c->source);
+        free(c);
+        return NULL;
+}
+
+/* ---- base64 ---- */
+
+static int b64_value(char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+')
+                return 62;
+        if (c == '/')
+                return 63;
+        return -1;
+}
+
+int okg_base64_decode(const char *in, size_t len, char **ret, size_t *ret_len) {
+        _cleanup_(freep) char *out = malloc(len / 4 * 3 + 4);
+        uint32_t acc = 0;
+        size_t n = 0, o = 0, pad = 0;
+
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                char c = in[i];
+                int v;
+
+                if (isspace((unsigned char) c))
+                        continue;
+                if (c == '=') {
+                        pad++;
+                        continue;
+                }
+                if (pad > 0)
+                        return -EINVAL; /* data after padding */
+                v = b64_value(c);
+                if (v < 0)
+                        return -EINVAL;
+                acc = acc << 6 | (uint32_t) v;
+                if (++n % 4 == 0) {
+                        out[o++] = (char) (acc >> 16);
+                        out[o++] = (char) (acc >> 8);
+                        out[o++] = (char) acc;
+                        acc = 0;
+                }
+        }
+        switch (n % 4) {
+        case 0:
+                break;
+        case 2:
+                out[o++] = (char) (acc >> 4);
+                break;
+        case 3:
+                out[o++] = (char) (acc >> 10);
+                out[o++] = (char) (acc >> 2);
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (pad > 2)
+                return -EINVAL;
+        out[o] = 0;
+        *ret = TAKE_PTR(out);
+        if (ret_len)
+                *ret_len = o;
+        return 0;
+}
+
+/* ---- kubeconfig ---- */
+
+_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+static const char *scalar(const OkgNode *m, const char *key) {
+        const OkgNode *n = okg_node_get(m, key);
+        return n && n->type == OKG_NODE_SCALAR && !okg_node_is_null(n) ? n->scalar : NULL;
+}
+
+/* The `inner` mapping of the entry named `name` in the sequence `list` (clusters, users,
+ * contexts). */
+static const OkgNode *named(const OkgNode *root, const char *list, const char *name,
+                            const char *inner) {
+        const OkgNode *seq = okg_node_get(root, list);
+
+        if (!seq || seq->type != OKG_NODE_SEQUENCE || !name)
+                return NULL;
+        for (size_t i = 0; i < seq->n; i++) {
+                const char *n = scalar(seq->values[i], "name");
+                if (n && streq(n, name)) {
+                        const OkgNode *m = okg_node_get(seq->values[i], inner);
+                        return m && m->type == OKG_NODE_MAPPING ? m : NULL;
+                }
+        }
+        return NULL;
+}
+
+static char *resolve(const char *dir, const char *path) {
+        char *p = NULL;
+        if (path[0] == '/' || !dir)
+                return strdup(path);
+        return asprintf(&p, "%s/%s", dir, path) < 0 ? NULL : p;
+}
+
+int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig **ret,
+                     char **ret_error) {
+        return kubeconfig_parse_context(text, len, dir, NULL, ret, ret_error);
+}
+
+int kubeconfig_parse_context(const char *text, size_t len, const char *dir, const char *context,
+                             KubeConfig **ret, char **ret_error) {
+        _cleanup_(okg_node_freep) OkgNode *root = NULL;
+        _cleanup_(kube_config_freep) KubeConfig *c = NULL;
+        const OkgNode *ctx, *cluster, *user;
+        const char *current, *v;
+        OkgErrors errors = {};
+        int r;
+
+        r = okg_yaml_parse_string(text, len, "kubeconfig", &root, &errors);
+        if (r < 0) {
+                r = fail(ret_error, "%s", errors.n > 0 ? errors.v[0] : "invalid YAML");
+                okg_errors_done(&errors);
+                return r;
+        }
+        okg_errors_done(&errors);
+        if (root->type != OKG_NODE_MAPPING)
+                return fail(ret_error, "a kubeconfig is a mapping");
+
+        current = context ?: scalar(root, "current-context");
+        if (!current)
+                return fail(ret_error, "no current-context");
+        ctx = named(root, "contexts", current, "context");
+        if (!ctx)
+                return fail(ret_error, "%s \"%s\" is not among the contexts",
+                            context ? "context" : "current-context", current);
+        cluster = named(root, "clusters", scalar(ctx, "cluster"), "cluster");
+        if (!cluster)
+                return fail(ret_error, "the cluster of context \"%s\" is not defined", current);
+        user = named(root, "users", scalar(ctx, "user"), "user");
+        if (!user)
+                return fail(ret_error, "the user of context \"%s\" is not defined", current);
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+
+        v = scalar(cluster, "server");
+        if (!v || !startswith(v, "https://"))
+                return fail(ret_error, "the cluster's server must be an https:// URL (got %s)",
+                            v ? v : "nothing");
+        c->server = strdup(v);
+        if (!c->server)
+                return -ENOMEM;
+        while (strlen(c->server) > 8 && c->server[strlen(c->server) - 1] == '/')
+                c->server[strlen(c->server) - 1] = 0;
+
+        v = scalar(cluster, "insecure-skip-tls-verify");
+        if (v && streq(v, "true"))
+                return fail(ret_error, "insecure-skip-tls-verify is refused: TLS is always verified");
+        v = scalar(cluster, "certificate-authority-data");
+        if (v) {
+                r = okg_base64_decode(v, strlen(v), &c->ca_data, NULL);
+                if (r < 0)
+                        return fail(ret_error, "certificate-authority-data is not valid base64");
+        } else if ((v = scalar(cluster, "certificate-authority"))) {
+                c->ca_file = resolve(dir, v);
+                if (!c->ca_file)
+                        return -ENOMEM;
+        }
+        /* Without either, the system's CA bundle verifies the server. */
+
+        if (scalar(user, "client-certificate") || scalar(user, "client-certificate-data") ||
+            okg_node_get(user, "exec") || okg_node_get(user, "auth-provider"))
+                if (!scalar(user, "token") && !scalar(user, "tokenFile"))
+                        return fail(ret_error, "the user must authenticate with token or tokenFile "
+                                               "(client certificates and exec plugins are not supported)");
+        if ((v = scalar(user, "token"))) {
+                c->token = strdup(v);
+                if (!c->token)
+                        return -ENOMEM;
+        } else if ((v = scalar(user, "tokenFile"))) {
+                c->token_file = resolve(dir, v);
+                if (!c->token_file)
+                        return -ENOMEM;
+        } else
+                return fail(ret_error, "the user has neither token nor tokenFile");
+
+        v = scalar(ctx, "namespace");
+        c->namespace = strdup(v ?: "default");
+        if (!c->namespace)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int kube_config_from_kubeconfig(KubeConfig **ret, char **ret_error) {
+        _cleanup_(freep) char *path = NULL;
+        const char *e = getenv("KUBECONFIG");
+
+        if (isempty(e))
+                return -ENOENT;
+        path = strndup(e, strcspn(e, ":"));
+        if (!path)
+                return -ENOMEM;
+        return kube_config_from_file(path, NULL, ret, ret_error);
+}
+
+int kube_config_from_file(const char *path, const char *context, KubeConfig **ret,
+                          char **ret_error) {
+        _cleanup_(freep) char *text = NULL, *dir = NULL;
+        KubeConfig *c = NULL;
+        char *slash;
+        size_t len;
+        int r;
+
+        r = okg_read_file(path, FILE_MAX, &text, &len);
+        if (r < 0)
+                return fail(ret_error, "cannot read %s: %s", path, strerror(-r)), r;
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+        r = kubeconfig_parse_context(text, len, dir, context, &c, ret_error);
+        if (r < 0)
+                return r;
+        assert(c); /* for the analyzer: fail() always returns -EINVAL */
+        c->source = strdup(path);
+        if (!c->source) {
+                kube_config_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+int kube_config_in_cluster(const char *sa_dir, KubeConfig **ret, char **ret_error) {
+        _cleanup_(kube_config_freep) KubeConfig *c = NULL;
+        const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+        _cleanup_(freep) char *ns_path = NULL, *ns = NULL;
+        int r;
+
+        if (isempty(host) || isempty(port))
+                return -ENOENT;
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        if (asprintf(&c->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0 ||
+            asprintf(&c->ca_file, "%s/ca.crt", sa_dir) < 0 ||
+            asprintf(&c->token_file, "%s/token", sa_dir) < 0 ||
+            asprintf(&ns_path, "%s/namespace", sa_dir) < 0)
+                return -ENOMEM;
+        if (access(c->token_file, R_OK) < 0)
+                return fail(ret_error, "in a cluster (KUBERNETES_SERVICE_HOST is set) but %s "
+                                       "cannot be read: %m", c->token_file);
+        r = okg_read_file(ns_path, 4096, &ns, NULL);
+        if (r >= 0) {
+                ns[strcspn(ns, " \t\r\n")] = 0;
+                c->namespace = TAKE_PTR(ns);
+        } else
+                c->namespace = strdup("default");
+        c->source = strdup("in-cluster");
+        if (!c->namespace || !c->source)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+char *kube_status_message(const char *body, size_t len) {
+        json_object *o, *kind, *msg;
+        char *m = NULL;
+
+        if (!body || len == 0)
+                return NULL;
+        o = json_tokener_parse(body);
+        if (o && json_object_object_get_ex(o, "kind", &kind) &&
+            streq_ptr(json_object_get_string(kind), "Status") &&
+            json_object_object_get_ex(o, "message", &msg))
+                m = strdup(json_object_get_string(msg));
+        json_object_put(o);
+        return m;
+}
+
+/* ---- client ---- */
+
+typedef struct KubeRequest KubeRequest;
+
+struct KubeClient {
+        sd_event *event;
+        CurlGlue *curl;
+        KubeConfig *config;
+        char *token;              /* current token (from config or the file) */
+        struct stat token_stat;   /* of the file when it was read */
+        uint64_t requests;
+        KubeRequest *requests_head;
+        char *user_agent;
+};
+
+struct KubeRequest {
+        KubeClient *client;
+        KubeRequest *prev, *next;
+        CURL *easy;
+        struct curl_slist *headers;
+        char *method, *url, *content_type, *body;
+        char **extra_headers;     /* NULL-terminated "Name: value" lines, or NULL */
+        uint64_t timeout_usec;
+        char *response;
+        size_t response_len;
+        bool retried;
+        KubeDoneFunc cb;
+        void *userdata;
+};
+
+static int client_load_token(KubeClient *k, bool force) {
+        _cleanup_(freep) char *t = NULL;
+        struct stat st;
+        int r;
+
+        if (!k->config->token_file)
+                return 0;
+        if (stat(k->config->token_file, &st) < 0)
+                return -errno;
+        if (!force && k->token && st.st_ino == k->token_stat.st_ino &&
+            st.st_size == k->token_stat.st_size &&
+            st.st_mtim.tv_sec == k->token_stat.st_mtim.tv_sec &&
+            st.st_mtim.tv_nsec == k->token_stat.st_mtim.tv_nsec)
+                return 0;
+        r = okg_read_file(k->config->token_file, FILE_MAX, &t, NULL);
+        if (r < 0)
+                return r;
+        t[strcspn(t, " \t\r\n")] = 0;
+        if (!streq_ptr(t, k->token))
+                log_info("Using the token in %s%s.", k->config->token_file, k->token ? " (changed)" : "");
+        free(k->token);
+        k->token = TAKE_PTR(t);
+        k->token_stat = st;
+        return 0;
+}
+
+static char **strv_copy(char *const *l) {
+        size_t n = 0;
+        char **c;
+
+        while (l[n])
+                n++;
+        c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(l[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
+
+static KubeRequest *request_free(KubeRequest *q) {
+        if (!q)
+                return NULL;
+        if (q->easy) {
+                curl_glue_remove(q->client->curl, q->easy);
+                curl_easy_cleanup(q->easy);
+        }
+        if (q->prev)
+                q->prev->next = q->next;
+        else if (q->client->requests_head == q)
+                q->client->requests_head = q->next;
+        if (q->next)
+                q->next->prev = q->prev;
+        curl_slist_free_all(q->headers);
+        free(q->method);
+        free(q->url);
+        free(q->content_type);
+        free(q->body);
+        free(q->response);
+        strv_free(q->extra_headers);
+        free(q);
+        return NULL;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        KubeRequest *q = userdata;
+        size_t n = size * nmemb;
+        char *t;
+
+        if (q->response_len + n > RESPONSE_MAX)
+                return 0; /* aborts the transfer: nothing we ask for is that large */
+        t = realloc(q->response, q->response_len + n + 1);
+        if (!t)
+                return 0;
+        q->response = t;
+        memcpy(q->response + q->response_len, ptr, n);
+        q->response_len += n;
+        q->response[q->response_len] = 0;
+        return n;
+}
+
+static int request_send(KubeRequest *q);
+
+static bool is_status(const KubeRequest *q) {
+        _cleanup_(freep) char *m = kube_status_message(q->response, q->response_len);
+        return m != NULL;
+}
+
+static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        KubeRequest *q = userdata;
+        KubeClient *k = q->client;
+        _cleanup_(freep) char *message = NULL;
+        KubeResponse r = { .curl = result };
+        curl_off_t retry_after = 0;
+
+        if (result == CURLE_OK)
+                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+        if (result == CURLE_OK && curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+            retry_after > 0)
+                r.retry_after_usec = (uint64_t) retry_after * USEC_PER_SEC;
+
+        if (r.status == 401 && !q->retried && k->config->token_file && is_status(q)) {
+                /* Bound tokens rotate: read the file again and give the request one more go.
+                 * Only for the API server's own refusal (a Status): a 401 from behind the pod
+                 * proxy is the pod's answer, and sending the request again would not change it. */
+                q->retried = true;
+                (void) client_load_token(k, true);
+                curl_easy_cleanup(q->easy);
+                q->easy = NULL;
+                q->response_len = 0;
+                if (request_send(q) >= 0)
+                        return;
+        }
+
+        if (result != CURLE_OK)
+                message = strdup(curl_easy_strerror(result));
+        else if (!(r.status >= 200 && r.status < 300)) {
+                message = kube_status_message(q->response, q->response_len);
+                if (!message && asprintf(&message, "HTTP %ld from the API server", r.status) < 0)
+                        message = NULL;
+        }
+        r.message = message;
+        r.body = q->response ?: "";
+        r.body_len = q->response_len;
+        curl_easy_cleanup(q->easy);
+        q->easy = NULL;
+        q->cb(k, &r, q->userdata);
+        request_free(q);
+}
+
+static int request_send(KubeRequest *q) {
+        KubeClient *k = q->client;
+        _cleanup_(freep) char *auth = NULL;
+        CURL *c;
+        int r;
+
+        r = client_load_token(k, false);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read the token file %s: %m", k->config->token_file);
+
+        c = curl_easy_init();
+        if (!c)
+                return -ENOMEM;
+        curl_slist_free_all(q->headers);
+        q->headers = NULL;
+        if (k->token && asprintf(&auth, "Authorization: Bearer %s", k->token) >= 0)
+                q->headers = curl_slist_append(q->headers, auth);
+        q->headers = curl_slist_append(q->headers, "Accept: application/json");
+        for (char **h = q->extra_headers; h && *h; h++)
+                q->headers = curl_slist_append(q->headers, *h);
+        if (q->content_type) {
+                _cleanup_(freep) char *ct = NULL;
+                if (asprintf(&ct, "Content-Type: %s", q->content_type) >= 0)
+                        q->headers = curl_slist_append(q->headers, ct);
+        }
+        (void) curl_easy_setopt(c, CURLOPT_URL, q->url);
+        (void) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+        (void) curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
+        (void) curl_easy_setopt(c, CURLOPT_USERAGENT, k->user_agent ?: "okg-storaged/" OKG_VERSION);
+        (void) curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        (void) curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        (void) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                                (long) ((q->timeout_usec ?: 30 * USEC_PER_SEC) / USEC_PER_MSEC));
+        (void) curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+        (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        (void) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        if (k->config->ca_file)
+                (void) curl_easy_setopt(c, CURLOPT_CAINFO, k->config->ca_file);
+        else if (k->config->ca_data) {
+                struct curl_blob blob = {
+                        .data = k->config->ca_data,
+                        .len = strlen(k->config->ca_data),
+                        .flags = CURL_BLOB_COPY,
+                };
+                (void) curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+        }
+        (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+        if (q->body) {
+                (void) curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
+                (void) curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) strlen(q->body));
+        }
+        q->easy = c;
+        r = curl_glue_add(k->curl, c, on_done, q);
+        if (r < 0) {
+                curl_easy_cleanup(c);
+                q->easy = NULL;
+                return r;
+        }
+        k->requests++;
+        return 0;
+}
+
+int kube_request(KubeClient *k, const char *method, const char *path, const char *content_type,
+                 const char *body, KubeDoneFunc cb, void *userdata) {
+        return kube_request_full(k, method, path, content_type, body, NULL, 0, cb, userdata);
+}
+
+int kube_request_full(KubeClient *k, const char *method, const char *path,
+                      const char *content_type, const char *body, char *const *headers,
+                      uint64_t timeout_usec, KubeDoneFunc cb, void *userdata) {
+        KubeRequest *q = calloc(1, sizeof *q);
+        int r;
+
+        if (!q)
+                return -ENOMEM;
+        q->client = k;
+        q->timeout_usec = timeout_usec;
+        if (headers) {
+                q->extra_headers = strv_copy(headers);
+                if (!q->extra_headers) {
+                        free(q);
+                        return -ENOMEM;
+                }
+        }
+        q->cb = cb;
+        q->userdata = userdata;
+        q->method = strdup(method);
+        q->content_type = content_type ? strdup(content_type) : NULL;
+        q->body = body ? strdup(body) : NULL;
+        if (!q->method || (content_type && !q->content_type) || (body && !q->body) ||
+            asprintf(&q->url, "%s%s", k->config->server, path) < 0) {
+                q->url = NULL;
+                request_free(q);
+                return -ENOMEM;
+        }
+        q->next = k->requests_head;
+        if (q->next)
+                q->next->prev = q;
+        k->requests_head = q;
+        r = request_send(q);
+        if (r < 0) {
+                request_free(q);
+                return r;
+        }
+        return 0;
+}
+
+int kube_client_new(sd_event *e, KubeConfig *config, KubeClient **ret) {
+        _cleanup_(kube_client_freep) KubeClient *k = calloc(1, sizeof(KubeClient));
+        int r;
+
+        if (!k)
+                return -ENOMEM;
+        k->event = sd_event_ref(e);
+        r = curl_glue_new(e, &k->curl);
+        if (r < 0)
+                return r;
+        if (config->token) {
+                k->token = strdup(config->token);
+                if (!k->token)
+                        return -ENOMEM;
+        }
+        k->config = config;
+        r = client_load_token(k, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read the token file %s yet: %m", config->token_file);
+        *ret = TAKE_PTR(k);
+        return 0;
+}
+
+KubeClient *kube_client_free(KubeClient *k) {
+        if (!k)
+                return NULL;
+        while (k->requests_head)
+                request_free(k->requests_head);
+        curl_glue_free(k->curl);
+        kube_config_free(k->config);
+        sd_event_unref(k->event);
+        free(k->token);
+        free(k->user_agent);
+        free(k);
+        return NULL;
+}
+
+const KubeConfig *kube_client_config(const KubeClient *k) {
+        return k->config;
+}
+
+uint64_t kube_client_requests(const KubeClient *k) {
+        return k->requests;
+}
+
+int kube_client_set_user_agent(KubeClient *k, const char *user_agent) {
+        char *u = strdup(user_agent);
+
+        if (!u)
+                return -ENOMEM;
+        free(k->user_agent);
+        k->user_agent = u;
+        return 0;
+}
+
+CurlGlue *kube_client_curl(KubeClient *k) {
+        return k->curl;
+}

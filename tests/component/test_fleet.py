@@ -1,0 +1,285 @@
+"""okgctl fleet end to end: a real kube-apiserver, real suites as pods on their own pod IPs in a
+network namespace (fleet_env.py), the hot updates delivered through the API server's pod proxy
+(or --direct), outcomes read back from the pods' annotations."""
+import http.server
+import json
+import os
+import socket
+import threading
+
+from fleet_env import (ANNOTATION, FileServer, fleet, fleet_world, have_kubectl,  # noqa: F401
+                       kubectl_plugin_dir)
+
+V2 = b"v2 of the game config\n"
+
+
+def serve(fleet, version, data=None):
+    return fleet.world.files.put(f"/{fleet.ns}/{version}/index.html", data or f"{version}\n".encode())
+
+
+def states(out):
+    return {p["pod"]: p["state"] for p in out["pods"]}
+
+
+def test_whole_set_through_the_proxy_in_update_order(fleet):
+    # OKG's order: updatePriority higher first, then not Allocated before Allocated.
+    fleet.add_pod("game-0", ops_state="Allocated")
+    fleet.add_pod("game-1")
+    fleet.add_pod("game-2", priority=10, ops_state="Allocated")
+    fleet.add_pod("game-3", ops_state="Maintaining")
+    fleet.start()
+    url, sha = serve(fleet, "v2", V2)
+    mark = fleet.kube.audit.mark()
+
+    rc, out, err = fleet.hot_update_json("v2", url, "--sha256", sha, "--max-in-flight", "2")
+    assert rc == 0, err
+    assert out["complete"] and out["updated"] == 4 and out["failed"] == 0
+    assert [p["pod"] for p in out["pods"]] == ["game-2", "game-1", "game-3", "game-0"]
+    assert set(states(out).values()) == {"Succeeded"}
+    assert all(p["from"] is None and p["to"] == "v2" for p in out["pods"])
+    for name, pod in fleet.pods.items():
+        assert pod.file() == V2
+        ann = fleet.annotation(name)
+        assert ann["currentVersion"] == "v2" and ann["state"] == "Succeeded"
+    # Every request went through the API server's pod proxy, one per pod.
+    assert fleet.proxy_posts(mark, code=200) == ["game-0", "game-1", "game-2", "game-3"]
+    assert fleet.proxy_posts(mark) == ["game-0", "game-1", "game-2", "game-3"]
+
+    rc, out, err = fleet.okgctl("fleet", "status", "-n", fleet.ns, fleet.gss)
+    assert rc == 0, err
+    assert "4 pods: v2: 4" in out
+    assert "Allocated" in out and "Maintaining" in out
+
+
+def test_rerun_at_the_version_sends_nothing_and_exits_0(fleet):
+    for i in range(2):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    assert fleet.hot_update("v2", url)[0] == 0
+    mark = fleet.kube.audit.mark()
+    rc, out, err = fleet.hot_update_json("v2", url)
+    assert rc == 0, err
+    assert out["atVersionBefore"] == 2 and set(states(out).values()) == {"AtVersion"}
+    assert all(p["from"] == "v2" and p["to"] == "v2" and p["atVersion"] for p in out["pods"])
+    fleet.kube.audit.settle()
+    assert fleet.proxy_posts(mark) == []
+
+
+def test_failing_canary_stops_the_rollout(fleet):
+    fleet.add_pod("game-0", priority=5, reload_path="/status/500")   # first in order: the canary
+    for i in range(1, 4):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2", V2)
+    mark = fleet.kube.audit.mark()
+
+    rc, out, err = fleet.hot_update_json("v2", url, "--canary", "1", "--max-in-flight", "4",
+                                         "--max-failures", "0")
+    assert rc == 1
+    assert out["stopReason"] == "a canary failed" and out["notStarted"] == 3
+    st = states(out)
+    assert st["game-0"] == "ReloadFailed"
+    assert all(st[f"game-{i}"] == "NotStarted" for i in range(1, 4))
+    # The others are untouched: no request reached them, no annotation, the old file.
+    assert fleet.proxy_posts(mark) == ["game-0"]
+    for i in range(1, 4):
+        assert fleet.annotation(f"game-{i}") is None
+        assert fleet.pods[f"game-{i}"].file() == b"v0 from the image\n"
+    # The canary's own outcome is the truth from its annotation.
+    assert fleet.annotation("game-0")["state"] == "ReloadFailed"
+    assert fleet.pods["game-0"].file() == b"v0 from the image\n"
+
+
+def test_max_failures_stops_starting_pods(fleet):
+    fleet.add_pod("game-0", priority=9, reload_path="/status/500")
+    fleet.add_pod("game-1", priority=8, reload_path="/status/503")
+    for i in range(2, 5):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+
+    rc, out, err = fleet.hot_update_json("v2", url, "--max-in-flight", "1", "--max-failures", "2")
+    assert rc == 1
+    assert out["stopReason"] == "--max-failures reached"
+    assert out["failed"] == 2 and out["notStarted"] == 3
+    for i in range(2, 5):
+        assert fleet.annotation(f"game-{i}") is None
+
+    # Another kind of failure limit: the default (1) stops at the first failure.
+    rc, out, err = fleet.hot_update_json("v2", url, "--max-in-flight", "1")
+    assert rc == 1 and out["failed"] == 1 and out["notStarted"] == 4
+
+
+def test_rerun_resumes_a_stopped_rollout(fleet):
+    flaky = FileServer()           # game-2's game refuses to reload until it is fixed
+    flaky.check_status = 500
+    try:
+        for i in range(2):
+            fleet.add_pod(f"game-{i}")
+        fleet.add_pod("game-2", reload_path="/check", files=flaky)
+        fleet.add_pod("game-3")
+        fleet.start()
+        url, _ = serve(fleet, "v2", V2)
+
+        rc, out, err = fleet.hot_update_json("v2", url, "--order", "name")
+        assert rc == 1
+        st = states(out)
+        assert st == {"game-0": "Succeeded", "game-1": "Succeeded", "game-2": "ReloadFailed",
+                      "game-3": "NotStarted"}
+
+        flaky.check_status = 200
+        mark = fleet.kube.audit.mark()
+        rc, out, err = fleet.hot_update_json("v2", url, "--order", "name")
+        assert rc == 0, err
+        st = states(out)
+        assert st == {"game-0": "AtVersion", "game-1": "AtVersion", "game-2": "Succeeded",
+                      "game-3": "Succeeded"}
+        assert fleet.proxy_posts(mark) == ["game-2", "game-3"]
+        assert all(p.file() == V2 for p in fleet.pods.values())
+    finally:
+        flaky.close()
+
+
+class RecordsThenDies(http.server.BaseHTTPRequestHandler):
+    """A fault: a sidecar that records the outcome on its pod, then dies before answering."""
+    fleet = None
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        outcome = {"version": req["version"], "url": req["url"], "state": "Succeeded",
+                   "success": True, "message": "applied", "at": "2026-12-06T00:00:00.000Z",
+                   "currentVersion": req["version"]}
+        f = self.fleet
+        f.admin.check(f.admin.patch(f.admin.pod_path(f.ns, "game-2"),
+                                    {"metadata": {"annotations": {ANNOTATION: json.dumps(outcome)}}}),
+                      200, what="the annotation")
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def test_no_answer_the_annotation_decides(fleet):
+    fleet.add_pod("game-0")
+    fleet.add_pod("game-1", suite=False)         # nothing listens on its pod IP
+    fake = fleet.add_pod("game-2", suite=False)
+    fleet.start()
+    RecordsThenDies.fleet = fleet
+    server = http.server.ThreadingHTTPServer((fake.ip, 5000), RecordsThenDies)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url, _ = serve(fleet, "v2")
+        rc, out, err = fleet.hot_update_json("v2", url, "--max-failures", "0", "--order", "name")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert rc == 1
+    pods = {p["pod"]: p for p in out["pods"]}
+    assert pods["game-0"]["state"] == "Succeeded"
+    assert pods["game-1"]["state"] == "Unreachable" and not pods["game-1"]["atVersion"]
+    assert "no answer from the pod" in pods["game-1"]["message"]
+    # No answer, but the pod recorded the version before it went away: done.
+    assert pods["game-2"]["state"] == "Succeeded" and pods["game-2"]["atVersion"]
+    assert "annotation says v2 is in place" in pods["game-2"]["message"]
+    assert out["updated"] == 2 and out["failed"] == 1
+
+
+def test_direct_to_pod_ips(fleet):
+    for i in range(3):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v3")
+    mark = fleet.kube.audit.mark()
+    rc, out, err = fleet.hot_update_json("v3", url, "--direct", "--max-in-flight", "100%")
+    assert rc == 0, err
+    assert set(states(out).values()) == {"Succeeded"}
+    assert all(fleet.annotation(f"game-{i}")["currentVersion"] == "v3" for i in range(3))
+    fleet.kube.audit.settle()
+    assert fleet.proxy_posts(mark) == []
+
+
+def test_operator_with_only_the_fleet_role_and_a_hot_update_token(fleet, tmp_path):
+    token = tmp_path / "hot-update-token"
+    token.write_text("s3cret-hot-update-token\n")
+    for i in range(2):
+        fleet.add_pod(f"game-{i}", auth_token_file=str(token))
+    fleet.start()
+    operator = fleet.operator()
+    url, _ = serve(fleet, "v2", V2)
+
+    # Without the token okg-hotupdated refuses (through the proxy), nothing changes. The
+    # operator's kubeconfig has a tokenFile, yet the pod's 401 is not taken for the API
+    # server's (which would re-read the file and send again): one request per pod.
+    mark = fleet.kube.audit.mark()
+    rc, out, err = fleet.hot_update_json("v2", url, "--max-failures", "0", kubeconfig=operator)
+    assert rc == 1 and set(states(out).values()) == {"Unauthorized"}
+    assert fleet.annotation("game-0") is None
+    assert fleet.kube.audit.wait_count(2, since=mark, resource="pods", subresource="proxy") == 2
+    fleet.kube.audit.settle()
+    assert fleet.proxy_posts(mark) == ["game-0", "game-1"]
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-token\n")
+    rc, out, err = fleet.hot_update_json("v2", url, "--token-file", str(wrong), "--max-failures", "0",
+                                         kubeconfig=operator)
+    assert rc == 1 and set(states(out).values()) == {"Unauthorized"}
+
+    # With it (sent as X-Hot-Update-Token: the API server consumes Authorization).
+    rc, out, err = fleet.hot_update_json("v2", url, "--token-file", str(token), kubeconfig=operator)
+    assert rc == 0, err
+    assert all(p.file() == V2 for p in fleet.pods.values())
+    rc, out, err = fleet.okgctl("fleet", "status", "-n", fleet.ns, fleet.gss, "--json",
+                                kubeconfig=operator)
+    assert rc == 0, err
+    assert json.loads(out)["summary"] == "v2: 2"
+
+    # The Role is all it has: no writes.
+    client = fleet.kube.client(token=fleet.admin.token_request(fleet.ns, "okg-fleet-operator"))
+    status, _ = client.patch(fleet.admin.pod_path(fleet.ns, "game-0"),
+                             {"metadata": {"labels": {"x": "y"}}})
+    assert status == 403
+
+
+def test_bad_input_changes_nothing(fleet):
+    fleet.add_pod("game-0")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    mark = fleet.kube.audit.mark()
+    for args, what in ((["--order", "game-0,game-9"], "game-9"),
+                       (["--max-in-flight", "0"], "--max-in-flight"),
+                       (["--max-in-flight", "120%"], "--max-in-flight"),
+                       (["--canary", "-1"], "--canary")):
+        rc, out, err = fleet.hot_update("v2", url, *args)
+        assert rc == 2 and what in err, (args, err)
+    rc, out, err = fleet.okgctl("fleet", "hot-update", "-n", fleet.ns, "no/such", "--version", "v2",
+                                "--url", url)
+    assert rc == 2
+    rc, out, err = fleet.hot_update("v2", url, "--context", "nope")
+    assert rc == 1 and 'context "nope" is not among the contexts' in err
+    # A dry run shows the plan and sends nothing either.
+    rc, out, err = fleet.hot_update("v2", url, "--dry-run")
+    assert rc == 0 and "game-0" in out and "update" in out
+    fleet.kube.audit.settle()
+    assert fleet.proxy_posts(mark) == []
+    assert fleet.annotation("game-0") is None
+
+
+def test_kubectl_plugin(fleet, tmp_path):
+    assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
+    for i in range(2):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    env = {"PATH": kubectl_plugin_dir(tmp_path) + os.pathsep + os.environ.get("PATH", "")}
+    rc, out, err = fleet.okgctl("okg", "fleet", "hot-update", "-n", fleet.ns, fleet.gss,
+                                "--version", "v2", "--url", url, "--kubeconfig", fleet.kubeconfig,
+                                binary="kubectl", env=dict(env, KUBECONFIG="/nonexistent"))
+    assert rc == 0, err
+    rc, out, err = fleet.okgctl("okg", "fleet", "status", fleet.gss, "--kubeconfig",
+                                fleet.kubeconfig, "--context", "okg-test", "--json", binary="kubectl",
+                                env=dict(env, KUBECONFIG="/nonexistent"))
+    assert rc == 0, err
+    assert json.loads(out)["summary"] == "v2: 2"
