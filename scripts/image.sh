@@ -1,6 +1,9 @@
 #!/bin/bash
 # Builds the container image with buildah (Debian 12, as root), then prints its size, compressed
 # size and layers. Usage: scripts/image.sh [TAG]   (default okg-sidecar:<version>)
+#                         scripts/image.sh --base-only  (only make the base ready; the test
+#                         command runs this beside the kube-apiserver build, since debootstrap
+#                         waits on the network and the disk more than on the CPU)
 #
 # The base, debian:12-slim, comes from a registry when one answers. Where none does, this makes
 # a stand-in with debootstrap that is what debian:12-slim is: a minbase bookworm with Debian's
@@ -13,6 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+base_only=false
+if [ "${1:-}" = --base-only ]; then
+        base_only=true
+        shift
+fi
 version=$(sed -n "s/^ *version : '\(.*\)',/\1/p" meson.build | head -1)
 tag=${1:-okg-sidecar:$version}
 base=docker.io/library/debian:12-slim
@@ -134,6 +142,7 @@ else
         import_standin
         log "base $base is the debootstrap stand-in ($standin_tar)"
 fi
+$base_only && exit 0
 
 start=$(date +%s)
 log "buildah build -t $tag"
