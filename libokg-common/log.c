@@ -80,16 +80,81 @@ LogTarget log_get_target(void) { return target; }
 void log_set_target(LogTarget t) { target = t; }
 const char *log_get_ident(void) { return ident; }
 
+/* The length of the well-formed UTF-8 sequence at p (2 to 4 bytes) and its code point, or 0 when
+ * p starts no such sequence (ASCII, a stray or cut byte, overlong, surrogate, beyond U+10FFFF). */
+static size_t utf8_decode(const unsigned char *p, size_t left, uint32_t *ret_cp) {
+        static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+        size_t n;
+        uint32_t cp;
+
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2, cp = p[0] & 0x1f;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3, cp = p[0] & 0x0f;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4, cp = p[0] & 0x07;
+        else
+                return 0;
+        if (left < n)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret_cp = cp;
+        return n;
+}
+
+static bool is_bidi_control(uint32_t cp) {
+        return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+               (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Format characters that show nothing yet change what text says or how it reads: a "Ready"
+ * with one of them inside looks like "Ready" and is not. */
+static bool is_invisible_format(uint32_t cp) {
+        return cp == 0x00ad ||                    /* soft hyphen */
+               cp == 0x180e ||                    /* Mongolian vowel separator */
+               (cp >= 0x200b && cp <= 0x200d) ||  /* zero width space, non-joiner, joiner */
+               (cp >= 0x2060 && cp <= 0x206f) ||  /* word joiner, invisible operators, deprecated */
+               cp == 0xfeff ||                    /* zero width no-break space (BOM) */
+               (cp >= 0xfff9 && cp <= 0xfffb) ||  /* interlinear annotation */
+               (cp >= 0xe0000 && cp <= 0xe007f);  /* tags */
+}
+
+static bool is_unsafe(uint32_t cp) {
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+               is_bidi_control(cp) || is_invisible_format(cp);
+}
+
 static size_t control_len(const unsigned char *p, size_t left, uint32_t *ret_cp) {
-        if (p[0] < 0x20 || p[0] == 0x7f) {
-                *ret_cp = p[0];
-                return 1;
-        }
-        if (p[0] == 0xc2 && left >= 2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-                *ret_cp = p[1];
-                return 2;
-        }
-        return 0;
+        uint32_t cp;
+        size_t n;
+
+        if (p[0] < 0x80) {
+                cp = p[0];
+                n = 1;
+        } else
+                n = utf8_decode(p, left, &cp);
+        if (n == 0 || !is_unsafe(cp))
+                return 0;
+        *ret_cp = cp;
+        return n;
+}
+
+const char *okg_control_kind(uint32_t cp) {
+        if (cp == 0x2028)
+                return "line separator";
+        if (cp == 0x2029)
+                return "paragraph separator";
+        if (is_bidi_control(cp))
+                return "bidirectional control";
+        if (is_invisible_format(cp))
+                return "invisible format character";
+        return "control character";
 }
 
 ptrdiff_t okg_find_control(const char *s, size_t len, uint32_t *ret_cp) {
@@ -113,7 +178,7 @@ char *okg_escape_controls(const char *s, char *buf, size_t size) {
         if (size == 0)
                 return buf;
         while (left > 0) {
-                char esc[8];
+                char esc[12];
                 uint32_t cp;
                 size_t n = control_len(p, left, &cp), w;
 
@@ -124,7 +189,9 @@ char *okg_escape_controls(const char *s, char *buf, size_t size) {
                 } else if (cp == '\n' || cp == '\r' || cp == '\t')
                         snprintf(esc, sizeof esc, "\\%c", cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't');
                 else
-                        snprintf(esc, sizeof esc, n == 2 ? "\\u%04x" : "\\x%02x", (unsigned) cp);
+                        snprintf(esc, sizeof esc,
+                                 n == 1 ? "\\x%02x" : cp <= 0xffff ? "\\u%04x" : "\\U%08x",
+                                 (unsigned) cp);
                 w = strlen(esc);
                 if (o + w >= size)
                         break;

@@ -31,17 +31,30 @@ int log_level_from_string(const char *s);   /* name ("debug") or number; -EINVAL
 const char *log_target_to_string(LogTarget t);
 LogTarget log_target_from_string(const char *s);
 
-/* Control characters: C0 (U+0000-U+001F), DEL and C1 (U+0080-U+009F, as UTF-8 C2 80-C2 9F).
- * A log entry is one line, whatever the text it carries (a state, a header, a URL from the
- * network): log_internal() escapes them in every message. Pure functions. */
+/* "Control characters" here are every character that may split a line, drive a terminal or
+ * make text read otherwise than it is, while showing nothing of itself:
+ *   - C0 (U+0000-U+001F), DEL and C1 (U+0080-U+009F);
+ *   - the line and paragraph separators U+2028, U+2029;
+ *   - bidirectional controls: U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069;
+ *   - invisible format characters: U+00AD, U+180E, U+200B-U+200D, U+2060-U+206F, U+FEFF,
+ *     U+FFF9-U+FFFB and the tags U+E0000-U+E007F.
+ * Characters beyond ASCII count only in well-formed UTF-8. A log entry is one line of what it
+ * says, whatever the text it carries (a state, a header, a URL from the network):
+ * log_internal() escapes them in every message. Pure functions. */
 
 /* The offset of the first control character in s[0..len), or -1 when there is none; its code
  * point in *ret_cp. */
 ptrdiff_t okg_find_control(const char *s, size_t len, uint32_t *ret_cp);
 
-/* s with each control character written as \n, \r, \t, \xNN or \u00NN, into buf (always
- * NUL-terminated; truncated at a whole character or escape when buf is too small). Returns
- * buf. Backslashes are kept as they are: the result is for reading, not for parsing back. */
+/* What a control character found by okg_find_control() is, for a message: "control character"
+ * (C0, DEL, C1), "line separator", "paragraph separator", "bidirectional control" or
+ * "invisible format character". */
+const char *okg_control_kind(uint32_t cp);
+
+/* s with each control character written as \n, \r, \t, \xNN (C0, DEL), \uNNNN or \UNNNNNNNN
+ * (beyond ASCII), into buf (always NUL-terminated; truncated at a whole character or escape
+ * when buf is too small). Returns buf. Backslashes are kept as they are: the result is for
+ * reading, not for parsing back. */
 char *okg_escape_controls(const char *s, char *buf, size_t size);
 
 /* Returns -abs(error) (or 0 when error is 0) so callers can `return log_error_errno(r, ...)`.

@@ -159,6 +159,11 @@ static const char *json_type_phrase(json_object *o) {
         }
 }
 
+/* "a" or "an" before a noun, for messages. */
+static const char *article(const char *noun) {
+        return strchr("aeiou", noun[0]) ? "an" : "a";
+}
+
 static int json_state(const char *text, size_t len, const char *path, char **ret, char *err,
                       size_t err_size) {
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
@@ -222,9 +227,10 @@ static int json_state(const char *text, size_t len, const char *path, char **ret
         uint32_t cp;
         if (okg_find_control(s, n, &cp) >= 0)
                 return fail(-EBADMSG, err, err_size,
-                            "field \"%s\" of the JSON body contains a control character "
-                            "(U+%04X); a state is one line of printable text",
-                            path, (unsigned) cp);
+                            "field \"%s\" of the JSON body contains %s %s (U+%04X); a state "
+                            "is one line of printable text",
+                            path, article(okg_control_kind(cp)), okg_control_kind(cp),
+                            (unsigned) cp);
 
         copy = strndup(s, n);
         if (!copy)
@@ -248,15 +254,17 @@ int probe_body_state(const char *body, size_t len, const char *json_path, char *
                                             : "the body is not valid UTF-8");
         if (json_path)
                 return json_state(t, n, json_path, ret_state, err, err_size);
-        /* A state travels into a pod annotation, a label, the log and tables: CR/LF or an
-         * escape sequence in it is a broken page, not a state. */
+        /* A state travels into a pod annotation, a label, the log and tables: CR/LF, an escape
+         * sequence, a line separator or a bidi override in it is a broken page (or a state
+         * made to read otherwise than it is), not a state. */
         uint32_t cp;
         ptrdiff_t at = okg_find_control(t, n, &cp);
         if (at >= 0)
                 return fail(-EBADMSG, err, err_size,
-                            "the body contains a control character (U+%04X at offset %zu); a "
-                            "state is one line of printable text",
-                            (unsigned) cp, (size_t) (t - body) + (size_t) at);
+                            "the body contains %s %s (U+%04X at offset %zu); a state is one line "
+                            "of printable text",
+                            article(okg_control_kind(cp)), okg_control_kind(cp), (unsigned) cp,
+                            (size_t) (t - body) + (size_t) at);
 
         copy = strndup(t, n);
         if (!copy)

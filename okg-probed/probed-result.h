@@ -69,7 +69,9 @@ bool probe_utf8_valid(const char *s, size_t len);
  * a number or boolean as its JSON text. Returns 0 and a new string, or a negative errno with a
  * one-line reason in err:
  *   -EBADMSG  not JSON, not UTF-8, contains NUL, or the state contains a control character
- *             (C0, DEL or C1: a state is one line of printable text)
+ *             (C0, DEL, C1, a line or paragraph separator, a bidirectional control or an
+ *             invisible format character, see okg_find_control(): a state is one line of
+ *             printable text)
  *   -ENOENT   the path names nothing in the document
  *   -EMEDIUMTYPE the value at the path is null, an object or an array
  *   -ENOMEM */

@@ -1,7 +1,7 @@
 """okg-probed against answers that are not a state: redirects (a directory without its trailing
 slash, a redirect to another host, a loop, a 3xx with nowhere to go) and states carrying control
-characters; and probe URLs carrying credentials. The game is a real nginx; its access log says
-which requests reached which host."""
+or invisible characters; and probe URLs carrying credentials. The game is a real nginx; its
+access log says which requests reached which host."""
 import os
 import re
 import subprocess
@@ -17,6 +17,9 @@ OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
 # A test finishes in seconds; this only catches a hang.
 WAIT = 60.0
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Invisible characters that change how text reads: line/paragraph separators, bidi controls,
+# zero-width and other format characters.
+INVISIBLE = re.compile("[\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
 class RedirectingNginx(NginxGame):
@@ -197,6 +200,39 @@ def test_state_with_control_characters_is_refused(suite_factory, game):
     log = s.log_text()
     assert "control character (U+001B" in log
     assert not CONTROL.search(log), [ln for ln in log.splitlines() if CONTROL.search(ln)]
+
+
+def test_state_with_invisible_characters_is_refused(suite_factory, game):
+    """A body with a line separator (U+2028), a right-to-left override (U+202E) or a zero-width
+    space (U+200B) inside is no state either: each probe fails with a LastError naming the code
+    point, the previous state stays, and neither the log nor okgctl's table carries the raw
+    character (the table shows the escape when it has to show one)."""
+    bodies = {"sep": "Allo\u2028cated", "rlo": "\u202eAllocated", "zw": "Re\u200bady"}
+    for name in bodies:
+        (game.docroot / name).write_text("None\n")
+    text = probe_config(free_port(), [endpoint(game.url_of(f"/{name}"), "timeout: 5")
+                                      for name in bodies])
+    s = start_suite(suite_factory, text)
+    for i in range(len(bodies)):
+        wait_result(s, i, "success")
+
+    for name, body in bodies.items():
+        (game.docroot / name).write_text(body + "\n", encoding="utf-8")
+    p = [wait_result(s, i, "bad-body") for i in range(len(bodies))]
+    assert [x["State"] for x in p] == ["None"] * 3
+    assert p[0]["LastError"] == ("the body contains a line separator (U+2028 at offset 4); "
+                                 "a state is one line of printable text")
+    assert p[1]["LastError"] == ("the body contains a bidirectional control (U+202E at offset "
+                                 "0); a state is one line of printable text")
+    assert p[2]["LastError"] == ("the body contains an invisible format character (U+200B at "
+                                 "offset 2); a state is one line of printable text")
+
+    table = okgctl_probes(s)
+    assert not INVISIBLE.search(table) and not CONTROL.search(table), repr(table)
+    assert len([ln for ln in table.splitlines() if "bad-body" in ln]) == 3, table
+    log = s.log_text()
+    assert "line separator (U+2028" in log
+    assert not INVISIBLE.search(log), [ln for ln in log.splitlines() if INVISIBLE.search(ln)]
 
 
 def test_url_with_credentials_is_refused_and_never_shown(suite_factory, game):

@@ -123,6 +123,33 @@ static void test_body_state(void) {
                      "the body contains a control character (U+009B at offset 1); a state is one "
                      "line of printable text");
         expect_state("caf\xc3\xa9 \xc2\xa0x", NULL, "caf\xc3\xa9 \xc2\xa0x");   /* U+00A0 is no control */
+        /* Invisible characters that change how a state reads (line separators, bidi controls,
+         * zero-width and format characters) are refused the same way, named. */
+        static const struct {
+                const char *body, *path, *message;
+        } invisible[] = {
+                { "Allo\xe2\x80\xa8" "cated", NULL,
+                  "the body contains a line separator (U+2028 at offset 4)" },
+                { " \xe2\x80\xae" "detacollA", NULL,
+                  "the body contains a bidirectional control (U+202E at offset 1)" },
+                { "Ready\xe2\x80\xa9", NULL,
+                  "the body contains a paragraph separator (U+2029 at offset 5)" },
+                { "\xef\xbb\xbf" "None", NULL,
+                  "the body contains an invisible format character (U+FEFF at offset 0)" },
+                { "{\"s\":\"Re\\u200bady\"}", "s",
+                  "field \"s\" of the JSON body contains an invisible format character (U+200B)" },
+                { "{\"s\":\"a\\u2067b\"}", "s",
+                  "field \"s\" of the JSON body contains a bidirectional control (U+2067)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(invisible); i++) {
+                char message[256];
+                snprintf(message, sizeof message, "%s; a state is one line of printable text",
+                         invisible[i].message);
+                expect_error(invisible[i].body, strlen(invisible[i].body), invisible[i].path,
+                             -EBADMSG, message);
+        }
+        expect_state("\xe2\x82\xac \xe2\x80\x94 \xf0\x9f\x8e\xae", NULL,
+                     "\xe2\x82\xac \xe2\x80\x94 \xf0\x9f\x8e\xae");   /* euro, em dash, emoji */
 
         /* JSON */
         expect_state("{\"state\":\"Allocated\"}", "state", "Allocated");
@@ -245,6 +272,28 @@ static void test_redirects(void) {
         ASSERT_TRUE(!probe_status_is_redirect(200) && !probe_status_is_redirect(400));
 }
 
+/* Logs `state "STATE"` and checks the entry is the one line expected (its tail). */
+static void expect_log_entry(const char *state, const char *expected_tail) {
+        FILE *f = tmpfile();
+        char line[256] = "";
+        int saved = dup(STDERR_FILENO);
+
+        ASSERT_TRUE(f && saved >= 0);
+        fflush(stderr);
+        ASSERT_TRUE(dup2(fileno(f), STDERR_FILENO) >= 0);
+        log_set_target(LOG_TARGET_CONSOLE);
+        log_set_max_level(LOG_INFO);
+        log_info("state \"%s\"", state);
+        fflush(stderr);
+        ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        rewind(f);
+        ASSERT_TRUE(fgets(line, sizeof line, f));
+        ASSERT_TRUE(strstr(line, expected_tail));
+        ASSERT_TRUE(!fgets(line, sizeof line, f));   /* nothing on a second line */
+        fclose(f);
+}
+
 static void test_escape(void) {
         char buf[64];
         uint32_t cp = 0;
@@ -259,32 +308,84 @@ static void test_escape(void) {
         ASSERT_STREQ(okg_escape_controls("ab\ncd", buf, 5), "ab\\n");
 
         /* Every log entry is one line, whatever its arguments carry. */
-        {
-                FILE *f = tmpfile();
-                char line[256] = "";
-                int saved = dup(STDERR_FILENO);
-
-                ASSERT_TRUE(f && saved >= 0);
-                fflush(stderr);
-                ASSERT_TRUE(dup2(fileno(f), STDERR_FILENO) >= 0);
-                log_set_target(LOG_TARGET_CONSOLE);
-                log_set_max_level(LOG_INFO);
-                log_info("state \"%s\"", "Allocated\r\nokg-probed[1]: forged\x1b[2J");
-                fflush(stderr);
-                ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
-                close(saved);
-                rewind(f);
-                ASSERT_TRUE(fgets(line, sizeof line, f));
-                ASSERT_TRUE(strstr(line, "state \"Allocated\\r\\nokg-probed[1]: forged\\x1b[2J\"\n"));
-                ASSERT_TRUE(!fgets(line, sizeof line, f));   /* nothing on a second line */
-                fclose(f);
-        }
+        expect_log_entry("Allocated\r\nokg-probed[1]: forged\x1b[2J",
+                         "state \"Allocated\\r\\nokg-probed[1]: forged\\x1b[2J\"\n");
 
         ASSERT_EQ(okg_find_control("None", 4, &cp), -1);
         ASSERT_EQ(okg_find_control("No\x1bne", 5, &cp), 2);
         ASSERT_EQ(cp, 0x1b);
         ASSERT_EQ(okg_find_control("\xc2\xa0\xc2\x85", 4, &cp), 2);
         ASSERT_EQ(cp, 0x85);
+}
+
+/* Invisible characters that change how text reads: line and paragraph separators, bidi
+ * controls, zero-width and other format characters. Found, named and escaped like C0/C1. */
+static void test_invisible(void) {
+        char buf[128];
+        uint32_t cp = 0;
+
+        /* The tryout's two states: U+2028 inside, U+202E first. */
+        ASSERT_EQ(okg_find_control("Allo\xe2\x80\xa8" "cated", 12, &cp), 4);
+        ASSERT_EQ(cp, 0x2028);
+        ASSERT_EQ(okg_find_control("\xe2\x80\xae" "detacollA", 12, &cp), 0);
+        ASSERT_EQ(cp, 0x202E);
+        static const struct {
+                const char *utf8;
+                uint32_t cp;
+        } found[] = {
+                { "\xe2\x80\xa9", 0x2029 },      /* paragraph separator */
+                { "\xe2\x80\x8e", 0x200E },      /* LRM */
+                { "\xe2\x80\x8f", 0x200F },      /* RLM */
+                { "\xe2\x80\xaa", 0x202A },      /* LRE */
+                { "\xe2\x81\xa6", 0x2066 },      /* LRI */
+                { "\xe2\x81\xa9", 0x2069 },      /* PDI */
+                { "\xd8\x9c", 0x061C },           /* Arabic letter mark */
+                { "\xe2\x80\x8b", 0x200B },      /* zero width space */
+                { "\xe2\x80\x8d", 0x200D },      /* zero width joiner */
+                { "\xe2\x81\xa0", 0x2060 },      /* word joiner */
+                { "\xe2\x81\xa4", 0x2064 },      /* invisible plus */
+                { "\xef\xbb\xbf", 0xFEFF },      /* BOM */
+                { "\xc2\xad", 0x00AD },           /* soft hyphen */
+                { "\xf3\xa0\x81\x81", 0xE0041 }, /* tag latin capital A */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(found); i++) {
+                char s[16];
+                snprintf(s, sizeof s, "Ok%sX", found[i].utf8);
+                cp = 0;
+                ASSERT_EQ(okg_find_control(s, strlen(s), &cp), 2);
+                ASSERT_EQ(cp, found[i].cp);
+        }
+        /* Visible neighbours, and sequences cut or malformed, are no such characters. */
+        ASSERT_EQ(okg_find_control("\xe2\x80\x90\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xb0", 12, &cp),
+                  -1);                                   /* hyphen, U+2027, U+202F, U+2070 */
+        ASSERT_EQ(okg_find_control("\xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\xae", 9, &cp), -1);
+        ASSERT_EQ(okg_find_control("\xe2\x80", 2, &cp), -1);
+        ASSERT_EQ(okg_find_control("\xe0\x80\xa8", 3, &cp), -1);   /* overlong, not U+0028 */
+        ASSERT_EQ(okg_find_control("\xe2\x80\xa8", 2, &cp), -1);   /* len cuts it */
+
+        ASSERT_STREQ(okg_control_kind(0x0d), "control character");
+        ASSERT_STREQ(okg_control_kind(0x9b), "control character");
+        ASSERT_STREQ(okg_control_kind(0x2028), "line separator");
+        ASSERT_STREQ(okg_control_kind(0x2029), "paragraph separator");
+        ASSERT_STREQ(okg_control_kind(0x202E), "bidirectional control");
+        ASSERT_STREQ(okg_control_kind(0x2067), "bidirectional control");
+        ASSERT_STREQ(okg_control_kind(0x200B), "invisible format character");
+        ASSERT_STREQ(okg_control_kind(0xFEFF), "invisible format character");
+
+        ASSERT_STREQ(okg_escape_controls("Allo\xe2\x80\xa8" "cated \xe2\x80\xae" "x\xef\xbb\xbf",
+                                         buf, sizeof buf),
+                     "Allo\\u2028cated \\u202ex\\ufeff");
+        ASSERT_STREQ(okg_escape_controls("\xf3\xa0\x81\x81\xe2\x82\xac", buf, sizeof buf),
+                     "\\U000e0041\xe2\x82\xac");
+        /* Truncation keeps whole escapes. */
+        ASSERT_STREQ(okg_escape_controls("ab\xe2\x80\xa8", buf, 8), "ab");
+        ASSERT_STREQ(okg_escape_controls("ab\xe2\x80\xa8", buf, 9), "ab\\u2028");
+        /* Malformed UTF-8 is passed on byte by byte, as before. */
+        ASSERT_STREQ(okg_escape_controls("\xe2\x80", buf, sizeof buf), "\xe2\x80");
+
+        /* And in a log entry, as the tryout's state change would have been logged. */
+        expect_log_entry("Allo\xe2\x80\xa8" "cated\xe2\x81\xa6",
+                         "state \"Allo\\u2028cated\\u2066\"\n");
 }
 
 static void test_utf8(void) {
@@ -675,6 +776,7 @@ int main(void) {
         test_body_state();
         test_redirects();
         test_escape();
+        test_invisible();
         test_utf8();
         test_thresholds();
         test_policies_and_precedence();
