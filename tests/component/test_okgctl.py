@@ -77,3 +77,16 @@ def test_probes_listing(suite):
     assert [e["url"] for e in out["endpoints"]] == ["http://localhost:8080"]
     r = okgctl(suite, "probes")
     assert r.returncode == 0 and "http://localhost:8080" in r.stdout
+
+
+def test_relative_address(suite):
+    """README runs `okgctl -a build-run/demo/run status`: a relative runtime directory or socket
+    path must work like the absolute one (it used to be handed to sd-bus as an address and
+    fail with "Connection refused")."""
+    parent = os.path.dirname(str(suite.runtime))
+    name = os.path.basename(str(suite.runtime))
+    for addr in (name, "./" + name, os.path.join(name, "bus")):
+        r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True, text=True,
+                           cwd=parent, timeout=scaled(30))
+        assert r.returncode == 0, (addr, r.stderr)
+        assert "running, ready, healthy" in r.stdout, addr
