@@ -11,7 +11,8 @@
 # RUN_LOCAL_GAME_PORT, RUN_LOCAL_CDN_PORT, RUN_LOCAL_BUILD_DIR); options win. Defaults: 5001, 5000,
 # 8080, 8081, build-run. RUN_LOCAL_TIMEOUT (seconds, default 60) bounds the wait for readiness.
 # The script only talks to servers it started: a port held by another process is named in one
-# line and the script exits 1.
+# line and the script exits 1. One run per build directory: a second one while the first (or
+# servers it left) still runs refuses in one line and leaves the first's demo alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -74,15 +75,31 @@ taken() {
         die "port ${port_of[$1]} ($1) is taken by $(port_owner "${port_of[$1]}"); choose another with --$1-port or ${var_of[$1]}"
 }
 
+case $build in /*) ;; *) build=$top/$build ;; esac
+demo=$build/demo
+# One run per build directory: the demo lives in it. The lock is held on the build directory for
+# the run's lifetime (the servers inherit it, so it lasts as long as they do); a second run
+# leaves the first one's demo alone and names it.
+mkdir -p "$build"
+exec {lock_fd}<"$build"
+if ! flock -n "$lock_fd"; then
+        holder=$(cat "$build/run-local.pid" 2>/dev/null || true)
+        if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
+                holder="another run-local.sh (pid $holder)"
+        else
+                holder="the servers of an earlier run-local.sh that are still running"
+        fi
+        die "$demo is in use by $holder; stop it first or choose another --build-dir or RUN_LOCAL_BUILD_DIR"
+fi
+echo $$ >"$build/run-local.pid"
+
 ./scripts/setup.sh
 # Before building, so a busy port is reported at once (ss comes with setup's iproute2).
 for name in "${ports[@]}"; do
         port_taken_by_other "${port_of[$name]}" 0 && taken "$name"
 done
 ./scripts/build.sh "$build"
-case $build in /*) ;; *) build=$top/$build ;; esac
 
-demo=$build/demo
 rm -rf "$demo"
 mkdir -p "$demo"/{www,cdn/v1,cdn/v2,nginx/tmp,run,state}
 echo "<h1>2048 v1</h1>" >"$demo/cdn/v1/index.html"
