@@ -35,19 +35,26 @@ usage() {
         sed -n 's/^# Usage: /usage: /p' "$0" >&2
         exit 2
 }
+# An option's value: the next argument, which must be there and not be another option.
+value_of() {
+        local hint=$1
+        shift
+        [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value ($1 $hint)"
+}
 while [ $# -gt 0 ]; do
         case $1 in
         --demo-only) keep_running=0 ;;
-        --health-port) health_port=${2-}; shift ;;
-        --hot-update-port) hot_port=${2-}; shift ;;
-        --game-port) game_port=${2-}; shift ;;
-        --cdn-port) cdn_port=${2-}; shift ;;
-        --build-dir) build=${2-}; shift ;;
+        --health-port) value_of N "$@"; health_port=$2; shift ;;
+        --hot-update-port) value_of N "$@"; hot_port=$2; shift ;;
+        --game-port) value_of N "$@"; game_port=$2; shift ;;
+        --cdn-port) value_of N "$@"; cdn_port=$2; shift ;;
+        --build-dir) value_of DIR "$@"; build=$2; shift ;;
         -h | --help) usage ;;
         *) echo "run-local: unknown argument '$1'" >&2; usage ;;
         esac
         shift
 done
+[ -n "$build" ] || die "RUN_LOCAL_BUILD_DIR is empty; give a directory or unset it"
 
 # Port name, the option and the variable that choose it; in the order they are checked.
 ports=(health hot-update game cdn)

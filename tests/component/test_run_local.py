@@ -118,6 +118,20 @@ def test_demo_on_chosen_ports():
         wait_for(lambda: not listening(port), what=f"port {port} closed")
 
 
+@pytest.mark.parametrize("args, option, hint", [
+    (["--health-port"], "--health-port", "N"),
+    (["--cdn-port", "--demo-only"], "--cdn-port", "N"),
+    (["--game-port", ""], "--game-port", "N"),
+    (["--build-dir"], "--build-dir", "DIR"),
+])
+def test_an_option_without_its_value_is_named(args, option, hint):
+    r = subprocess.run([SCRIPT, *args], env=env_without_cluster(), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=scaled(600))
+    assert r.returncode == 1
+    assert r.stderr == f"run-local: {option} needs a value ({option} {hint})\n"
+    assert r.stdout == ""
+
+
 def test_a_second_run_leaves_the_first_alone(tmp_path):
     """Two runs in one build directory share its demo/: the second one must refuse in one line
     and change nothing of the first (its bus socket, its config, its ports), even on other
