@@ -11,8 +11,7 @@
 # RUN_LOCAL_GAME_PORT, RUN_LOCAL_CDN_PORT, RUN_LOCAL_BUILD_DIR); options win. Defaults: 5001, 5000,
 # 8080, 8081, build-run. RUN_LOCAL_TIMEOUT (seconds, default 60) bounds the wait for readiness.
 # The script only talks to servers it started: a port held by another process is named in one
-# line and the script exits 1. One run per build directory: a second one while the first (or
-# servers it left) still runs refuses in one line and leaves the first's demo alone.
+# line and the script exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -104,6 +103,8 @@ echo $$ >"$build/run-local.pid"
 # Before building, so a busy port is reported at once (ss comes with setup's iproute2).
 for name in "${ports[@]}"; do
         port_taken_by_other "${port_of[$name]}" 0 && taken "$name"
+        port_bound_not_listening "${port_of[$name]}" &&
+                die "port ${port_of[$name]} ($name) is taken by a socket bound to it but not listening (ss cannot show its owner); choose another with --$name-port or ${var_of[$name]}"
 done
 ./scripts/build.sh "$build"
 
@@ -199,6 +200,9 @@ declare -A owner_of=([health]=$sidecard_pid [hot-update]=$sidecard_pid [game]=$n
         [cdn]=$nginx_pid)
 # The last line of a log, for a one-line reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1; }
+# nginx's first [emerg] line (e.g. "bind() to 127.0.0.1:8080 failed", which names the address,
+# not the "still could not bind()" that ends its retries), else its last line.
+first_emerg() { grep -m1 '\[emerg\]' "$1" 2>/dev/null || last_line "$1"; }
 # Ready when both processes live, every port is held by the process started for it, and
 # /readyz (now known to be ours) answers 200. A port held by another process, or a process that
 # exited, ends the script with one line saying so.
@@ -208,7 +212,7 @@ while :; do
                 port_taken_by_other "${port_of[$name]}" "${owner_of[$name]}" && taken "$name"
         done
         kill -0 "$nginx_pid" 2>/dev/null ||
-                die "nginx exited: $(last_line "$demo/nginx/stderr.log") (see $demo/nginx/error.log)"
+                die "nginx exited: $(first_emerg "$demo/nginx/stderr.log") (see $demo/nginx/error.log)"
         kill -0 "$sidecard_pid" 2>/dev/null ||
                 die "okg-sidecard exited: $(last_line "$demo/sidecar.log") (see $demo/sidecar.log)"
         owned=1

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 
 import pytest
@@ -130,6 +131,22 @@ def test_an_option_without_its_value_is_named(args, option, hint):
     assert r.returncode == 1
     assert r.stderr == f"run-local: {option} needs a value ({option} {hint})\n"
     assert r.stdout == ""
+
+
+@pytest.mark.parametrize("taken", PORTS)
+def test_a_port_bound_but_not_listening_is_named(taken):
+    """A socket bound to the port without listen(): ss lists only listeners, yet the server's
+    bind() fails; the message must name the port, not nginx's "still could not bind()"."""
+    ports = chosen_ports()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[taken]))
+        r = run_local(*as_options(ports))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "the suite is ready" not in r.stdout
+    lines = [line for line in r.stderr.splitlines() if line.startswith("run-local:")]
+    assert lines == [f"run-local: port {ports[taken]} ({taken}) is taken by a socket bound to it "
+                     f"but not listening (ss cannot show its owner); choose another with "
+                     f"--{taken}-port or RUN_LOCAL_{taken.upper().replace('-', '_')}_PORT"], r.stderr
 
 
 def test_a_second_run_leaves_the_first_alone(tmp_path):
