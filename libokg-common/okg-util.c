@@ -164,6 +164,42 @@ int okg_path_make_absolute(const char *path, char **ret) {
         return okg_path_join_absolute(cwd, path, ret);
 }
 
+bool okg_bus_is_address(const char *s) {
+        size_t n = 0;
+
+        if (!s)
+                return false;
+        while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+               (s[n] >= '0' && s[n] <= '9') || s[n] == '-')
+                n++;
+        return n > 0 && s[n] == ':' && strchr(s + n, '=');
+}
+
+int okg_bus_address_from_socket(const char *socket, char **ret) {
+        static const char prefix[] = "unix:path=";
+        const char *hex = "0123456789abcdef";
+        char *p, *q;
+
+        if (isempty(socket) || socket[0] != '/')
+                return -EINVAL;
+        p = malloc(sizeof(prefix) + strlen(socket) * 3);
+        if (!p)
+                return -ENOMEM;
+        q = stpcpy(p, prefix);
+        for (const unsigned char *c = (const unsigned char *) socket; *c; c++)
+                if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                    strchr("-_/.\\*", *c))
+                        *q++ = (char) *c;
+                else {
+                        *q++ = '%';
+                        *q++ = hex[*c >> 4];
+                        *q++ = hex[*c & 15];
+                }
+        *q = '\0';
+        *ret = p;
+        return 0;
+}
+
 int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_(closep) int fd = -EBADF;
         _cleanup_(freep) char *buf = NULL;

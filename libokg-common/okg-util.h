@@ -24,6 +24,13 @@ int okg_mkdir_p(const char *path, mode_t mode);
 int okg_path_join_absolute(const char *base, const char *path, char **ret);
 /* The same against the current working directory. */
 int okg_path_make_absolute(const char *path, char **ret);
+/* Whether S is a D-Bus address ("unix:path=/run/x/bus", "tcp:host=h,port=1;unix:...") rather
+ * than a file path: a transport name of letters, digits and '-', a ':', and a '=' after it.
+ * Pure. */
+bool okg_bus_is_address(const char *s);
+/* "unix:path=SOCKET" with SOCKET escaped as D-Bus address values need (every byte but
+ * [-0-9A-Za-z_/.\*] as %XX). -EINVAL unless SOCKET is absolute. Pure. */
+int okg_bus_address_from_socket(const char *socket, char **ret);
 /* Reads a whole file of at most max bytes (-EFBIG beyond); NUL-terminated. */
 int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Writes atomically: temp file in the same directory, fsync, rename, fsync of the directory. */

@@ -1,16 +1,19 @@
 /* okgctl: the command-line client of the suite's private bus, like systemctl for okg-sidecar.
  * Human output by default, --json for scripts. */
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 
 #include "fleet.h"
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-util.h"
 
 #define SIDECAR "io.kruise.game.Sidecar1"
 #define SIDECAR_PATH "/io/kruise/game/Sidecar1"
@@ -36,22 +39,46 @@ static void print_json(json_object *o) {
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* The D-Bus address for --address / $OKG_BUS_ADDRESS: an address as it is; anything else is a
+ * path (relative ones against the current directory): a directory is a runtime directory and
+ * means its bus socket, anything else is the socket itself. */
+static int resolve_address(const char *arg, char **ret) {
+        _cleanup_(freep) char *path = NULL, *socket = NULL;
+        struct stat st;
+        int r;
+
+        if (okg_bus_is_address(arg)) {
+                *ret = strdup(arg);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = okg_path_make_absolute(arg, &path);
+        if (r >= 0 && stat(path, &st) < 0)
+                r = -errno;
+        if (r >= 0 && S_ISDIR(st.st_mode))
+                r = okg_path_join_absolute(path, "bus", &socket);
+        else if (r >= 0)
+                socket = TAKE_PTR(path);
+        if (r >= 0)
+                r = okg_bus_address_from_socket(socket, ret);
+        if (r < 0)
+                fprintf(stderr, "okgctl: cannot connect to the suite's bus at %s: %s\n"
+                                "(--address takes a D-Bus address, a runtime directory or its bus "
+                                "socket)\n", arg, strerror(-r));
+        return r;
+}
+
 static int connect_bus(sd_bus **ret) {
         _cleanup_(freep) char *addr = NULL;
         sd_bus *bus = NULL;
         const char *a = arg_address ?: getenv("OKG_BUS_ADDRESS");
         int r;
 
-        if (!a)
+        if (isempty(a))
                 a = "unix:path=/run/okg-sidecar/bus";
-        else if (a[0] == '/') {
-                /* A socket path (ending in /bus) or a runtime directory. */
-                size_t l = strlen(a);
-                bool socket_path = l >= 4 && streq(a + l - 4, "/bus");
-                if (asprintf(&addr, socket_path ? "unix:path=%s" : "unix:path=%s/bus", a) < 0)
-                        return -ENOMEM;
-                a = addr;
-        }
+        r = resolve_address(a, &addr);
+        if (r < 0)
+                return r;
+        a = addr;
         r = sd_bus_new(&bus);
         if (r >= 0)
                 r = sd_bus_set_address(bus, a);
@@ -506,7 +533,8 @@ static void help(void) {
                "  fleet hot-update|status -n NS GSS ...\n"
                "                             a whole GameServerSet through the Kubernetes API\n"
                "                             (okgctl fleet --help; also `kubectl okg fleet`)\n\n"
-               "The bus is $OKG_BUS_ADDRESS, else unix:path=/run/okg-sidecar/bus.\n"
+               "The bus is --address, else $OKG_BUS_ADDRESS, else unix:path=/run/okg-sidecar/bus. Each\n"
+               "takes a D-Bus address or a path: a runtime directory (its bus socket) or the socket.\n"
                "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n");
 }
 

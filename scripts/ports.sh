@@ -51,3 +51,18 @@ port_taken_by_other() {
         done
         [ -z "$(port_listeners "$1")" ]
 }
+
+# Succeeds when a TCP socket is bound to 127.0.0.1:$1 (or the wildcard address) without listening:
+# ss shows listeners only, yet a server's bind() fails the same. Binds with SO_REUSEADDR, as
+# servers do, so connections left in TIME_WAIT do not count. Needs python3.
+port_bound_not_listening() {
+        [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ] || return 1
+        ! python3 -c '
+import errno, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError as e:
+    sys.exit(1 if e.errno == errno.EADDRINUSE else 0)' "$1"
+}

@@ -34,19 +34,26 @@ usage() {
         sed -n 's/^# Usage: /usage: /p' "$0" >&2
         exit 2
 }
+# An option's value: the next argument, which must be there and not be another option.
+value_of() {
+        local hint=$1
+        shift
+        [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value ($1 $hint)"
+}
 while [ $# -gt 0 ]; do
         case $1 in
         --demo-only) keep_running=0 ;;
-        --health-port) health_port=${2-}; shift ;;
-        --hot-update-port) hot_port=${2-}; shift ;;
-        --game-port) game_port=${2-}; shift ;;
-        --cdn-port) cdn_port=${2-}; shift ;;
-        --build-dir) build=${2-}; shift ;;
+        --health-port) value_of N "$@"; health_port=$2; shift ;;
+        --hot-update-port) value_of N "$@"; hot_port=$2; shift ;;
+        --game-port) value_of N "$@"; game_port=$2; shift ;;
+        --cdn-port) value_of N "$@"; cdn_port=$2; shift ;;
+        --build-dir) value_of DIR "$@"; build=$2; shift ;;
         -h | --help) usage ;;
         *) echo "run-local: unknown argument '$1'" >&2; usage ;;
         esac
         shift
 done
+[ -n "$build" ] || die "RUN_LOCAL_BUILD_DIR is empty; give a directory or unset it"
 
 # Port name, the option and the variable that choose it; in the order they are checked.
 ports=(health hot-update game cdn)
@@ -74,15 +81,33 @@ taken() {
         die "port ${port_of[$1]} ($1) is taken by $(port_owner "${port_of[$1]}"); choose another with --$1-port or ${var_of[$1]}"
 }
 
+case $build in /*) ;; *) build=$top/$build ;; esac
+demo=$build/demo
+# One run per build directory: the demo lives in it. The lock is held on the build directory for
+# the run's lifetime (the servers inherit it, so it lasts as long as they do); a second run
+# leaves the first one's demo alone and names it.
+mkdir -p "$build"
+exec {lock_fd}<"$build"
+if ! flock -n "$lock_fd"; then
+        holder=$(cat "$build/run-local.pid" 2>/dev/null || true)
+        if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
+                holder="another run-local.sh (pid $holder)"
+        else
+                holder="the servers of an earlier run-local.sh that are still running"
+        fi
+        die "$demo is in use by $holder; stop it first or choose another --build-dir or RUN_LOCAL_BUILD_DIR"
+fi
+echo $$ >"$build/run-local.pid"
+
 ./scripts/setup.sh
 # Before building, so a busy port is reported at once (ss comes with setup's iproute2).
 for name in "${ports[@]}"; do
         port_taken_by_other "${port_of[$name]}" 0 && taken "$name"
+        port_bound_not_listening "${port_of[$name]}" &&
+                die "port ${port_of[$name]} ($name) is taken by a socket bound to it but not listening (ss cannot show its owner); choose another with --$name-port or ${var_of[$name]}"
 done
 ./scripts/build.sh "$build"
-case $build in /*) ;; *) build=$top/$build ;; esac
 
-demo=$build/demo
 rm -rf "$demo"
 mkdir -p "$demo"/{www,cdn/v1,cdn/v2,nginx/tmp,run,state}
 echo "<h1>2048 v1</h1>" >"$demo/cdn/v1/index.html"
@@ -175,6 +200,9 @@ declare -A owner_of=([health]=$sidecard_pid [hot-update]=$sidecard_pid [game]=$n
         [cdn]=$nginx_pid)
 # The last line of a log, for a one-line reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1; }
+# nginx's first [emerg] line (e.g. "bind() to 127.0.0.1:8080 failed", which names the address,
+# not the "still could not bind()" that ends its retries), else its last line.
+first_emerg() { grep -m1 '\[emerg\]' "$1" 2>/dev/null || last_line "$1"; }
 # Ready when both processes live, every port is held by the process started for it, and
 # /readyz (now known to be ours) answers 200. A port held by another process, or a process that
 # exited, ends the script with one line saying so.
@@ -184,7 +212,7 @@ while :; do
                 port_taken_by_other "${port_of[$name]}" "${owner_of[$name]}" && taken "$name"
         done
         kill -0 "$nginx_pid" 2>/dev/null ||
-                die "nginx exited: $(last_line "$demo/nginx/stderr.log") (see $demo/nginx/error.log)"
+                die "nginx exited: $(first_emerg "$demo/nginx/stderr.log") (see $demo/nginx/error.log)"
         kill -0 "$sidecard_pid" 2>/dev/null ||
                 die "okg-sidecard exited: $(last_line "$demo/sidecar.log") (see $demo/sidecar.log)"
         owned=1

@@ -77,3 +77,39 @@ def test_probes_listing(suite):
     assert [e["url"] for e in out["endpoints"]] == ["http://localhost:8080"]
     r = okgctl(suite, "probes")
     assert r.returncode == 0 and "http://localhost:8080" in r.stdout
+
+
+def test_relative_address(suite):
+    """README runs `okgctl -a build-run/demo/run status`: a relative runtime directory or socket
+    path must work like the absolute one (it used to be handed to sd-bus as an address and
+    fail with "Connection refused")."""
+    parent = os.path.dirname(str(suite.runtime))
+    name = os.path.basename(str(suite.runtime))
+    for addr in (name, "./" + name, os.path.join(name, "bus")):
+        r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True, text=True,
+                           cwd=parent, timeout=scaled(30))
+        assert r.returncode == 0, (addr, r.stderr)
+        assert "running, ready, healthy" in r.stdout, addr
+
+
+def test_address_paths_of_every_kind(suite, tmp_path):
+    """Anything that is not a D-Bus address is a path: through $OKG_BUS_ADDRESS too, a runtime
+    directory whose name needs escaping in an address (space, comma), and a relative socket path
+    with "..". A path that does not exist is named and nothing connects."""
+    odd = tmp_path / "a b,c;d"
+    odd.symlink_to(suite.runtime, target_is_directory=True)
+    env = {**os.environ, "OKG_BUS_ADDRESS": os.path.basename(str(suite.runtime))}
+    cases = [(["status"], os.path.dirname(str(suite.runtime)), env),
+             (["--address", odd.name, "status"], str(tmp_path), None),
+             (["--address", str(odd / "bus"), "status"], "/", None),
+             (["--address", os.path.join("..", tmp_path.name, "run", "bus"), "status"],
+              str(tmp_path), None)]
+    for args, cwd, e in cases:
+        r = subprocess.run([OKGCTL, *args], capture_output=True, text=True, cwd=cwd, env=e,
+                           timeout=scaled(30))
+        assert r.returncode == 0, (args, r.stderr)
+        assert "running, ready, healthy" in r.stdout, args
+    r = subprocess.run([OKGCTL, "--address", "no-such-run", "status"], capture_output=True,
+                       text=True, cwd=str(tmp_path), timeout=scaled(30))
+    assert r.returncode == 1 and r.stdout == ""
+    assert "no-such-run: No such file or directory" in r.stderr, r.stderr

@@ -3,6 +3,8 @@ named in one line and the script fails, and every port can be chosen."""
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 
 import pytest
@@ -115,3 +117,75 @@ def test_demo_on_chosen_ports():
     # Everything it started is gone again.
     for port in ports.values():
         wait_for(lambda: not listening(port), what=f"port {port} closed")
+
+
+@pytest.mark.parametrize("args, option, hint", [
+    (["--health-port"], "--health-port", "N"),
+    (["--cdn-port", "--demo-only"], "--cdn-port", "N"),
+    (["--game-port", ""], "--game-port", "N"),
+    (["--build-dir"], "--build-dir", "DIR"),
+])
+def test_an_option_without_its_value_is_named(args, option, hint):
+    r = subprocess.run([SCRIPT, *args], env=env_without_cluster(), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=scaled(600))
+    assert r.returncode == 1
+    assert r.stderr == f"run-local: {option} needs a value ({option} {hint})\n"
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("taken", PORTS)
+def test_a_port_bound_but_not_listening_is_named(taken):
+    """A socket bound to the port without listen(): ss lists only listeners, yet the server's
+    bind() fails; the message must name the port, not nginx's "still could not bind()"."""
+    ports = chosen_ports()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[taken]))
+        r = run_local(*as_options(ports))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "the suite is ready" not in r.stdout
+    lines = [line for line in r.stderr.splitlines() if line.startswith("run-local:")]
+    assert lines == [f"run-local: port {ports[taken]} ({taken}) is taken by a socket bound to it "
+                     f"but not listening (ss cannot show its owner); choose another with "
+                     f"--{taken}-port or RUN_LOCAL_{taken.upper().replace('-', '_')}_PORT"], r.stderr
+
+
+def test_a_second_run_leaves_the_first_alone(tmp_path):
+    """Two runs in one build directory share its demo/: the second one must refuse in one line
+    and change nothing of the first (its bus socket, its config, its ports), even on other
+    ports; once the first has stopped, a run works again."""
+    demo = os.path.join(BUILD, "demo")
+    first_ports, second_ports = chosen_ports(), chosen_ports()
+    out = tmp_path / "first.out"
+    with open(out, "w") as f:
+        first = spawn([SCRIPT, *as_options(first_ports)], env=env_without_cluster(),
+                      stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                      start_new_session=True)
+    try:
+        def first_up():
+            assert first.poll() is None, out.read_text()[-3000:]
+            return "the suite keeps running" in out.read_text()
+        wait_for(first_up, timeout=600, what="the first run-local.sh")
+        config = open(os.path.join(demo, "config.yaml")).read()
+        bus = os.path.join(demo, "run", "bus")
+        assert os.path.exists(bus)
+
+        r = run_local(*as_options(second_ports))
+        assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+        assert r.stderr == (f"run-local: {demo} is in use by another run-local.sh (pid {first.pid}); "
+                            f"stop it first or choose another --build-dir or RUN_LOCAL_BUILD_DIR\n")
+        assert r.stdout == ""
+        assert os.path.exists(bus)
+        assert open(os.path.join(demo, "config.yaml")).read() == config
+        assert not any(listening(p) for p in second_ports.values())
+        st = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", os.path.join(demo, "run"),
+                             "status"], capture_output=True, text=True, timeout=scaled(30))
+        assert st.returncode == 0 and "running, ready, healthy" in st.stdout, st.stderr
+        assert all(listening(p) for p in first_ports.values())
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGTERM)
+        first.wait(timeout=scaled(60))
+    for port in first_ports.values():
+        wait_for(lambda: not listening(port), what=f"port {port} closed")
+    r = run_local(*as_options(second_ports))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -54,10 +54,50 @@ static void test_cwd(void) {
         free(got);
 }
 
+static void check_bus(const char *socket, const char *want) {
+        char *got = NULL;
+
+        ASSERT_EQ(okg_bus_address_from_socket(socket, &got), 0);
+        ASSERT_STREQ(got, want);
+        free(got);
+}
+
+/* okgctl --address: what is an address and what is a path. */
+static void test_bus_address(void) {
+        char *got = NULL;
+
+        ASSERT_TRUE(okg_bus_is_address("unix:path=/run/okg-sidecar/bus"));
+        ASSERT_TRUE(okg_bus_is_address("tcp:host=127.0.0.1,port=4000"));
+        ASSERT_TRUE(okg_bus_is_address("x-machine-unix:machine=m"));
+        ASSERT_TRUE(okg_bus_is_address("unix:abstract=x;unix:path=/b"));
+        /* The README's example and its relatives are paths. */
+        ASSERT_TRUE(!okg_bus_is_address("build-run/demo/run"));
+        ASSERT_TRUE(!okg_bus_is_address("run"));
+        ASSERT_TRUE(!okg_bus_is_address("./run"));
+        ASSERT_TRUE(!okg_bus_is_address("run/bus"));
+        ASSERT_TRUE(!okg_bus_is_address("/run/okg-sidecar"));
+        ASSERT_TRUE(!okg_bus_is_address("a=b/run"));
+        ASSERT_TRUE(!okg_bus_is_address("dir:x"));
+        ASSERT_TRUE(!okg_bus_is_address(":path=/x"));
+        ASSERT_TRUE(!okg_bus_is_address("./unix:path=x"));
+        ASSERT_TRUE(!okg_bus_is_address(""));
+
+        check_bus("/run/okg-sidecar/bus", "unix:path=/run/okg-sidecar/bus");
+        check_bus("/w/build-run/demo/run/bus", "unix:path=/w/build-run/demo/run/bus");
+        /* Bytes with a meaning in addresses (',' ';' '=' '%') and others are escaped. */
+        check_bus("/a b/c,d;e=f%g", "unix:path=/a%20b/c%2cd%3be%3df%25g");
+        check_bus("/x_y-z.*\\", "unix:path=/x_y-z.*\\");
+        check_bus("/\xc3\xa9", "unix:path=/%c3%a9");
+        ASSERT_EQ(okg_bus_address_from_socket("run/bus", &got), -EINVAL);
+        ASSERT_EQ(okg_bus_address_from_socket("", &got), -EINVAL);
+        ASSERT_TRUE(got == NULL);
+}
+
 int main(void) {
         test_join();
         test_refused();
         test_cwd();
+        test_bus_address();
         printf("OK\n");
         return 0;
 }
