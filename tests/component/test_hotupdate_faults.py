@@ -196,6 +196,23 @@ def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, s
     hot.wait_recorded("v1", "DownloadFailed")
 
 
+
+@pytest.mark.parametrize("coding,encode", [("gzip", gzip.compress), ("deflate", zlib.compress)])
+def test_a_truncated_coded_stream_is_refused(hot, coded, coding, encode):
+    """A CDN object cut short (a broken upload; Content-Length says the cut size) decodes to
+    the first part of the file only: the stream never reaches its end (or gzip's CRC and size
+    trailer). "One that cannot be decoded is refused": nothing installed, nginx not reloaded."""
+    start_short_settle(hot)
+    plain = b"".join(b"line %d of a file that must arrive whole\n" % i for i in range(5000))
+    cut = encode(plain)[: len(encode(plain)) // 2]
+    url = coded.route("/v1/index.html", cut, [("Content-Encoding", coding)])
+    reloads = hot.nginx.reloads()
+    status, res = hot.post(version="v1", url=url)
+    assert status == 502 and res["state"] == "DownloadFailed", res
+    assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    assert hot.nginx.reloads() == reloads
+    assert hot.temp_files() == []
+
 # ---------------------------------------------------------------- F7: https -> http
 
 def test_https_download_refuses_a_redirect_to_http(hot, tls, coded):
