@@ -87,6 +87,9 @@ struct Update {
         int write_error;
         bool https_only;                /* an https URL: redirects must stay on https */
         char refused[MSG_MAX];          /* a response the header callback refused, and why */
+        char *content_encoding;         /* of the response being received (a 2xx) */
+        char *transfer_encoding;
+        DownloadDecoder *decoder;       /* set up at its first body byte */
 
         /* install and reload */
         bool had_previous;
@@ -121,7 +124,7 @@ struct Manager {
         OkgStorageClient *storage;
         OkgHttpServer *http;
         CurlGlue *curl;
-        unsigned codings;               /* DOWNLOAD_CODING_* that libcurl decodes */
+        unsigned codings;               /* DOWNLOAD_CODING_* that we decode */
         int dir_fd;
         pid_t exclude_tree;
 
@@ -255,6 +258,9 @@ static void update_stop_transfer(Update *u) {
                 u->headers = NULL;
         }
         u->post_body = mfree(u->post_body);
+        u->content_encoding = mfree(u->content_encoding);
+        u->transfer_encoding = mfree(u->transfer_encoding);
+        u->decoder = download_decoder_free(u->decoder);
         u->xfer = XFER_NONE;
 }
 
@@ -577,6 +583,32 @@ static int transfer_start(Update *u, TransferKind kind) {
 
 /* ---- download ---- */
 
+/* Decoded bytes: the file. maxFileSizeBytes counts these (a small coded body may expand to
+ * much more). */
+static int download_sink(const void *data, size_t n, void *userdata) {
+        Update *u = userdata;
+        int r;
+
+        /* Servers without Content-Length (or one that lies) are cut here. */
+        if (u->tmp.size + n > u->m->config->max_file_size) {
+                u->too_large = true;
+                return -EFBIG;
+        }
+        r = files_tmp_write(&u->tmp, data, n);
+        if (r < 0) {
+                u->write_error = r;
+                return r;
+        }
+        sha256_update(&u->hash, data, n);
+        return 0;
+}
+
+static int download_decoder_setup(Update *u) {
+        if (u->decoder)
+                return 0;
+        return download_decoder_new(u->content_encoding, u->transfer_encoding, &u->decoder);
+}
+
 static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
         Update *u = userdata;
         size_t n = size * nmemb;
@@ -589,18 +621,17 @@ static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userd
                 u->bad_status = code;
                 return 0;
         }
-        /* Servers without Content-Length (or one that lies) are cut here. */
-        if (u->tmp.size + n > u->m->config->max_file_size) {
-                u->too_large = true;
-                return 0;
-        }
-        r = files_tmp_write(&u->tmp, ptr, n);
-        if (r < 0) {
+        r = download_decoder_setup(u);
+        if (r >= 0)
+                r = download_decoder_feed(u->decoder, ptr, n, download_sink, u);
+        if (r == -EBADMSG)
+                snprintf(u->refused, sizeof u->refused,
+                         "the %s stream the server sent is not valid (corrupt, or followed by "
+                         "more bytes); nothing was installed",
+                         download_decoder_failed_coding(u->decoder));
+        else if (r < 0 && !u->too_large && u->write_error == 0)
                 u->write_error = r;
-                return 0;
-        }
-        sha256_update(&u->hash, ptr, n);
-        return n;
+        return r < 0 ? 0 : n;
 }
 
 /* Where a redirect goes, resolved against the URL that answered it: 1 when it stays on https, 0
@@ -664,6 +695,12 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
         }
         if (code < 200 || code > 299)
                 return n;
+        if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+                /* A new response (after a 1xx): its codings only. */
+                u->content_encoding = mfree(u->content_encoding);
+                u->transfer_encoding = mfree(u->transfer_encoding);
+                return n;
+        }
         r = download_header_value(line, n, "Content-Encoding", &v);
         if (r == 0) {
                 transfer = true;
@@ -673,7 +710,9 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
                 u->write_error = r;
                 return 0;
         }
-        if (r > 0 && download_coding_check(v, u->m->codings, transfer, bad, sizeof bad) > 0) {
+        if (r == 0)
+                return n;
+        if (download_coding_check(v, u->m->codings, transfer, bad, sizeof bad) > 0) {
                 download_codings_format(u->m->codings, known, sizeof known);
                 snprintf(u->refused, sizeof u->refused,
                          "the server sent %s: %s, a coding okg-hotupdated cannot decode (it "
@@ -681,6 +720,18 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
                          transfer ? "Transfer-Encoding" : "Content-Encoding", bad, known);
                 return 0;
         }
+        /* The header may come in several lines: their lists add up. */
+        char **list = transfer ? &u->transfer_encoding : &u->content_encoding;
+        if (*list) {
+                char *joined;
+                if (asprintf(&joined, "%s, %s", *list, v) < 0) {
+                        u->write_error = -ENOMEM;
+                        return 0;
+                }
+                free(*list);
+                *list = joined;
+        } else
+                *list = TAKE_PTR(v);
         return n;
 }
 
@@ -727,9 +778,12 @@ static void update_start_download(Update *u) {
              curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_MAXFILESIZE_LARGE,
                               (curl_off_t) c->max_file_size) != CURLE_OK ||
-             /* Every coding libcurl decodes is accepted and decoded: the file, its size limit
-              * and its checksum are the decoded content. */
-             curl_easy_setopt(u->easy, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+             /* Every coding we decode is asked for and decoded by us (download_decoder_*),
+              * not by libcurl, whose decoders take a stream cut short for a whole one: the
+              * file, its size limit and its checksum are the decoded content. */
+             curl_easy_setopt(u->easy, CURLOPT_ACCEPT_ENCODING, "gzip, deflate, br, zstd") !=
+                     CURLE_OK ||
+             curl_easy_setopt(u->easy, CURLOPT_HTTP_CONTENT_DECODING, 0L) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_HEADERFUNCTION, on_download_header) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_HEADERDATA, u) != CURLE_OK ||
              (u->https_only &&
@@ -784,8 +838,22 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         } else if (result != CURLE_OK) {
                 *ret = OUTCOME_DOWNLOAD_FAILED;
                 snprintf(msg, size, "download failed: %s", curl_reason(u, result));
-        } else
-                return 0;
+        } else {
+                /* The body is all here: every coded stream must have ended with it. */
+                int r = download_decoder_setup(u);
+                if (r >= 0)
+                        r = download_decoder_finish(u->decoder);
+                if (r == -EPIPE) {
+                        *ret = OUTCOME_DOWNLOAD_FAILED;
+                        snprintf(msg, size, "the compressed stream ended early (the %s stream "
+                                 "stopped short: a cut or broken object on the server); nothing "
+                                 "was installed", download_decoder_failed_coding(u->decoder));
+                } else if (r < 0) {
+                        *ret = OUTCOME_FAILED;
+                        snprintf(msg, size, "cannot decode the download: %s", strerror(-r));
+                } else
+                        return 0;
+        }
         return 1;
 }
 
@@ -1960,19 +2028,6 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-/* What libcurl was built to decode (CURLOPT_ACCEPT_ENCODING ""); Debian's has them all. */
-static unsigned curl_codings(void) {
-        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-        unsigned s = 0;
-
-        if (v->features & CURL_VERSION_LIBZ)
-                s |= DOWNLOAD_CODING_GZIP | DOWNLOAD_CODING_DEFLATE;
-        if (v->features & CURL_VERSION_BROTLI)
-                s |= DOWNLOAD_CODING_BR;
-        if (v->features & CURL_VERSION_ZSTD)
-                s |= DOWNLOAD_CODING_ZSTD;
-        return s;
-}
 
 int manager_start(Manager *m) {
         const HotUpdateConfig *c = m->config;
@@ -1994,7 +2049,7 @@ int manager_start(Manager *m) {
         else if (created)
                 log_notice("Created the download folder %s (%s did not exist).", c->download_dir,
                            created);
-        m->codings = curl_codings();
+        m->codings = download_decoder_codings();
         r = files_remove_stale(m->dir_fd);
         if (r > 0)
                 log_info("Removed %d temp file(s) left in %s by an interrupted update.", r,

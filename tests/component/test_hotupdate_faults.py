@@ -197,21 +197,81 @@ def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, s
 
 
 
-@pytest.mark.parametrize("coding,encode", [("gzip", gzip.compress), ("deflate", zlib.compress)])
-def test_a_truncated_coded_stream_is_refused(hot, coded, coding, encode):
+def raw_deflate(data):
+    """deflate as some servers send it: no zlib wrapper."""
+    c = zlib.compressobj(wbits=-15)
+    return c.compress(data) + c.flush()
+
+
+def half(data):
+    return data[: len(data) // 2]
+
+
+# (id, Content-Encoding, coded body from the plain file, what the message says)
+BROKEN_STREAMS = [
+    ("gzip-cut", "gzip", lambda d: half(gzip.compress(d)), "ended early"),
+    ("deflate-cut", "deflate", lambda d: half(zlib.compress(d)), "ended early"),
+    ("raw-deflate-cut", "deflate", lambda d: half(raw_deflate(d)), "ended early"),
+    ("br-cut", "br", lambda d: half(brotli_stored(d[:60000])), "ended early"),
+    ("zstd-cut", "zstd", lambda d: half(zstd_stored(d[:250])), "ended early"),
+    ("gzip-no-trailer", "gzip", lambda d: gzip.compress(d)[:-8], "ended early"),
+    ("zlib-no-adler", "deflate", lambda d: zlib.compress(d)[:-4], "ended early"),
+    ("br-no-last-block", "br", lambda d: brotli_stored(d[:60000])[:-1], "ended early"),
+    # Stacked: the outer (br) stream is whole, the gzip inside it is cut.
+    ("gzip-cut-in-br", "gzip, br", lambda d: brotli_stored(half(gzip.compress(d[:30000]))),
+     "ended early"),
+    # Bytes after the end of the stream are not part of the file either.
+    ("gzip-trailing-garbage", "gzip", lambda d: gzip.compress(d) + b"garbage", "not valid"),
+    ("deflate-trailing-garbage", "deflate", lambda d: zlib.compress(d) + b"\0", "not valid"),
+    ("br-trailing-garbage", "br", lambda d: brotli_stored(d[:60000]) + b"x", "not valid"),
+    ("zstd-trailing-garbage", "zstd", lambda d: zstd_stored(d[:250]) + b"x", "not valid"),
+]
+
+
+@pytest.mark.parametrize("coding,encode,shown", [c[1:] for c in BROKEN_STREAMS],
+                         ids=[c[0] for c in BROKEN_STREAMS])
+def test_a_truncated_coded_stream_is_refused(hot, coded, coding, encode, shown):
     """A CDN object cut short (a broken upload; Content-Length says the cut size) decodes to
     the first part of the file only: the stream never reaches its end (or gzip's CRC and size
-    trailer). "One that cannot be decoded is refused": nothing installed, nginx not reloaded."""
+    trailer). "One that cannot be decoded is refused": nothing installed, nginx not reloaded.
+    Every coding okg-hotupdated decodes, stacked ones, and bytes after a stream's end alike."""
     start_short_settle(hot)
     plain = b"".join(b"line %d of a file that must arrive whole\n" % i for i in range(5000))
-    cut = encode(plain)[: len(encode(plain)) // 2]
-    url = coded.route("/v1/index.html", cut, [("Content-Encoding", coding)])
+    url = coded.route("/v1/index.html", encode(plain), [("Content-Encoding", coding)])
     reloads = hot.nginx.reloads()
     status, res = hot.post(version="v1", url=url)
     assert status == 502 and res["state"] == "DownloadFailed", res
+    assert shown in res["message"] and "nothing was installed" in res["message"], res
     assert hot.file() == b"v0 from the image\n" and hot.version() is None
     assert hot.nginx.reloads() == reloads
     assert hot.temp_files() == []
+
+
+def test_a_decompression_bomb_is_too_large(hot, coded):
+    """maxFileSizeBytes counts decoded bytes: a small gzip body that expands past it is cut
+    while it is decoded."""
+    start_short_settle(hot)
+    body = gzip.compress(b"\0" * (65 * 1024 * 1024))  # maxFileSizeBytes is 64 MiB
+    assert len(body) < 1024 * 1024
+    url = coded.route("/bomb/index.html", body, [("Content-Encoding", "gzip")])
+    status, res = hot.post(version="bomb", url=url)
+    assert res["state"] == "FileTooLarge", res
+    assert hot.file() == b"v0 from the image\n" and hot.temp_files() == []
+
+
+def test_raw_deflate_and_multi_member_gzip_are_installed(hot, coded):
+    """What servers send and the formats allow: deflate without its zlib wrapper, and a gzip
+    body of several members (RFC 1952 2.2)."""
+    start_short_settle(hot)
+    plain = b"two halves of one file\n" * 100
+    for i, (coding, body) in enumerate([
+            ("deflate", raw_deflate(plain)),
+            ("gzip", gzip.compress(plain[:1000]) + gzip.compress(plain[1000:]))], 1):
+        url = coded.route(f"/m{i}/index.html", body, [("Content-Encoding", coding)])
+        status, res = hot.post(version=f"m{i}", url=url, sha256=sha256(plain))
+        assert status == 200 and res["state"] == "Succeeded", (coding, res)
+        assert hot.file() == plain
+
 
 # ---------------------------------------------------------------- F7: https -> http
 
