@@ -981,11 +981,23 @@ static void reload_failed_restore(Update *u, const char *reason) {
                               reason);
 }
 
+/* "cannot install DIR/NAME: why", naming the path that failed when it is another one (the
+ * previous copy's name taken by a folder, say). */
+static void install_failure(const HotUpdateConfig *c, const char *name, const char *failed, int r,
+                            char *msg, size_t size) {
+        if (failed[0] && !streq(failed, name))
+                snprintf(msg, size, "cannot install %s/%s: %s/%s: %s", c->download_dir, name,
+                         c->download_dir, failed, strerror(-r));
+        else
+                snprintf(msg, size, "cannot install %s/%s: %s", c->download_dir, name,
+                         strerror(-r));
+}
+
 static void update_install_and_reload(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
         HotUpdateOutcome o;
-        char msg[MSG_MAX];
+        char msg[MSG_MAX], failed[FILES_NAME_MAX];
         int r;
 
         manager_set_phase(m, PHASE_RELOADING);
@@ -1001,10 +1013,11 @@ static void update_install_and_reload(Update *u) {
                 }
         }
 
-        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous);
+        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous, failed,
+                          sizeof failed);
         if (r < 0) {
-                update_finish(u, hotupdate_outcome_from_errno(r), "cannot install %s/%s: %s",
-                              c->download_dir, u->p.file_name, strerror(-r));
+                install_failure(c, u->p.file_name, failed, r, msg, sizeof msg);
+                update_finish(u, hotupdate_outcome_from_errno(r), "%s", msg);
                 return;
         }
         u->installed_ticks = game_boot_ticks_now();
@@ -1357,12 +1370,14 @@ static void update_succeed(Update *u, const char *note) {
 static void recovery_install(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
+        char failed[FILES_NAME_MAX], msg[MSG_MAX];
         int r;
 
-        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous);
+        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous, failed,
+                          sizeof failed);
         if (r < 0) {
-                update_finish(u, OUTCOME_RECOVERY_FAILED, "cannot install %s/%s: %s",
-                              c->download_dir, u->p.file_name, strerror(-r));
+                install_failure(c, u->p.file_name, failed, r, msg, sizeof msg);
+                update_finish(u, OUTCOME_RECOVERY_FAILED, "%s", msg);
                 return;
         }
         u->installed_ticks = game_boot_ticks_now();

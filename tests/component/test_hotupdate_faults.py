@@ -273,6 +273,26 @@ def test_raw_deflate_and_multi_member_gzip_are_installed(hot, coded):
         assert hot.file() == plain
 
 
+# ---------------------------------------------------------------- install: the path that failed
+
+@pytest.mark.parametrize("name", ["index.html", "q.json"])
+def test_an_install_failure_names_the_path_that_failed(hot, coded, name):
+    """A folder where the previous copy goes (.okg-prev-<name>): with a file in place (the
+    exchange works, keeping the old one fails) and without one (clearing the name fails). The
+    message names that path, not only the target; nothing changes."""
+    start_short_settle(hot)
+    prev = hot.downloads / f".okg-prev-{name}"
+    prev.mkdir()
+    before = hot.file()
+    url = coded.route(f"/v1/{name}", b"v1\n")
+    status, res = hot.post(version="v1", url=url, fileName=name)
+    assert res["state"] not in ("Succeeded", "RolledBack"), res
+    assert f"cannot install {hot.downloads}/{name}: {prev}: Is a directory" in res["message"], res
+    assert hot.file() == before and prev.is_dir() and list(prev.iterdir()) == []
+    assert not (hot.downloads / "q.json").exists()
+    assert hot.temp_files() == []
+
+
 # ---------------------------------------------------------------- F7: https -> http
 
 def test_https_download_refuses_a_redirect_to_http(hot, tls, coded):
