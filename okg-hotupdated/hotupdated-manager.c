@@ -1159,36 +1159,115 @@ static void update_settle(Update *u) {
         update_succeed(u, NULL);
 }
 
-/* A signalled process exited after the signal: only those that survived it are told to reload
- * the previous file. A process that started since (the game restarted) is left alone: it would
- * likely exit on the signal too. */
-static void rollback_survivors(Update *u, const char *reason) {
-        char msg[MSG_MAX], pids[MSG_MAX / 2];
-        size_t n = 0;
+static bool procs_contain(const GameProc *procs, size_t n, const GameProc *p) {
+        for (size_t i = 0; i < n; i++)
+                if (procs[i].pid == p->pid && procs[i].start_ticks == p->start_ticks)
+                        return true;
+        return false;
+}
 
+/* Appends "; PID a, b <what>" to buf for the processes in procs. */
+static void append_pids(char *buf, size_t size, const GameProc *procs, size_t n, const char *what) {
+        char pids[MSG_MAX / 2];
+        size_t len = strlen(buf);
+
+        if (n == 0 || len >= size)
+                return;
+        pids_text(procs, n, pids, sizeof pids);
+        snprintf(buf + len, size - len, "; PID %s %s", pids, what);
+}
+
+/* A signalled process exited after the signal, and the previous file is back. Told to reload it:
+ * the signalled processes that survived, and the game's processes that started since (a
+ * supervisor restarted the game) while the rejected file was in place, so that they do not
+ * keep running on it. Not told: a process that started after the previous file was back (it
+ * read that one), and one that does not handle the signal (yet), which would just end. */
+static void rollback_survivors(Update *u, const char *reason, uint64_t restored_ticks) {
+        Manager *m = u->m;
+        _cleanup_(freep) GameProc *now = NULL, *later = NULL, *unsafe = NULL;
+        size_t n_now = 0, n = 0, n_survivors, n_later = 0, n_unsafe = 0, n_signalled;
+        char msg[MSG_MAX], pids[MSG_MAX / 2], err[MSG_MAX / 2] = "", notes[MSG_MAX] = "";
+        int r;
+
+        r = game_find(NULL, m->config->process_name, m->exclude_tree, &now, &n_now);
+        if (r < 0) {
+                snprintf(err, sizeof err, "; cannot look for a restarted game: %s", strerror(-r));
+                n_now = 0;
+        }
+        later = calloc(n_now + 1, sizeof *later);
+        unsafe = calloc(n_now + 1, sizeof *unsafe);
+        GameProc *all = reallocarray(u->procs, u->n_procs + n_now + 1, sizeof *all);
+        if (!later || !unsafe || !all) {
+                if (all)
+                        u->procs = all;
+                update_finish(u, OUTCOME_ROLLBACK_FAILED,
+                              "%s; the previous file is back but the game was not reloaded: %s",
+                              reason, strerror(ENOMEM));
+                return;
+        }
+        u->procs = all;
+
+        /* The signalled ones still there, then those that started since. */
         for (size_t i = 0; i < u->n_signalled; i++)
                 if (game_alive(NULL, &u->procs[i]))
                         u->procs[n++] = u->procs[i];
+        n_survivors = n;
+        for (size_t i = 0; i < n_now; i++) {
+                GameDisposition d;
+
+                if (procs_contain(u->procs, n_survivors, &now[i]))
+                        continue;
+                d = game_signal_disposition(&now[i].masks, m->config->signal_number);
+                if (now[i].start_ticks > restored_ticks)
+                        later[n_later++] = now[i];
+                else if (d == GAME_SIGNAL_DEFAULT || d == GAME_SIGNAL_IGNORED)
+                        unsafe[n_unsafe++] = now[i];
+                else
+                        u->procs[n++] = now[i];
+        }
         u->n_procs = n;
         u->n_signalled = 0;
+
+        append_pids(notes, sizeof notes, later, n_later,
+                    "started after the previous file was back and reads it: not signalled");
+        snprintf(pids, sizeof pids, "started since the signal (a restart) but does not handle %s "
+                 "yet: not signalled, it keeps what it read of the rejected file until it "
+                 "reloads or restarts", signal_name(m));
+        append_pids(notes, sizeof notes, unsafe, n_unsafe, pids);
+
         if (n == 0) {
-                update_finish(u, OUTCOME_ROLLED_BACK,
-                              "%s; the previous file is back (the game is not running any more, "
-                              "nothing signalled)",
-                              reason);
+                update_finish(u, OUTCOME_ROLLED_BACK, "%s; the previous file is back (%s)%s%s",
+                              reason,
+                              n_later + n_unsafe == 0 ? "the game is not running any more, "
+                                                        "nothing signalled"
+                                                      : "no process to signal",
+                              notes, err);
                 return;
         }
-        if (signal_procs(u, msg, sizeof msg) < 0) {
+        r = signal_procs(u, msg, sizeof msg);
+        n_signalled = u->n_signalled;
+        if (r < 0) {
                 update_finish(u, OUTCOME_ROLLBACK_FAILED,
-                              "%s; the previous file is back but the game was not reloaded: %s",
-                              reason, msg);
+                              "%s; the previous file is back but the game was not reloaded: "
+                              "%s%s%s",
+                              reason, msg, notes, err);
                 return;
         }
-        pids_text(u->procs, u->n_procs, pids, sizeof pids);
-        update_finish(u, OUTCOME_ROLLED_BACK,
-                      "%s; the previous file is back and the processes still running (PID %s) "
-                      "were reloaded again",
-                      reason, pids);
+        msg[0] = 0;
+        if (n_survivors > 0) {
+                pids_text(u->procs, n_survivors, pids, sizeof pids);
+                snprintf(msg, sizeof msg, " and the processes still running (PID %s) were "
+                         "reloaded again", pids);
+        }
+        if (n_signalled > n_survivors) {
+                size_t len = strlen(msg);
+                pids_text(u->procs + n_survivors, n_signalled - n_survivors, pids, sizeof pids);
+                snprintf(msg + len, sizeof msg - len, "%s the game restarted since the signal "
+                         "(PID %s) was sent %s to load it", n_survivors > 0 ? ";" : " and",
+                         pids, signal_name(m));
+        }
+        update_finish(u, OUTCOME_ROLLED_BACK, "%s; the previous file is back%s%s%s", reason, msg,
+                      notes, err);
 }
 
 static void update_rollback(Update *u, const char *reason) {
@@ -1209,6 +1288,7 @@ static void update_rollback(Update *u, const char *reason) {
                               "%s; restoring the previous file failed: %s", reason, strerror(-r));
                 return;
         }
+        uint64_t restored_ticks = game_boot_ticks_now();
 
         if (c->load_patch_type == LOAD_PATCH_REQUEST) {
                 r = reload_request_start(u);
@@ -1221,7 +1301,7 @@ static void update_rollback(Update *u, const char *reason) {
         }
 
         if (u->game_exited) {
-                rollback_survivors(u, reason);
+                rollback_survivors(u, reason, restored_ticks);
                 return;
         }
 

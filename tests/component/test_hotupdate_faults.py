@@ -447,6 +447,74 @@ def test_only_the_processes_that_survived_are_reloaded_again(hot, tmp_path):
         stop_game(stays)
 
 
+# A game under a supervisor that restarts it (`while true; do exec -a game-sup ...; done`). The
+# first instance exits on SIGHUP while the rejected file (v1) is in place; its restarts log
+# when they start and what they reload. "untrapped" restarts do not handle SIGHUP.
+SUPERVISED_GAME = r"""F=$1 LOG=$2 MODE=$3
+if [ "$MODE" = untrapped ] && [ -e "$LOG" ]; then
+    echo "started-untrapped $$" >> "$LOG"
+else
+    trap 'if grep -q v1 "$F"; then exit 0; fi; echo "reload $$ $(cat "$F")" >> "$LOG"' HUP
+    echo "started $$" >> "$LOG"
+fi
+while :; do sleep 0.1; done
+"""
+
+
+def start_supervised_game(hot, tmp_path, mode):
+    script, log = tmp_path / "game.sh", tmp_path / "game.log"
+    script.write_text(SUPERVISED_GAME)
+    loop = ('while :; do (exec -a game-sup bash "$0" "$1" "$2" "$3"); sleep 0.1; done')
+    old = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        sup = subprocess.Popen(["bash", "-c", loop, str(script), str(hot.downloads / "index.html"),
+                                str(log), mode], start_new_session=True)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    wait_for(lambda: log.exists() and log.read_text().startswith("started "),
+             what="the supervised game started")
+    first = int(log.read_text().split()[1])
+    wait_for(lambda: catches_sighup(first), what="the game handles SIGHUP")
+    return sup, log, f"game-sup {script}", first
+
+
+def started_pids(log):
+    return [int(l.split()[1]) for l in log.read_text().splitlines() if l.startswith("started")]
+
+
+@pytest.mark.parametrize("mode", ["trapped", "untrapped"])
+def test_a_game_restarted_during_the_settle_window(hot, tmp_path, mode):
+    """The game exits on the signal and its supervisor restarts it before the window ends; the
+    restart read the rejected file. After the previous file is back, the message names the new
+    process, and the new process is told to reload it when it handles the signal, or the
+    message says it was not signalled and why."""
+    sup, log, title, first = start_supervised_game(hot, tmp_path, mode)
+    try:
+        hot.start(process_name=title)
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert f"PID {first} exited after the reload" in res["message"], res
+        assert "not running any more" not in res["message"], res
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+        pids = started_pids(log)
+        assert len(pids) == 2 and pids[0] == first, log.read_text()
+        second = pids[1]
+        if mode == "trapped":
+            assert (f"the game restarted since the signal (PID {second}) was sent SIGHUP to "
+                    "load it") in res["message"], res
+            wait_for(lambda: f"reload {second} v0 from the image" in log.read_text(),
+                     what="the restarted game reloaded the previous file")
+        else:
+            assert (f"PID {second} started since the signal (a restart) but does not handle "
+                    "SIGHUP yet: not signalled") in res["message"], res
+        assert os.path.exists(f"/proc/{second}") and started_pids(log) == pids
+        hot.wait_recorded("v1", "RolledBack")
+    finally:
+        os.killpg(sup.pid, signal.SIGKILL)
+        sup.wait()
+
+
 def test_nginx_survives_the_settle_window(hot):
     """The real game reloads and stays: Succeeded after the default settle window."""
     hot.start()
