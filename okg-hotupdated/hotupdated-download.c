@@ -39,22 +39,31 @@ static bool token_known(const char *s, size_t n, unsigned supported, bool transf
         return false;
 }
 
+/* The next element of a comma-separated list at *p, without blanks around it (NULL at the
+ * end); *p moves past it. Coding parameters (";q=...") are not allowed in a response; they are
+ * kept, so that such a token is refused rather than half understood. */
+static const char *next_token(const char **p, size_t *ret_n) {
+        const char *s = *p;
+        size_t n;
+
+        while (is_blank(*s) || *s == ',')
+                s++;
+        if (!*s)
+                return NULL;
+        n = strcspn(s, ",");
+        *p = s + n;
+        while (n > 0 && is_blank(s[n - 1]))
+                n--;
+        *ret_n = n;
+        return s;
+}
+
 int download_coding_check(const char *value, unsigned supported, bool transfer, char *bad,
                           size_t bad_size) {
-        const char *s = value;
+        const char *p = value, *s;
+        size_t n;
 
-        while (*s) {
-                size_t n;
-
-                while (is_blank(*s) || *s == ',')
-                        s++;
-                if (!*s)
-                        break;
-                n = strcspn(s, ",");
-                /* Coding parameters (";q=...") are not allowed in a response; keep them, so that
-                 * such a token is refused rather than half understood. */
-                while (n > 0 && is_blank(s[n - 1]))
-                        n--;
+        while ((s = next_token(&p, &n))) {
                 if (!token_known(s, n, supported, transfer)) {
                         size_t k = 0;
                         for (; k < n && k + 1 < bad_size; k++)
@@ -63,7 +72,6 @@ int download_coding_check(const char *value, unsigned supported, bool transfer, 
                                 bad[k] = 0;
                         return 1;
                 }
-                s += n;
         }
         return 0;
 }
@@ -146,25 +154,16 @@ static unsigned coding_of(const char *s, size_t n, const char **ret_name) {
 
 /* Appends the codings of value, in order, to names/bits; identity and chunked need nothing. */
 static int codings_list(const char *value, unsigned *bits, const char **names, size_t *n) {
-        const char *s = value;
+        const char *p = value ?: "", *s;
+        size_t k;
 
-        while (s && *s) {
+        while ((s = next_token(&p, &k))) {
                 const char *name = NULL;
-                size_t k;
                 unsigned b;
 
-                while (is_blank(*s) || *s == ',')
-                        s++;
-                if (!*s)
-                        break;
-                k = strcspn(s, ",");
-                while (k > 0 && is_blank(s[k - 1]))
-                        k--;
                 if ((k == strlen("identity") && strncasecmp(s, "identity", k) == 0) ||
-                    (k == strlen("chunked") && strncasecmp(s, "chunked", k) == 0)) {
-                        s += k;
+                    (k == strlen("chunked") && strncasecmp(s, "chunked", k) == 0))
                         continue;
-                }
                 b = coding_of(s, k, &name);
                 if (b == 0)
                         return -EOPNOTSUPP;
@@ -173,7 +172,6 @@ static int codings_list(const char *value, unsigned *bits, const char **names, s
                 bits[*n] = b;
                 names[*n] = name;
                 (*n)++;
-                s += k;
         }
         return 0;
 }
