@@ -1,5 +1,5 @@
-/* Pure pieces of the download: which content codings can be decoded, and reading the response
- * header lines libcurl hands over. No I/O; the daemon asks libcurl what it was built with. */
+/* Pure pieces of the download: which content codings can be decoded, reading the response
+ * header lines libcurl hands over, and decoding the body (zlib, libbrotli, libzstd). No I/O. */
 #pragma once
 
 #include <stdbool.h>

@@ -663,7 +663,7 @@ static int redirect_stays_https(Update *u, const char *location, char **ret_targ
 
 /* Every header line of every response, redirects included. Refuses, before any byte of a body
  * is taken: a redirect that leaves https (unless allowInsecureRedirects), and a content or
- * transfer coding libcurl cannot decode, which it would otherwise hand over still coded. */
+ * transfer coding we cannot decode. The codings of a 2xx answer are kept for its decoder. */
 static size_t on_download_header(char *line, size_t size, size_t nmemb, void *userdata) {
         Update *u = userdata;
         size_t n = size * nmemb;

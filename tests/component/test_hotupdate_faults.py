@@ -150,7 +150,7 @@ CODINGS = [
 
 def test_coded_downloads_are_installed_decoded(hot, coded):
     """A CDN's pre-compressed objects: the file in place, the one nginx serves and the checksum
-    are the decoded content, for every coding libcurl decodes (stacked ones too)."""
+    are the decoded content, for every coding okg-hotupdated decodes (stacked ones too)."""
     start_short_settle(hot)
     for i, (coding, encode) in enumerate(CODINGS, 1):
         plain = f"<h1>v{i}</h1> decoded from {coding}\n".encode() * 3
