@@ -205,8 +205,10 @@ static int keep_by_link(int dfd, const char *name, const char *prev) {
 
 /* Puts the temp file (named by now) in place of name, which exists; the file that was in place
  * becomes prev. -ENOENT when name went away meanwhile. On failure nothing changed, and the temp
- * file is still the caller's (t->name is cleared in the one case where it names the old file). */
-static int replace_keeping_previous(int dfd, TmpFile *t, const char *name, const char *prev) {
+ * file is still the caller's (t->name is cleared in the one case where it names the old file).
+ * *ret_failed is set to prev when that name is the one that failed. */
+static int replace_keeping_previous(int dfd, TmpFile *t, const char *name, const char *prev,
+                                    const char **ret_failed) {
         int r;
 
         /* No hard link to the file in place: with fs.protected_hardlinks the kernel refuses
@@ -218,14 +220,17 @@ static int replace_keeping_previous(int dfd, TmpFile *t, const char *name, const
                 /* A file system without the exchange: a second name for the file in place,
                  * where the kernel allows one. */
                 r = keep_by_link(dfd, name, prev);
-                if (r < 0)
+                if (r < 0) {
+                        *ret_failed = prev;
                         return r;
+                }
                 return renameat(dfd, t->name, dfd, name) < 0 ? -errno : 0;
         }
         /* The file that was in place now has the temp file's name. */
         if (renameat(dfd, t->name, dfd, prev) >= 0)
                 return 0;
         r = -errno;
+        *ret_failed = prev;
         if (renameat2(dfd, t->name, dfd, name, RENAME_EXCHANGE) < 0) {
                 log_error_errno(r, "Cannot keep the previous %s as %s; it is left as %s.", name,
                                 prev, t->name);
@@ -236,17 +241,21 @@ static int replace_keeping_previous(int dfd, TmpFile *t, const char *name, const
 }
 
 /* The file in place is complete under one name or another at every step, and the game never
- * finds the name missing. */
-int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous) {
-        char prev[NAME_MAX + 16];
+ * finds the name missing. *ret_failed: the name in the folder that failed (name or prev), NULL
+ * for the temp file or the folder itself. */
+static int files_install_steps(int dfd, TmpFile *t, const char *name, char *prev,
+                               size_t prev_size, bool *ret_had_previous,
+                               const char **ret_failed) {
         bool had_previous = false;
         struct stat st;
         int r;
 
-        if (prev_name(name, prev, sizeof prev) < 0)
+        if (prev_name(name, prev, prev_size) < 0)
                 return -ENAMETOOLONG;
+        *ret_failed = NULL;
         if (fchmod(t->fd, 0644) < 0 || fsync(t->fd) < 0)
                 return -errno;
+        *ret_failed = name;
 
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
                 if (S_ISDIR(st.st_mode))
@@ -255,20 +264,24 @@ int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous)
         } else if (errno != ENOENT)
                 return -errno;
 
+        *ret_failed = NULL;
         r = tmp_materialize(dfd, t);
         if (r < 0)
                 return r;
+        *ret_failed = name;
 
         if (had_previous) {
-                r = replace_keeping_previous(dfd, t, name, prev);
+                r = replace_keeping_previous(dfd, t, name, prev, ret_failed);
                 if (r == -ENOENT)
                         had_previous = false;
         }
         if (!had_previous) {
                 r = 0;
-                if (unlinkat(dfd, prev, 0) < 0 && errno != ENOENT)
+                *ret_failed = name;
+                if (unlinkat(dfd, prev, 0) < 0 && errno != ENOENT) {
                         r = -errno;
-                else if (renameat(dfd, t->name, dfd, name) < 0)
+                        *ret_failed = prev;
+                } else if (renameat(dfd, t->name, dfd, name) < 0)
                         r = -errno;
         }
         if (r < 0) {
@@ -280,6 +293,22 @@ int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous)
         close(t->fd);
         t->fd = -EBADF;
         (void) fsync(dfd);
+        *ret_had_previous = had_previous;
+        return 0;
+}
+
+int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous,
+                  char *ret_failed, size_t failed_size) {
+        char prev[NAME_MAX + 16];
+        const char *failed = name;
+        bool had_previous = false;
+        int r;
+
+        r = files_install_steps(dfd, t, name, prev, sizeof prev, &had_previous, &failed);
+        if (r < 0) {
+                snprintf(ret_failed, failed_size, "%s", strempty(failed));
+                return r;
+        }
         *ret_had_previous = had_previous;
         return 0;
 }

@@ -5,6 +5,7 @@
  * it, so its owner does not matter. Our own names start with ".okg-", which no accepted target name can. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -42,8 +43,11 @@ void files_tmp_discard(int dfd, TmpFile *t);
 
 /* fsync, then puts the temp file in place of name (the old one becomes the previous copy).
  * *ret_had_previous says whether there was a file to keep. The temp file is consumed on
- * success. */
-int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous);
+ * success. On failure ret_failed is the name in the folder that failed (name, or
+ * ".okg-prev-<name>"), "" when it was the temp file or the folder itself. */
+#define FILES_NAME_MAX (NAME_MAX + 16)
+int files_install(int dfd, TmpFile *t, const char *name, bool *ret_had_previous,
+                  char *ret_failed, size_t failed_size);
 /* Undoes files_install(): the previous copy goes back, or name is removed when there was none. */
 int files_restore(int dfd, const char *name, bool had_previous);
 

@@ -87,6 +87,9 @@ struct Update {
         int write_error;
         bool https_only;                /* an https URL: redirects must stay on https */
         char refused[MSG_MAX];          /* a response the header callback refused, and why */
+        char *content_encoding;         /* of the response being received (a 2xx) */
+        char *transfer_encoding;
+        DownloadDecoder *decoder;       /* set up at its first body byte */
 
         /* install and reload */
         bool had_previous;
@@ -121,7 +124,7 @@ struct Manager {
         OkgStorageClient *storage;
         OkgHttpServer *http;
         CurlGlue *curl;
-        unsigned codings;               /* DOWNLOAD_CODING_* that libcurl decodes */
+        unsigned codings;               /* DOWNLOAD_CODING_* that we decode */
         int dir_fd;
         pid_t exclude_tree;
 
@@ -255,6 +258,9 @@ static void update_stop_transfer(Update *u) {
                 u->headers = NULL;
         }
         u->post_body = mfree(u->post_body);
+        u->content_encoding = mfree(u->content_encoding);
+        u->transfer_encoding = mfree(u->transfer_encoding);
+        u->decoder = download_decoder_free(u->decoder);
         u->xfer = XFER_NONE;
 }
 
@@ -577,6 +583,32 @@ static int transfer_start(Update *u, TransferKind kind) {
 
 /* ---- download ---- */
 
+/* Decoded bytes: the file. maxFileSizeBytes counts these (a small coded body may expand to
+ * much more). */
+static int download_sink(const void *data, size_t n, void *userdata) {
+        Update *u = userdata;
+        int r;
+
+        /* Servers without Content-Length (or one that lies) are cut here. */
+        if (u->tmp.size + n > u->m->config->max_file_size) {
+                u->too_large = true;
+                return -EFBIG;
+        }
+        r = files_tmp_write(&u->tmp, data, n);
+        if (r < 0) {
+                u->write_error = r;
+                return r;
+        }
+        sha256_update(&u->hash, data, n);
+        return 0;
+}
+
+static int download_decoder_setup(Update *u) {
+        if (u->decoder)
+                return 0;
+        return download_decoder_new(u->content_encoding, u->transfer_encoding, &u->decoder);
+}
+
 static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
         Update *u = userdata;
         size_t n = size * nmemb;
@@ -589,18 +621,17 @@ static size_t on_download_data(char *ptr, size_t size, size_t nmemb, void *userd
                 u->bad_status = code;
                 return 0;
         }
-        /* Servers without Content-Length (or one that lies) are cut here. */
-        if (u->tmp.size + n > u->m->config->max_file_size) {
-                u->too_large = true;
-                return 0;
-        }
-        r = files_tmp_write(&u->tmp, ptr, n);
-        if (r < 0) {
+        r = download_decoder_setup(u);
+        if (r >= 0)
+                r = download_decoder_feed(u->decoder, ptr, n, download_sink, u);
+        if (r == -EBADMSG)
+                snprintf(u->refused, sizeof u->refused,
+                         "the %s stream the server sent is not valid (corrupt, or followed by "
+                         "more bytes); nothing was installed",
+                         download_decoder_failed_coding(u->decoder));
+        else if (r < 0 && !u->too_large && u->write_error == 0)
                 u->write_error = r;
-                return 0;
-        }
-        sha256_update(&u->hash, ptr, n);
-        return n;
+        return r < 0 ? 0 : n;
 }
 
 /* Where a redirect goes, resolved against the URL that answered it: 1 when it stays on https, 0
@@ -632,7 +663,7 @@ static int redirect_stays_https(Update *u, const char *location, char **ret_targ
 
 /* Every header line of every response, redirects included. Refuses, before any byte of a body
  * is taken: a redirect that leaves https (unless allowInsecureRedirects), and a content or
- * transfer coding libcurl cannot decode, which it would otherwise hand over still coded. */
+ * transfer coding we cannot decode. The codings of a 2xx answer are kept for its decoder. */
 static size_t on_download_header(char *line, size_t size, size_t nmemb, void *userdata) {
         Update *u = userdata;
         size_t n = size * nmemb;
@@ -664,6 +695,12 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
         }
         if (code < 200 || code > 299)
                 return n;
+        if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+                /* A new response (after a 1xx): its codings only. */
+                u->content_encoding = mfree(u->content_encoding);
+                u->transfer_encoding = mfree(u->transfer_encoding);
+                return n;
+        }
         r = download_header_value(line, n, "Content-Encoding", &v);
         if (r == 0) {
                 transfer = true;
@@ -673,7 +710,9 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
                 u->write_error = r;
                 return 0;
         }
-        if (r > 0 && download_coding_check(v, u->m->codings, transfer, bad, sizeof bad) > 0) {
+        if (r == 0)
+                return n;
+        if (download_coding_check(v, u->m->codings, transfer, bad, sizeof bad) > 0) {
                 download_codings_format(u->m->codings, known, sizeof known);
                 snprintf(u->refused, sizeof u->refused,
                          "the server sent %s: %s, a coding okg-hotupdated cannot decode (it "
@@ -681,6 +720,18 @@ static size_t on_download_header(char *line, size_t size, size_t nmemb, void *us
                          transfer ? "Transfer-Encoding" : "Content-Encoding", bad, known);
                 return 0;
         }
+        /* The header may come in several lines: their lists add up. */
+        char **list = transfer ? &u->transfer_encoding : &u->content_encoding;
+        if (*list) {
+                char *joined;
+                if (asprintf(&joined, "%s, %s", *list, v) < 0) {
+                        u->write_error = -ENOMEM;
+                        return 0;
+                }
+                free(*list);
+                *list = joined;
+        } else
+                *list = TAKE_PTR(v);
         return n;
 }
 
@@ -727,9 +778,12 @@ static void update_start_download(Update *u) {
              curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_MAXFILESIZE_LARGE,
                               (curl_off_t) c->max_file_size) != CURLE_OK ||
-             /* Every coding libcurl decodes is accepted and decoded: the file, its size limit
-              * and its checksum are the decoded content. */
-             curl_easy_setopt(u->easy, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+             /* Every coding we decode is asked for and decoded by us (download_decoder_*),
+              * not by libcurl, whose decoders take a stream cut short for a whole one: the
+              * file, its size limit and its checksum are the decoded content. */
+             curl_easy_setopt(u->easy, CURLOPT_ACCEPT_ENCODING, "gzip, deflate, br, zstd") !=
+                     CURLE_OK ||
+             curl_easy_setopt(u->easy, CURLOPT_HTTP_CONTENT_DECODING, 0L) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_HEADERFUNCTION, on_download_header) != CURLE_OK ||
              curl_easy_setopt(u->easy, CURLOPT_HEADERDATA, u) != CURLE_OK ||
              (u->https_only &&
@@ -784,8 +838,22 @@ static int download_outcome(Update *u, CURLcode result, HotUpdateOutcome *ret, c
         } else if (result != CURLE_OK) {
                 *ret = OUTCOME_DOWNLOAD_FAILED;
                 snprintf(msg, size, "download failed: %s", curl_reason(u, result));
-        } else
-                return 0;
+        } else {
+                /* The body is all here: every coded stream must have ended with it. */
+                int r = download_decoder_setup(u);
+                if (r >= 0)
+                        r = download_decoder_finish(u->decoder);
+                if (r == -EPIPE) {
+                        *ret = OUTCOME_DOWNLOAD_FAILED;
+                        snprintf(msg, size, "the compressed stream ended early (the %s stream "
+                                 "stopped short: a cut or broken object on the server); nothing "
+                                 "was installed", download_decoder_failed_coding(u->decoder));
+                } else if (r < 0) {
+                        *ret = OUTCOME_FAILED;
+                        snprintf(msg, size, "cannot decode the download: %s", strerror(-r));
+                } else
+                        return 0;
+        }
         return 1;
 }
 
@@ -913,11 +981,23 @@ static void reload_failed_restore(Update *u, const char *reason) {
                               reason);
 }
 
+/* "cannot install DIR/NAME: why", naming the path that failed when it is another one (the
+ * previous copy's name taken by a folder, say). */
+static void install_failure(const HotUpdateConfig *c, const char *name, const char *failed, int r,
+                            char *msg, size_t size) {
+        if (failed[0] && !streq(failed, name))
+                snprintf(msg, size, "cannot install %s/%s: %s/%s: %s", c->download_dir, name,
+                         c->download_dir, failed, strerror(-r));
+        else
+                snprintf(msg, size, "cannot install %s/%s: %s", c->download_dir, name,
+                         strerror(-r));
+}
+
 static void update_install_and_reload(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
         HotUpdateOutcome o;
-        char msg[MSG_MAX];
+        char msg[MSG_MAX], failed[FILES_NAME_MAX];
         int r;
 
         manager_set_phase(m, PHASE_RELOADING);
@@ -933,10 +1013,11 @@ static void update_install_and_reload(Update *u) {
                 }
         }
 
-        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous);
+        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous, failed,
+                          sizeof failed);
         if (r < 0) {
-                update_finish(u, hotupdate_outcome_from_errno(r), "cannot install %s/%s: %s",
-                              c->download_dir, u->p.file_name, strerror(-r));
+                install_failure(c, u->p.file_name, failed, r, msg, sizeof msg);
+                update_finish(u, hotupdate_outcome_from_errno(r), "%s", msg);
                 return;
         }
         u->installed_ticks = game_boot_ticks_now();
@@ -1078,36 +1159,115 @@ static void update_settle(Update *u) {
         update_succeed(u, NULL);
 }
 
-/* A signalled process exited after the signal: only those that survived it are told to reload
- * the previous file. A process that started since (the game restarted) is left alone: it would
- * likely exit on the signal too. */
-static void rollback_survivors(Update *u, const char *reason) {
-        char msg[MSG_MAX], pids[MSG_MAX / 2];
-        size_t n = 0;
+static bool procs_contain(const GameProc *procs, size_t n, const GameProc *p) {
+        for (size_t i = 0; i < n; i++)
+                if (procs[i].pid == p->pid && procs[i].start_ticks == p->start_ticks)
+                        return true;
+        return false;
+}
 
+/* Appends "; PID a, b <what>" to buf for the processes in procs. */
+static void append_pids(char *buf, size_t size, const GameProc *procs, size_t n, const char *what) {
+        char pids[MSG_MAX / 2];
+        size_t len = strlen(buf);
+
+        if (n == 0 || len >= size)
+                return;
+        pids_text(procs, n, pids, sizeof pids);
+        snprintf(buf + len, size - len, "; PID %s %s", pids, what);
+}
+
+/* A signalled process exited after the signal, and the previous file is back. Told to reload it:
+ * the signalled processes that survived, and the game's processes that started since (a
+ * supervisor restarted the game) while the rejected file was in place, so that they do not
+ * keep running on it. Not told: a process that started after the previous file was back (it
+ * read that one), and one that does not handle the signal (yet), which would just end. */
+static void rollback_survivors(Update *u, const char *reason, uint64_t restored_ticks) {
+        Manager *m = u->m;
+        _cleanup_(freep) GameProc *now = NULL, *later = NULL, *unsafe = NULL;
+        size_t n_now = 0, n = 0, n_survivors, n_later = 0, n_unsafe = 0, n_signalled;
+        char msg[MSG_MAX], pids[MSG_MAX / 2], err[MSG_MAX / 2] = "", notes[MSG_MAX] = "";
+        int r;
+
+        r = game_find(NULL, m->config->process_name, m->exclude_tree, &now, &n_now);
+        if (r < 0) {
+                snprintf(err, sizeof err, "; cannot look for a restarted game: %s", strerror(-r));
+                n_now = 0;
+        }
+        later = calloc(n_now + 1, sizeof *later);
+        unsafe = calloc(n_now + 1, sizeof *unsafe);
+        GameProc *all = reallocarray(u->procs, u->n_procs + n_now + 1, sizeof *all);
+        if (!later || !unsafe || !all) {
+                if (all)
+                        u->procs = all;
+                update_finish(u, OUTCOME_ROLLBACK_FAILED,
+                              "%s; the previous file is back but the game was not reloaded: %s",
+                              reason, strerror(ENOMEM));
+                return;
+        }
+        u->procs = all;
+
+        /* The signalled ones still there, then those that started since. */
         for (size_t i = 0; i < u->n_signalled; i++)
                 if (game_alive(NULL, &u->procs[i]))
                         u->procs[n++] = u->procs[i];
+        n_survivors = n;
+        for (size_t i = 0; i < n_now; i++) {
+                GameDisposition d;
+
+                if (procs_contain(u->procs, n_survivors, &now[i]))
+                        continue;
+                d = game_signal_disposition(&now[i].masks, m->config->signal_number);
+                if (now[i].start_ticks > restored_ticks)
+                        later[n_later++] = now[i];
+                else if (d == GAME_SIGNAL_DEFAULT || d == GAME_SIGNAL_IGNORED)
+                        unsafe[n_unsafe++] = now[i];
+                else
+                        u->procs[n++] = now[i];
+        }
         u->n_procs = n;
         u->n_signalled = 0;
+
+        append_pids(notes, sizeof notes, later, n_later,
+                    "started after the previous file was back and reads it: not signalled");
+        snprintf(pids, sizeof pids, "started since the signal (a restart) but does not handle %s "
+                 "yet: not signalled, it keeps what it read of the rejected file until it "
+                 "reloads or restarts", signal_name(m));
+        append_pids(notes, sizeof notes, unsafe, n_unsafe, pids);
+
         if (n == 0) {
-                update_finish(u, OUTCOME_ROLLED_BACK,
-                              "%s; the previous file is back (the game is not running any more, "
-                              "nothing signalled)",
-                              reason);
+                update_finish(u, OUTCOME_ROLLED_BACK, "%s; the previous file is back (%s)%s%s",
+                              reason,
+                              n_later + n_unsafe == 0 ? "the game is not running any more, "
+                                                        "nothing signalled"
+                                                      : "no process to signal",
+                              notes, err);
                 return;
         }
-        if (signal_procs(u, msg, sizeof msg) < 0) {
+        r = signal_procs(u, msg, sizeof msg);
+        n_signalled = u->n_signalled;
+        if (r < 0) {
                 update_finish(u, OUTCOME_ROLLBACK_FAILED,
-                              "%s; the previous file is back but the game was not reloaded: %s",
-                              reason, msg);
+                              "%s; the previous file is back but the game was not reloaded: "
+                              "%s%s%s",
+                              reason, msg, notes, err);
                 return;
         }
-        pids_text(u->procs, u->n_procs, pids, sizeof pids);
-        update_finish(u, OUTCOME_ROLLED_BACK,
-                      "%s; the previous file is back and the processes still running (PID %s) "
-                      "were reloaded again",
-                      reason, pids);
+        msg[0] = 0;
+        if (n_survivors > 0) {
+                pids_text(u->procs, n_survivors, pids, sizeof pids);
+                snprintf(msg, sizeof msg, " and the processes still running (PID %s) were "
+                         "reloaded again", pids);
+        }
+        if (n_signalled > n_survivors) {
+                size_t len = strlen(msg);
+                pids_text(u->procs + n_survivors, n_signalled - n_survivors, pids, sizeof pids);
+                snprintf(msg + len, sizeof msg - len, "%s the game restarted since the signal "
+                         "(PID %s) was sent %s to load it", n_survivors > 0 ? ";" : " and",
+                         pids, signal_name(m));
+        }
+        update_finish(u, OUTCOME_ROLLED_BACK, "%s; the previous file is back%s%s%s", reason, msg,
+                      notes, err);
 }
 
 static void update_rollback(Update *u, const char *reason) {
@@ -1128,6 +1288,7 @@ static void update_rollback(Update *u, const char *reason) {
                               "%s; restoring the previous file failed: %s", reason, strerror(-r));
                 return;
         }
+        uint64_t restored_ticks = game_boot_ticks_now();
 
         if (c->load_patch_type == LOAD_PATCH_REQUEST) {
                 r = reload_request_start(u);
@@ -1140,7 +1301,7 @@ static void update_rollback(Update *u, const char *reason) {
         }
 
         if (u->game_exited) {
-                rollback_survivors(u, reason);
+                rollback_survivors(u, reason, restored_ticks);
                 return;
         }
 
@@ -1289,12 +1450,14 @@ static void update_succeed(Update *u, const char *note) {
 static void recovery_install(Update *u) {
         Manager *m = u->m;
         const HotUpdateConfig *c = m->config;
+        char failed[FILES_NAME_MAX], msg[MSG_MAX];
         int r;
 
-        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous);
+        r = files_install(m->dir_fd, &u->tmp, u->p.file_name, &u->had_previous, failed,
+                          sizeof failed);
         if (r < 0) {
-                update_finish(u, OUTCOME_RECOVERY_FAILED, "cannot install %s/%s: %s",
-                              c->download_dir, u->p.file_name, strerror(-r));
+                install_failure(c, u->p.file_name, failed, r, msg, sizeof msg);
+                update_finish(u, OUTCOME_RECOVERY_FAILED, "%s", msg);
                 return;
         }
         u->installed_ticks = game_boot_ticks_now();
@@ -1960,19 +2123,6 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-/* What libcurl was built to decode (CURLOPT_ACCEPT_ENCODING ""); Debian's has them all. */
-static unsigned curl_codings(void) {
-        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-        unsigned s = 0;
-
-        if (v->features & CURL_VERSION_LIBZ)
-                s |= DOWNLOAD_CODING_GZIP | DOWNLOAD_CODING_DEFLATE;
-        if (v->features & CURL_VERSION_BROTLI)
-                s |= DOWNLOAD_CODING_BR;
-        if (v->features & CURL_VERSION_ZSTD)
-                s |= DOWNLOAD_CODING_ZSTD;
-        return s;
-}
 
 int manager_start(Manager *m) {
         const HotUpdateConfig *c = m->config;
@@ -1994,7 +2144,7 @@ int manager_start(Manager *m) {
         else if (created)
                 log_notice("Created the download folder %s (%s did not exist).", c->download_dir,
                            created);
-        m->codings = curl_codings();
+        m->codings = download_decoder_codings();
         r = files_remove_stale(m->dir_fd);
         if (r > 0)
                 log_info("Removed %d temp file(s) left in %s by an interrupted update.", r,

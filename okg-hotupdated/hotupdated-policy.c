@@ -258,6 +258,28 @@ static bool path_has_escaped_separators(const char *path) {
         return false;
 }
 
+/* A dot segment with path parameters ("..;", ".;x", "..%3b"): not a dot segment to a URL
+ * parser, so it survives the resolution of "." and "..", but servers that strip parameters from
+ * segments before they resolve them (Tomcat, Spring) take it for "." or "..". */
+static bool path_has_dot_segment_parameters(const char *path) {
+        for (const char *s = path; *s; s++) {
+                const char *t;
+
+                if (s != path && s[-1] != '/')
+                        continue;
+                t = s;
+                if (*t == '.')
+                        t++;
+                else
+                        continue;
+                if (*t == '.')
+                        t++;
+                if (*t == ';' || strncasecmp(t, "%3b", 3) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static bool source_matches(const UrlParts *want, const UrlParts *got) {
         size_t n = strlen(want->path);
 
@@ -290,6 +312,8 @@ static const char *source_entry_check(const char *s) {
                 why = "has no host";
         else if (path_has_escaped_separators(p.path))
                 why = "must not contain %2e, %2f, %5c or a backslash";
+        else if (path_has_dot_segment_parameters(p.path))
+                why = "must not contain a path segment starting with \".;\" or \"..;\"";
         url_parts_done(&p);
         return why;
 }
@@ -307,6 +331,13 @@ const char *hotupdate_policy_check_source(const HotUpdatePolicy *p, const char *
                 url_parts_done(&got);
                 return fail(buf, size, "the URL's path has %%2e, %%2f, %%5c or a backslash, "
                                        "which could leave an allowedSources prefix");
+        }
+        if (path_has_dot_segment_parameters(got.path)) {
+                url_parts_done(&got);
+                return fail(buf, size, "the URL's path has a segment starting with \".;\" or "
+                                       "\"..;\" (a dot segment with parameters), which some "
+                                       "servers take for \".\" or \"..\" and so could leave "
+                                       "an allowedSources prefix");
         }
         for (size_t i = 0; i < p->n_sources && !ok; i++) {
                 UrlParts want = {};

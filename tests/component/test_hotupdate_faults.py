@@ -150,7 +150,7 @@ CODINGS = [
 
 def test_coded_downloads_are_installed_decoded(hot, coded):
     """A CDN's pre-compressed objects: the file in place, the one nginx serves and the checksum
-    are the decoded content, for every coding libcurl decodes (stacked ones too)."""
+    are the decoded content, for every coding okg-hotupdated decodes (stacked ones too)."""
     start_short_settle(hot)
     for i, (coding, encode) in enumerate(CODINGS, 1):
         plain = f"<h1>v{i}</h1> decoded from {coding}\n".encode() * 3
@@ -194,6 +194,103 @@ def test_a_coding_that_cannot_be_decoded_is_refused(hot, coded, header, value, s
     assert hot.nginx.reloads() == reloads
     assert hot.temp_files() == []
     hot.wait_recorded("v1", "DownloadFailed")
+
+
+
+def raw_deflate(data):
+    """deflate as some servers send it: no zlib wrapper."""
+    c = zlib.compressobj(wbits=-15)
+    return c.compress(data) + c.flush()
+
+
+def half(data):
+    return data[: len(data) // 2]
+
+
+# (id, Content-Encoding, coded body from the plain file, what the message says)
+BROKEN_STREAMS = [
+    ("gzip-cut", "gzip", lambda d: half(gzip.compress(d)), "ended early"),
+    ("deflate-cut", "deflate", lambda d: half(zlib.compress(d)), "ended early"),
+    ("raw-deflate-cut", "deflate", lambda d: half(raw_deflate(d)), "ended early"),
+    ("br-cut", "br", lambda d: half(brotli_stored(d[:60000])), "ended early"),
+    ("zstd-cut", "zstd", lambda d: half(zstd_stored(d[:250])), "ended early"),
+    ("gzip-no-trailer", "gzip", lambda d: gzip.compress(d)[:-8], "ended early"),
+    ("zlib-no-adler", "deflate", lambda d: zlib.compress(d)[:-4], "ended early"),
+    ("br-no-last-block", "br", lambda d: brotli_stored(d[:60000])[:-1], "ended early"),
+    # Stacked: the outer (br) stream is whole, the gzip inside it is cut.
+    ("gzip-cut-in-br", "gzip, br", lambda d: brotli_stored(half(gzip.compress(d[:30000]))),
+     "ended early"),
+    # Bytes after the end of the stream are not part of the file either.
+    ("gzip-trailing-garbage", "gzip", lambda d: gzip.compress(d) + b"garbage", "not valid"),
+    ("deflate-trailing-garbage", "deflate", lambda d: zlib.compress(d) + b"\0", "not valid"),
+    ("br-trailing-garbage", "br", lambda d: brotli_stored(d[:60000]) + b"x", "not valid"),
+    ("zstd-trailing-garbage", "zstd", lambda d: zstd_stored(d[:250]) + b"x", "not valid"),
+]
+
+
+@pytest.mark.parametrize("coding,encode,shown", [c[1:] for c in BROKEN_STREAMS],
+                         ids=[c[0] for c in BROKEN_STREAMS])
+def test_a_truncated_coded_stream_is_refused(hot, coded, coding, encode, shown):
+    """A CDN object cut short (a broken upload; Content-Length says the cut size) decodes to
+    the first part of the file only: the stream never reaches its end (or gzip's CRC and size
+    trailer). "One that cannot be decoded is refused": nothing installed, nginx not reloaded.
+    Every coding okg-hotupdated decodes, stacked ones, and bytes after a stream's end alike."""
+    start_short_settle(hot)
+    plain = b"".join(b"line %d of a file that must arrive whole\n" % i for i in range(5000))
+    url = coded.route("/v1/index.html", encode(plain), [("Content-Encoding", coding)])
+    reloads = hot.nginx.reloads()
+    status, res = hot.post(version="v1", url=url)
+    assert status == 502 and res["state"] == "DownloadFailed", res
+    assert shown in res["message"] and "nothing was installed" in res["message"], res
+    assert hot.file() == b"v0 from the image\n" and hot.version() is None
+    assert hot.nginx.reloads() == reloads
+    assert hot.temp_files() == []
+
+
+def test_a_decompression_bomb_is_too_large(hot, coded):
+    """maxFileSizeBytes counts decoded bytes: a small gzip body that expands past it is cut
+    while it is decoded."""
+    start_short_settle(hot)
+    body = gzip.compress(b"\0" * (65 * 1024 * 1024))  # maxFileSizeBytes is 64 MiB
+    assert len(body) < 1024 * 1024
+    url = coded.route("/bomb/index.html", body, [("Content-Encoding", "gzip")])
+    status, res = hot.post(version="bomb", url=url)
+    assert res["state"] == "FileTooLarge", res
+    assert hot.file() == b"v0 from the image\n" and hot.temp_files() == []
+
+
+def test_raw_deflate_and_multi_member_gzip_are_installed(hot, coded):
+    """What servers send and the formats allow: deflate without its zlib wrapper, and a gzip
+    body of several members (RFC 1952 2.2)."""
+    start_short_settle(hot)
+    plain = b"two halves of one file\n" * 100
+    for i, (coding, body) in enumerate([
+            ("deflate", raw_deflate(plain)),
+            ("gzip", gzip.compress(plain[:1000]) + gzip.compress(plain[1000:]))], 1):
+        url = coded.route(f"/m{i}/index.html", body, [("Content-Encoding", coding)])
+        status, res = hot.post(version=f"m{i}", url=url, sha256=sha256(plain))
+        assert status == 200 and res["state"] == "Succeeded", (coding, res)
+        assert hot.file() == plain
+
+
+# ---------------------------------------------------------------- install: the path that failed
+
+@pytest.mark.parametrize("name", ["index.html", "q.json"])
+def test_an_install_failure_names_the_path_that_failed(hot, coded, name):
+    """A folder where the previous copy goes (.okg-prev-<name>): with a file in place (the
+    exchange works, keeping the old one fails) and without one (clearing the name fails). The
+    message names that path, not only the target; nothing changes."""
+    start_short_settle(hot)
+    prev = hot.downloads / f".okg-prev-{name}"
+    prev.mkdir()
+    before = hot.file()
+    url = coded.route(f"/v1/{name}", b"v1\n")
+    status, res = hot.post(version="v1", url=url, fileName=name)
+    assert res["state"] not in ("Succeeded", "RolledBack"), res
+    assert f"cannot install {hot.downloads}/{name}: {prev}: Is a directory" in res["message"], res
+    assert hot.file() == before and prev.is_dir() and list(prev.iterdir()) == []
+    assert not (hot.downloads / "q.json").exists()
+    assert hot.temp_files() == []
 
 
 # ---------------------------------------------------------------- F7: https -> http
@@ -348,6 +445,74 @@ def test_only_the_processes_that_survived_are_reloaded_again(hot, tmp_path):
     finally:
         stop_game(quits)
         stop_game(stays)
+
+
+# A game under a supervisor that restarts it (`while true; do exec -a game-sup ...; done`). The
+# first instance exits on SIGHUP while the rejected file (v1) is in place; its restarts log
+# when they start and what they reload. "untrapped" restarts do not handle SIGHUP.
+SUPERVISED_GAME = r"""F=$1 LOG=$2 MODE=$3
+if [ "$MODE" = untrapped ] && [ -e "$LOG" ]; then
+    echo "started-untrapped $$" >> "$LOG"
+else
+    trap 'if grep -q v1 "$F"; then exit 0; fi; echo "reload $$ $(cat "$F")" >> "$LOG"' HUP
+    echo "started $$" >> "$LOG"
+fi
+while :; do sleep 0.1; done
+"""
+
+
+def start_supervised_game(hot, tmp_path, mode):
+    script, log = tmp_path / "game.sh", tmp_path / "game.log"
+    script.write_text(SUPERVISED_GAME)
+    loop = ('while :; do (exec -a game-sup bash "$0" "$1" "$2" "$3"); sleep 0.1; done')
+    old = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        sup = subprocess.Popen(["bash", "-c", loop, str(script), str(hot.downloads / "index.html"),
+                                str(log), mode], start_new_session=True)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    wait_for(lambda: log.exists() and log.read_text().startswith("started "),
+             what="the supervised game started")
+    first = int(log.read_text().split()[1])
+    wait_for(lambda: catches_sighup(first), what="the game handles SIGHUP")
+    return sup, log, f"game-sup {script}", first
+
+
+def started_pids(log):
+    return [int(l.split()[1]) for l in log.read_text().splitlines() if l.startswith("started")]
+
+
+@pytest.mark.parametrize("mode", ["trapped", "untrapped"])
+def test_a_game_restarted_during_the_settle_window(hot, tmp_path, mode):
+    """The game exits on the signal and its supervisor restarts it before the window ends; the
+    restart read the rejected file. After the previous file is back, the message names the new
+    process, and the new process is told to reload it when it handles the signal, or the
+    message says it was not signalled and why."""
+    sup, log, title, first = start_supervised_game(hot, tmp_path, mode)
+    try:
+        hot.start(process_name=title)
+        url, _ = hot.files.put("/v1/index.html", "v1\n")
+        status, res = hot.post(version="v1", url=url)
+        assert status == 500 and res["state"] == "RolledBack", res
+        assert f"PID {first} exited after the reload" in res["message"], res
+        assert "not running any more" not in res["message"], res
+        assert hot.file() == b"v0 from the image\n" and hot.version() is None
+        pids = started_pids(log)
+        assert len(pids) == 2 and pids[0] == first, log.read_text()
+        second = pids[1]
+        if mode == "trapped":
+            assert (f"the game restarted since the signal (PID {second}) was sent SIGHUP to "
+                    "load it") in res["message"], res
+            wait_for(lambda: f"reload {second} v0 from the image" in log.read_text(),
+                     what="the restarted game reloaded the previous file")
+        else:
+            assert (f"PID {second} started since the signal (a restart) but does not handle "
+                    "SIGHUP yet: not signalled") in res["message"], res
+        assert os.path.exists(f"/proc/{second}") and started_pids(log) == pids
+        hot.wait_recorded("v1", "RolledBack")
+    finally:
+        os.killpg(sup.pid, signal.SIGKILL)
+        sup.wait()
 
 
 def test_nginx_survives_the_settle_window(hot):

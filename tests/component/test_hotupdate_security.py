@@ -226,7 +226,9 @@ def test_allowed_sources(hot, cdn):
     hot.wait_recorded("v1")
     before = snapshot(hot)
     for i, path in enumerate(("/other/v2.html", "/game/../other/v2.html",
-                              "/game/%2e%2e/other/v2.html", "/game/jump")):
+                              "/game/%2e%2e/other/v2.html", "/game/jump",
+                              # Dot segments with path parameters: ".." to Tomcat and Spring.
+                              "/game/..;/other/v2.html", "/game/a/.;/..;/../other/v2.html")):
         status, res = hot.post(version=f"v2{i}", url=f"http://{CDN}{path}", fileName="index.html")
         assert_refused(hot, before, f"v2{i}", status, res)
     assert cdn.hits.get("/other/v2.html", 0) == 0 and cdn.hits.get("/game/jump") == 1

@@ -149,7 +149,11 @@ static void test_sources(void) {
                              "HTTPS://cdn.example.com/game/sub/dir/a",
                              "https://cdn.example.com/game/",
                              "http://10.0.0.1:8080/v", "http://10.0.0.1:8080/v/x",
-                             "https://cdn.example.com/other/../game/a", NULL };
+                             "https://cdn.example.com/other/../game/a",
+                             /* Parameters elsewhere, and names that start with dots. */
+                             "https://cdn.example.com/game/a;v=1", "https://cdn.example.com/game/...;",
+                             "https://cdn.example.com/game/.hidden", "https://cdn.example.com/game/a..;",
+                             NULL };
         for (const char **s = ok; *s; s++)
                 if (hotupdate_policy_check_source(&p, *s, why, sizeof why)) {
                         fprintf(stderr, "refused %s: %s\n", *s, why);
@@ -165,6 +169,12 @@ static void test_sources(void) {
                                   "https://cdn.example.com/game/%2e%2e/admin",
                                   "https://cdn.example.com/game/%2E%2E%2Fadmin",
                                   "https://cdn.example.com/game/..%5cadmin",
+                                  /* Dot segments with path parameters: ".." to Tomcat. */
+                                  "https://cdn.example.com/game/..;/admin",
+                                  "https://cdn.example.com/game/..;x=1/admin",
+                                  "https://cdn.example.com/game/.;/a",
+                                  "https://cdn.example.com/game/a/..%3B/admin",
+                                  "https://cdn.example.com/game/..;",
                                   "http://10.0.0.1/v/x", "http://10.0.0.1:8080/vx",
                                   "ftp://cdn.example.com/game/a", "not a url", NULL };
         for (const char **s = refused; *s; s++)
