@@ -60,6 +60,14 @@ static inline void kube_client_freep(KubeClient **k) {
 }
 const KubeConfig *kube_client_config(const KubeClient *k);
 uint64_t kube_client_requests(const KubeClient *k);
+/* How many times a failed request made the client drop its connections. */
+uint64_t kube_client_pools_retired(const KubeClient *k);
+
+/* Idle connections: TCP keep-alive probes after this many idle seconds, then every interval;
+ * a connection idle for longer than KUBE_IDLE_REUSE_SEC is replaced rather than reused. */
+#define KUBE_KEEPALIVE_IDLE_SEC 30
+#define KUBE_KEEPALIVE_INTERVAL_SEC 10
+#define KUBE_IDLE_REUSE_SEC 30
 
 /* Sends a request; the callback runs once with the answer. A 401 makes the client re-read
  * the token file and send the request once more before reporting it. path starts with "/". */
