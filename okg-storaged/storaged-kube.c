@@ -309,6 +309,31 @@ KubeOutcome kube_classify(CURLcode curl, long status) {
         return KUBE_FATAL;
 }
 
+char *kube_transport_message(CURLcode result, const char *detail) {
+        const char *generic = curl_easy_strerror(result);
+        const char *hint = "";
+        char *m;
+
+        if (isempty(detail) || streq(detail, generic))
+                return strdup(generic);
+        if (strstr(detail, "has expired") || strstr(detail, "not yet valid"))
+                hint = "; check the clocks of this node and of the API server";
+        if (asprintf(&m, "%s: %s%s", generic, detail, hint) < 0)
+                return NULL;
+        return m;
+}
+
+char *kube_not_served_message(const char *url) {
+        const char *what = strstr(url, "/apis/game.kruise.io/") ?
+                "; is the GameServer CRD (OpenKruiseGame) installed?" : "";
+        char *m;
+
+        if (asprintf(&m, "The API server does not serve this resource type (404 page not found, "
+                     "not a Status): %s%s", url, what) < 0)
+                return NULL;
+        return m;
+}
+
 char *kube_status_message(const char *body, size_t len) {
         json_object *o, *kind, *msg;
         char *m = NULL;
@@ -351,6 +376,7 @@ struct KubeRequest {
         char *method, *url, *content_type, *body;
         char *response;
         size_t response_len;
+        char errbuf[CURL_ERROR_SIZE]; /* curl's detail: the TLS verification reason, ... */
         bool retried;
         KubeDoneFunc cb;
         void *userdata;
@@ -504,9 +530,12 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 schedule_reap(k);
 
         if (result != CURLE_OK)
-                message = strdup(curl_easy_strerror(result));
+                message = kube_transport_message(result, q->errbuf);
         else if (!(r.status >= 200 && r.status < 300)) {
                 message = kube_status_message(q->response, q->response_len);
+                if (!message && r.status == 404)
+                        /* "404 page not found": no such resource type, not a missing object. */
+                        message = kube_not_served_message(q->url);
                 if (!message && asprintf(&message, "HTTP %ld from the API server", r.status) < 0)
                         message = NULL;
         }
@@ -576,6 +605,8 @@ static int request_send(KubeRequest *q) {
                 };
                 (void) curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
         }
+        q->errbuf[0] = 0;
+        (void) curl_easy_setopt(c, CURLOPT_ERRORBUFFER, q->errbuf);
         (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
         if (q->body) {

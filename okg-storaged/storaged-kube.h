@@ -82,5 +82,12 @@ typedef enum KubeOutcome {
         KUBE_FATAL,         /* any other 4xx: reported, not retried */
 } KubeOutcome;
 KubeOutcome kube_classify(CURLcode curl, long status);
+/* A request's failure without an HTTP answer: curl's generic text and its detail (the error
+ * buffer: why the certificate was not accepted, expired or not yet valid, unknown CA, name
+ * mismatch), with a hint at the clocks for a certificate outside its validity. Pure. */
+char *kube_transport_message(CURLcode result, const char *detail);
+/* A 404 without a Status ("404 page not found"): the resource type is not served, e.g. a CRD
+ * that is not installed. Names the URL. Pure. */
+char *kube_not_served_message(const char *url);
 /* The message of a Kubernetes Status body, or NULL. Pure. */
 char *kube_status_message(const char *body, size_t len);

@@ -361,6 +361,20 @@ int manager_write(Manager *m, ObjectKind kind, json_object *fields, uint64_t *re
         return 0;
 }
 
+/* <pod>.<realtime ns><seq>, in hex like client-go's recorder's <name>.<ns>; the pod part is
+ * cut so the name stays a valid object name. */
+static char *event_name(const char *pod, uint64_t seq) {
+        struct timespec ts;
+        char *name;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        if (asprintf(&name, "%.*s.%llx%llx", 200, pod,
+                     (unsigned long long) ts.tv_sec * 1000000000ULL + (unsigned long long) ts.tv_nsec,
+                     (unsigned long long) seq) < 0)
+                return NULL;
+        return name;
+}
+
 int manager_post_event(Manager *m, const char *type, const char *reason, const char *message,
                        uint64_t *ret_seq) {
         json_object *entry, *event;
@@ -381,6 +395,13 @@ int manager_post_event(Manager *m, const char *type, const char *reason, const c
         json_object_object_add(event, "reason", json_object_new_string(reason));
         json_object_object_add(event, "message", json_object_new_string(message));
         json_object_object_add(event, "time", json_object_new_string(when));
+        {
+                /* A name fixed when the event is accepted (journaled with it): a retry after a
+                 * lost answer finds it created (409) instead of making a second Event. */
+                _cleanup_(freep) char *name = event_name(m->pod, seq);
+                if (name)
+                        json_object_object_add(event, "name", json_object_new_string(name));
+        }
         entry = json_object_new_object();
         json_object_object_add(entry, "seq", json_object_new_int64((int64_t) seq));
         json_object_object_add(entry, "event", json_object_get(event));
@@ -729,7 +750,10 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
         m->event_inflight = false;
         if (!m->events_head)
                 return;
-        if (outcome == KUBE_OK) {
+        if (outcome == KUBE_OK || r->status == 409) {
+                /* 409 AlreadyExists: an earlier try was created, its answer lost. */
+                if (r->status == 409)
+                        log_info("Event %llu was created by an earlier try.", (unsigned long long) seq);
                 m->acked_writes++;
                 storaged_bus_acknowledged(m, _OBJECT_KIND_MAX, seq);
                 event_done(m);
@@ -758,14 +782,17 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
 
 static json_object *event_body(Manager *m, json_object *ev) {
         json_object *o = json_object_new_object(), *meta = json_object_new_object(),
-                    *inv = json_object_new_object(), *src = json_object_new_object();
+                    *inv = json_object_new_object(), *src = json_object_new_object(), *name;
         _cleanup_(freep) char *prefix = NULL;
 
         if (asprintf(&prefix, "%s.", m->pod) < 0)
                 prefix = NULL;
         json_object_object_add(o, "apiVersion", json_object_new_string("v1"));
         json_object_object_add(o, "kind", json_object_new_string("Event"));
-        json_object_object_add(meta, "generateName", json_object_new_string(prefix ?: "okg-sidecar."));
+        if (json_object_object_get_ex(ev, "name", &name))
+                json_object_object_add(meta, "name", json_object_get(name));
+        else    /* accepted by an okg-storaged that did not name its events */
+                json_object_object_add(meta, "generateName", json_object_new_string(prefix ?: "okg-sidecar."));
         json_object_object_add(meta, "namespace", json_object_new_string(m->namespace));
         json_object_object_add(o, "metadata", meta);
         json_object_object_add(inv, "apiVersion", json_object_new_string("v1"));
@@ -784,7 +811,9 @@ static json_object *event_body(Manager *m, json_object *ev) {
                 if (streq(key, "time")) {
                         json_object_object_add(o, "firstTimestamp", json_object_get(val));
                         json_object_object_add(o, "lastTimestamp", json_object_get(val));
-                } else
+                } else if (streq(key, "name"))
+                        continue;
+                else
                         json_object_object_add(o, key, json_object_get(val));
         }
         return o;

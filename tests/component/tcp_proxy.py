@@ -1,7 +1,8 @@
 """A TCP proxy on loopback for network faults a real peer will not make on demand: freeze()
 stops the bytes of the connections open at that moment in both directions while their sockets
-stay open (a load-balancer failover or a dropped NAT entry, seen from the client); connections
-opened later are forwarded normally."""
+stay open (a load-balancer failover or a dropped NAT entry, seen from the client); deafen()
+lets their requests through but drops the answers (a response lost after the server acted on
+the request). Connections opened later are forwarded normally."""
 import select
 import socket
 import threading
@@ -37,14 +38,14 @@ class TcpProxy:
             except OSError:
                 c.close()
                 continue
-            entry = [c, u, False]
+            entry = [c, u, False, False]
             with self.lock:
                 self.accepted += 1
                 self.conns.append(entry)
             threading.Thread(target=self._pump, args=(entry,), daemon=True).start()
 
     def _pump(self, entry):
-        c, u, _ = entry
+        c, u = entry[0], entry[1]
         peer = {c: u, u: c}
         try:
             while not self.closing:
@@ -59,6 +60,8 @@ class TcpProxy:
                     data = s.recv(65536)
                     if not data:
                         return
+                    if s is u and entry[3]:
+                        continue        # deaf: the answer is dropped
                     peer[s].sendall(data)
         except OSError:
             pass
@@ -75,6 +78,14 @@ class TcpProxy:
                 e[2] = True
             return len(live)
 
+    def deafen(self):
+        """Answers on every connection open now are dropped from here on; returns how many."""
+        with self.lock:
+            live = [e for e in self.conns if not e[2] and not e[3]]
+            for e in live:
+                e[3] = True
+            return len(live)
+
     def connections(self):
         with self.lock:
             return self.accepted
@@ -83,7 +94,7 @@ class TcpProxy:
         self.closing = True
         self.listener.close()
         with self.lock:
-            for c, u, _ in self.conns:
+            for c, u, *_ in self.conns:
                 for s in (c, u):
                     try:
                         s.close()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import free_port, make_config, wait_for
+from fake_kube import make_cert
 from kube import kube, write_kubeconfig  # noqa: F401
 from tcp_proxy import TcpProxy
 from test_storage_kube import S, Pod, call, prop, start_suite
@@ -236,3 +237,47 @@ def test_start_on_a_large_damaged_journal(kube, suite_factory, tmp_path):
     s.wait_log(r"journal damaged: 1 entry \(\d+ bytes\) could not be read; the writes they held are lost")
     assert (state / "storaged.journal").stat().st_size < 1024 * 1024
 
+
+def test_event_retried_after_a_lost_answer_is_created_once(kube, suite_factory, tmp_path, proxy):
+    """S5: the API server creates the Event but its answer is lost (the proxy drops it); the
+    retry finds it created (409 AlreadyExists) and there is one Event, not two."""
+    pod, s = proxied_after_a_write(kube, suite_factory, tmp_path, proxy)
+    assert proxy.deafen() >= 1
+    call(s, "PostEvent", "sss", "Normal", "OkgLostAnswer", "created once")
+
+    def ours():
+        items = kube.admin.get(f"/api/v1/namespaces/{pod.ns}/events")[1]["items"]
+        return [e for e in items if e["reason"] == "OkgLostAnswer"]
+    wait_for(lambda: len(ours()) == 1, what="the Event created")
+    wait_for(lambda: prop(s, "Pending") == 0, timeout=150, what="the Event acknowledged")
+    assert len(ours()) == 1
+    assert ours()[0]["metadata"]["name"].startswith(pod.name + ".")
+    s.wait_log("was created by an earlier try")
+
+
+def tls_error_after_write(kube, suite_factory, tmp_path, server, ca):
+    pod = Pod(kube, tmp_path)
+    point_at(pod, kube, tmp_path, server, ca=ca)
+    s = start_suite(suite_factory, pod)
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
+    wait_for(lambda: "SSL" in prop(s, "LastError"), what="the TLS failure")
+    return s, prop(s, "LastError")
+
+
+def test_tls_failure_says_why_unknown_ca(kube, suite_factory, tmp_path):
+    """S6: the API server's certificate is signed by a CA the kubeconfig does not name; the
+    reason is in LastError and the log, not only curl's generic text."""
+    _, other_ca = make_cert(str(tmp_path))
+    s, err = tls_error_after_write(kube, suite_factory, tmp_path, kube.server, other_ca)
+    assert err.startswith("SSL peer certificate or SSH remote key was not OK: ")
+    assert "unable to get local issuer certificate" in err
+    s.wait_log("unable to get local issuer certificate")
+
+
+def test_tls_failure_says_why_name_mismatch(kube, suite_factory, tmp_path):
+    """S6, another member: the address is not a name the certificate holds."""
+    port = kube.server.rsplit(":", 1)[1]
+    s, err = tls_error_after_write(kube, suite_factory, tmp_path, f"https://[::ffff:127.0.0.1]:{port}",
+                                   kube.ca)
+    assert "no alternative certificate subject name matches target host name" in err
+    s.wait_log("no alternative certificate subject name matches")

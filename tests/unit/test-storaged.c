@@ -468,6 +468,26 @@ static void test_classify(void) {
         ASSERT_STREQ(m, "pods \"x\" is forbidden");
         free(m);
         ASSERT_TRUE(!kube_status_message("oops", 4));
+        ASSERT_TRUE(!kube_status_message("404 page not found", 18));
+
+        /* No HTTP answer: curl's reason is kept, with a hint at the clocks when it applies. */
+        m = kube_transport_message(CURLE_PEER_FAILED_VERIFICATION,
+                                   "SSL certificate problem: certificate is not yet valid");
+        ASSERT_STREQ(m, "SSL peer certificate or SSH remote key was not OK: SSL certificate problem: "
+                        "certificate is not yet valid; check the clocks of this node and of the API server");
+        free(m);
+        m = kube_transport_message(CURLE_PEER_FAILED_VERIFICATION,
+                                   "SSL certificate problem: unable to get local issuer certificate");
+        ASSERT_STREQ(m, "SSL peer certificate or SSH remote key was not OK: SSL certificate problem: "
+                        "unable to get local issuer certificate");
+        free(m);
+        m = kube_transport_message(CURLE_OPERATION_TIMEDOUT, "");
+        ASSERT_STREQ(m, "Timeout was reached");
+        free(m);
+        m = kube_not_served_message("https://h:6443/apis/game.kruise.io/v1alpha1/namespaces/n/gameservers/g");
+        ASSERT_TRUE(strstr(m, "does not serve this resource type") && strstr(m, "/gameservers/g") &&
+                    strstr(m, "GameServer CRD"));
+        free(m);
 }
 
 static int count_replay(json_object *e, void *userdata) {
