@@ -495,7 +495,10 @@ static void client_retire_pool(KubeClient *k, CurlGlue *g, CURLcode why) {
         k->retired[k->n_retired++] = g;
         k->curl = NULL;
         k->pools_retired++;
-        log_info("A request to the API server failed (%s); the next one opens a new connection.",
+        /* Worth a line when a connection was there to retire, not for each retry of an
+         * outage that refuses connections. */
+        log_full(why == CURLE_COULDNT_CONNECT || why == CURLE_COULDNT_RESOLVE_HOST ? LOG_DEBUG : LOG_INFO,
+                 "A request to the API server failed (%s); the next one opens a new connection.",
                  curl_easy_strerror(why));
         schedule_reap(k);
 }
