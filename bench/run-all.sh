@@ -14,13 +14,12 @@ export BENCH_SUMMARY
 BENCH_SUMMARY=$(mktemp)
 trap 'rm -f "$BENCH_SUMMARY"' EXIT
 
-for b in sidecard-bench.py storage-bench.py records-capacity-bench.py hotupdate-bench.py probe-bench.py fleet-bench.py; do
+for b in sidecard-bench.py storage-bench.py storage-converge-bench.py records-capacity-bench.py hotupdate-bench.py probe-bench.py fleet-bench.py; do
         echo "== bench/$b"
         case $b in
         sidecard-bench.py) /usr/bin/python3 "bench/$b" build-bench "$runs" ;;
         storage-bench.py) /usr/bin/python3 "bench/$b" build-bench 200 ;;
         hotupdate-bench.py) /usr/bin/python3 "bench/$b" build-bench 20 ;;
-        fleet-bench.py) /usr/bin/python3 "bench/$b" build-bench 5 20 ;;
         *) /usr/bin/python3 "bench/$b" build-bench ;;
         esac || echo "(bench/$b failed)"
         echo

@@ -312,6 +312,31 @@ int kube_config_in_cluster(const char *sa_dir, KubeConfig **ret, char **ret_erro
         return 0;
 }
 
+char *kube_transport_message(CURLcode result, const char *detail) {
+        const char *generic = curl_easy_strerror(result);
+        const char *hint = "";
+        char *m;
+
+        if (isempty(detail) || streq(detail, generic))
+                return strdup(generic);
+        if (strstr(detail, "has expired") || strstr(detail, "not yet valid"))
+                hint = "; check the clocks of this node and of the API server";
+        if (asprintf(&m, "%s: %s%s", generic, detail, hint) < 0)
+                return NULL;
+        return m;
+}
+
+char *kube_not_served_message(const char *url) {
+        const char *what = strstr(url, "/apis/game.kruise.io/") ?
+                "; is the GameServer CRD (OpenKruiseGame) installed?" : "";
+        char *m;
+
+        if (asprintf(&m, "The API server does not serve this resource type (404 page not found, "
+                     "not a Status): %s%s", url, what) < 0)
+                return NULL;
+        return m;
+}
+
 char *kube_status_message(const char *body, size_t len) {
         json_object *o, *kind, *msg;
         char *m = NULL;
@@ -333,7 +358,11 @@ typedef struct KubeRequest KubeRequest;
 
 struct KubeClient {
         sd_event *event;
-        CurlGlue *curl;
+        CurlGlue *curl;           /* the connection pool new requests use; NULL: make one */
+        CurlGlue **retired;       /* pools whose connection failed, freed once idle */
+        size_t n_retired;
+        sd_event_source *reaper;
+        uint64_t pools_retired;
         KubeConfig *config;
         char *token;              /* current token (from config or the file) */
         struct stat token_stat;   /* of the file when it was read */
@@ -345,6 +374,7 @@ struct KubeClient {
 struct KubeRequest {
         KubeClient *client;
         KubeRequest *prev, *next;
+        CurlGlue *glue;           /* the pool the transfer runs in */
         CURL *easy;
         struct curl_slist *headers;
         char *method, *url, *content_type, *body;
@@ -352,6 +382,7 @@ struct KubeRequest {
         uint64_t timeout_usec;
         char *response;
         size_t response_len;
+        char errbuf[CURL_ERROR_SIZE]; /* curl's detail: the TLS verification reason, ... */
         bool retried;
         KubeDoneFunc cb;
         void *userdata;
@@ -404,7 +435,7 @@ static KubeRequest *request_free(KubeRequest *q) {
         if (!q)
                 return NULL;
         if (q->easy) {
-                curl_glue_remove(q->client->curl, q->easy);
+                curl_glue_remove(q->glue, q->easy);
                 curl_easy_cleanup(q->easy);
         }
         if (q->prev)
@@ -448,6 +479,59 @@ static bool is_status(const KubeRequest *q) {
         return m != NULL;
 }
 
+/* Frees the retired pools nothing runs in any more. A deferred event: a pool must not be
+ * freed from inside one of its own done callbacks. */
+static int on_reap(sd_event_source *s, void *userdata) {
+        KubeClient *k = userdata;
+        size_t j = 0;
+
+        for (size_t i = 0; i < k->n_retired; i++) {
+                if (curl_glue_running(k->retired[i]) == 0)
+                        curl_glue_free(k->retired[i]);
+                else
+                        k->retired[j++] = k->retired[i];
+        }
+        k->n_retired = j;
+        return 0;
+}
+
+static void schedule_reap(KubeClient *k) {
+        int r = 0;
+
+        if (!k->reaper)
+                r = sd_event_add_defer(k->event, &k->reaper, on_reap, k);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(k->reaper, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_debug_errno(r, "Cannot schedule freeing retired connections: %m");
+}
+
+/* A request failed without an HTTP answer: the connection it ran on (HTTP/2 multiplexes every
+ * request onto one) may be half dead, open but carrying no bytes, and curl would keep handing
+ * it to the next request. Retire the whole pool so the next request opens a new connection;
+ * requests still running in the old pool finish or time out there. */
+static void client_retire_pool(KubeClient *k, CurlGlue *g, CURLcode why) {
+        CurlGlue **t;
+
+        if (!g || g != k->curl)
+                return; /* retired already */
+        t = realloc(k->retired, (k->n_retired + 1) * sizeof *t);
+        if (!t) {
+                log_warning("Out of memory; keeping a connection that failed (%s).", curl_easy_strerror(why));
+                return;
+        }
+        k->retired = t;
+        k->retired[k->n_retired++] = g;
+        k->curl = NULL;
+        k->pools_retired++;
+        /* Worth a line when a connection was there to retire, not for each retry of an
+         * outage that refuses connections. */
+        log_full(why == CURLE_COULDNT_CONNECT || why == CURLE_COULDNT_RESOLVE_HOST ? LOG_DEBUG : LOG_INFO,
+                 "A request to the API server failed (%s); the next one opens a new connection.",
+                 curl_easy_strerror(why));
+        schedule_reap(k);
+}
+
 static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         KubeRequest *q = userdata;
         KubeClient *k = q->client;
@@ -475,9 +559,17 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         }
 
         if (result != CURLE_OK)
-                message = strdup(curl_easy_strerror(result));
+                client_retire_pool(k, q->glue, result);
+        if (q->glue != k->curl)
+                schedule_reap(k);
+
+        if (result != CURLE_OK)
+                message = kube_transport_message(result, q->errbuf);
         else if (!(r.status >= 200 && r.status < 300)) {
                 message = kube_status_message(q->response, q->response_len);
+                if (!message && r.status == 404)
+                        /* "404 page not found": no such resource type, not a missing object. */
+                        message = kube_not_served_message(q->url);
                 if (!message && asprintf(&message, "HTTP %ld from the API server", r.status) < 0)
                         message = NULL;
         }
@@ -500,6 +592,11 @@ static int request_send(KubeRequest *q) {
         if (r < 0)
                 log_warning_errno(r, "Cannot read the token file %s: %m", k->config->token_file);
 
+        if (!k->curl) {
+                r = curl_glue_new(k->event, &k->curl);
+                if (r < 0)
+                        return r;
+        }
         c = curl_easy_init();
         if (!c)
                 return -ENOMEM;
@@ -527,6 +624,14 @@ static int request_send(KubeRequest *q) {
         (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
         (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
         (void) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        /* Idle connections: TCP keep-alive notices a peer or NAT entry that is gone, and a
+         * connection idle for longer than client-go's HTTP/2 read-idle timeout is not trusted
+         * with a write but replaced (libcurl 7.88 has no HTTP/2 PING that waits for the
+         * answer on the multi interface). */
+        (void) curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+        (void) curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, (long) KUBE_KEEPALIVE_IDLE_SEC);
+        (void) curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, (long) KUBE_KEEPALIVE_INTERVAL_SEC);
+        (void) curl_easy_setopt(c, CURLOPT_MAXAGE_CONN, (long) KUBE_IDLE_REUSE_SEC);
         if (k->config->ca_file)
                 (void) curl_easy_setopt(c, CURLOPT_CAINFO, k->config->ca_file);
         else if (k->config->ca_data) {
@@ -537,6 +642,8 @@ static int request_send(KubeRequest *q) {
                 };
                 (void) curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
         }
+        q->errbuf[0] = 0;
+        (void) curl_easy_setopt(c, CURLOPT_ERRORBUFFER, q->errbuf);
         (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
         if (q->body) {
@@ -544,6 +651,7 @@ static int request_send(KubeRequest *q) {
                 (void) curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) strlen(q->body));
         }
         q->easy = c;
+        q->glue = k->curl;
         r = curl_glue_add(k->curl, c, on_done, q);
         if (r < 0) {
                 curl_easy_cleanup(c);
@@ -628,6 +736,10 @@ KubeClient *kube_client_free(KubeClient *k) {
         while (k->requests_head)
                 request_free(k->requests_head);
         curl_glue_free(k->curl);
+        for (size_t i = 0; i < k->n_retired; i++)
+                curl_glue_free(k->retired[i]);
+        free(k->retired);
+        sd_event_source_disable_unref(k->reaper);
         kube_config_free(k->config);
         sd_event_unref(k->event);
         free(k->token);
@@ -656,4 +768,8 @@ int kube_client_set_user_agent(KubeClient *k, const char *user_agent) {
 
 CurlGlue *kube_client_curl(KubeClient *k) {
         return k->curl;
+}
+
+uint64_t kube_client_pools_retired(const KubeClient *k) {
+        return k->pools_retired;
 }

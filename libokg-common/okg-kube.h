@@ -66,6 +66,14 @@ static inline void kube_client_freep(KubeClient **k) {
 }
 const KubeConfig *kube_client_config(const KubeClient *k);
 uint64_t kube_client_requests(const KubeClient *k);
+/* How many times a failed request made the client drop its connections. */
+uint64_t kube_client_pools_retired(const KubeClient *k);
+
+/* Idle connections: TCP keep-alive probes after this many idle seconds, then every interval;
+ * a connection idle for longer than KUBE_IDLE_REUSE_SEC is replaced rather than reused. */
+#define KUBE_KEEPALIVE_IDLE_SEC 30
+#define KUBE_KEEPALIVE_INTERVAL_SEC 10
+#define KUBE_IDLE_REUSE_SEC 30
 /* The User-Agent of later requests (default okg-storaged/VERSION). */
 int kube_client_set_user_agent(KubeClient *k, const char *user_agent);
 /* The client's curl glue, for other transfers on the same loop. */
@@ -81,5 +89,12 @@ int kube_request_full(KubeClient *k, const char *method, const char *path,
                       const char *content_type, const char *body, char *const *headers,
                       uint64_t timeout_usec, KubeDoneFunc cb, void *userdata);
 
+/* A request's failure without an HTTP answer: curl's generic text and its detail (the error
+ * buffer: why the certificate was not accepted, expired or not yet valid, unknown CA, name
+ * mismatch), with a hint at the clocks for a certificate outside its validity. Pure. */
+char *kube_transport_message(CURLcode result, const char *detail);
+/* A 404 without a Status ("404 page not found"): the resource type is not served, e.g. a CRD
+ * that is not installed. Names the URL. Pure. */
+char *kube_not_served_message(const char *url);
 /* The message of a Kubernetes Status body, or NULL. Pure. */
 char *kube_status_message(const char *body, size_t len);

@@ -2,6 +2,7 @@
  * flight, a write only when something differs from what the API server acknowledged, capped
  * back-off with jitter on transient errors), events, record reads, and draining on SIGTERM. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +20,20 @@
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define RETRY_FIRST_USEC (200 * USEC_PER_MSEC)
 #define RETRY_MAX_USEC (30 * USEC_PER_SEC)
-#define JOURNAL_COMPACT_ENTRIES 1000
 #define OWNER_GSS_LABEL "game.kruise.io/owner-gss"
 /* A refusal (403, 422, ...) is tried again this many times before it is reported and left
  * alone: right after an API server restart its authorizer denies until its caches are
  * filled, and a write refused for that must not be lost. */
 #define REFUSALS_BEFORE_GIVING_UP 6
+/* A write that repeats an acknowledged value makes okg-storaged read the object back, at most
+ * this often per object: the object may have been recreated or changed by someone else. */
+#define VERIFY_INTERVAL_USEC (30 * USEC_PER_SEC)
 
 static void manager_dispatch(Manager *m);
 static void object_dispatch(ObjectSlot *s);
 static void events_dispatch(Manager *m);
 static void check_drained(Manager *m);
+static void object_want_verify(ObjectSlot *s);
 
 const char *manager_backend(const Manager *m) {
         return m->kube ? "kubernetes" : "local";
@@ -37,8 +41,9 @@ const char *manager_backend(const Manager *m) {
 
 size_t manager_pending(const Manager *m) {
         size_t n = 0;
+        /* Refused fields count too: they are not on the API server. */
         for (size_t i = 0; i < _OBJECT_KIND_MAX; i++)
-                n += object_pending(&m->objects[i].object);
+                n += object_pending(&m->objects[i].object) + object_pending_refused(&m->objects[i].object);
         for (PendingEvent *e = m->events_head; e; e = e->next)
                 n++;
         return n;
@@ -120,9 +125,11 @@ static json_object *field_entry(FieldKind kind, const char *key, const char *val
         return e;
 }
 
-/* Applies a "set" or "ack" list to an object. */
+/* Applies a "set" or "ack" list to an object. Returns how many set values repeat what the
+ * API server acknowledged. */
 static int apply_fields(Object *o, json_object *list, bool acked, uint64_t seq) {
         size_t n = json_object_array_length(list);
+        int repeats = 0;
 
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(list, i), *k, *key, *v;
@@ -140,8 +147,9 @@ static int apply_fields(Object *o, json_object *list, bool acked, uint64_t seq) 
                                                json_object_get_string(v), seq);
                 if (r < 0)
                         return r;
+                repeats += r;
         }
-        return 0;
+        return repeats;
 }
 
 static int event_enqueue(Manager *m, uint64_t seq, json_object *event) {
@@ -167,6 +175,40 @@ static void event_drop_head(Manager *m) {
                 m->events_tail = NULL;
         json_object_put(e->event);
         free(e);
+}
+
+/* An acknowledgement line names the object it was made against. */
+static json_object *ack_entry(Manager *m, const Object *o, json_object *fields) {
+        json_object *e = json_object_new_object();
+
+        json_object_object_add(e, "object", json_object_new_string(object_kind_to_string(o->kind)));
+        json_object_object_add(e, "namespace", json_object_new_string(object_ns(m, o->kind)));
+        json_object_object_add(e, "name", json_object_new_string(object_name(m, o->kind)));
+        if (o->uid)
+                json_object_object_add(e, "uid", json_object_new_string(o->uid));
+        json_object_object_add(e, "ack", fields);
+        return e;
+}
+
+/* Acknowledgements of another object (a state folder that belonged to another pod, or a
+ * changed result ConfigMap) are not ours; a uid other than the one known drops the earlier
+ * ones (the object was recreated). */
+static bool replay_ack_identity(Manager *m, Object *o, json_object *entry) {
+        json_object *ns, *name, *uid;
+
+        if (json_object_object_get_ex(entry, "namespace", &ns) &&
+            !streq_ptr(json_object_get_string(ns), object_ns(m, o->kind)))
+                return false;
+        if (json_object_object_get_ex(entry, "name", &name) &&
+            !streq_ptr(json_object_get_string(name), object_name(m, o->kind)))
+                return false;
+        if (json_object_object_get_ex(entry, "uid", &uid)) {
+                const char *u = json_object_get_string(uid);
+                if (o->uid && !streq(o->uid, u))
+                        (void) object_forget_acked(o);
+                (void) free_and_strdup(&o->uid, u);
+        }
+        return true;
 }
 
 static int replay_entry(json_object *entry, void *userdata) {
@@ -200,10 +242,19 @@ static int replay_entry(json_object *entry, void *userdata) {
         kind = object_kind_from_string(json_object_get_string(obj));
         if (kind < 0)
                 return 0;
-        if (json_object_object_get_ex(entry, "set", &list))
-                return apply_fields(&m->objects[kind].object, list, false, seq);
-        if (json_object_object_get_ex(entry, "ack", &list))
+        if (json_object_object_get_ex(entry, "set", &list)) {
+                int r = apply_fields(&m->objects[kind].object, list, false, seq);
+                return r < 0 ? r : 0;
+        }
+        if (json_object_object_get_ex(entry, "ack", &list)) {
+                if (!replay_ack_identity(m, &m->objects[kind].object, entry)) {
+                        log_info("Ignoring acknowledgements in the journal made for another %s "
+                                 "than %s/%s.", object_kind_to_string(kind), object_ns(m, kind),
+                                 object_name(m, kind));
+                        return 0;
+                }
                 return apply_fields(&m->objects[kind].object, list, true, 0);
+        }
         return 0;
 }
 
@@ -241,11 +292,9 @@ static int journal_compact(Manager *m) {
                 for (size_t i = 0; i < o->n_fields; i++) {
                         Field *f = &o->fields[i];
                         if (f->acked) {
-                                json_object *e = json_object_new_object(), *l = json_object_new_array();
+                                json_object *l = json_object_new_array();
                                 json_object_array_add(l, field_entry(f->kind, f->key, f->acked));
-                                json_object_object_add(e, "object", json_object_new_string(object_kind_to_string(k)));
-                                json_object_object_add(e, "ack", l);
-                                PUSH(e);
+                                PUSH(ack_entry(m, o, l));
                         }
                         if (f->desired) {
                                 json_object *e = json_object_new_object(), *l = json_object_new_array();
@@ -272,9 +321,11 @@ finish:
         return r;
 }
 
+/* After writes and acknowledgements alike: the journal's size follows what is pending, not
+ * how long the API server has been away. */
 static void maybe_compact(Manager *m) {
         int r;
-        if (journal_entries(m->journal) < JOURNAL_COMPACT_ENTRIES)
+        if (!journal_wants_compaction(m->journal))
                 return;
         r = journal_compact(m);
         if (r < 0)
@@ -300,10 +351,28 @@ int manager_write(Manager *m, ObjectKind kind, json_object *fields, uint64_t *re
         r = apply_fields(&m->objects[kind].object, fields, false, seq);
         if (r < 0)
                 return r;
+        maybe_compact(m);
+        if (r > 0 && m->kube)
+                /* Handed on again: the object may no longer hold what it acknowledged. */
+                object_want_verify(&m->objects[kind]);
         *ret_seq = seq;
         manager_dispatch(m);
         storaged_bus_changed(m);
         return 0;
+}
+
+/* <pod>.<realtime ns><seq>, in hex like client-go's recorder's <name>.<ns>; the pod part is
+ * cut so the name stays a valid object name. */
+static char *event_name(const char *pod, uint64_t seq) {
+        struct timespec ts;
+        char *name;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        if (asprintf(&name, "%.*s.%llx%llx", 200, pod,
+                     (unsigned long long) ts.tv_sec * 1000000000ULL + (unsigned long long) ts.tv_nsec,
+                     (unsigned long long) seq) < 0)
+                return NULL;
+        return name;
 }
 
 int manager_post_event(Manager *m, const char *type, const char *reason, const char *message,
@@ -326,6 +395,13 @@ int manager_post_event(Manager *m, const char *type, const char *reason, const c
         json_object_object_add(event, "reason", json_object_new_string(reason));
         json_object_object_add(event, "message", json_object_new_string(message));
         json_object_object_add(event, "time", json_object_new_string(when));
+        {
+                /* A name fixed when the event is accepted (journaled with it): a retry after a
+                 * lost answer finds it created (409) instead of making a second Event. */
+                _cleanup_(freep) char *name = event_name(m->pod, seq);
+                if (name)
+                        json_object_object_add(event, "name", json_object_new_string(name));
+        }
         entry = json_object_new_object();
         json_object_object_add(entry, "seq", json_object_new_int64((int64_t) seq));
         json_object_object_add(entry, "event", json_object_get(event));
@@ -338,6 +414,7 @@ int manager_post_event(Manager *m, const char *type, const char *reason, const c
                 return log_error_errno(r, "Cannot journal an event (refusing it): %m");
         m->next_seq++;
         *ret_seq = seq;
+        maybe_compact(m);
         manager_dispatch(m);
         storaged_bus_changed(m);
         return 0;
@@ -347,11 +424,9 @@ int manager_post_event(Manager *m, const char *type, const char *reason, const c
 
 static void object_succeeded(ObjectSlot *s, uint64_t seq) {
         Manager *m = s->manager;
-        json_object *entry = json_object_new_object();
+        json_object *entry = ack_entry(m, &s->object, object_inflight_fields(&s->object));
         int r;
 
-        json_object_object_add(entry, "object", json_object_new_string(object_kind_to_string(s->object.kind)));
-        json_object_object_add(entry, "ack", object_inflight_fields(&s->object));
         /* Not synced: losing an acknowledgement in a crash only costs one repeated write. */
         r = journal_append(m->journal, entry, false);
         json_object_put(entry);
@@ -387,25 +462,175 @@ static void object_retry_later(ObjectSlot *s, uint64_t retry_after) {
                 log_error("Cannot arm a retry timer; the write waits for the next one.");
 }
 
-static uint64_t object_max_desired_seq(const Object *o) {
-        uint64_t seq = 0;
-        for (size_t i = 0; i < o->n_fields; i++)
-                if (o->fields[i].desired_seq > seq)
-                        seq = o->fields[i].desired_seq;
-        return seq;
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* An answer holding the object (a PATCH's or a GET's): what it shows is checked against the
+ * acknowledgements, which are dropped where the object was recreated or changed by someone
+ * else, so those fields are written again. */
+static void object_learned(ObjectSlot *s, const KubeResponse *r) {
+        Manager *m = s->manager;
+        ObjectKind kind = s->object.kind;
+        json_object *obj = r->body_len > 0 ? json_tokener_parse(r->body) : NULL;
+        _cleanup_(freep) char *old_uid = NULL;
+        size_t dropped;
+
+        if (!obj)
+                return;
+        if (s->object.uid)
+                old_uid = strdup(s->object.uid);
+        dropped = object_check(&s->object, obj);
+        json_object_put(obj);
+        s->verified_usec = now_usec();
+        if (old_uid && !streq_ptr(old_uid, s->object.uid))
+                log_warning("The %s %s/%s was recreated (uid %s, was %s); writing its fields again.",
+                            object_kind_to_string(kind), object_ns(m, kind), object_name(m, kind),
+                            s->object.uid, old_uid);
+        else if (dropped > 0)
+                log_warning("%zu field(s) of the %s %s/%s no longer hold what was acknowledged "
+                            "(someone else changed them); writing them again.",
+                            dropped, object_kind_to_string(kind), object_ns(m, kind), object_name(m, kind));
+        if (dropped > 0)
+                storaged_bus_changed(m);
+}
+
+static void verify_send(ObjectSlot *s);
+
+static int on_verify_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        verify_send(userdata);
+        return 0;
+}
+
+static void on_verify_answer(KubeClient *k, const KubeResponse *r, void *userdata) {
+        ObjectSlot *s = userdata;
+        Manager *m = s->manager;
+        KubeOutcome outcome = kube_classify(r->curl, r->status);
+
+        s->verify_inflight = false;
+        if (outcome == KUBE_OK) {
+                s->verify_attempts = 0;
+                object_learned(s, r);
+                object_dispatch(s);
+                return;
+        }
+        if (outcome == KUBE_NOT_FOUND) {
+                /* Gone: what it acknowledged is gone with it; the writes wait for it (or, for the
+                 * result ConfigMap, create it). */
+                s->verify_attempts = 0;
+                s->verified_usec = now_usec();
+                if (object_forget_acked(&s->object) > 0) {
+                        log_warning("The %s %s/%s does not exist any more; its fields are written "
+                                    "again when it does.", object_kind_to_string(s->object.kind),
+                                    object_ns(m, s->object.kind), object_name(m, s->object.kind));
+                        storaged_bus_changed(m);
+                }
+                object_dispatch(s);
+                return;
+        }
+        log_debug("Cannot read the %s back yet: %s", object_kind_to_string(s->object.kind),
+                  strempty(r->message));
+        s->verify_wanted = true;
+        s->verify_attempts++;
+        (void) manager_arm(m, &s->verify_timer,
+                           jittered_backoff(m, s->verify_attempts, r->retry_after_usec),
+                           on_verify_timer, s);
+}
+
+static void verify_send(ObjectSlot *s) {
+        Manager *m = s->manager;
+        _cleanup_(freep) char *path = NULL;
+
+        if (!s->verify_wanted || s->verify_inflight || !m->kube)
+                return;
+        if (object_path(m, s->object.kind, false, &path) < 0)
+                return;
+        if (kube_request(m->kube, "GET", path, NULL, NULL, on_verify_answer, s) < 0) {
+                (void) manager_arm(m, &s->verify_timer, RETRY_MAX_USEC, on_verify_timer, s);
+                return;
+        }
+        s->verify_wanted = false;
+        s->verify_inflight = true;
+}
+
+/* A read-back of the object, now or when VERIFY_INTERVAL has passed since the last answer that
+ * showed it: repeated writes of the same value cost at most one GET per interval. */
+static void object_want_verify(ObjectSlot *s) {
+        Manager *m = s->manager;
+        uint64_t now = now_usec(), due = s->verified_usec + VERIFY_INTERVAL_USEC;
+
+        s->verify_wanted = true;
+        if (s->verify_inflight || armed(s->verify_timer))
+                return;
+        if (s->verified_usec == 0 || now >= due)
+                verify_send(s);
+        else
+                (void) manager_arm(m, &s->verify_timer, due - now, on_verify_timer, s);
+}
+
+static void object_refused(ObjectSlot *s, const KubeResponse *r) {
+        Manager *m = s->manager;
+        ObjectKind kind = s->object.kind;
+        bool give_up = s->refusals + 1 >= REFUSALS_BEFORE_GIVING_UP;
+        _cleanup_(freep) char *what = NULL;
+        Field *f = NULL;
+        size_t n;
+
+        n = object_patch_refused(&s->object, give_up, &f);
+        if (n > 1) {
+                /* One refused field must not hold the others hostage: send them apart. */
+                log_warning("The API server refused a write of %zu fields of the %s (HTTP %ld): %s; "
+                            "sending them one at a time to find the refused one.",
+                            n, object_kind_to_string(kind), r->status, strempty(r->message));
+                set_last_error(m, r->message);
+                object_dispatch(s);
+                return;
+        }
+        if (f && asprintf(&what, "%s %s%s%s", field_kind_to_string(f->kind), f->kind == FIELD_OPS_STATE ? "" : "\"",
+                          f->kind == FIELD_OPS_STATE ? "" : f->key, f->kind == FIELD_OPS_STATE ? "" : "\"") < 0)
+                what = NULL;
+        if (!give_up) {
+                s->refusals++;
+                set_last_error(m, r->message);
+                log_warning("The API server refused the %s write%s%s (HTTP %ld): %s; trying again "
+                            "(%u of %u) in case it is still starting.",
+                            object_kind_to_string(kind), what ? " of " : "", strempty(what), r->status,
+                            strempty(r->message), s->refusals, REFUSALS_BEFORE_GIVING_UP - 1);
+                object_retry_later(s, r->retry_after_usec);
+                return;
+        }
+        _cleanup_(freep) char *message = NULL;
+        if (asprintf(&message, "%s%s%s", strempty(what), what ? ": " : "", strempty(r->message)) < 0)
+                message = NULL;
+        s->refusals = 0;
+        m->failures++;
+        set_last_error(m, message ?: r->message);
+        log_error("The API server refused the %s write (HTTP %ld): %s; not retrying it until "
+                  "it is written again.", object_kind_to_string(kind), r->status,
+                  message ?: strempty(r->message));
+        storaged_bus_write_failed(m, kind, f ? f->desired_seq : s->inflight_seq, message ?: r->message);
+        check_drained(m);
+        /* The other fields of the object go on. */
+        object_dispatch(s);
 }
 
 static void on_object_answer(KubeClient *k, const KubeResponse *r, void *userdata) {
         ObjectSlot *s = userdata;
         Manager *m = s->manager;
         ObjectKind kind = s->object.kind;
-        uint64_t seq = object_max_desired_seq(&s->object);
         KubeOutcome outcome = kube_classify(r->curl, r->status);
 
         if (outcome == KUBE_OK) {
-                object_succeeded(s, seq);
+                object_learned(s, r);
+                object_succeeded(s, s->inflight_seq);
                 check_drained(m);
                 object_dispatch(s);
+                return;
+        }
+        if (outcome == KUBE_FATAL && !(kind == OBJECT_RECORDS && s->creating && r->status == 409)) {
+                object_refused(s, r);
                 return;
         }
         object_patch_failed(&s->object);
@@ -424,25 +649,6 @@ static void on_object_answer(KubeClient *k, const KubeResponse *r, void *userdat
                 return;
         }
         set_last_error(m, r->message);
-        if (outcome == KUBE_FATAL && ++s->refusals < REFUSALS_BEFORE_GIVING_UP) {
-                log_warning("The API server refused the %s write (HTTP %ld): %s; trying again "
-                            "(%u of %u) in case it is still starting.",
-                            object_kind_to_string(kind), r->status, strempty(r->message),
-                            s->refusals, REFUSALS_BEFORE_GIVING_UP - 1);
-                object_retry_later(s, r->retry_after_usec);
-                return;
-        }
-        if (outcome == KUBE_FATAL) {
-                s->refusals = 0;
-                m->failures++;
-                s->blocked_seq = seq;
-                log_error("The API server refused the %s write (HTTP %ld): %s; not retrying "
-                          "until the next write.",
-                          object_kind_to_string(kind), r->status, strempty(r->message));
-                storaged_bus_write_failed(m, kind, seq, r->message);
-                check_drained(m);
-                return;
-        }
         log_warning("The %s write did not go through (%s); will retry.", object_kind_to_string(kind),
                     strempty(r->message));
         object_retry_later(s, r->retry_after_usec);
@@ -480,8 +686,6 @@ static void object_dispatch(ObjectSlot *s) {
 
         if (s->object.inflight || armed(s->retry_timer) || !object_needs_write(&s->object))
                 return;
-        if (s->blocked_seq > 0 && object_max_desired_seq(&s->object) <= s->blocked_seq)
-                return;
         if (!m->kube) {
                 local_apply(s);
                 check_drained(m);
@@ -490,6 +694,7 @@ static void object_dispatch(ObjectSlot *s) {
         r = object_begin_patch(&s->object, &patch, &seq);
         if (r < 0)
                 return;
+        s->inflight_seq = seq;
         r = object_path(m, s->object.kind, s->creating, &path);
         if (r >= 0 && s->creating)
                 body = records_configmap_new(m->records_name, m->records_namespace, patch);
@@ -512,10 +717,9 @@ static void object_dispatch(ObjectSlot *s) {
 void manager_records_freed(Manager *m) {
         ObjectSlot *s = &m->objects[OBJECT_RECORDS];
 
-        if (s->blocked_seq == 0)
+        if (object_clear_refused(&s->object) == 0)
                 return;
         log_info("Trying the refused record write again now that records were removed.");
-        s->blocked_seq = 0;
         object_dispatch(s);
 }
 
@@ -546,7 +750,10 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
         m->event_inflight = false;
         if (!m->events_head)
                 return;
-        if (outcome == KUBE_OK) {
+        if (outcome == KUBE_OK || r->status == 409) {
+                /* 409 AlreadyExists: an earlier try was created, its answer lost. */
+                if (r->status == 409)
+                        log_info("Event %llu was created by an earlier try.", (unsigned long long) seq);
                 m->acked_writes++;
                 storaged_bus_acknowledged(m, _OBJECT_KIND_MAX, seq);
                 event_done(m);
@@ -575,14 +782,17 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
 
 static json_object *event_body(Manager *m, json_object *ev) {
         json_object *o = json_object_new_object(), *meta = json_object_new_object(),
-                    *inv = json_object_new_object(), *src = json_object_new_object();
+                    *inv = json_object_new_object(), *src = json_object_new_object(), *name;
         _cleanup_(freep) char *prefix = NULL;
 
         if (asprintf(&prefix, "%s.", m->pod) < 0)
                 prefix = NULL;
         json_object_object_add(o, "apiVersion", json_object_new_string("v1"));
         json_object_object_add(o, "kind", json_object_new_string("Event"));
-        json_object_object_add(meta, "generateName", json_object_new_string(prefix ?: "okg-sidecar."));
+        if (json_object_object_get_ex(ev, "name", &name))
+                json_object_object_add(meta, "name", json_object_get(name));
+        else    /* accepted by an okg-storaged that did not name its events */
+                json_object_object_add(meta, "generateName", json_object_new_string(prefix ?: "okg-sidecar."));
         json_object_object_add(meta, "namespace", json_object_new_string(m->namespace));
         json_object_object_add(o, "metadata", meta);
         json_object_object_add(inv, "apiVersion", json_object_new_string("v1"));
@@ -601,7 +811,9 @@ static json_object *event_body(Manager *m, json_object *ev) {
                 if (streq(key, "time")) {
                         json_object_object_add(o, "firstTimestamp", json_object_get(val));
                         json_object_object_add(o, "lastTimestamp", json_object_get(val));
-                } else
+                } else if (streq(key, "name"))
+                        continue;
+                else
                         json_object_object_add(o, key, json_object_get(val));
         }
         return o;
@@ -845,9 +1057,7 @@ static void check_drained(Manager *m) {
         if (!m->draining)
                 return;
         for (size_t i = 0; i < _OBJECT_KIND_MAX; i++) {
-                ObjectSlot *s = &m->objects[i];
-                bool blocked = s->blocked_seq > 0 && object_max_desired_seq(&s->object) <= s->blocked_seq;
-                if (object_needs_write(&s->object) && !blocked)
+                if (object_needs_write(&m->objects[i].object))
                         return;
         }
         if (m->events_head)
@@ -991,6 +1201,16 @@ int manager_start(Manager *m) {
         r = journal_open(m->state_dir, replay_entry, m, &m->journal);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the journal in %s: %m", m->state_dir);
+        const JournalDamage *d = journal_damage(m->journal);
+        if (d->lines > 0 || d->unreadable) {
+                _cleanup_(freep) char *what = NULL;
+                if (asprintf(&what, "journal damaged: %zu entr%s (%" PRIu64 " bytes) could not be read%s; "
+                             "the writes they held are lost", d->lines, d->lines == 1 ? "y" : "ies",
+                             d->bytes, d->unreadable ? ", and the file could not be read to its end" : "") >= 0) {
+                        log_error("The %s; the rest was replayed.", what);
+                        set_last_error(m, what);
+                }
+        }
         r = journal_compact(m);
         if (r < 0)
                 log_warning_errno(r, "Cannot compact the journal: %m");
@@ -1011,6 +1231,11 @@ int manager_start(Manager *m) {
                  m->records_namespace, m->records_name, manager_backend(m));
         (void) sd_notify(false, "READY=1\nSTATUS=Storing");
         pod_fetch(m);
+        /* What the journal says was acknowledged is read back once: the objects may have been
+         * recreated or changed while okg-storaged was not running. */
+        for (size_t i = 0; m->kube && i < _OBJECT_KIND_MAX; i++)
+                if (object_has_acked(&m->objects[i].object))
+                        object_want_verify(&m->objects[i]);
         manager_dispatch(m);
         pruner_start(m);
         return 0;
@@ -1027,6 +1252,7 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < _OBJECT_KIND_MAX; i++) {
                 object_done(&m->objects[i].object);
                 sd_event_source_disable_unref(m->objects[i].retry_timer);
+                sd_event_source_disable_unref(m->objects[i].verify_timer);
         }
         while (m->events_head)
                 event_drop_head(m);

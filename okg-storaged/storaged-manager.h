@@ -24,8 +24,15 @@ typedef struct ObjectSlot {
         sd_event_source *retry_timer;
         unsigned attempts;
         unsigned refusals;        /* consecutive 4xx refusals */
-        uint64_t blocked_seq;     /* refused by the API server up to here: wait for a new write */
+        uint64_t inflight_seq;    /* the highest write the request in flight carries */
         bool creating;            /* the result ConfigMap did not exist: POST it */
+        /* Checking the acknowledgements against the object (a GET): wanted when a write
+         * repeats an acknowledged value or after a start, at most every VERIFY_INTERVAL. */
+        bool verify_wanted;
+        bool verify_inflight;
+        uint64_t verified_usec;   /* CLOCK_MONOTONIC of the last answer that showed the object */
+        unsigned verify_attempts;
+        sd_event_source *verify_timer;
 } ObjectSlot;
 
 typedef struct PendingEvent PendingEvent;

@@ -54,6 +54,7 @@ void object_done(Object *o) {
         o->fields = NULL;
         o->n_fields = 0;
         o->inflight = false;
+        o->uid = mfree(o->uid);
 }
 
 Field *object_find(Object *o, FieldKind kind, const char *key) {
@@ -89,7 +90,9 @@ int object_set_desired(Object *o, FieldKind kind, const char *key, const char *v
                 return -ENOMEM;
         if (seq > f->desired_seq)
                 f->desired_seq = seq;
-        return 0;
+        if (seq > 0)
+                f->refused = false; /* written again: tried again */
+        return streq_ptr(f->acked, value) ? 1 : 0;
 }
 
 int object_set_acked(Object *o, FieldKind kind, const char *key, const char *value) {
@@ -100,8 +103,118 @@ int object_set_acked(Object *o, FieldKind kind, const char *key, const char *val
         return free_and_strdup(&f->acked, value);
 }
 
+bool object_has_acked(const Object *o) {
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].acked)
+                        return true;
+        return false;
+}
+
+size_t object_forget_acked(Object *o) {
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_fields; i++) {
+                Field *f = &o->fields[i];
+                if (f->acked && !f->inflight) {
+                        f->acked = mfree(f->acked);
+                        n++;
+                }
+        }
+        return n;
+}
+
+const char *server_field_value(json_object *server, FieldKind kind, const char *key) {
+        json_object *meta, *map, *v;
+
+        switch (kind) {
+        case FIELD_LABEL:
+        case FIELD_ANNOTATION:
+                if (!json_object_object_get_ex(server, "metadata", &meta) ||
+                    !json_object_object_get_ex(meta, kind == FIELD_LABEL ? "labels" : "annotations", &map))
+                        return NULL;
+                break;
+        case FIELD_OPS_STATE:
+                if (!json_object_object_get_ex(server, "spec", &map))
+                        return NULL;
+                key = "opsState";
+                break;
+        case FIELD_DATA:
+                if (!json_object_object_get_ex(server, "data", &map))
+                        return NULL;
+                break;
+        default:
+                return NULL;
+        }
+        if (!json_object_is_type(map, json_type_object) || !json_object_object_get_ex(map, key, &v) ||
+            !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+size_t object_check(Object *o, json_object *server) {
+        json_object *meta, *uid;
+        const char *u = NULL;
+        size_t n = 0;
+
+        if (json_object_object_get_ex(server, "metadata", &meta) &&
+            json_object_object_get_ex(meta, "uid", &uid) && json_object_is_type(uid, json_type_string))
+                u = json_object_get_string(uid);
+        if (u && !streq_ptr(o->uid, u)) {
+                if (o->uid)
+                        n += object_forget_acked(o);
+                (void) free_and_strdup(&o->uid, u);
+        }
+        for (size_t i = 0; i < o->n_fields; i++) {
+                Field *f = &o->fields[i];
+                if (!f->acked || f->inflight)
+                        continue;
+                if (!streq_ptr(server_field_value(server, f->kind, f->key), f->acked)) {
+                        f->acked = mfree(f->acked);
+                        n++;
+                }
+        }
+        return n;
+}
+
 static bool field_differs(const Field *f) {
-        return f->desired && !streq_ptr(f->desired, f->acked);
+        return f->desired && !f->refused && !streq_ptr(f->desired, f->acked);
+}
+
+size_t object_patch_refused(Object *o, bool give_up, Field **ret_field) {
+        Field *one = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].inflight) {
+                        one = &o->fields[i];
+                        n++;
+                }
+        if (n > 1) {
+                o->isolating = true;
+                one = NULL;
+        } else if (one && give_up)
+                one->refused = true;
+        object_patch_failed(o);
+        if (ret_field)
+                *ret_field = one;
+        return n;
+}
+
+size_t object_pending_refused(const Object *o) {
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].refused && !streq_ptr(o->fields[i].desired, o->fields[i].acked))
+                        n++;
+        return n;
+}
+
+size_t object_clear_refused(Object *o) {
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].refused) {
+                        o->fields[i].refused = false;
+                        n++;
+                }
+        return n;
 }
 
 size_t object_pending(const Object *o) {
@@ -169,6 +282,8 @@ int object_begin_patch(Object *o, json_object **ret_patch, uint64_t *ret_seq) {
                 f->inflight_seq = f->desired_seq;
                 if (f->desired_seq > seq)
                         seq = f->desired_seq;
+                if (o->isolating)
+                        break;
         }
         o->inflight = true;
         *ret_patch = patch;
@@ -194,6 +309,8 @@ size_t object_patch_succeeded(Object *o) {
         if (seq > o->acked_seq)
                 o->acked_seq = seq;
         o->inflight = false;
+        if (!object_needs_write(o))
+                o->isolating = false;
         return n;
 }
 

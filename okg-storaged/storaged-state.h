@@ -33,6 +33,7 @@ typedef struct Field {
         char *acked;             /* what the API server last acknowledged, NULL if unknown */
         char *inflight;          /* the value in the request being sent, NULL if none */
         uint64_t inflight_seq;
+        bool refused;            /* the API server refused desired: not sent until written again */
 } Field;
 
 typedef struct Object {
@@ -41,6 +42,8 @@ typedef struct Object {
         size_t n_fields;
         bool inflight;
         uint64_t acked_seq;      /* every write up to here is acknowledged for this object */
+        char *uid;               /* of the object the acknowledgements were made against */
+        bool isolating;          /* a request of several fields was refused: one field at a time */
 } Object;
 
 const char *object_kind_to_string(ObjectKind k);
@@ -50,17 +53,44 @@ FieldKind field_kind_from_string(const char *s);
 
 void object_done(Object *o);
 Field *object_find(Object *o, FieldKind kind, const char *key);
-/* Records the wish; a later wish for the same field replaces an earlier one (last value wins). */
+/* Records the wish; a later wish for the same field replaces an earlier one (last value wins).
+ * Returns 1 when the value is the one the API server acknowledged (nothing to send, but the
+ * caller may check the object still holds it), 0 otherwise. */
 int object_set_desired(Object *o, FieldKind kind, const char *key, const char *value, uint64_t seq);
 /* Records what the API server holds (journal replay and acknowledgements). */
 int object_set_acked(Object *o, FieldKind kind, const char *key, const char *value);
 
-/* Fields whose desired value differs from the acknowledged one. */
+/* Whether the object holds any acknowledged value. */
+bool object_has_acked(const Object *o);
+/* Forgets every acknowledgement (except of the values in flight): they are sent again. */
+size_t object_forget_acked(Object *o);
+/* The value of a field in an object as the API server returned it, NULL when it has none. */
+const char *server_field_value(json_object *server, FieldKind kind, const char *key);
+/* Checks the acknowledgements against an object the API server returned (a GET, or the answer
+ * to a PATCH): a uid other than the known one (the object was deleted and created again) drops
+ * every acknowledgement, and each acknowledged field whose value the object does not hold (set
+ * by someone else) is dropped, so it is sent again. Fields in flight are left to the request.
+ * Learns the uid. Returns the number of acknowledgements dropped. */
+size_t object_check(Object *o, json_object *server);
+
+/* A refusal (a 4xx other than those retried) of the request in flight. With several fields in
+ * it, the object sends its fields one at a time from now on until nothing is pending, so the
+ * refused one is found and the others are delivered; returns the number of fields that were in
+ * flight and *ret_field NULL. With one field: when give_up, that field is marked refused (not
+ * sent until it is written again); *ret_field is it. The in-flight mark is cleared. */
+size_t object_patch_refused(Object *o, bool give_up, Field **ret_field);
+/* Fields refused and not acknowledged: they wait for a new write. */
+size_t object_pending_refused(const Object *o);
+/* Forgets the refusals (something changed that may make them pass now). Returns how many. */
+size_t object_clear_refused(Object *o);
+
+/* Fields whose desired value differs from the acknowledged one and that were not refused. */
 size_t object_pending(const Object *o);
 bool object_needs_write(const Object *o);
 
-/* Builds the JSON merge patch of every field that differs, marks those values in flight and
- * returns the highest write sequence it covers. -ENODATA when nothing differs, -EBUSY when a
+/* Builds the JSON merge patch of every field that differs (only the first of them while
+ * isolating; refused ones never), marks those values in flight and returns the highest write
+ * sequence it covers. -ENODATA when nothing differs, -EBUSY when a
  * request is already in flight. */
 int object_begin_patch(Object *o, json_object **ret_patch, uint64_t *ret_seq);
 /* The request succeeded: the in-flight values are now acknowledged. Returns the number of

@@ -20,7 +20,8 @@ def make_cert(d):
 
 
 class FakeKube:
-    """script: a list of (status, headers, body) answered in order for PATCH/POST requests;
+    """script: a list of (status, headers, body) answered in order for PATCH/POST requests (body
+    bytes are sent as text/plain);
     when it runs out, every request gets 200 with the request body echoed."""
 
     def __init__(self, tmp_path):
@@ -50,11 +51,13 @@ class FakeKube:
                         status, headers, reply = fake.script.pop(0)
                     else:
                         status, headers, reply = 200, {}, json.loads(body or "{}")
-                data = json.dumps(reply).encode()
+                # bytes: a body that is not JSON (the API server's "404 page not found").
+                raw = isinstance(reply, bytes)
+                data = reply if raw else json.dumps(reply).encode()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain; charset=utf-8" if raw else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -69,9 +69,10 @@ def test_forbidden_is_reported_not_retried(suite_factory, tmp_path, fake):
     s, _ = start(suite_factory, tmp_path, fake)
     call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "app", "x", 0)
     wait_for(lambda: prop(s, "Failures") == 1, what="failure reported")
-    assert prop(s, "LastError") == msg
+    # The refused field is named; the message is the API server's.
+    assert prop(s, "LastError") == f'label "app": {msg}'
     assert msg in s.log_text()
-    s.wait_log("not retrying until the next write")
+    s.wait_log(r'refused the pod write \(HTTP 403\): label "app": .*not retrying it until it is written again')
     import time
     time.sleep(1.5)
     assert len(fake.writes()) == 6
@@ -117,3 +118,29 @@ def test_missing_configmap_is_created_and_conflict_handled(suite_factory, tmp_pa
                        ("PATCH", "/api/v1/namespaces/games/configmaps/sidecar-result")]
     created = json.loads(fake.writes()[1][4])
     assert created["kind"] == "ConfigMap" and created["metadata"]["name"] == "sidecar-result"
+
+
+def test_missing_crd_names_the_resource_type(suite_factory, tmp_path, fake):
+    """S7: without the GameServer CRD the API server answers "404 page not found" (text, not a
+    Status); the message says the resource type is not served and names the URL. (A fake: the
+    real API server's CRD is shared by the session's tests.)"""
+    fake.script = [(404, {}, b"404 page not found\n")]
+    s, _ = start(suite_factory, tmp_path, fake)
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
+    wait_for(lambda: "does not serve" in prop(s, "LastError"), what="the message")
+    err = prop(s, "LastError")
+    assert "/apis/game.kruise.io/v1alpha1/namespaces/games/gameservers/gs-1" in err
+    assert "GameServer CRD" in err
+    # Retried: once the CRD is there (the script ran out), the write lands.
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied once served")
+
+
+def test_missing_resource_type_other_than_the_crd(suite_factory, tmp_path, fake):
+    """S7, another member: a 404 page for the pod path names the URL, without the CRD hint."""
+    fake.script = [(404, {}, b"404 page not found\n")]
+    s, _ = start(suite_factory, tmp_path, fake)
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "app", "x", 0)
+    wait_for(lambda: "does not serve" in prop(s, "LastError"), what="the message")
+    err = prop(s, "LastError")
+    assert "/api/v1/namespaces/games/pods/gs-1" in err and "CRD" not in err
+    wait_for(lambda: prop(s, "Pending") == 0, what="applied once served")

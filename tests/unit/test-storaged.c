@@ -52,14 +52,14 @@ static void test_write_discipline(void) {
         ASSERT_EQ(object_patch_succeeded(&o), 1);
 
         /* Setting what the server already holds sends nothing: the steady state is free. */
-        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "Kill", 5), 0);
+        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "Kill", 5), 1); /* a repeat */
         ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -ENODATA);
         object_done(&o);
 
         /* After a restart: what was acknowledged is known from the journal. */
         Object r = { .kind = OBJECT_POD };
         ASSERT_EQ(object_set_acked(&r, FIELD_ANNOTATION, "a/b", "1"), 0);
-        ASSERT_EQ(object_set_desired(&r, FIELD_ANNOTATION, "a/b", "1", 9), 0);
+        ASSERT_EQ(object_set_desired(&r, FIELD_ANNOTATION, "a/b", "1", 9), 1);
         ASSERT_TRUE(!object_needs_write(&r));
         ASSERT_EQ(object_set_desired(&r, FIELD_ANNOTATION, "a/b", "2", 10), 0);
         ASSERT_EQ(object_begin_patch(&r, &patch, &seq), 0);
@@ -80,6 +80,115 @@ static void test_write_discipline(void) {
         json_object_put(cm);
         json_object_put(patch);
         object_done(&c);
+}
+
+/* Acknowledgements are tied to the object's uid and checked against what the server returns. */
+static void test_check_against_object(void) {
+        Object o = { .kind = OBJECT_GAMESERVER };
+        json_object *gs, *patch = NULL;
+        uint64_t seq;
+
+        ASSERT_EQ(object_set_desired(&o, FIELD_OPS_STATE, "", "Allocated", 1), 0);
+        ASSERT_EQ(object_set_desired(&o, FIELD_LABEL, "tier", "gold", 2), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        gs = json_tokener_parse("{\"metadata\":{\"uid\":\"u1\",\"labels\":{\"tier\":\"gold\"}},"
+                                "\"spec\":{\"opsState\":\"Allocated\"}}");
+        /* The PATCH's answer: the uid is learned, the fields in flight are left to it. */
+        ASSERT_EQ(object_check(&o, gs), 0);
+        ASSERT_STREQ(o.uid, "u1");
+        ASSERT_EQ(object_patch_succeeded(&o), 2);
+        json_object_put(gs);
+
+        /* The same object, unchanged: nothing to send. */
+        gs = json_tokener_parse("{\"metadata\":{\"uid\":\"u1\",\"labels\":{\"tier\":\"gold\",\"x\":\"y\"}},"
+                                "\"spec\":{\"opsState\":\"Allocated\"}}");
+        ASSERT_EQ(object_check(&o, gs), 0);
+        ASSERT_TRUE(!object_needs_write(&o));
+        json_object_put(gs);
+
+        /* Someone else set another opsState: only that field is written again. */
+        gs = json_tokener_parse("{\"metadata\":{\"uid\":\"u1\",\"labels\":{\"tier\":\"gold\"}},"
+                                "\"spec\":{\"opsState\":\"Maintaining\"}}");
+        ASSERT_EQ(object_check(&o, gs), 1);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"spec\":{\"opsState\":\"Allocated\"}}");
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        json_object_put(gs);
+
+        /* Deleted and created again with the same values but a new uid: everything is
+         * written again (the values may be a coincidence, a uid never is). */
+        gs = json_tokener_parse("{\"metadata\":{\"uid\":\"u2\",\"labels\":{\"tier\":\"gold\"}},"
+                                "\"spec\":{\"opsState\":\"Allocated\"}}");
+        ASSERT_EQ(object_check(&o, gs), 2);
+        ASSERT_STREQ(o.uid, "u2");
+        ASSERT_EQ(object_pending(&o), 2);
+        json_object_put(gs);
+
+        /* A missing map or a value of another type is not the acknowledged value. */
+        ASSERT_EQ(object_set_acked(&o, FIELD_LABEL, "tier", "gold"), 0);
+        gs = json_tokener_parse("{\"metadata\":{\"uid\":\"u2\",\"labels\":{\"tier\":1}}}");
+        ASSERT_EQ(object_check(&o, gs), 1);
+        ASSERT_TRUE(server_field_value(gs, FIELD_OPS_STATE, "") == NULL);
+        ASSERT_TRUE(server_field_value(gs, FIELD_DATA, "k") == NULL);
+        json_object_put(gs);
+        ASSERT_TRUE(!object_has_acked(&o));
+        object_done(&o);
+}
+
+/* A refused field is found by sending the fields apart, and does not hold the others. */
+static void test_refused_field_isolated(void) {
+        Object o = { .kind = OBJECT_POD };
+        json_object *patch = NULL;
+        Field *f = NULL;
+        uint64_t seq;
+
+        ASSERT_EQ(object_set_desired(&o, FIELD_ANNOTATION, "big", "xxxx", 1), 0);
+        ASSERT_EQ(object_set_desired(&o, FIELD_LABEL, "small", "1", 2), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        /* Two fields refused together: from now on one at a time. */
+        ASSERT_EQ(object_patch_refused(&o, false, &f), 2);
+        ASSERT_TRUE(f == NULL && o.isolating && !o.inflight);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"metadata\":{\"annotations\":{\"big\":\"xxxx\"}}}");
+        ASSERT_EQ(seq, 1);
+        json_object_put(patch);
+        /* Refused alone, not given up yet: the same field again. */
+        ASSERT_EQ(object_patch_refused(&o, false, &f), 1);
+        ASSERT_STREQ(f->key, "big");
+        ASSERT_TRUE(!f->refused);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        /* Given up: marked, no longer pending; the other field goes alone. */
+        ASSERT_EQ(object_patch_refused(&o, true, &f), 1);
+        ASSERT_TRUE(f->refused);
+        ASSERT_EQ(object_pending(&o), 1);
+        ASSERT_EQ(object_pending_refused(&o), 1);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"metadata\":{\"labels\":{\"small\":\"1\"}}}");
+        ASSERT_EQ(seq, 2);
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        ASSERT_TRUE(!o.isolating && !object_needs_write(&o));
+        /* A new write to another field is not blocked by the old refusal. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_LABEL, "other", "2", 3), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"metadata\":{\"labels\":{\"other\":\"2\"}}}");
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        /* Writing the refused field again tries it again. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_ANNOTATION, "big", "x", 4), 0);
+        ASSERT_EQ(object_pending(&o), 1);
+        /* So does clearing the refusals (records removed from a full ConfigMap). */
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_refused(&o, true, &f), 1);
+        ASSERT_EQ(object_pending(&o), 0);
+        ASSERT_EQ(object_clear_refused(&o), 1);
+        ASSERT_EQ(object_pending(&o), 1);
+        object_done(&o);
 }
 
 static void test_merge_patch(void) {
@@ -373,9 +482,31 @@ static void test_classify(void) {
         ASSERT_STREQ(m, "pods \"x\" is forbidden");
         free(m);
         ASSERT_TRUE(!kube_status_message("oops", 4));
+        ASSERT_TRUE(!kube_status_message("404 page not found", 18));
+
+        /* No HTTP answer: curl's reason is kept, with a hint at the clocks when it applies. */
+        m = kube_transport_message(CURLE_PEER_FAILED_VERIFICATION,
+                                   "SSL certificate problem: certificate is not yet valid");
+        ASSERT_STREQ(m, "SSL peer certificate or SSH remote key was not OK: SSL certificate problem: "
+                        "certificate is not yet valid; check the clocks of this node and of the API server");
+        free(m);
+        m = kube_transport_message(CURLE_PEER_FAILED_VERIFICATION,
+                                   "SSL certificate problem: unable to get local issuer certificate");
+        ASSERT_STREQ(m, "SSL peer certificate or SSH remote key was not OK: SSL certificate problem: "
+                        "unable to get local issuer certificate");
+        free(m);
+        m = kube_transport_message(CURLE_OPERATION_TIMEDOUT, "");
+        ASSERT_STREQ(m, "Timeout was reached");
+        free(m);
+        m = kube_not_served_message("https://h:6443/apis/game.kruise.io/v1alpha1/namespaces/n/gameservers/g");
+        ASSERT_TRUE(strstr(m, "does not serve this resource type") && strstr(m, "/gameservers/g") &&
+                    strstr(m, "GameServer CRD"));
+        free(m);
 }
 
 static int count_replay(json_object *e, void *userdata) {
+        if (json_object_object_get_ex(e, "reject", NULL))
+                return -EBADMSG;
         (*(int *) userdata)++;
         return 0;
 }
@@ -413,13 +544,42 @@ static void test_journal(void) {
         n = 0;
         ASSERT_EQ(journal_open(dir, count_replay, &n, &j), 0);
         ASSERT_EQ(n, 1);
+        ASSERT_EQ(journal_damage(j)->lines, 0);
+        journal_free(j);
+
+        /* Damage in the middle and a line longer than any entry: skipped and counted, the
+         * entries around them replayed, whatever the file's size. */
+        f = fopen(path, "a");
+        fputs("garbage\n{\"seq\":10}\n{\"reject\":1}\n", f);
+        for (int i = 0; i < 17 * 1024; i++) {
+                char kb[1024];
+                memset(kb, 'x', sizeof kb);
+                fwrite(kb, 1, sizeof kb, f);
+        }
+        fputs("\n{\"seq\":11}\n", f);
+        fclose(f);
+        n = 0;
+        ASSERT_EQ(journal_open(dir, count_replay, &n, &j), 0);
+        ASSERT_EQ(n, 3);                       /* nextSeq, 10, 11 */
+        ASSERT_EQ(journal_damage(j)->lines, 3); /* garbage, the rejected entry, the long line */
+        ASSERT_TRUE(journal_damage(j)->bytes > 17 * 1024 * 1024);
+        ASSERT_TRUE(!journal_damage(j)->unreadable);
+        ASSERT_TRUE(journal_bytes(j) > 17 * 1024 * 1024);
         journal_free(j);
         unlink(path);
         rmdir(dir);
+
+        /* Compaction follows the size, not acknowledgements. */
+        ASSERT_TRUE(!journal_compaction_due(1000, 500, 10));
+        ASSERT_TRUE(!journal_compaction_due(JOURNAL_COMPACT_MIN_BYTES + 1, JOURNAL_COMPACT_MIN_BYTES, 10));
+        ASSERT_TRUE(journal_compaction_due(3 * JOURNAL_COMPACT_MIN_BYTES, JOURNAL_COMPACT_MIN_BYTES, 10));
+        ASSERT_TRUE(journal_compaction_due(100, 100, JOURNAL_COMPACT_ENTRIES));
 }
 
 int main(void) {
         test_write_discipline();
+        test_check_against_object();
+        test_refused_field_isolated();
         test_merge_patch();
         test_fleet();
         test_prune();
