@@ -707,7 +707,7 @@ int kube_request_full(KubeClient *k, const char *method, const char *path,
         return 0;
 }
 
-int kube_client_new(sd_event *e, KubeConfig *config, KubeClient **ret) {
+int kube_client_new(sd_event *e, KubeConfig *config, KubeClientFlags flags, KubeClient **ret) {
         _cleanup_(kube_client_freep) KubeClient *k = calloc(1, sizeof(KubeClient));
         int r;
 
@@ -724,8 +724,13 @@ int kube_client_new(sd_event *e, KubeConfig *config, KubeClient **ret) {
         }
         k->config = config;
         r = client_load_token(k, true);
-        if (r < 0)
+        if (r < 0) {
+                if (!(flags & KUBE_CLIENT_WAIT_FOR_TOKEN)) {
+                        k->config = NULL; /* still the caller's on failure */
+                        return r;
+                }
                 log_warning_errno(r, "Cannot read the token file %s yet: %m", config->token_file);
+        }
         *ret = TAKE_PTR(k);
         return 0;
 }

@@ -59,7 +59,14 @@ typedef struct KubeResponse {
 
 typedef void (*KubeDoneFunc)(KubeClient *k, const KubeResponse *r, void *userdata);
 
-int kube_client_new(sd_event *e, KubeConfig *config, KubeClient **ret);
+typedef enum KubeClientFlags {
+        /* A daemon may start before its (projected) token file appears: warn and send without a
+         * token until it does. Without this flag an unreadable token file is an error (one-shot
+         * clients such as okgctl must not carry on as system:anonymous). */
+        KUBE_CLIENT_WAIT_FOR_TOKEN = 1 << 0,
+} KubeClientFlags;
+
+int kube_client_new(sd_event *e, KubeConfig *config, KubeClientFlags flags, KubeClient **ret);
 KubeClient *kube_client_free(KubeClient *k);
 static inline void kube_client_freep(KubeClient **k) {
         kube_client_free(*k);

@@ -1116,7 +1116,7 @@ static int choose_backend(Manager *m) {
                                                   "in-cluster service account nor $KUBECONFIG is there.");
         }
         if (r >= 0) {
-                r = kube_client_new(m->event, kc, &m->kube);
+                r = kube_client_new(m->event, kc, KUBE_CLIENT_WAIT_FOR_TOKEN, &m->kube);
                 if (r < 0) {
                         kube_config_free(kc);
                         return log_error_errno(r, "Cannot set up the Kubernetes client: %m");

@@ -1071,10 +1071,14 @@ int fleet_main(int argc, char **argv, bool json) {
         f.namespace = f.namespace ?: cfg->namespace;
         r = sd_event_new(&f.event);
         if (r >= 0)
-                r = kube_client_new(f.event, cfg, &f.kube);
+                r = kube_client_new(f.event, cfg, 0, &f.kube);
         if (r < 0) {
+                if (cfg->token_file && r != -ENOMEM)
+                        fprintf(stderr, "okgctl fleet: no usable Kubernetes configuration: "
+                                "cannot read the token file %s: %s\n", cfg->token_file, strerror(-r));
+                else
+                        fprintf(stderr, "okgctl fleet: %s\n", strerror(-r));
                 kube_config_free(cfg);
-                fprintf(stderr, "okgctl fleet: %s\n", strerror(-r));
                 goto finish;
         }
         (void) kube_client_set_user_agent(f.kube, "okgctl/" OKG_VERSION);

@@ -7,6 +7,8 @@ import os
 import socket
 import threading
 
+from kube import write_kubeconfig
+
 from fleet_env import (ANNOTATION, FileServer, fleet, fleet_world, have_kubectl,  # noqa: F401
                        kubectl_plugin_dir)
 
@@ -264,6 +266,29 @@ def test_bad_input_changes_nothing(fleet):
     assert rc == 0 and "game-0" in out and "update" in out
     fleet.kube.audit.settle()
     assert fleet.proxy_posts(mark) == []
+    assert fleet.annotation("game-0") is None
+
+
+def test_unreadable_token_file_is_a_config_error(fleet, tmp_path):
+    """A one-shot client does not wait for its tokenFile (the daemons do): a missing or
+    unreadable file is a configuration error, and nothing is sent as system:anonymous."""
+    fleet.add_pod("game-0")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    (tmp_path / "a-dir").mkdir()
+    for token_file in (tmp_path / "no-such-token", tmp_path / "a-dir"):
+        cfg = write_kubeconfig(str(tmp_path / "bad.kubeconfig"), fleet.kube.server, fleet.kube.ca,
+                               token_file=str(token_file), namespace=fleet.ns)
+        mark = fleet.kube.audit.mark()
+        for args in (("fleet", "status", "-n", fleet.ns, fleet.gss),
+                     ("fleet", "hot-update", "-n", fleet.ns, fleet.gss, "--version", "v2",
+                      "--url", url)):
+            rc, out, err = fleet.okgctl(*args, kubeconfig=cfg)
+            assert rc == 1 and "no usable Kubernetes configuration" in err, (args, err)
+            assert str(token_file) in err and "yet" not in err, err
+        fleet.kube.audit.settle()
+        assert fleet.kube.audit.count(mark, user="system:anonymous") == 0
+        assert fleet.kube.audit.count(mark, namespace=fleet.ns) == 0
     assert fleet.annotation("game-0") is None
 
 
