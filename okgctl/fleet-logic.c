@@ -375,7 +375,7 @@ char *fleet_version_summary(const FleetPod *pods, size_t n) {
         if (!t)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
-                const char *v = pods[i].ann.current_version ?: "none";
+                const char *v = pods[i].ann.current_version ?: pods[i].ann.unreadable ? "unreadable" : "none";
                 size_t j;
 
                 if (pods[i].ann.present && !pods[i].ann.success)

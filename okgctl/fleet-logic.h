@@ -24,6 +24,7 @@ typedef struct FleetAnnotation {
         char *at;               /* RFC 3339 with milliseconds: comparable as strings */
         bool success;
         bool present;
+        bool unreadable;        /* there is one, but it is not an outcome object */
 } FleetAnnotation;
 
 typedef struct FleetPod {

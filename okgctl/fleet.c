@@ -13,6 +13,7 @@
 
 #include "fleet-logic.h"
 #include "fleet.h"
+#include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
 #include "okg-kube-names.h"
@@ -165,8 +166,12 @@ static int parse_pod(json_object *item, const char *annotation_key, FleetPod *p)
         p->ip = dup_or_null(ip && *ip ? ip : NULL);
         if (!p->name || (ip && *ip && !p->ip))
                 return -ENOMEM;
-        if (ann)
-                (void) fleet_annotation_parse(ann, &p->ann); /* unreadable: as if absent */
+        if (ann && fleet_annotation_parse(ann, &p->ann) < 0) {
+                /* Not sent to a pod as if absent without a word: shown as "unreadable". */
+                p->ann.unreadable = true;
+                fprintf(stderr, "okgctl fleet: warning: pod %s: the annotation is not an outcome object\n",
+                        p->name);
+        }
         return 0;
 }
 
@@ -361,12 +366,25 @@ static void print_json(json_object *o) {
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* Text output is one line per pod whatever a pod or its annotation says: control and invisible
+ * characters are escaped (JSON output escapes them as JSON does). */
+#define ESC_MAX 1024
+static const char *esc_or_null(const char *s, char *buf, size_t size) {
+        return s ? okg_escape_controls(s, buf, size) : NULL;
+}
+#define ESC(s) esc_or_null((s), (char[ESC_MAX]) {}, ESC_MAX)
+
+static const char *ann_version(const FleetAnnotation *a, char *buf, size_t size) {
+        return esc_or_null(a->current_version, buf, size) ?: a->unreadable ? "unreadable" : "none";
+}
+#define ANN_VERSION(a) ann_version((a), (char[ESC_MAX]) {}, ESC_MAX)
+
 static void print_pod_line(Fleet *f, const FleetPod *p) {
         if (f->json)
                 return;
         progress_clear(f);
-        printf("%s: %s %s -> %s: %s\n", p->name, phase_word(p), p->from_version ?: "none",
-               p->to_version ?: "none", p->message ?: "");
+        printf("%s: %s %s -> %s: %s\n", p->name, phase_word(p), ESC(p->from_version) ?: "none",
+               ESC(p->to_version) ?: "none", ESC(p->message) ?: "");
         fflush(stdout);
         progress_show(f);
 }
@@ -375,10 +393,10 @@ static void print_table(Fleet *f) {
         printf("\n%-32s %-16s %-12s %-12s %-14s %s\n", "POD", "OPSSTATE", "FROM", "TO", "STATE", "MESSAGE");
         for (size_t i = 0; i < f->n_pods; i++) {
                 const FleetPod *p = &f->pods[i];
-                printf("%-32s %-16s %-12s %-12s %-14s %s\n", p->name, p->ops_state ?: "-",
-                       p->from_version ?: "none",
-                       p->to_version ?: (p->phase == FLEET_PENDING ? "-" : "none"), phase_word(p),
-                       p->message ?: "");
+                printf("%-32s %-16s %-12s %-12s %-14s %s\n", p->name, ESC(p->ops_state) ?: "-",
+                       ESC(p->from_version) ?: "none",
+                       ESC(p->to_version) ?: (p->phase == FLEET_PENDING ? "-" : "none"), phase_word(p),
+                       ESC(p->message) ?: "");
         }
 }
 
@@ -829,11 +847,11 @@ static int cmd_status(Fleet *f) {
                 if (p->ann.present && !streq_ptr(p->ann.version, p->ann.current_version) &&
                     asprintf(&st, "%s %s", strempty(p->ann.state), strempty(p->ann.version)) >= 0)
                         state = st;
-                printf("%-32s %-16s %-12s %-14s %-24s %s\n", p->name, p->ops_state ?: "-",
-                       p->ann.current_version ?: "none", state ?: "-", p->ann.at ?: "-",
-                       p->ann.message ?: "");
+                printf("%-32s %-16s %-12s %-14s %-24s %s\n", p->name, ESC(p->ops_state) ?: "-",
+                       ANN_VERSION(&p->ann), ESC(state) ?: "-", ESC(p->ann.at) ?: "-",
+                       ESC(p->ann.message) ?: "");
         }
-        printf("\n%zu pods: %s\n", f->n_pods, strempty(summary));
+        printf("\n%zu pods: %s\n", f->n_pods, ESC(strempty(summary)));
         return 0;
 }
 
@@ -862,7 +880,7 @@ static int cmd_dry_run(Fleet *f) {
         for (size_t i = 0; i < f->n_pods; i++) {
                 const FleetPod *p = &f->pods[i];
                 printf("%-4zu %-32s %8lld %-16s %-12s %s\n", i + 1, p->name, (long long) p->update_priority,
-                       p->ops_state ?: "-", p->ann.current_version ?: "none",
+                       ESC(p->ops_state) ?: "-", ANN_VERSION(&p->ann),
                        p->phase == FLEET_AT_VERSION ? "skip (at the version)" : p->canary ? "canary" : "update");
         }
         printf("\n%zu to update, %u already at %s. Nothing was changed (--dry-run).\n",
@@ -932,8 +950,8 @@ static int cmd_hot_update(Fleet *f) {
         } else {
                 print_table(f);
                 printf("\n%u updated, %u already at %s, %u failed, %zu not started%s%s\n", f->plan.done,
-                       f->plan.at_version, f->version, f->plan.failures, fleet_plan_left(&f->plan),
-                       f->plan.stop_reason ? ": stopped, " : "", strempty(f->plan.stop_reason));
+                       f->plan.at_version, ESC(f->version), f->plan.failures, fleet_plan_left(&f->plan),
+                       f->plan.stop_reason ? ": stopped, " : "", ESC(strempty(f->plan.stop_reason)));
         }
         return fleet_plan_complete(&f->plan) ? 0 : 1;
 }

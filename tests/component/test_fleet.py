@@ -292,6 +292,41 @@ def test_unreadable_token_file_is_a_config_error(fleet, tmp_path):
     assert fleet.annotation("game-0") is None
 
 
+def test_annotation_text_is_escaped_and_unreadable_ones_are_named(fleet):
+    """Whatever a pod annotation says reaches the terminal as one escaped line per pod; one that
+    is not an outcome object is shown as unreadable (with a warning), not as none."""
+    for i in range(3):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    hostile = {"version": "v1\x1b[2J", "state": "Succ\x1b]0;x\x07eeded", "success": True,
+               "message": "line1\nline2\u2028line3\u202e", "at": "2026-12-06T00:00:00.000Z",
+               "currentVersion": "v1\x1b[31m\r\nFAKE"}
+    for name, value in (("game-0", json.dumps(hostile)), ("game-1", "not json {"),
+                        ("game-2", json.dumps({"state": "Succeeded", "currentVersion": 7}))):
+        fleet.admin.check(fleet.admin.patch(fleet.admin.pod_path(fleet.ns, name),
+                                            {"metadata": {"annotations": {ANNOTATION: value}}}),
+                          200, what="the annotation")
+    for args in (("fleet", "status", "-n", fleet.ns, fleet.gss),
+                 ("fleet", "hot-update", "-n", fleet.ns, fleet.gss, "--version", "v2", "--url", url,
+                  "--dry-run")):
+        rc, out, err = fleet.okgctl(*args)
+        assert rc == 0, err
+        for bad in ("\x1b", "\x07", "\r", "\u2028", "\u202e"):
+            assert bad not in out, (bad, out)
+        assert "FAKE" not in "".join(line[:3] for line in out.splitlines())
+        lines = {line.split()[0 if args[1] == "status" else 1]: line
+                 for line in out.splitlines() if "game-" in line}
+        assert set(lines) == {"game-0", "game-1", "game-2"}, out
+        assert "v1\\x1b[31m\\r\\nFAKE" in lines["game-0"], out
+        assert "unreadable" in lines["game-1"] and "unreadable" in lines["game-2"], out
+        assert "game-1" in err and "game-2" in err and "warning" in err, err
+    rc, out, err = fleet.okgctl("fleet", "status", "-n", fleet.ns, fleet.gss)
+    assert "\\u2028" in out and "line1\\nline2" in out
+    summary = [line for line in out.splitlines() if line.startswith("3 pods:")]
+    assert len(summary) == 1 and "unreadable: 2" in summary[0], out
+
+
 def test_kubectl_plugin(fleet, tmp_path):
     assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
     for i in range(2):
