@@ -912,10 +912,14 @@ static int cmd_hot_update(Fleet *f) {
                        f->direct ? "direct to pod IPs" : "through the pod proxy");
         for (size_t i = 0; i < f->n_pods; i++) {
                 FleetPod *p = &f->pods[i];
-                if (p->phase != FLEET_AT_VERSION)
-                        continue;
+                /* Every pod's version as read at planning time, so that pods never started
+                 * (interrupted, stopped) still show it. */
                 free(p->from_version);
                 p->from_version = dup_or_null(p->ann.current_version);
+                if (p->ann.current_version && !p->from_version)
+                        return 1;
+                if (p->phase != FLEET_AT_VERSION)
+                        continue;
                 if (fleet_pod_set_outcome(p, "AtVersion", "already at the version: nothing sent",
                                           p->ann.current_version) < 0)
                         return 1;

@@ -113,6 +113,23 @@ def test_max_failures_stops_starting_pods(fleet):
     assert rc == 1 and out["failed"] == 1 and out["notStarted"] == 4
 
 
+def test_pods_never_started_keep_their_known_version(fleet):
+    for i in range(3):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    assert fleet.hot_update("v2", url)[0] == 0
+    missing = url.replace("/v2/", "/v3-missing/")   # game-0 fails, the default limit stops the rest
+    rc, out, err = fleet.hot_update_json("v3", missing, "--order", "name", "--max-in-flight", "1")
+    assert rc == 1 and out["failed"] == 1 and out["notStarted"] == 2, out
+    by_pod = {p["pod"]: p for p in out["pods"]}
+    assert by_pod["game-1"]["state"] == "NotStarted" and by_pod["game-2"]["state"] == "NotStarted"
+    assert all(p["from"] == "v2" for p in out["pods"]), out
+    rc, out, err = fleet.hot_update("v3", missing, "--order", "name", "--max-in-flight", "1")
+    rows = [line.split() for line in out.splitlines() if line.startswith("game-") and "NotStarted" in line]
+    assert len(rows) == 2 and all(r[2] == "v2" for r in rows), out
+
+
 def test_rerun_resumes_a_stopped_rollout(fleet):
     flaky = FileServer()           # game-2's game refuses to reload until it is fixed
     flaky.check_status = 500
