@@ -804,9 +804,20 @@ static void fleet_done(Fleet *f) {
         free(f->token);
 }
 
+/* The label selector matched nothing (no such set or namespace): an error, not an empty fleet. */
+static bool no_pods(const Fleet *f) {
+        if (f->n_pods > 0)
+                return false;
+        fprintf(stderr, "okgctl fleet: no pods with label %s=%s in namespace %s\n", OWNER_LABEL, f->gss,
+                f->namespace);
+        return true;
+}
+
 static int cmd_status(Fleet *f) {
         _cleanup_(freep) char *summary = NULL;
 
+        if (no_pods(f))
+                return 1;
         fleet_order(f->pods, f->n_pods, "name", NULL);
         summary = fleet_version_summary(f->pods, f->n_pods);
         if (f->json) {
@@ -892,11 +903,8 @@ static int cmd_hot_update(Fleet *f) {
         sigset_t mask;
         int r;
 
-        if (f->n_pods == 0) {
-                fprintf(stderr, "okgctl fleet: no pods with label %s=%s in namespace %s\n",
-                        OWNER_LABEL, f->gss, f->namespace);
+        if (no_pods(f))
                 return 1;
-        }
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);

@@ -344,6 +344,20 @@ def test_annotation_text_is_escaped_and_unreadable_ones_are_named(fleet):
     assert len(summary) == 1 and "unreadable: 2" in summary[0], out
 
 
+def test_status_of_nothing_is_an_error(fleet):
+    fleet.add_pod("game-0")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    for ns, gss in ((fleet.ns, "no-such-set"), ("no-such-namespace", fleet.gss)):
+        want = f"no pods with label game.kruise.io/owner-gss={gss} in namespace {ns}"
+        rc, out, err = fleet.okgctl("fleet", "hot-update", "-n", ns, gss, "--version", "v2",
+                                    "--url", url)
+        assert rc == 1 and want in err, err
+        for extra in ((), ("--json",)):
+            rc, out, err = fleet.okgctl("fleet", "status", "-n", ns, gss, *extra)
+            assert rc == 1 and want in err and out == "", (extra, out, err)
+
+
 def test_kubectl_plugin(fleet, tmp_path):
     assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
     for i in range(2):
