@@ -13,6 +13,7 @@
 
 #include "fleet-logic.h"
 #include "fleet.h"
+#include "hotupdated-request.h"
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
@@ -753,6 +754,27 @@ static int parse_seconds(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* The rules okg-hotupdated applies to a request: a bad --version, --url, --sha256 or
+ * --file-name is a usage error here rather than one refusal per pod. */
+static int check_hot_update_params(const Args *a) {
+        _cleanup_(hotupdate_params_done) HotUpdateParams p = {};
+        char err[256] = "";
+        int r;
+
+        p.version = strdup(a->version);
+        p.url = strdup(a->url);
+        p.sha256 = a->sha256 ? strdup(a->sha256) : NULL;
+        p.file_name = a->file_name ? strdup(a->file_name) : NULL;
+        if (!p.version || !p.url || (a->sha256 && !p.sha256) || (a->file_name && !p.file_name))
+                return (void) log_oom(), 1;
+        r = hotupdate_params_finish(&p, err, sizeof err);
+        if (r == -ENOMEM)
+                return (void) log_oom(), 1;
+        if (r < 0)
+                return usage_error("%s", err);
+        return 0;
+}
+
 static int load_kubeconfig(const Args *a, KubeConfig **ret) {
         _cleanup_(freep) char *err = NULL, *home_cfg = NULL;
         const char *env = getenv("KUBECONFIG"), *home = getenv("HOME");
@@ -1055,6 +1077,9 @@ int fleet_main(int argc, char **argv, bool json) {
         if (streq(verb, "hot-update")) {
                 if (!a.version || !a.url)
                         return usage_error("%s needs --version and --url", verb);
+                r = check_hot_update_params(&a);
+                if (r != 0)
+                        return r;
                 if (a.port && (fleet_parse_count(a.port, &port) < 0 || port == 0 || port > 65535))
                         return usage_error("--port '%s' is not a port", a.port);
                 if (a.canary && fleet_parse_count(a.canary, &canary) < 0)

@@ -358,6 +358,26 @@ def test_status_of_nothing_is_an_error(fleet):
             assert rc == 1 and want in err and out == "", (extra, out, err)
 
 
+def test_hot_update_parameters_are_checked_before_anything_is_sent(fleet):
+    """okg-hotupdated's own rules, applied locally: one usage error, not one refusal per pod."""
+    fleet.add_pod("game-0")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    mark = fleet.kube.audit.mark()
+    for version, u, extra, what in (("", url, (), "invalid version"),
+                                    ("v 2", url, (), "invalid version"),
+                                    ("v2", "ftp://example.com/x.tar", (), "invalid url"),
+                                    ("v2", "cdn.example.com/x.tar", (), "invalid url"),
+                                    ("v2", url, ("--sha256", "abc"), "invalid sha256"),
+                                    ("v2", url, ("--sha256", "g" * 64), "invalid sha256")):
+        for dry in ((), ("--dry-run",)):
+            rc, out, err = fleet.hot_update(version, u, *extra, *dry)
+            assert rc == 2 and what in err and out == "", (version, u, extra, err)
+    fleet.kube.audit.settle()
+    assert fleet.kube.audit.count(mark, namespace=fleet.ns) == 0
+    assert fleet.annotation("game-0") is None
+
+
 def test_kubectl_plugin(fleet, tmp_path):
     assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
     for i in range(2):
