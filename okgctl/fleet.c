@@ -1155,6 +1155,9 @@ int fleet_main(int argc, char **argv, bool json) {
                 goto finish;
         }
         fleet_plan_init(&f.plan, f.pods, f.n_pods, f.version, canary, max_in_flight, max_failures);
+        if (f.plan.canaries_left > 0 && canary > f.plan.canaries_left)
+                fprintf(stderr, "okgctl fleet: note: --canary %u is more than the %u pod(s) to update: "
+                        "all of them are canaries\n", canary, f.plan.canaries_left);
         ret = a.dry_run ? cmd_dry_run(&f) : cmd_hot_update(&f);
 finish:
         fleet_done(&f);

@@ -378,6 +378,20 @@ def test_hot_update_parameters_are_checked_before_anything_is_sent(fleet):
     assert fleet.annotation("game-0") is None
 
 
+def test_canary_larger_than_the_pods_to_update_is_noted(fleet):
+    for i in range(3):
+        fleet.add_pod(f"game-{i}")
+    fleet.start()
+    url, _ = serve(fleet, "v2")
+    rc, out, err = fleet.hot_update("v2", url, "--canary", "3", "--dry-run")
+    assert rc == 0 and "note" not in err, err
+    rc, out, err = fleet.hot_update("v2", url, "--canary", "5", "--dry-run")
+    assert rc == 0 and "--canary 5 is more than the 3 pod(s) to update" in err, err
+    rc, out, err = fleet.hot_update_json("v2", url, "--canary", "4")
+    assert rc == 0 and "--canary 4 is more than the 3 pod(s) to update" in err, err
+    assert out["pods"] and all(p["canary"] for p in out["pods"])
+
+
 def test_kubectl_plugin(fleet, tmp_path):
     assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
     for i in range(2):
