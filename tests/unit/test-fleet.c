@@ -242,6 +242,12 @@ static void test_resume(void) {
         s = fleet_version_summary(p, 0);
         ASSERT_STREQ(s, "no pods");
         free(s);
+        /* An annotation that is not an outcome object (fleet.c marks it) is not "none". */
+        fleet_annotation_done(&p[3].ann);
+        p[3].ann = (FleetAnnotation) { .unreadable = true };
+        s = fleet_version_summary(p, 4);
+        ASSERT_STREQ(s, "v2: 3, unreadable: 1");
+        free(s);
         fleet_pods_free(p, 4);
 }
 
