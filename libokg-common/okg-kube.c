@@ -515,7 +515,7 @@ static void client_retire_pool(KubeClient *k, CurlGlue *g, CURLcode why) {
 
         if (!g || g != k->curl)
                 return; /* retired already */
-        t = realloc(k->retired, (k->n_retired + 1) * sizeof *t);
+        t = realloc(k->retired, (k->n_retired + 1) * sizeof(CurlGlue *));
         if (!t) {
                 log_warning("Out of memory; keeping a connection that failed (%s).", curl_easy_strerror(why));
                 return;
