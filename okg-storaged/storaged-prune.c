@@ -54,7 +54,7 @@ int prune_pod_names(const char *body, size_t len, json_object **ret_names, const
                 *ret_why = "the answer is not a JSON object";
                 return -EBADMSG;
         }
-        if (!json_object_object_get_ex(list, "kind", &v) || !streq(json_object_get_string(v), "PodList")) {
+        if (!json_object_object_get_ex(list, "kind", &v) || !streq_ptr(json_object_get_string(v), "PodList")) {
                 *ret_why = "the answer is not a PodList";
                 return -EBADMSG;
         }

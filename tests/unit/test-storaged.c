@@ -277,6 +277,9 @@ static void test_prune(void) {
         ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"metadata\":{\"continue\":\"abc\"},\"items\":[]}", &live, &why), -EBADMSG);
         ASSERT_TRUE(strstr(why, "continue token"));
         ASSERT_EQ(pod_names("{\"kind\":\"Status\",\"code\":403}", &live, &why), -EBADMSG);
+        /* A kind that is not a string (found by fuzz-storaged-state: null reached strcmp). */
+        ASSERT_EQ(pod_names("{\"kind\":null,\"items\":[]}", &live, &why), -EBADMSG);
+        ASSERT_EQ(pod_names("{\"kind\":7,\"items\":[]}", &live, &why), -EBADMSG);
         ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"items\":[{\"metadata\":{}}]}", &live, &why),
                   -EBADMSG);
         ASSERT_EQ(pod_names("{\"kind\":\"PodList\",\"items\":{}}", &live, &why), -EBADMSG);
