@@ -56,7 +56,14 @@ class Stranger:
 
 
 def chosen_ports():
-    return {name: free_port() for name in PORTS}
+    # free_port() closes its socket, so two calls may hand out the same port: draw until the
+    # four are different (run-local.sh refuses two roles on one port, rightly).
+    chosen = {}
+    while len(chosen) < len(PORTS):
+        port = free_port()
+        if port not in chosen.values():
+            chosen[PORTS[len(chosen)]] = port
+    return chosen
 
 
 def as_options(ports):
