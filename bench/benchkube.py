@@ -19,6 +19,19 @@ def start_kube(tmp):
     return env
 
 
+def bench_pod(env, tmp):
+    """The GameServer CRD, a namespace with pod and GameServer bench-0, and a service-account
+    token for it in TMP/token. Returns (namespace, token file, token)."""
+    env.admin.apply(k.GAMESERVER_CRD)
+    env.admin.wait_crd("gameservers.game.kruise.io")
+    ns, _ = env.sidecar_namespace("bench")
+    env.admin.create_pod(ns, "bench-0")
+    env.admin.create_gameserver(ns, "bench-0")
+    token_file = os.path.join(tmp, "token")
+    token = env.admin.write_token_file(token_file, ns)
+    return ns, token_file, token
+
+
 def busctl(addr, *args):
     out = subprocess.run(["busctl", f"--address={addr}", "--json=short", *args],
                          capture_output=True, text=True, check=True).stdout

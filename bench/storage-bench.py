@@ -13,8 +13,7 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "component"))
-import kube as k  # noqa: E402
-from benchkube import busctl, start_kube  # noqa: E402
+from benchkube import bench_pod, busctl, start_kube  # noqa: E402
 from benchsummary import summary  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
@@ -33,13 +32,7 @@ def main():
     env = start_kube(tmp)
     sidecar = None
     try:
-        env.admin.apply(k.GAMESERVER_CRD)
-        env.admin.wait_crd("gameservers.game.kruise.io")
-        ns, _ = env.sidecar_namespace("bench")
-        env.admin.create_pod(ns, "bench-0")
-        env.admin.create_gameserver(ns, "bench-0")
-        token_file = os.path.join(tmp, "token")
-        token = env.admin.write_token_file(token_file, ns)
+        ns, token_file, token = bench_pod(env, tmp)
         kc = env.write_kubeconfig(os.path.join(tmp, "kubeconfig"), ns, token_file=token_file)
         cfg = os.path.join(tmp, "config.yaml")
         with open(cfg, "w") as f:

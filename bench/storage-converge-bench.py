@@ -16,7 +16,7 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "component"))
 import kube as k  # noqa: E402
-from benchkube import busctl, start_kube  # noqa: E402
+from benchkube import bench_pod, busctl, start_kube  # noqa: E402
 from benchsummary import summary  # noqa: E402
 from tcp_proxy import TcpProxy  # noqa: E402
 
@@ -69,13 +69,7 @@ def main():
     procs = []
     proxy = None
     try:
-        env.admin.apply(k.GAMESERVER_CRD)
-        env.admin.wait_crd("gameservers.game.kruise.io")
-        ns, _ = env.sidecar_namespace("bench")
-        env.admin.create_pod(ns, "bench-0")
-        env.admin.create_gameserver(ns, "bench-0")
-        token_file = os.path.join(tmp, "token")
-        env.admin.write_token_file(token_file, ns)
+        ns, token_file, _ = bench_pod(env, tmp)
         host, port = env.server.removeprefix("https://").rsplit(":", 1)
         proxy = TcpProxy(host, int(port))
         kc = k.write_kubeconfig(os.path.join(tmp, "kc-proxy"), f"https://{proxy.address}", env.ca,
