@@ -1,7 +1,7 @@
 /* The plugin kinds okg-sidecard knows: config name, daemon, bus name and config validator. */
 #include "hotupdated-config.h"
 #include "probed-config.h"
-#include "sidecard-manager.h"
+#include "sidecard-plugins.h"
 
 const PluginType plugin_types[] = {
         {

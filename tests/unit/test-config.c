@@ -20,11 +20,7 @@
 #include "okg-signal.h"
 #include "okg-test.h"
 #include "probed-config.h"
-
-static const PluginType types[] = {
-        { "hot_update", "okg-hotupdated", "io.kruise.game.HotUpdate1", hotupdate_config_validate },
-        { "http_probe", "okg-probed", "io.kruise.game.Probe1", probe_config_validate },
-};
+#include "sidecard-plugins.h"
 
 static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
@@ -98,7 +94,7 @@ static void test_bad_configs(void) {
                 n_expected = read_lines(expected_path, &expected);
                 ASSERT_TRUE(n_expected > 0);
 
-                r = sidecar_config_load(names[i], types, ELEMENTSOF(types), &c, &e);
+                r = sidecar_config_load(names[i], plugin_types, n_plugin_types, &c, &e);
                 bool same = r == -EINVAL && !c && e.n == n_expected;
                 for (size_t j = 0; same && j < n_expected; j++)
                         same = streq(e.v[j], expected[j]);
@@ -123,7 +119,7 @@ static SidecarConfig *load_good(const char *name, OkgNode **ret_root) {
         int r;
 
         ASSERT_TRUE(asprintf(&path, "config-good/%s", name) > 0);
-        r = sidecar_config_load(path, types, ELEMENTSOF(types), &c, &e);
+        r = sidecar_config_load(path, plugin_types, n_plugin_types, &c, &e);
         if (r < 0 || e.n > 0) {
                 fprintf(stderr, "%s: r=%d\n", path, r);
                 dump("errors", e.v, e.n);
@@ -430,8 +426,8 @@ static void test_missing_file(void) {
         _cleanup_(sidecar_config_freep) SidecarConfig *c = NULL;
         OkgErrors e = {};
 
-        ASSERT_EQ(sidecar_config_load("config-good/does-not-exist.yaml", types,
-                                      ELEMENTSOF(types), &c, &e),
+        ASSERT_EQ(sidecar_config_load("config-good/does-not-exist.yaml",
+                                      plugin_types, n_plugin_types, &c, &e),
                   -ENOENT);
         ASSERT_TRUE(!c);
         ASSERT_EQ(e.n, 1);
