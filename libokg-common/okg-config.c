@@ -309,37 +309,20 @@ int okg_config_read_string(OkgConfigCtx *c, const OkgNode *v, const char *key_pa
         return 0;
 }
 
-static int read_int(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                    const OkgConfigItem *item, long long *ret) {
-        return okg_node_get_int(v, c->file, key_path, item->min, item->max, c->e, ret);
-}
+/* The integer readers differ only in the field's type; the bounds come from the item. */
+#define DEFINE_INT_READER(name, type)                                                           \
+        int name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,                       \
+                 const OkgConfigItem *item, void *base) {                                       \
+                long long x;                                                                    \
+                int r = okg_node_get_int(v, c->file, key_path, item->min, item->max, c->e, &x); \
+                if (r >= 0)                                                                     \
+                        *FIELD(type, base, item) = (type) x;                                    \
+                return r;                                                                       \
+        }
 
-int okg_config_read_uint(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                         const OkgConfigItem *item, void *base) {
-        long long x;
-        int r = read_int(c, v, key_path, item, &x);
-        if (r >= 0)
-                *FIELD(unsigned, base, item) = (unsigned) x;
-        return r;
-}
-
-int okg_config_read_uint16(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                           const OkgConfigItem *item, void *base) {
-        long long x;
-        int r = read_int(c, v, key_path, item, &x);
-        if (r >= 0)
-                *FIELD(uint16_t, base, item) = (uint16_t) x;
-        return r;
-}
-
-int okg_config_read_uint64(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                           const OkgConfigItem *item, void *base) {
-        long long x;
-        int r = read_int(c, v, key_path, item, &x);
-        if (r >= 0)
-                *FIELD(uint64_t, base, item) = (uint64_t) x;
-        return r;
-}
+DEFINE_INT_READER(okg_config_read_uint, unsigned)
+DEFINE_INT_READER(okg_config_read_uint16, uint16_t)
+DEFINE_INT_READER(okg_config_read_uint64, uint64_t)
 
 int okg_config_read_bool(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
                          const OkgConfigItem *item, void *base) {
@@ -377,31 +360,38 @@ bool okg_config_is_ip_address(const char *s) {
 int okg_config_read_checked(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
                             const OkgConfigItem *item, void *base) {
         const OkgConfigCheck *check = item->data;
+        const char *s, *why;
         char what[80];
         int r = okg_config_read_string(c, v, key_path, item, base);
         if (r < 0)
                 return r;
-        if (check->valid(*FIELD(char *, base, item)))
+        s = *FIELD(char *, base, item);
+        okg_node_describe(v, what, sizeof(what));
+        if (check->valid) {
+                if (check->valid(s))
+                        return 0;
+                okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s (expected %s)",
+                               check->noun, what, check->expected);
+                return -EINVAL;
+        }
+        why = check->why(s);
+        if (!why)
                 return 0;
-        okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s (expected %s)", check->noun,
-                       okg_node_describe(v, what, sizeof(what)), check->expected);
+        okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s: %s%s%s%s", check->noun, what,
+                       why, check->expected ? " (expected " : "", strempty(check->expected),
+                       check->expected ? ")" : "");
         return -EINVAL;
 }
 
-int okg_config_read_qualified_name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                                   const OkgConfigItem *item, void *base) {
-        char what[80];
-        const char *why;
-        int r = okg_config_read_string(c, v, key_path, item, base);
-        if (r < 0)
-                return r;
-        why = kube_qualified_name_check(*FIELD(char *, base, item));
-        if (!why)
-                return 0;
-        okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s: %s",
-                       (const char *) item->data, okg_node_describe(v, what, sizeof(what)), why);
-        return -EINVAL;
-}
+const OkgConfigCheck okg_config_label_key_check = {
+        .noun = "label key",
+        .why = kube_qualified_name_check,
+};
+
+const OkgConfigCheck okg_config_annotation_key_check = {
+        .noun = "annotation key",
+        .why = kube_qualified_name_check,
+};
 
 /* "A, B or C" */
 static void choice_list(const OkgConfigChoice *ch, char *buf, size_t size) {
@@ -474,46 +464,16 @@ static const OkgConfigChoice restart_policy_choice = { .names = restart_policy_t
 static const OkgConfigChoice start_order_choice = { .names = start_order_table };
 static const OkgConfigChoice storage_backend_choice = { .names = storage_backend_table };
 
-/* resources.CPU / resources.Memory: a Kubernetes quantity. */
-static int read_quantity(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                         const OkgConfigItem *item, void *base) {
-        _cleanup_(freep) char *s = NULL;
-        char what[80];
-        const char *why;
-        int r;
+static const OkgConfigCheck quantity_check = {
+        .noun = "quantity",
+        .expected = "e.g. 100m, 0.5, 128Mi or 1G",
+        .why = kube_quantity_check,
+};
 
-        r = okg_config_note(c, okg_node_get_string(v, c->file, key_path, c->e, &s));
-        if (r < 0)
-                return r;
-        why = kube_quantity_check(s);
-        if (why) {
-                okg_errors_add(c->e, c->file, v, key_path,
-                               "invalid quantity %s: %s (expected e.g. 100m, 0.5, 128Mi or 1G)",
-                               okg_node_describe(v, what, sizeof(what)), why);
-                return -EINVAL;
-        }
-        return free_and_strdup(FIELD(char *, base, item), s);
-}
-
-/* storage.resultConfigMap / resultNamespace: a Kubernetes object name. */
-static int read_object_name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                            const OkgConfigItem *item, void *base) {
-        _cleanup_(freep) char *s = NULL;
-        char what[80];
-        const char *why;
-        int r;
-
-        r = okg_config_note(c, okg_node_get_string(v, c->file, key_path, c->e, &s));
-        if (r < 0)
-                return r;
-        why = kube_dns_subdomain_check(s);
-        if (why) {
-                okg_errors_add(c->e, c->file, v, key_path, "invalid name %s: %s",
-                               okg_node_describe(v, what, sizeof(what)), why);
-                return -EINVAL;
-        }
-        return free_and_strdup(FIELD(char *, base, item), s);
-}
+static const OkgConfigCheck object_name_check = {
+        .noun = "name",
+        .why = kube_dns_subdomain_check,
+};
 
 static const OkgConfigCheck health_address_check = {
         .noun = "address",
@@ -524,8 +484,8 @@ static const OkgConfigCheck health_address_check = {
 #define SC(field) offsetof(SidecarConfig, field)
 
 static const OkgConfigItem resources_items[] = {
-        { "CPU", "cpu", read_quantity, SC(cpu) },
-        { "Memory", "memory", read_quantity, SC(memory) },
+        { "CPU", "cpu", okg_config_read_checked, SC(cpu), .data = &quantity_check },
+        { "Memory", "memory", okg_config_read_checked, SC(memory), .data = &quantity_check },
         {}
 };
 
@@ -547,8 +507,10 @@ static const OkgConfigItem restart_backoff_items[] = {
 static const OkgConfigItem storage_items[] = {
         { "backend", NULL, okg_config_read_choice, SC(storage_backend),
           .flags = OKG_CONFIG_AS_STRING, .data = &storage_backend_choice },
-        { "resultConfigMap", NULL, read_object_name, SC(result_configmap) },
-        { "resultNamespace", NULL, read_object_name, SC(result_namespace) },
+        { "resultConfigMap", NULL, okg_config_read_checked, SC(result_configmap),
+          .data = &object_name_check },
+        { "resultNamespace", NULL, okg_config_read_checked, SC(result_namespace),
+          .data = &object_name_check },
         { "events", NULL, okg_config_read_bool, SC(events) },
         { "drainTimeoutSeconds", NULL, okg_config_read_uint, SC(drain_timeout_sec), 1, 3600 },
         { "recordPruneAfterSeconds", NULL, okg_config_read_uint, SC(record_prune_after_sec), 0,

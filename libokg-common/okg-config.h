@@ -211,12 +211,18 @@ bool okg_config_is_ip_address(const char *s);
 typedef struct OkgConfigItem OkgConfigItem;
 
 /* data of okg_config_read_checked: a string valid() accepts, else
- * "invalid NOUN X (expected EXPECTED)". */
+ * "invalid NOUN X (expected EXPECTED)"; or one why() has no complaint about (NULL), else
+ * "invalid NOUN X: WHY", followed by " (expected EXPECTED)" when expected is set. */
 typedef struct OkgConfigCheck {
         const char *noun;
         const char *expected;
         bool (*valid)(const char *s);
+        const char *(*why)(const char *s);
 } OkgConfigCheck;
+
+/* Kubernetes label and annotation keys (kube_qualified_name_check()). */
+extern const OkgConfigCheck okg_config_label_key_check;
+extern const OkgConfigCheck okg_config_annotation_key_check;
 /* Reads the value v (present, not null) of item into the struct at base; key_path names the key
  * as spelled in the file. Returns >= 0 when stored, negative after adding an error. */
 typedef int (*OkgConfigReader)(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
@@ -256,9 +262,7 @@ const OkgNode *okg_config_item_node(const OkgNode *m, const OkgConfigItem *item,
 /* Readers. string: char *, "" allowed unless OKG_CONFIG_NONEMPTY. uint: unsigned in [min, max].
  * uint16, uint64: the same into those types. bool: bool. url: char *, checked as
  * okg_config_url_check() does. absolute_path: char *, must start with "/". checked: char *,
- * accepted by data's valid() (an OkgConfigCheck, e.g. okg_config_is_ip_address).
- * qualified_name: char *, a Kubernetes label or annotation key (data: what it is, for the
- * message "invalid annotation key X: why").
+ * accepted by data's check (an OkgConfigCheck, e.g. okg_config_is_ip_address).
  * choice: int, the index of the value among data's names (an OkgConfigChoice); a non-scalar
  * is "expected A, B or C, got X", unless OKG_CONFIG_AS_STRING or OKG_CONFIG_NONEMPTY give it the
  * string reader's messages. choice_name: char *, the name as the table spells it. section: data
@@ -279,8 +283,6 @@ int okg_config_read_absolute_path(OkgConfigCtx *c, const OkgNode *v, const char 
                                   const OkgConfigItem *item, void *base);
 int okg_config_read_checked(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
                             const OkgConfigItem *item, void *base);
-int okg_config_read_qualified_name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
-                                   const OkgConfigItem *item, void *base);
 /* What okg_config_read_choice() stores: the index of v among the item's names, or negative
  * after adding an error. */
 int okg_config_choice_index(OkgConfigCtx *c, const OkgNode *v, const char *key_path,

@@ -164,8 +164,8 @@ static const OkgConfigItem request_items[] = {
 };
 
 static const OkgConfigItem in_kube_items[] = {
-        { "annotationKey", NULL, okg_config_read_qualified_name, HU(annotation_key), NONEMPTY,
-          .data = "annotation key" },
+        { "annotationKey", NULL, okg_config_read_checked, HU(annotation_key), NONEMPTY,
+          .data = &okg_config_annotation_key_check },
         {}
 };
 

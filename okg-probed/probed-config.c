@@ -248,10 +248,10 @@ static const OkgConfigChoice method_choice = {
 };
 
 static const OkgConfigItem in_kube_items[] = {
-        { "annotationKey", NULL, okg_config_read_qualified_name, EP(annotation_key), NONEMPTY,
-          .data = "annotation key" },
-        { "labelKey", NULL, okg_config_read_qualified_name, EP(label_key), NONEMPTY,
-          .data = "label key" },
+        { "annotationKey", NULL, okg_config_read_checked, EP(annotation_key), NONEMPTY,
+          .data = &okg_config_annotation_key_check },
+        { "labelKey", NULL, okg_config_read_checked, EP(label_key), NONEMPTY,
+          .data = &okg_config_label_key_check },
         /* The proposal spells it markerPolices; accept the dictionary spelling too. */
         { "markerPolices", "markerPolicies", read_policies },
         {}
