@@ -6,6 +6,8 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-event.h"
+#include "okg-list.h"
 #include "okg-metrics.h"
 #include "sidecard-manager.h"
 
@@ -15,7 +17,7 @@
 /* One /metrics request waiting for the daemons' answers, its connection suspended. */
 struct Scrape {
         Manager *manager;
-        Scrape *next;
+        LIST_FIELDS(Scrape, scrapes);
         struct MHD_Connection *connection;
         sd_bus_slot *slots[MAX_SOURCES];
         char *names[MAX_SOURCES];
@@ -32,11 +34,8 @@ static Scrape *scrape_free(Scrape *sc) {
         if (!sc)
                 return NULL;
         m = sc->manager;
-        for (Scrape **p = &m->scrapes; *p; p = &(*p)->next)
-                if (*p == sc) {
-                        *p = sc->next;
-                        break;
-                }
+        if (LIST_LINKED(scrapes, m->scrapes, sc))
+                LIST_REMOVE(scrapes, m->scrapes, sc);
         for (size_t i = 0; i < sc->n_sources; i++) {
                 sd_bus_slot_unref(sc->slots[i]);
                 free(sc->names[i]);
@@ -142,8 +141,7 @@ static Scrape *scrape_start(Manager *m, struct MHD_Connection *c) {
                 return NULL;
         sc->manager = m;
         sc->connection = c;
-        sc->next = m->scrapes;
-        m->scrapes = sc;
+        LIST_PREPEND(scrapes, m->scrapes, sc);
         for (size_t i = 0; bus && i < m->n_units && sc->n_sources < MAX_SOURCES; i++) {
                 Unit *u = m->units[i];
                 const char *name = u->kind == UNIT_STORAGE  ? "io.kruise.game.Storage1"
@@ -169,8 +167,8 @@ static Scrape *scrape_start(Manager *m, struct MHD_Connection *c) {
                         sc->pending++;
         }
         if (sc->pending == 0 ||
-            sd_event_add_time_relative(m->event, &sc->timeout, CLOCK_MONOTONIC, SCRAPE_TIMEOUT_USEC,
-                                       0, on_scrape_timeout, sc) < 0) {
+            okg_timer_arm(m->event, &sc->timeout, SCRAPE_TIMEOUT_USEC, 0, on_scrape_timeout, sc,
+                          "metrics-scrape") < 0) {
                 for (size_t i = 0; i < sc->n_sources; i++)
                         sc->slots[i] = sd_bus_slot_unref(sc->slots[i]);
                 sc->pending = 0;

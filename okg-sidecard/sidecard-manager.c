@@ -20,6 +20,7 @@
 #include "log.h"
 #include "okg-build-config.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-proc.h"
 #include "okg-util.h"
 #include "sidecard-manager.h"
@@ -202,8 +203,7 @@ static int on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         gate_probe_url(m);
-        (void) sd_event_source_set_time_relative(s, GATE_POLL_USEC);
-        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return okg_event_source_rearm(s, GATE_POLL_USEC);
 }
 
 static void manager_enter_gate(Manager *m) {
@@ -222,8 +222,7 @@ static void manager_enter_gate(Manager *m) {
                  strempty(m->config->game_process_name), m->config->game_url ? ", url " : "",
                  strempty(m->config->game_url), m->config->game_timeout_sec);
         manager_set_state(m, MANAGER_WAITING_FOR_GAME);
-        r = sd_event_add_time_relative(m->event, &m->gate_timer, CLOCK_MONOTONIC, 0, 0,
-                                       on_gate_timer, m);
+        r = okg_timer_arm(m->event, &m->gate_timer, 0, 0, on_gate_timer, m, "game-gate");
         if (r < 0) {
                 log_warning_errno(r, "Cannot arm the game gate, starting the plugins now: %m");
                 gate_finish(m);
@@ -407,7 +406,7 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
 
 /* Waiting for u's exit: SIGTERM sent, and the SIGKILL at the deadline not fired yet. */
 static bool unit_stop_pending(const Unit *u) {
-        return u->stop_timer && sd_event_source_get_enabled(u->stop_timer, NULL) > 0;
+        return okg_timer_armed(u->stop_timer);
 }
 
 void manager_stop_continue(Manager *m) {
@@ -446,8 +445,7 @@ void manager_begin_stop(Manager *m) {
         m->stop_deadline_usec = now + (uint64_t) m->config->stop_timeout_sec * USEC_PER_SEC;
         for (size_t i = 0; i < m->n_units; i++) {
                 Unit *u = m->units[i];
-                if (u->restart_timer)
-                        (void) sd_event_source_set_enabled(u->restart_timer, SD_EVENT_OFF);
+                (void) okg_timer_disarm(u->restart_timer);
                 if (u->pid <= 0 && u->state != UNIT_INACTIVE) {
                         u->state = UNIT_INACTIVE;
                         unit_changed(u);
@@ -628,15 +626,10 @@ static int on_config_dir_event(sd_event_source *s, const struct inotify_event *e
 
         /* A ConfigMap update swaps the ..data symlink; an editor writes or renames the file.
          * Either way: re-read after the burst of events settles; unchanged content is a no-op. */
-        if (!m->reload_timer) {
-                r = sd_event_add_time_relative(m->event, &m->reload_timer, CLOCK_MONOTONIC,
-                                               RELOAD_DEBOUNCE_USEC, 0, on_reload_timer, m);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot schedule a reload: %m");
-                return 0;
-        }
-        (void) sd_event_source_set_time_relative(m->reload_timer, RELOAD_DEBOUNCE_USEC);
-        (void) sd_event_source_set_enabled(m->reload_timer, SD_EVENT_ONESHOT);
+        r = okg_timer_arm(m->event, &m->reload_timer, RELOAD_DEBOUNCE_USEC, 0, on_reload_timer, m,
+                          "config-reload");
+        if (r < 0)
+                log_warning_errno(r, "Cannot schedule a reload: %m");
         return 0;
 }
 

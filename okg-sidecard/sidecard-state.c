@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "okg-string-table.h"
 #include "okg-util.h"
 #include "sidecard-state.h"
 
@@ -17,9 +18,7 @@ static const char *const unit_state_table[_UNIT_STATE_MAX] = {
         [UNIT_FAILED] = "failed",
 };
 
-const char *unit_state_to_string(UnitState s) {
-        return s >= 0 && s < _UNIT_STATE_MAX ? unit_state_table[s] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(unit_state, UnitState);
 
 static const char *const unit_kind_table[_UNIT_KIND_MAX] = {
         [UNIT_BUS] = "bus",
@@ -27,9 +26,7 @@ static const char *const unit_kind_table[_UNIT_KIND_MAX] = {
         [UNIT_PLUGIN] = "plugin",
 };
 
-const char *unit_kind_to_string(UnitKind k) {
-        return k >= 0 && k < _UNIT_KIND_MAX ? unit_kind_table[k] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(unit_kind, UnitKind);
 
 static const char *const manager_state_table[_MANAGER_STATE_MAX] = {
         [MANAGER_STARTING] = "starting",
@@ -38,9 +35,7 @@ static const char *const manager_state_table[_MANAGER_STATE_MAX] = {
         [MANAGER_STOPPING] = "stopping",
 };
 
-const char *manager_state_to_string(ManagerState s) {
-        return s >= 0 && s < _MANAGER_STATE_MAX ? manager_state_table[s] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(manager_state, ManagerState);
 
 /* ---- start order and the start sequence ---- */
 

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-util.h"
 #include "sidecard-manager.h"
 
@@ -164,21 +165,11 @@ static int on_watchdog_timeout(sd_event_source *s, uint64_t usec, void *userdata
 
 static int arm_timer(Unit *u, sd_event_source **s, uint64_t usec_relative,
                      sd_event_time_handler_t cb) {
-        int r;
-
-        if (*s) {
-                r = sd_event_source_set_time_relative(*s, usec_relative);
-                if (r < 0)
-                        return r;
-                return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
-        }
-        return sd_event_add_time_relative(u->manager->event, s, CLOCK_MONOTONIC, usec_relative, 0,
-                                          cb, u);
+        return okg_timer_arm(u->manager->event, s, usec_relative, 0, cb, u, NULL);
 }
 
 static void disarm(sd_event_source *s) {
-        if (s)
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        (void) okg_timer_disarm(s);
 }
 
 int unit_watchdog_ping(Unit *u) {
@@ -405,13 +396,8 @@ void unit_terminate(Unit *u, uint64_t deadline_usec) {
                 return;
         unit_set_state(u, UNIT_STOPPING);
         (void) kill(u->pid, SIGTERM);
-        if (u->stop_timer) {
-                r = sd_event_source_set_time(u->stop_timer, deadline_usec);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(u->stop_timer, SD_EVENT_ONESHOT);
-        } else
-                r = sd_event_add_time(u->manager->event, &u->stop_timer, CLOCK_MONOTONIC,
-                                      deadline_usec, 0, on_stop_timeout, u);
+        r = okg_timer_arm_at(u->manager->event, &u->stop_timer, deadline_usec, 0, on_stop_timeout,
+                             u, NULL);
         if (r < 0) {
                 log_warning_errno(r, "Cannot arm the stop deadline of %s, killing it: %m", u->name);
                 (void) kill(u->pid, SIGKILL);
