@@ -557,7 +557,7 @@ int manager_reload(Manager *m, char **ret_message) {
         /* Plugins that left the file. */
         for (size_t i = m->n_units; i > 0; i--) {
                 Unit *u = m->units[i - 1];
-                if (u->kind == UNIT_PLUGIN && !u->transient && !sidecar_config_find_plugin(c, u->name)) {
+                if (unit_reload_removed(u, c)) {
                         log_info("Plugin %s is no longer configured; stopping it.", u->name);
                         (void) manager_remove_plugin(m, u);
                 }
@@ -580,7 +580,7 @@ int manager_reload(Manager *m, char **ret_message) {
                         }
                         continue;
                 }
-                changed = u->transient || !streq_ptr(u->config_canonical, p->config_canonical);
+                changed = unit_reload_changed(u, p);
                 if (u->transient) {
                         if (u->config_file)
                                 (void) unlink(u->config_file);
@@ -663,10 +663,8 @@ static const PluginType *find_plugin_type(const char *name) {
  * of its own in the runtime directory, holding a config with just that plugin. */
 static int write_transient_config(Manager *m, const char *name, const char *config_yaml,
                                   char **ret_path) {
-        _cleanup_(freep) char *dir = NULL, *path = NULL;
-        _cleanup_(fclosep) FILE *f = NULL;
-        char *buf = NULL;
-        size_t len = 0;
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
+        size_t len;
         int r;
 
         if (asprintf(&dir, "%s/plugins", m->runtime_dir) < 0 ||
@@ -675,26 +673,10 @@ static int write_transient_config(Manager *m, const char *name, const char *conf
         r = okg_mkdir_p(dir, 0755);
         if (r < 0)
                 return r;
-        f = open_memstream(&buf, &len);
-        if (!f)
-                return -ENOMEM;
-        fprintf(f, "# Written by okg-sidecard for a plugin added at run time (AddPlugin).\n"
-                   "plugins:\n  - name: %s\n",
-                name);
-        if (!isempty(config_yaml)) {
-                const char *p = config_yaml;
-                fputs("    config:\n", f);
-                while (*p) {
-                        size_t l = strcspn(p, "\n");
-                        fprintf(f, "      %.*s\n", (int) l, p);
-                        p += l;
-                        if (*p == '\n')
-                                p++;
-                }
-        }
-        fclose(TAKE_PTR(f));
-        r = okg_write_file_atomic(path, buf, len, 0644);
-        free(buf);
+        r = sidecard_transient_config_text(name, config_yaml, &text, &len);
+        if (r < 0)
+                return r;
+        r = okg_write_file_atomic(path, text, len, 0644);
         if (r < 0)
                 return r;
         *ret_path = TAKE_PTR(path);

@@ -207,6 +207,14 @@ uint64_t unit_backoff_step(Unit *u, uint64_t initial_usec, uint64_t max_usec) {
 
 /* ---- reload and stop ---- */
 
+bool unit_reload_removed(const Unit *u, const SidecarConfig *c) {
+        return u->kind == UNIT_PLUGIN && !u->transient && !sidecar_config_find_plugin(c, u->name);
+}
+
+bool unit_reload_changed(const Unit *u, const PluginSpec *p) {
+        return u->transient || !streq_ptr(u->config_canonical, p->config_canonical);
+}
+
 bool unit_reload_needs_restart(const Unit *u, bool changed) {
         return changed && (u->pid > 0 || u->state == UNIT_BACKOFF || u->state == UNIT_FAILED);
 }
@@ -227,6 +235,41 @@ Unit *sidecard_stop_next(Unit *const *units, size_t n, bool (*stopping)(const Un
         }
         *ret_waiting = false;
         return NULL;
+}
+
+int sidecard_transient_config_text(const char *name, const char *config_yaml, char **ret_text,
+                                   size_t *ret_len) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        bool failed;
+
+        f = open_memstream(&buf, &len);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "# Written by okg-sidecard for a plugin added at run time (AddPlugin).\n"
+                   "plugins:\n  - name: %s\n",
+                name);
+        if (!isempty(config_yaml)) {
+                const char *p = config_yaml;
+                fputs("    config:\n", f);
+                while (*p) {
+                        size_t l = strcspn(p, "\n");
+                        fprintf(f, "      %.*s\n", (int) l, p);
+                        p += l;
+                        if (*p == '\n')
+                                p++;
+                }
+        }
+        failed = ferror(f);
+        /* buf and len are valid after fclose(). */
+        if (fclose(TAKE_PTR(f)) != 0 || failed) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret_text = buf;
+        *ret_len = len;
+        return 0;
 }
 
 /* ---- health ---- */

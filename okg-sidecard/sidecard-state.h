@@ -166,6 +166,13 @@ uint64_t unit_backoff_step(Unit *u, uint64_t initial_usec, uint64_t max_usec);
 
 /* ---- reload and stop ---- */
 
+/* A reload: the plugin u is no longer in the new config c (plugins added over the bus are not
+ * in the file and stay). */
+bool unit_reload_removed(const Unit *u, const SidecarConfig *c);
+/* A reload: p, u's entry in the new config, changes what u runs with: its `config` section
+ * differs, or the file takes over a plugin added over the bus. */
+bool unit_reload_changed(const Unit *u, const PluginSpec *p);
+
 /* A reload changed the plugin's config (or made a transient plugin a configured one): restart
  * it if it runs or is due to run again; one stopped or never started stays as it is. */
 bool unit_reload_needs_restart(const Unit *u, bool changed);
@@ -176,6 +183,11 @@ bool unit_reload_needs_restart(const Unit *u, bool changed);
  * deadline has not passed. */
 Unit *sidecard_stop_next(Unit *const *units, size_t n, bool (*stopping)(const Unit *u),
                          bool *ret_waiting);
+
+/* The text of the config file a plugin added over the bus (AddPlugin) reads: a config with
+ * just that plugin, its section config_yaml indented below `config:` (none when empty). */
+int sidecard_transient_config_text(const char *name, const char *config_yaml, char **ret_text,
+                                   size_t *ret_len);
 
 /* ---- health ---- */
 

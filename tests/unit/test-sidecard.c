@@ -128,6 +128,16 @@ static void launched(Unit *u, pid_t pid) {
         ASSERT_TRUE(!u->ready);
 }
 
+/* The next step launches a unit; it starts and reports READY=1. */
+static Unit *launch_ready(Suite *s, size_t *next, StartOrder order, pid_t pid) {
+        Unit *u;
+
+        ASSERT_EQ(step(s, next, order, false, &u), STARTUP_LAUNCH);
+        launched(u, pid);
+        ASSERT_TRUE(unit_mark_ready(u, 1));
+        return u;
+}
+
 static void test_startup_sequence(void) {
         static const char *const want[] = { "bus", "storage", "a", "c", "b" };
         Suite s = {};
@@ -164,9 +174,7 @@ static void test_startup_not_held_up(void) {
 
         suite_standard(&s, RESTART_NEVER);
         /* bus ready, storage times out */
-        ASSERT_EQ(step(&s, &next, START_ORDER_BEFORE, false, &u), STARTUP_LAUNCH);
-        launched(u, 10);
-        unit_mark_ready(u, 1);
+        ASSERT_STREQ(launch_ready(&s, &next, START_ORDER_BEFORE, 10)->name, "bus");
         ASSERT_EQ(step(&s, &next, START_ORDER_BEFORE, false, &u), STARTUP_LAUNCH);
         ASSERT_STREQ(u->name, "storage");
         launched(u, 11);
@@ -233,12 +241,8 @@ static void test_startup_gate(void) {
         Unit *u;
 
         suite_standard(&s, RESTART_ALWAYS);
-        for (int i = 0; i < 2; i++) {
-                ASSERT_EQ(step(&s, &next, START_ORDER_AFTER, false, &u), STARTUP_LAUNCH);
-                ASSERT_TRUE(u->kind != UNIT_PLUGIN);
-                launched(u, 20 + i);
-                unit_mark_ready(u, 1);
-        }
+        ASSERT_EQ(launch_ready(&s, &next, START_ORDER_AFTER, 20)->kind, UNIT_BUS);
+        ASSERT_EQ(launch_ready(&s, &next, START_ORDER_AFTER, 21)->kind, UNIT_STORAGE);
         ASSERT_EQ(step(&s, &next, START_ORDER_AFTER, false, &u), STARTUP_GATE);
         ASSERT_STREQ(u->name, "a");
         ASSERT_TRUE(!u->startup_done);
@@ -573,6 +577,80 @@ static void test_reload_restart(void) {
         suite_done(&s);
 }
 
+/* A reload: which plugins left the file, which changed; plugins added over the bus stay until
+ * the file names them, and then count as changed (they are restarted on the file's section). */
+static void test_reload_diff(void) {
+        PluginSpec specs[] = {
+                { .name = (char *) "hot_update", .config_canonical = (char *) "{a: 1}" },
+                { .name = (char *) "t", .config_canonical = (char *) "" },
+        };
+        SidecarConfig c = { .plugins = specs, .n_plugins = ELEMENTSOF(specs) };
+        SidecarConfig empty = {};
+        Suite s = {};
+        Unit *hu = suite_add(&s, UNIT_PLUGIN, "hot_update", 0, 0, RESTART_ALWAYS);
+        Unit *gone = suite_add(&s, UNIT_PLUGIN, "http_probe", 0, 1, RESTART_ALWAYS);
+        Unit *t = suite_add(&s, UNIT_PLUGIN, "t", 0, SIZE_MAX / 2, RESTART_ALWAYS);
+        Unit *tx = suite_add(&s, UNIT_PLUGIN, "tx", 0, SIZE_MAX / 2 + 1, RESTART_ALWAYS);
+        Unit *st = suite_add(&s, UNIT_STORAGE, "storage", 0, 0, RESTART_ALWAYS);
+
+        t->transient = tx->transient = true;
+        ASSERT_TRUE(!unit_reload_removed(hu, &c));
+        ASSERT_TRUE(unit_reload_removed(gone, &c));
+        ASSERT_TRUE(!unit_reload_removed(t, &c));
+        ASSERT_TRUE(!unit_reload_removed(tx, &c)); /* not in the file, and never was */
+        ASSERT_TRUE(!unit_reload_removed(st, &c));  /* not a plugin */
+        ASSERT_TRUE(unit_reload_removed(hu, &empty));
+        ASSERT_TRUE(!unit_reload_removed(tx, &empty));
+
+        hu->config_canonical = strdup("{a: 1}");
+        ASSERT_TRUE(!unit_reload_changed(hu, &specs[0]));
+        free(hu->config_canonical);
+        hu->config_canonical = strdup("{a: 2}");
+        ASSERT_TRUE(unit_reload_changed(hu, &specs[0]));
+        free(hu->config_canonical);
+        hu->config_canonical = NULL;
+        ASSERT_TRUE(unit_reload_changed(hu, &specs[0]));
+        /* Same text, but the file takes a transient plugin over. */
+        t->config_canonical = strdup("");
+        ASSERT_TRUE(unit_reload_changed(t, &specs[1]));
+        t->transient = false;
+        ASSERT_TRUE(!unit_reload_changed(t, &specs[1]));
+        free(t->config_canonical);
+        suite_done(&s);
+}
+
+/* The file a plugin added over the bus reads. */
+static void test_transient_config(void) {
+        char *text = NULL;
+        size_t len = 0;
+
+        ASSERT_EQ(sidecard_transient_config_text("http_probe", "probes:\n  - url: http://x/\n  "
+                                                 "  period: 3\nextra: true", &text, &len), 0);
+        ASSERT_STREQ(text, "# Written by okg-sidecard for a plugin added at run time (AddPlugin).\n"
+                           "plugins:\n"
+                           "  - name: http_probe\n"
+                           "    config:\n"
+                           "      probes:\n"
+                           "        - url: http://x/\n"
+                           "          period: 3\n"
+                           "      extra: true\n");
+        ASSERT_EQ(len, strlen(text));
+        free(text);
+        /* No section: no `config:` key at all. */
+        ASSERT_EQ(sidecard_transient_config_text("hot_update", "", &text, &len), 0);
+        ASSERT_STREQ(text, "# Written by okg-sidecard for a plugin added at run time (AddPlugin).\n"
+                           "plugins:\n  - name: hot_update\n");
+        free(text);
+        ASSERT_EQ(sidecard_transient_config_text("hot_update", NULL, &text, &len), 0);
+        ASSERT_TRUE(!strstr(text, "config:"));
+        free(text);
+        /* A trailing newline and empty lines inside are kept as lines, not doubled. */
+        ASSERT_EQ(sidecard_transient_config_text("p", "a: 1\n\nb: 2\n", &text, &len), 0);
+        ASSERT_TRUE(strstr(text, "    config:\n      a: 1\n      \n      b: 2\n"));
+        ASSERT_TRUE(len >= 2 && text[len - 1] == '\n' && text[len - 2] == '2');
+        free(text);
+}
+
 /* The stop: plugins from the highest boot order down, then storage, then the bus; one at a
  * time. */
 static Unit *stop_pending_unit;
@@ -666,6 +744,8 @@ int main(void) {
         test_health();
         test_health_transient();
         test_reload_restart();
+        test_reload_diff();
+        test_transient_config();
         test_stop_order();
         test_notify();
         test_watchdog_wanted();
