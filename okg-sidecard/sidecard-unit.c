@@ -168,10 +168,6 @@ static int arm_timer(Unit *u, sd_event_source **s, uint64_t usec_relative,
         return okg_timer_arm(u->manager->event, s, usec_relative, 0, cb, u, NULL);
 }
 
-static void disarm(sd_event_source *s) {
-        (void) okg_timer_disarm(s);
-}
-
 int unit_watchdog_ping(Unit *u) {
         if (!unit_watchdog_wanted(u, u->manager->config->watchdog_sec))
                 return 0;
@@ -207,7 +203,7 @@ void unit_notify_ready(Unit *u) {
 
         if (!unit_mark_ready(u, okg_now_usec()))
                 return;
-        disarm(u->start_timer);
+        (void) okg_timer_disarm(u->start_timer);
         unit_log_state(u, old);
         log_info("%s is ready (PID %i).", u->name, (int) u->pid);
         unit_changed(u);
@@ -326,9 +322,9 @@ void unit_process_exited(Unit *u, const siginfo_t *si) {
         UnitState old = u->state;
         bool clean, stable;
 
-        disarm(u->start_timer);
-        disarm(u->watchdog_timer);
-        disarm(u->stop_timer);
+        (void) okg_timer_disarm(u->start_timer);
+        (void) okg_timer_disarm(u->watchdog_timer);
+        (void) okg_timer_disarm(u->stop_timer);
         u->address_source = sd_event_source_disable_unref(u->address_source);
         if (u->print_address_fd >= 0)
                 close(u->print_address_fd);
@@ -408,14 +404,14 @@ void unit_terminate(Unit *u, uint64_t deadline_usec) {
 int unit_start(Unit *u) {
         if (u->pid > 0)
                 return -EALREADY;
-        disarm(u->restart_timer);
+        (void) okg_timer_disarm(u->restart_timer);
         unit_request_start(u);
         return unit_spawn(u);
 }
 
 int unit_stop(Unit *u) {
         unit_request_stop(u);
-        disarm(u->restart_timer);
+        (void) okg_timer_disarm(u->restart_timer);
         if (u->pid > 0) {
                 uint64_t now;
                 (void) sd_event_now(u->manager->event, CLOCK_MONOTONIC, &now);
