@@ -136,7 +136,7 @@ static void gate_probe_done(CurlGlue *g, CURL *easy, CURLcode result, void *user
 
         if (result == CURLE_OK)
                 (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 200 && code < 400) {
+        if (sidecard_game_answer_up(code)) {
                 log_info("Game answered at %s.", m->config->game_url);
                 m->game_up = true;
         }
@@ -213,10 +213,8 @@ static void manager_enter_gate(Manager *m) {
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
         m->gate_deadline_usec = now + (uint64_t) m->config->game_timeout_sec * USEC_PER_SEC;
         for (size_t i = m->startup_next; i < m->n_units; i++)
-                if (m->units[i]->state == UNIT_INACTIVE && !m->units[i]->stop_requested) {
-                        m->units[i]->state = UNIT_WAITING;
+                if (unit_hold(m->units[i]))
                         unit_changed(m->units[i]);
-                }
         log_info("sidecarstartorder is After: holding the plugins until the game is up "
                  "(process '%s'%s%s, at most %u s).",
                  strempty(m->config->game_process_name), m->config->game_url ? ", url " : "",

@@ -85,6 +85,17 @@ StartupStep sidecard_startup_step(Unit *const *units, size_t n, size_t *next, St
         return STARTUP_DONE;
 }
 
+bool unit_hold(Unit *u) {
+        if (u->state != UNIT_INACTIVE || u->stop_requested)
+                return false;
+        u->state = UNIT_WAITING;
+        return true;
+}
+
+bool sidecard_game_answer_up(long status) {
+        return status >= 200 && status < 400;
+}
+
 bool unit_start_timeout_fired(Unit *u) {
         if (u->ready || u->pid <= 0)
                 return false;

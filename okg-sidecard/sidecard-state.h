@@ -111,6 +111,12 @@ typedef enum StartupStep {
 StartupStep sidecard_startup_step(Unit *const *units, size_t n, size_t *next, StartOrder order,
                                   bool game_up, Unit **ret_unit);
 
+/* sidecarstartorder After: hold u (state waiting) until the game is up. True when u changed:
+ * it had not started and was not stopped on purpose. */
+bool unit_hold(Unit *u);
+/* gameReady.url answered with this HTTP status (0: no answer): the game is up. */
+bool sidecard_game_answer_up(long status);
+
 /* The start timer of u ran out: true (and u is marked start_timed_out) when it still matters,
  * i.e. u runs and has not reported READY=1. */
 bool unit_start_timeout_fired(Unit *u);

@@ -246,13 +246,26 @@ static void test_startup_gate(void) {
         ASSERT_EQ(step(&s, &next, START_ORDER_AFTER, false, &u), STARTUP_GATE);
         ASSERT_STREQ(u->name, "a");
         ASSERT_TRUE(!u->startup_done);
-        /* Held plugins do not make /healthz fail. */
+        /* Held plugins do not make /healthz fail; one stopped on purpose is not held. */
+        unit_request_stop(suite_find(&s, "b"));
         for (size_t i = next; i < s.n; i++)
-                s.v[i]->state = UNIT_WAITING;
+                ASSERT_EQ(unit_hold(s.v[i]), !streq(s.v[i]->name, "b"));
+        ASSERT_EQ(suite_find(&s, "a")->state, UNIT_WAITING);
+        ASSERT_EQ(suite_find(&s, "b")->state, UNIT_INACTIVE);
+        ASSERT_TRUE(!unit_hold(suite_find(&s, "a"))); /* once */
+        ASSERT_TRUE(!unit_hold(s.v[0]));              /* running */
         ASSERT_TRUE(sidecard_is_healthy(MANAGER_WAITING_FOR_GAME, s.v, s.n));
         ASSERT_TRUE(!sidecard_is_ready(MANAGER_WAITING_FOR_GAME, s.v, s.n));
         /* Asked again, still held. */
         ASSERT_EQ(step(&s, &next, START_ORDER_AFTER, false, &u), STARTUP_GATE);
+        /* What counts as an answer from gameReady.url. */
+        ASSERT_TRUE(sidecard_game_answer_up(200));
+        ASSERT_TRUE(sidecard_game_answer_up(302));
+        ASSERT_TRUE(sidecard_game_answer_up(399));
+        ASSERT_TRUE(!sidecard_game_answer_up(0));
+        ASSERT_TRUE(!sidecard_game_answer_up(199));
+        ASSERT_TRUE(!sidecard_game_answer_up(404));
+        ASSERT_TRUE(!sidecard_game_answer_up(503));
         /* The game is up (or the wait timed out): the plugins start in order. */
         ASSERT_EQ(step(&s, &next, START_ORDER_AFTER, true, &u), STARTUP_LAUNCH);
         ASSERT_STREQ(u->name, "a");
