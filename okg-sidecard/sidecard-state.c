@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
 #include "macro.h"
 #include "okg-string-table.h"
@@ -307,6 +308,34 @@ bool sidecard_is_ready(ManagerState ms, Unit *const *units, size_t n) {
                 if (!units[i]->stop_requested && !units[i]->ready)
                         return false;
         return true;
+}
+
+json_object *sidecard_health_json(ManagerState ms, bool game_wait_timed_out, Unit *const *units,
+                                  size_t n, bool ok) {
+        json_object *o = json_object_new_object(), *list = json_object_new_array();
+
+        json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "unavailable"));
+        json_object_object_add(o, "state", json_object_new_string(manager_state_to_string(ms)));
+        json_object_object_add(o, "waitingForGame",
+                               json_object_new_boolean(ms == MANAGER_WAITING_FOR_GAME));
+        if (game_wait_timed_out)
+                json_object_object_add(o, "gameWaitTimedOut", json_object_new_boolean(true));
+        for (size_t i = 0; i < n; i++) {
+                const Unit *u = units[i];
+                json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "name", json_object_new_string(u->name));
+                json_object_object_add(j, "kind", json_object_new_string(unit_kind_to_string(u->kind)));
+                json_object_object_add(j, "state", json_object_new_string(unit_state_to_string(u->state)));
+                json_object_object_add(j, "ready", json_object_new_boolean(u->ready));
+                json_object_object_add(j, "pid", json_object_new_int(u->pid > 0 ? u->pid : 0));
+                json_object_object_add(j, "restarts", json_object_new_int((int) u->restarts));
+                if (u->last_exit_text)
+                        json_object_object_add(j, "lastExit", json_object_new_string(u->last_exit_text));
+                json_object_array_add(list, j);
+        }
+        json_object_object_add(o, "units", list);
+        return o;
 }
 
 /* ---- the notify socket ---- */

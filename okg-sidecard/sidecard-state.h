@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <json-c/json.h>
 #include <systemd/sd-event.h>
 
 #include "okg-config.h"
@@ -202,6 +203,11 @@ int sidecard_transient_config_text(const char *name, const char *config_yaml, ch
 bool sidecard_is_healthy(ManagerState ms, Unit *const *units, size_t n);
 /* /readyz: the start sequence is complete and every unit not stopped on purpose is ready. */
 bool sidecard_is_ready(ManagerState ms, Unit *const *units, size_t n);
+
+/* The JSON body of /healthz and /readyz (ok: the answer is 200): the manager's state and, per
+ * unit, name, kind, state, ready, pid, restarts and the last exit. */
+json_object *sidecard_health_json(ManagerState ms, bool game_wait_timed_out, Unit *const *units,
+                                  size_t n, bool ok);
 
 /* ---- the notify socket ---- */
 

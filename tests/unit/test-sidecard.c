@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
 #include "macro.h"
 #include "okg-test.h"
@@ -571,6 +572,42 @@ static void test_health_transient(void) {
         suite_done(&s);
 }
 
+/* The body of /healthz and /readyz. */
+static void check_json(json_object *o, const char *want) {
+        ASSERT_TRUE(o);
+        ASSERT_STREQ(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), want);
+        json_object_put(o);
+}
+
+static void test_health_json(void) {
+        Suite s = {};
+        Unit *bus = suite_add(&s, UNIT_BUS, "bus", 0, 0, RESTART_ALWAYS);
+        Unit *p = suite_add(&s, UNIT_PLUGIN, "hot_update", 0, 0, RESTART_ALWAYS);
+
+        launched(bus, 8894);
+        unit_mark_ready(bus, 1);
+        launched(p, 8896);
+        unit_record_exit(p, CLD_KILLED, SIGKILL);
+        unit_exit_decide(p, MANAGER_RUNNING, false, false);
+        unit_backoff_step(p, 1, 2);
+        p->restarts = 1;
+        check_json(sidecard_health_json(MANAGER_RUNNING, false, s.v, s.n, false),
+                   "{\"status\":\"unavailable\",\"state\":\"running\",\"waitingForGame\":false,"
+                   "\"units\":[{\"name\":\"bus\",\"kind\":\"bus\",\"state\":\"running\","
+                   "\"ready\":true,\"pid\":8894,\"restarts\":0},"
+                   "{\"name\":\"hot_update\",\"kind\":\"plugin\",\"state\":\"backoff\","
+                   "\"ready\":false,\"pid\":0,\"restarts\":1,"
+                   "\"lastExit\":\"killed by SIGKILL\"}]}");
+        check_json(sidecard_health_json(MANAGER_WAITING_FOR_GAME, false, s.v, 1, true),
+                   "{\"status\":\"ok\",\"state\":\"waiting-for-game\",\"waitingForGame\":true,"
+                   "\"units\":[{\"name\":\"bus\",\"kind\":\"bus\",\"state\":\"running\","
+                   "\"ready\":true,\"pid\":8894,\"restarts\":0}]}");
+        check_json(sidecard_health_json(MANAGER_RUNNING, true, NULL, 0, true),
+                   "{\"status\":\"ok\",\"state\":\"running\",\"waitingForGame\":false,"
+                   "\"gameWaitTimedOut\":true,\"units\":[]}");
+        suite_done(&s);
+}
+
 /* A reload restarts a plugin whose config changed if it runs, is in back-off or failed. */
 static void test_reload_restart(void) {
         Suite s = {};
@@ -756,6 +793,7 @@ int main(void) {
         test_backoff();
         test_health();
         test_health_transient();
+        test_health_json();
         test_reload_restart();
         test_reload_diff();
         test_transient_config();
