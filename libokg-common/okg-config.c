@@ -13,6 +13,7 @@
 #include "macro.h"
 #include "okg-config.h"
 #include "okg-kube-names.h"
+#include "okg-string-table.h"
 
 static const char *const restart_policy_table[_RESTART_POLICY_MAX + 1] = {
         [RESTART_ALWAYS] = "Always",
@@ -31,50 +32,10 @@ static const char *const storage_backend_table[_STORAGE_BACKEND_MAX + 1] = {
         [STORAGE_BACKEND_LOCAL] = "local",
 };
 
-const char *storage_backend_to_string(StorageBackend b) {
-        if (b < 0 || b >= _STORAGE_BACKEND_MAX)
-                return NULL;
-        return storage_backend_table[b];
-}
-
-StorageBackend storage_backend_from_string(const char *s) {
-        if (!s)
-                return _STORAGE_BACKEND_INVALID;
-        for (int i = 0; i < _STORAGE_BACKEND_MAX; i++)
-                if (strcasecmp(s, storage_backend_table[i]) == 0)
-                        return (StorageBackend) i;
-        return _STORAGE_BACKEND_INVALID;
-}
-
-const char *restart_policy_to_string(RestartPolicy p) {
-        if (p < 0 || p >= _RESTART_POLICY_MAX)
-                return NULL;
-        return restart_policy_table[p];
-}
-
-RestartPolicy restart_policy_from_string(const char *s) {
-        if (!s)
-                return _RESTART_POLICY_INVALID;
-        for (int i = 0; i < _RESTART_POLICY_MAX; i++)
-                if (strcasecmp(s, restart_policy_table[i]) == 0)
-                        return (RestartPolicy) i;
-        return _RESTART_POLICY_INVALID;
-}
-
-const char *start_order_to_string(StartOrder o) {
-        if (o < 0 || o >= _START_ORDER_MAX)
-                return NULL;
-        return start_order_table[o];
-}
-
-StartOrder start_order_from_string(const char *s) {
-        if (!s)
-                return _START_ORDER_INVALID;
-        for (int i = 0; i < _START_ORDER_MAX; i++)
-                if (strcasecmp(s, start_order_table[i]) == 0)
-                        return (StartOrder) i;
-        return _START_ORDER_INVALID;
-}
+/* The tables end in NULL (sized _MAX + 1) so that they also serve as OkgConfigChoice names. */
+DEFINE_STRING_TABLE_LOOKUP_CASE(storage_backend, StorageBackend)
+DEFINE_STRING_TABLE_LOOKUP_CASE(restart_policy, RestartPolicy)
+DEFINE_STRING_TABLE_LOOKUP_CASE(start_order, StartOrder)
 
 SidecarConfig *sidecar_config_free(SidecarConfig *c) {
         if (!c)
