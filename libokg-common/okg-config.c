@@ -140,63 +140,6 @@ int okg_config_get_string(OkgConfigCtx *c, const OkgNode *v, const char *key_pat
         return 0;
 }
 
-int okg_config_opt_string(OkgConfigCtx *c, const OkgNode *m, const char *path, const char *key,
-                          bool allow_empty, char **field, const OkgNode **ret_node) {
-        OkgNode *v = okg_config_get_opt(m, key);
-        _cleanup_(freep) char *p = NULL;
-        char *s;
-        int r;
-
-        if (!v)
-                return 0;
-        p = okg_config_path(c, path, key);
-        if (!p)
-                return -ENOMEM;
-        r = okg_config_get_string(c, v, p, allow_empty, &s);
-        if (r < 0)
-                return r;
-        free(*field);
-        *field = s;
-        if (ret_node)
-                *ret_node = v;
-        return 1;
-}
-
-int okg_config_opt_int(OkgConfigCtx *c, const OkgNode *m, const char *path, const char *key,
-                       long long min, long long max, long long *field) {
-        OkgNode *v = okg_config_get_opt(m, key);
-        _cleanup_(freep) char *p = NULL;
-        int r;
-
-        if (!v)
-                return 0;
-        p = okg_config_path(c, path, key);
-        if (!p)
-                return -ENOMEM;
-        r = okg_node_get_int(v, c->file, p, min, max, c->e, field);
-        return r < 0 ? okg_config_note(c, r) : 1;
-}
-
-int okg_config_opt_uint(OkgConfigCtx *c, const OkgNode *m, const char *path, const char *key,
-                        long long min, long long max, unsigned *field) {
-        long long x;
-        int r = okg_config_opt_int(c, m, path, key, min, max, &x);
-        if (r > 0)
-                *field = (unsigned) x;
-        return r;
-}
-
-const OkgNode *okg_config_opt_section(OkgConfigCtx *c, const OkgNode *m, const char *path,
-                                      const char *key, const char *const *keys,
-                                      char **ret_path) {
-        OkgNode *v = okg_config_get_opt(m, key);
-
-        *ret_path = okg_config_path(c, path, key);
-        if (!*ret_path || !v)
-                return NULL;
-        return okg_config_check_mapping(c, v, *ret_path, keys) ? v : NULL;
-}
-
 const OkgNode *okg_config_item_node(const OkgNode *m, const OkgConfigItem *item,
                                     const char **ret_key) {
         const OkgNode *v = okg_config_get_opt(m, item->key);

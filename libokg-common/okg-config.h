@@ -188,22 +188,6 @@ bool okg_config_check_mapping(OkgConfigCtx *c, const OkgNode *m, const char *pat
 int okg_config_get_string(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
                           bool allow_empty, char **ret);
 
-/* Optional keys of mapping m, read straight into *field (replacing the default). Return 1 when
- * set, 0 when absent or null, negative after adding an error. opt_string refuses "" unless
- * allow_empty and stores the node in *ret_node (may be NULL) when set. */
-int okg_config_opt_string(OkgConfigCtx *c, const OkgNode *m, const char *path, const char *key,
-                          bool allow_empty, char **field, const OkgNode **ret_node);
-int okg_config_opt_int(OkgConfigCtx *c, const OkgNode *m, const char *path, const char *key,
-                       long long min, long long max, long long *field);
-int okg_config_opt_uint(OkgConfigCtx *c, const OkgNode *m, const char *path, const char *key,
-                        long long min, long long max, unsigned *field);
-/* A sub-section that must be a mapping with only keys[] (NULL: any key). Returns it, or NULL
- * when absent, null or not a mapping (with an error); *ret_path is its key path either way
- * (NULL on ENOMEM). */
-const OkgNode *okg_config_opt_section(OkgConfigCtx *c, const OkgNode *m, const char *path,
-                                      const char *key, const char *const *keys,
-                                      char **ret_path);
-
 /* inet_pton() accepts s as IPv4 or IPv6. */
 bool okg_config_is_ip_address(const char *s);
 
@@ -223,6 +207,7 @@ typedef struct OkgConfigCheck {
 /* Kubernetes label and annotation keys (kube_qualified_name_check()). */
 extern const OkgConfigCheck okg_config_label_key_check;
 extern const OkgConfigCheck okg_config_annotation_key_check;
+
 /* Reads the value v (present, not null) of item into the struct at base; key_path names the key
  * as spelled in the file. Returns >= 0 when stored, negative after adding an error. */
 typedef int (*OkgConfigReader)(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
@@ -255,7 +240,8 @@ struct OkgConfigItem {
  * null. Both spellings of one key given is an error. Errors from readers stay in c; returns 0. */
 int okg_config_read_items(OkgConfigCtx *c, const OkgNode *m, const char *path,
                           const OkgConfigItem *items, void *base);
-/* The node of item's key in m (either spelling, null counting as absent) and its key path. */
+/* The node of item's key in m (either spelling, null counting as absent) and, in *ret_key, the
+ * spelling found (the first one when neither is there). */
 const OkgNode *okg_config_item_node(const OkgNode *m, const OkgConfigItem *item,
                                     const char **ret_key);
 
