@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "okg-build-config.h"
+#include "okg-bus-api.h"
 #include "macro.h"
 #include "okg-proc.h"
 #include "okg-util.h"
@@ -47,7 +48,7 @@ static void manager_set_state(Manager *m, ManagerState s) {
 }
 
 void unit_changed(Unit *u) {
-        okg_bus_emit_all_changed(u->manager->bus, u->object_path, "io.kruise.game.Sidecar1.Unit");
+        okg_bus_emit_all_changed(u->manager->bus, u->object_path, OKG_SIDECAR_UNIT_IFACE);
         sidecard_bus_manager_changed(u->manager);
 }
 
@@ -105,7 +106,7 @@ static Unit *manager_add_unit(Manager *m, UnitKind kind, const char *name) {
         u->last_exit_code = -1;
         u->restart_policy = RESTART_ALWAYS;
         u->name = strdup(name);
-        r = sd_bus_path_encode("/io/kruise/game/Sidecar1/unit", name, &u->object_path);
+        r = sd_bus_path_encode(OKG_SIDECAR_UNIT_PATH_PREFIX, name, &u->object_path);
         if (!u->name || r < 0)
                 return unit_free(u);
         m->units[m->n_units++] = u;
@@ -834,7 +835,7 @@ void manager_bus_started(Manager *m) {
 
         if (m->bus)
                 return; /* an existing connection reconnects by itself */
-        r = okg_bus_new(m->event, m->bus_address, "io.kruise.game.Sidecar1", sidecard_bus_setup,
+        r = okg_bus_new(m->event, m->bus_address, OKG_SIDECAR_NAME, sidecard_bus_setup,
                         NULL, m, &m->bus);
         if (r < 0)
                 log_error_errno(r, "Cannot publish io.kruise.game.Sidecar1 on the private bus: %m");

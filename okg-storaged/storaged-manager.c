@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 #include "okg-util.h"
 #include "okg-daemon.h"
 #include "storaged-manager.h"
@@ -1012,7 +1013,7 @@ static void on_record_answer(KubeClient *k, const KubeResponse *r, void *userdat
         } else if (outcome == KUBE_NOT_FOUND)
                 (void) reply_from_data(m, rr->call, rr->field, NULL);
         else
-                (void) sd_bus_reply_method_errorf(rr->call, "io.kruise.game.Storage1.Error.Busy",
+                (void) sd_bus_reply_method_errorf(rr->call, OKG_STORAGE_ERROR_BUSY,
                                                   "Cannot read the result ConfigMap now: %s",
                                                   strempty(r->message));
         json_object_put(cm);
@@ -1223,7 +1224,7 @@ int manager_start(Manager *m) {
                         pod_learned(m, pod);
         }
 
-        r = okg_bus_new(m->event, NULL, "io.kruise.game.Storage1", storaged_bus_setup, NULL, m, &m->bus);
+        r = okg_bus_new(m->event, NULL, OKG_STORAGE_NAME, storaged_bus_setup, NULL, m, &m->bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to join the private bus as io.kruise.game.Storage1: %m");
 

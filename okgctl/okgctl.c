@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-bus-api.h"
 #include "okg-util.h"
 
 #define SIDECAR "io.kruise.game.Sidecar1"
@@ -79,7 +80,9 @@ static int connect_bus(sd_bus **ret) {
         if (r < 0)
                 return r;
         a = addr;
-        r = sd_bus_new(&bus);
+        r = okg_bus_error_map_register();
+        if (r >= 0)
+                r = sd_bus_new(&bus);
         if (r >= 0)
                 r = sd_bus_set_address(bus, a);
         if (r >= 0)
@@ -115,7 +118,8 @@ static int list_units(sd_bus *bus, const char *method, json_object **ret) {
         UnitRow u;
         int r;
 
-        r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, method, &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, method,
+                               &e, &reply, "");
         if (r < 0) {
                 json_object_put(arr);
                 fail_bus(method, r, &e);
@@ -136,8 +140,9 @@ static int list_units(sd_bus *bus, const char *method, json_object **ret) {
                 json_object_object_add(o, "ready", json_object_new_boolean(u.ready));
                 json_object_object_add(o, "bootOrder", json_object_new_int(u.boot));
                 json_object_object_add(o, "restarts", json_object_new_int64(u.restarts));
-                if (sd_bus_get_property_string(bus, SIDECAR, u.path, SIDECAR ".Unit", "LastExitStatus",
-                                               NULL, &exit_status) >= 0) {
+                if (sd_bus_get_property_string(bus, OKG_SIDECAR_NAME, u.path,
+                                               OKG_SIDECAR_UNIT_IFACE, "LastExitStatus", NULL,
+                                               &exit_status) >= 0) {
                         json_object_object_add(o, "lastExit", json_object_new_string(exit_status));
                         free(exit_status);
                 }
@@ -184,8 +189,8 @@ static int get_bool_prop(sd_bus *bus, const char *dest, const char *path, const 
 static char **hot_update_protections(sd_bus *bus) {
         char **l = NULL;
 
-        if (sd_bus_get_property_strv(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "Protections", NULL,
-                                     &l) < 0)
+        if (sd_bus_get_property_strv(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH,
+                                     OKG_HOTUPDATE_IFACE, "Protections", NULL, &l) < 0)
                 return NULL;
         return l;
 }
@@ -268,7 +273,8 @@ static int cmd_plugins(sd_bus *bus, char **args) {
 
 static int cmd_unit_op(sd_bus *bus, const char *method, const char *name) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, method, &e, NULL, "s", name);
+        int r = sd_bus_call_method(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                                   method, &e, NULL, "s", name);
         if (r < 0) {
                 fail_bus(name, r, &e);
                 sd_bus_error_free(&e);
@@ -294,7 +300,8 @@ static int cmd_reload(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int changed = 0, r;
 
-        r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "ReloadConfig", &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                               "ReloadConfig", &e, &reply, "");
         if (r < 0) {
                 fail_bus("reload refused", r, &e);
                 sd_bus_error_free(&e);
@@ -321,7 +328,8 @@ static int cmd_storage(sd_bus *bus, char **args) {
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
                 _cleanup_(freep) char *v = NULL;
-                r = get_string_prop(bus, STORAGE, STORAGE_PATH, STORAGE, strings[i], &v);
+                r = get_string_prop(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH, OKG_STORAGE_IFACE,
+                                    strings[i], &v);
                 if (r < 0) {
                         json_object_put(o);
                         fprintf(stderr, "okgctl: okg-storaged does not answer: %s\n", strerror(-r));
@@ -329,11 +337,13 @@ static int cmd_storage(sd_bus *bus, char **args) {
                 }
                 json_object_object_add(o, strings[i], json_object_new_string(v));
         }
-        (void) sd_bus_get_property_trivial(bus, STORAGE, STORAGE_PATH, STORAGE, "Pending", NULL, 'u', &pending);
+        (void) sd_bus_get_property_trivial(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                           OKG_STORAGE_IFACE, "Pending", NULL, 'u', &pending);
         json_object_object_add(o, "Pending", json_object_new_int64(pending));
         for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
                 uint64_t v = 0;
-                (void) sd_bus_get_property_trivial(bus, STORAGE, STORAGE_PATH, STORAGE, counters[i], NULL, 't', &v);
+                (void) sd_bus_get_property_trivial(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                                   OKG_STORAGE_IFACE, counters[i], NULL, 't', &v);
                 json_object_object_add(o, counters[i], json_object_new_int64((int64_t) v));
         }
         if (arg_json)
@@ -358,7 +368,8 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                 /* No arguments: show the current version and the last result. */
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *st = NULL;
                 const char *json = NULL;
-                r = sd_bus_call_method(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "GetStatus", &e, &st, "");
+                r = sd_bus_call_method(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH,
+                                       OKG_HOTUPDATE_IFACE, "GetStatus", &e, &st, "");
                 if (r < 0 || sd_bus_message_read(st, "s", &json) < 0) {
                         fail_bus("hot update status", r, &e);
                         sd_bus_error_free(&e);
@@ -410,7 +421,8 @@ static int cmd_probes(sd_bus *bus, char **args) {
         uint32_t index;
         int failing, r;
 
-        r = sd_bus_call_method(bus, PROBE, PROBE_PATH, PROBE, "ListEndpoints", &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_PROBE_NAME, OKG_PROBE_PATH, OKG_PROBE_IFACE,
+                               "ListEndpoints", &e, &reply, "");
         if (r < 0) {
                 json_object_put(arr);
                 fail_bus("probes", r, &e);
@@ -425,9 +437,14 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 _cleanup_(freep) char *err = NULL;
                 uint64_t probes = 0, failures = 0;
 
-                (void) get_string_prop(bus, PROBE, path, PROBE ".Endpoint", "LastError", &err);
-                (void) sd_bus_get_property_trivial(bus, PROBE, path, PROBE ".Endpoint", "Probes", NULL, 't', &probes);
-                (void) sd_bus_get_property_trivial(bus, PROBE, path, PROBE ".Endpoint", "Failures", NULL, 't', &failures);
+                (void) get_string_prop(bus, OKG_PROBE_NAME, path, OKG_PROBE_ENDPOINT_IFACE,
+                                       "LastError", &err);
+                (void) sd_bus_get_property_trivial(bus, OKG_PROBE_NAME, path,
+                                                   OKG_PROBE_ENDPOINT_IFACE, "Probes", NULL, 't',
+                                                   &probes);
+                (void) sd_bus_get_property_trivial(bus, OKG_PROBE_NAME, path,
+                                                   OKG_PROBE_ENDPOINT_IFACE, "Failures", NULL, 't',
+                                                   &failures);
                 json_object_object_add(o, "index", json_object_new_int64(index));
                 json_object_object_add(o, "url", json_object_new_string(url));
                 json_object_object_add(o, "state", json_object_new_string(state));
@@ -471,18 +488,19 @@ static int cmd_probes(sd_bus *bus, char **args) {
 
 static const char *daemon_bus_name(const char *d) {
         if (streq(d, "sidecard") || streq(d, "okg-sidecard") || streq(d, "sidecar"))
-                return SIDECAR;
+                return OKG_SIDECAR_NAME;
         if (streq(d, "storaged") || streq(d, "okg-storaged") || streq(d, "storage"))
-                return STORAGE;
+                return OKG_STORAGE_NAME;
         if (streq(d, "hotupdated") || streq(d, "okg-hotupdated") || streq(d, "hot_update"))
-                return HOTUPDATE;
+                return OKG_HOTUPDATE_NAME;
         if (streq(d, "probed") || streq(d, "okg-probed") || streq(d, "http_probe"))
-                return PROBE;
+                return OKG_PROBE_NAME;
         return NULL;
 }
 
 static int cmd_log_level(sd_bus *bus, char **args) {
-        static const char *const all[] = { SIDECAR, STORAGE, HOTUPDATE, PROBE };
+        static const char *const all[] = { OKG_SIDECAR_NAME, OKG_STORAGE_NAME, OKG_HOTUPDATE_NAME,
+                                           OKG_PROBE_NAME };
         const char *level = args[1] ? args[1] : args[0], *only = args[1] ? args[0] : NULL;
         int ret = 0;
 
@@ -498,13 +516,13 @@ static int cmd_log_level(sd_bus *bus, char **args) {
                         continue;
                 if (!level) {
                         _cleanup_(freep) char *v = NULL;
-                        r = sd_bus_get_property_string(bus, all[i], "/org/freedesktop/LogControl1",
-                                                       "org.freedesktop.LogControl1", "LogLevel", &e, &v);
+                        r = sd_bus_get_property_string(bus, all[i], OKG_LOG_CONTROL_PATH,
+                                                       OKG_LOG_CONTROL_IFACE, "LogLevel", &e, &v);
                         if (r >= 0)
                                 printf("%-28s %s\n", all[i], v);
                 } else
-                        r = sd_bus_set_property(bus, all[i], "/org/freedesktop/LogControl1",
-                                                "org.freedesktop.LogControl1", "LogLevel", &e, "s", level);
+                        r = sd_bus_set_property(bus, all[i], OKG_LOG_CONTROL_PATH,
+                                                OKG_LOG_CONTROL_IFACE, "LogLevel", &e, "s", level);
                 if (r < 0) {
                         /* A daemon that is not running is skipped when setting all of them. */
                         if (only || !sd_bus_error_has_name(&e, SD_BUS_ERROR_SERVICE_UNKNOWN)) {
