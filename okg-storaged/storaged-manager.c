@@ -1136,29 +1136,23 @@ static int choose_backend(Manager *m) {
         return 0;
 }
 
-int manager_new(const char *config_path, Manager **ret) {
+int manager_new(SidecarConfig *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        OkgErrors errors = {};
         const char *e;
         char host[256];
-        int r;
 
         m = calloc(1, sizeof *m);
-        if (!m)
+        if (!m) {
+                sidecar_config_free(config);
                 return -ENOMEM;
+        }
+        m->config = config;
         m->next_seq = 1;
         m->rand_state = (unsigned) getpid() ^ (unsigned) time(NULL);
         for (size_t i = 0; i < _OBJECT_KIND_MAX; i++) {
                 m->objects[i].manager = m;
                 m->objects[i].object.kind = (ObjectKind) i;
         }
-
-        r = sidecar_config_load(config_path, NULL, 0, &m->config, &errors);
-        for (size_t i = 0; i < errors.n; i++)
-                log_error("%s", errors.v[i]);
-        okg_errors_done(&errors);
-        if (r < 0)
-                return -EINVAL;
 
         e = getenv("OKG_STATE_DIR");
         m->state_dir = strdup(e ?: "/var/lib/okg-sidecar");

@@ -14,25 +14,17 @@
 #include "macro.h"
 #include "okg-build-config.h"
 #include "okg-bus-api.h"
+#include "okg-daemon.h"
 #include "okg-util.h"
 
-#define SIDECAR "io.kruise.game.Sidecar1"
-#define SIDECAR_PATH "/io/kruise/game/Sidecar1"
-#define STORAGE "io.kruise.game.Storage1"
-#define STORAGE_PATH "/io/kruise/game/Storage1"
-#define HOTUPDATE "io.kruise.game.HotUpdate1"
-#define HOTUPDATE_PATH "/io/kruise/game/HotUpdate1"
-#define PROBE "io.kruise.game.Probe1"
-#define PROBE_PATH "/io/kruise/game/Probe1"
-
-/* Exit codes: 0 done, 1 the suite said no or is unreachable, 2 usage. */
+/* Exit codes (OkgExitCode): 0 done, 1 the suite said no or is unreachable, 2 usage. */
 static bool arg_json;
 static const char *arg_address;
 
 static int fail_bus(const char *what, int r, const sd_bus_error *e) {
         fprintf(stderr, "okgctl: %s: %s\n", what,
                 e && sd_bus_error_is_set(e) ? e->message : strerror(-r));
-        return 1;
+        return OKG_EXIT_FAILURE;
 }
 
 static void print_json(json_object *o) {
@@ -207,18 +199,23 @@ static int cmd_status(sd_bus *bus, char **args) {
         json_object *units = NULL;
         int r, ready, healthy;
 
-        if (get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Version", &version) < 0 ||
-            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "State", &state) < 0 ||
-            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "StartOrder", &order) < 0 ||
-            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "ConfigFile", &config) < 0) {
+        if (get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "Version",
+                            &version) < 0 ||
+            get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "State",
+                            &state) < 0 ||
+            get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                            "StartOrder", &order) < 0 ||
+            get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                            "ConfigFile", &config) < 0) {
                 fprintf(stderr, "okgctl: okg-sidecard does not answer on this bus\n");
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
-        ready = get_bool_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Ready");
-        healthy = get_bool_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Healthy");
+        ready = get_bool_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "Ready");
+        healthy = get_bool_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                                "Healthy");
         r = list_units(bus, "ListUnits", &units);
         if (r < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         _cleanup_(strv_freep) char **prot = hot_update_protections(bus);
         if (arg_json) {
                 json_object *o = json_object_new_object();
@@ -237,7 +234,7 @@ static int cmd_status(sd_bus *bus, char **args) {
                 }
                 print_json(o);
                 json_object_put(o);
-                return 0;
+                return OKG_EXIT_SUCCESS;
         }
         printf("okg-sidecar %s: %s, %s, %s\n", version, state, ready > 0 ? "ready" : "not ready",
                healthy > 0 ? "healthy" : "UNHEALTHY");
@@ -255,20 +252,20 @@ static int cmd_status(sd_bus *bus, char **args) {
                                "listening beyond loopback");
                 printf("\n");
         }
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int cmd_plugins(sd_bus *bus, char **args) {
         json_object *units = NULL;
 
         if (list_units(bus, "ListPlugins", &units) < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         if (arg_json)
                 print_json(units);
         else
                 print_units(units);
         json_object_put(units);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int cmd_unit_op(sd_bus *bus, const char *method, const char *name) {
@@ -278,11 +275,11 @@ static int cmd_unit_op(sd_bus *bus, const char *method, const char *name) {
         if (r < 0) {
                 fail_bus(name, r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         if (arg_json)
                 printf("{\"%s\": \"%s\", \"ok\": true}\n", method, name);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int cmd_start(sd_bus *bus, char **args) {
@@ -305,14 +302,14 @@ static int cmd_reload(sd_bus *bus, char **args) {
         if (r < 0) {
                 fail_bus("reload refused", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         (void) sd_bus_message_read(reply, "b", &changed);
         if (arg_json)
                 printf("{\"changed\": %s}\n", changed ? "true" : "false");
         else
                 printf("%s\n", changed ? "config reloaded" : "config unchanged");
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 /* ---- storage ---- */
@@ -333,7 +330,7 @@ static int cmd_storage(sd_bus *bus, char **args) {
                 if (r < 0) {
                         json_object_put(o);
                         fprintf(stderr, "okgctl: okg-storaged does not answer: %s\n", strerror(-r));
-                        return 1;
+                        return OKG_EXIT_FAILURE;
                 }
                 json_object_object_add(o, strings[i], json_object_new_string(v));
         }
@@ -353,7 +350,7 @@ static int cmd_storage(sd_bus *bus, char **args) {
                         printf("%-20s %s\n", k, json_object_get_string(v));
         }
         json_object_put(o);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 /* ---- hot update ---- */
@@ -373,7 +370,7 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                 if (r < 0 || sd_bus_message_read(st, "s", &json) < 0) {
                         fail_bus("hot update status", r, &e);
                         sd_bus_error_free(&e);
-                        return 1;
+                        return OKG_EXIT_FAILURE;
                 }
                 if (arg_json)
                         puts(json);
@@ -387,27 +384,29 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                         } else
                                 puts(json);
                 }
-                return 0;
+                return OKG_EXIT_SUCCESS;
         }
         if (!args[1]) {
                 fprintf(stderr, "okgctl: hot-update VERSION URL [SHA256 [FILENAME]]\n");
-                return 2;
+                return OKG_EXIT_USAGE;
         }
-        r = sd_bus_call_method(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "Update", &e, &reply,
-                               "ssss", args[0], args[1], args[2] ?: "", args[2] && args[3] ? args[3] : "");
+        r = sd_bus_call_method(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE,
+                               "Update", &e, &reply, "ssss", args[0], args[1], args[2] ?: "",
+                               args[2] && args[3] ? args[3] : "");
         if (r < 0) {
                 fail_bus("hot update", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         r = sd_bus_message_read(reply, "ss", &state, &message);
         if (r < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         if (arg_json)
                 printf("{\"state\": \"%s\", \"message\": \"%s\"}\n", state, message);
         else
                 printf("%s: %s\n", state, message);
-        return streq(state, "Succeeded") || streq(state, "Unchanged") ? 0 : 1;
+        return streq(state, "Succeeded") || streq(state, "Unchanged") ? OKG_EXIT_SUCCESS
+                                                                       : OKG_EXIT_FAILURE;
 }
 
 /* ---- probes ---- */
@@ -427,9 +426,10 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 json_object_put(arr);
                 fail_bus("probes", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
-        (void) get_string_prop(bus, PROBE, PROBE_PATH, PROBE, "OpsState", &ops);
+        (void) get_string_prop(bus, OKG_PROBE_NAME, OKG_PROBE_PATH, OKG_PROBE_IFACE, "OpsState",
+                               &ops);
         r = sd_bus_message_enter_container(reply, 'a', "(uosssb)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uosssb)", &index, &path, &url, &state,
                                                   &result, &failing)) > 0) {
@@ -461,7 +461,7 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 json_object_object_add(o, "endpoints", arr);
                 print_json(o);
                 json_object_put(o);
-                return r < 0 ? 1 : 0;
+                return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
         }
         printf("opsState %s\n\n%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", isempty(ops) ? "-" : ops,
                "#", "URL", "STATE", "RESULT", "FAILING", "PROBES", "FAILURES", "LAST ERROR");
@@ -481,7 +481,7 @@ static int cmd_probes(sd_bus *bus, char **args) {
 #undef S
         }
         json_object_put(arr);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
 }
 
 /* ---- log level ---- */
@@ -506,7 +506,7 @@ static int cmd_log_level(sd_bus *bus, char **args) {
 
         if (only && !daemon_bus_name(only)) {
                 fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed)\n", only);
-                return 2;
+                return OKG_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
                 sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -562,7 +562,7 @@ typedef struct Verb {
         int (*run)(sd_bus *bus, char **args);
 } Verb;
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },   { "version", no_argument, NULL, 'V' },
                 { "json", no_argument, NULL, 'j' },   { "address", required_argument, NULL, 'a' },
@@ -601,10 +601,10 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case 'h':
                         help();
-                        return 0;
+                        return OKG_EXIT_SUCCESS;
                 case 'V':
                         printf("okgctl %s\n", OKG_VERSION);
-                        return 0;
+                        return OKG_EXIT_SUCCESS;
                 case 'j':
                         arg_json = true;
                         break;
@@ -612,7 +612,7 @@ int main(int argc, char **argv) {
                         arg_address = optarg;
                         break;
                 default:
-                        return 2;
+                        return OKG_EXIT_USAGE;
                 }
         if (optind >= argc) {
                 verb = &verbs[0];
@@ -622,7 +622,7 @@ int main(int argc, char **argv) {
                                 verb = &verbs[i];
                 if (!verb) {
                         fprintf(stderr, "okgctl: unknown command '%s' (see okgctl --help)\n", argv[optind]);
-                        return 2;
+                        return OKG_EXIT_USAGE;
                 }
                 optind++;
         }
@@ -630,13 +630,15 @@ int main(int argc, char **argv) {
         if (n < verb->min_args || n > verb->max_args) {
                 fprintf(stderr, "okgctl: '%s' takes %d to %d argument(s) (see okgctl --help)\n",
                         verb->name, verb->min_args, verb->max_args);
-                return 2;
+                return OKG_EXIT_USAGE;
         }
         for (int i = 0; i < n; i++)
                 args[i] = argv[optind + i];
         if (connect_bus(&bus) < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         r = verb->run(bus, args);
         sd_bus_flush_close_unref(bus);
         return r;
 }
+
+OKG_DEFINE_MAIN_FUNCTION(run);
