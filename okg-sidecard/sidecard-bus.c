@@ -9,6 +9,10 @@
 #include "okg-bus-api.h"
 #include "sidecard-manager.h"
 
+static int error_stopping(sd_bus_error *error) {
+        return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+}
+
 /* ---- unit properties ---- */
 
 #define UNIT_GETTER(fname, sig, expr)                                                             \
@@ -41,8 +45,7 @@ UNIT_GETTER(get_bus_name, "s", u->kind == UNIT_PLUGIN ? u->type->bus_name
 
 static int unit_reply_errno(sd_bus_message *m, Unit *u, int r, sd_bus_error *error) {
         if (r == -ESHUTDOWN)
-                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN,
-                                        "okg-sidecard is stopping");
+                return error_stopping(error);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Operation on %s failed: %m", u->name);
         return sd_bus_reply_method_return(m, NULL);
@@ -50,8 +53,7 @@ static int unit_reply_errno(sd_bus_message *m, Unit *u, int r, sd_bus_error *err
 
 static int unit_check_plugin(Unit *u, sd_bus_error *error) {
         if (u->manager->state == MANAGER_STOPPING)
-                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN,
-                                        "okg-sidecard is stopping");
+                return error_stopping(error);
         if (u->kind != UNIT_PLUGIN)
                 return sd_bus_error_setf(error, OKG_SIDECAR_ERROR_NOT_A_PLUGIN,
                                          "%s is part of the suite's infrastructure; only Restart "
@@ -81,8 +83,7 @@ static int method_unit_stop(sd_bus_message *m, void *userdata, sd_bus_error *err
 static int method_unit_restart(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Unit *u = userdata;
         if (u->manager->state == MANAGER_STOPPING)
-                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN,
-                                        "okg-sidecard is stopping");
+                return error_stopping(error);
         if (u->kind == UNIT_BUS)
                 return sd_bus_error_set(error, OKG_SIDECAR_ERROR_NOT_A_PLUGIN,
                                         "the bus cannot be restarted over itself");
@@ -282,8 +283,7 @@ static int plugin_op(sd_bus_message *m, Manager *mgr, UnitOp op, bool allow_infr
                 return -ENOENT;
         if (allow_infra && u->kind == UNIT_STORAGE) {
                 if (mgr->state == MANAGER_STOPPING)
-                        return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN,
-                                                "okg-sidecard is stopping");
+                        return error_stopping(error);
         } else {
                 r = unit_check_plugin(u, error);
                 if (r < 0)
@@ -319,8 +319,7 @@ static int method_add_plugin(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return r;
         r = manager_add_plugin(userdata, name, boot_order, config, &message);
         if (r == -ESHUTDOWN)
-                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN,
-                                        "okg-sidecard is stopping");
+                return error_stopping(error);
         if (r == -EEXIST)
                 return sd_bus_error_set(error, OKG_SIDECAR_ERROR_PLUGIN_EXISTS,
                                         message ?: "plugin already present");
@@ -356,8 +355,7 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
         r = manager_reload(userdata, &message);
         if (r == -ESHUTDOWN)
-                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN,
-                                        "okg-sidecard is stopping");
+                return error_stopping(error);
         if (r == -EINVAL)
                 return sd_bus_error_set(error, OKG_SIDECAR_ERROR_INVALID_CONFIG,
                                         message ?: "invalid config");
