@@ -1,5 +1,6 @@
-/* What every daemon of the suite does the same way at start: command line, logging, the event
- * loop with SIGTERM/SIGINT handling and the watchdog, and sd_notify. */
+/* What every daemon of the suite does the same way: the entry (run() and its exit codes), command
+ * line, logging, the event loop with SIGTERM/SIGINT handling and the watchdog, sd_notify, and for
+ * a plugin the reading of its config section. */
 #pragma once
 
 #include <systemd/sd-event.h>
