@@ -245,10 +245,6 @@ HotUpdateConfig *hotupdate_config_free(HotUpdateConfig *c) {
         return NULL;
 }
 
-static void hotupdate_config_freep(HotUpdateConfig **c) {
-        hotupdate_config_free(*c);
-}
-
 int hotupdate_config_parse(const OkgNode *node, const char *file, const char *path,
                            OkgErrors *errors, HotUpdateConfig **ret) {
         _cleanup_(hotupdate_config_freep) HotUpdateConfig *cfg = NULL;

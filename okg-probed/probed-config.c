@@ -344,10 +344,6 @@ ProbeConfig *probe_config_free(ProbeConfig *c) {
         return NULL;
 }
 
-static void probe_config_freep(ProbeConfig **c) {
-        probe_config_free(*c);
-}
-
 static int read_endpoints(OkgConfigCtx *c, const OkgNode *eps, const char *key_path,
                           const OkgConfigItem *item, void *base) {
         ProbeConfig *cfg = base;
