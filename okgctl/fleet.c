@@ -328,7 +328,9 @@ static int on_progress_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         Fleet *f = userdata;
 
         progress_show(f);
-        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        /* A one-shot source is off once it fired: moving its time alone would not bring it
+         * back, and the line would freeze until the next pod finished. */
+        (void) okg_event_source_rearm(s, USEC_PER_SEC);
         return 0;
 }
 
@@ -922,8 +924,8 @@ static int cmd_hot_update(Fleet *f) {
         (void) sd_event_add_signal(f->event, NULL, SIGINT, on_interrupt, f);
         (void) sd_event_add_signal(f->event, NULL, SIGTERM, on_interrupt, f);
         if (f->tty)
-                (void) sd_event_add_time_relative(f->event, &f->progress_timer, CLOCK_MONOTONIC,
-                                                  USEC_PER_SEC, 0, on_progress_timer, f);
+                (void) okg_timer_arm(f->event, &f->progress_timer, USEC_PER_SEC, 0,
+                                     on_progress_timer, f, "progress");
         if (!f->json)
                 printf("Updating %s/%s to %s: %zu pods, %u already at the version, %s\n", f->namespace,
                        f->gss, f->version, f->n_pods, f->plan.at_version,
