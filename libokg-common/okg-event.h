@@ -24,6 +24,13 @@ int okg_timer_arm(sd_event *e, sd_event_source **s, uint64_t usec, uint64_t accu
 int okg_timer_arm_at(sd_event *e, sd_event_source **s, uint64_t when, uint64_t accuracy,
                      sd_event_time_handler_t cb, void *userdata, const char *description);
 
+/* Makes the defer source *S run CB once on the next loop iteration: the first call (*S NULL)
+ * adds it on E with CB, USERDATA and DESCRIPTION (NULL: none), later calls turn the same
+ * source on again (a no-op while it is still pending), so that several triggers in one
+ * iteration make one run. 0 or a negative errno; *S stays NULL when adding fails. */
+int okg_defer_arm(sd_event *e, sd_event_source **s, sd_event_handler_t cb, void *userdata,
+                  const char *description);
+
 /* Turns the timer S off if there is one (it stays allocated for a later arm). 0 or a negative
  * errno. */
 int okg_timer_disarm(sd_event_source *s);
