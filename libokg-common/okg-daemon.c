@@ -129,8 +129,10 @@ int okg_daemon_event_new_full(sd_event **ret, sd_event_signal_handler_t on_stop,
 }
 
 void okg_daemon_log_errors(OkgErrors *errors) {
-        for (size_t i = 0; i < errors->n; i++)
-                log_error("%s", errors->v[i]);
+        for (size_t i = 0; i < errors->n; i++) {
+                _cleanup_(freep) char *line = okg_error_format(&errors->items[i]);
+                log_error("%s", line ?: errors->items[i].message);
+        }
         okg_errors_done(errors);
 }
 

@@ -163,7 +163,9 @@ int kubeconfig_parse_context(const char *text, size_t len, const char *dir, cons
 
         r = okg_yaml_parse_string(text, len, "kubeconfig", &root, &errors);
         if (r < 0) {
-                r = fail(ret_error, "%s", errors.n > 0 ? errors.v[0] : "invalid YAML");
+                _cleanup_(freep) char *line =
+                        errors.n > 0 ? okg_error_format(&errors.items[0]) : NULL;
+                r = fail(ret_error, "%s", line ?: "invalid YAML");
                 okg_errors_done(&errors);
                 return r;
         }

@@ -45,12 +45,9 @@ static void error_done(OkgError *err) {
 void okg_errors_done(OkgErrors *e) {
         if (!e)
                 return;
-        for (size_t i = 0; i < e->n; i++) {
+        for (size_t i = 0; i < e->n; i++)
                 error_done(&e->items[i]);
-                free(e->v[i]);
-        }
         free(e->items);
-        free(e->v);
         *e = (OkgErrors) {};
 }
 
@@ -67,12 +64,34 @@ char *okg_error_format(const OkgError *err) {
         return r < 0 ? NULL : s;
 }
 
+void okg_errors_print(const OkgErrors *e, FILE *f) {
+        for (size_t i = 0; e && i < e->n; i++) {
+                _cleanup_(freep) char *line = okg_error_format(&e->items[i]);
+                fprintf(f, "%s\n", line ?: e->items[i].message);
+        }
+}
+
+char *okg_errors_join(const OkgErrors *e, const char *sep) {
+        char *s = strdup("");
+
+        /* Quadratic, but a list holds a handful of problems. */
+        for (size_t i = 0; s && e && i < e->n; i++) {
+                _cleanup_(freep) char *line = okg_error_format(&e->items[i]);
+                char *t = NULL;
+
+                if (!line || asprintf(&t, "%s%s%s", s, i > 0 ? sep : "", line) < 0)
+                        t = NULL;
+                free(s);
+                s = t;
+        }
+        return s;
+}
+
 static void errors_addv(OkgErrors *e, const char *file, unsigned line, unsigned column,
                         const char *key, const char *format, va_list ap) _printf_(6, 0);
 static void errors_addv(OkgErrors *e, const char *file, unsigned line, unsigned column,
                         const char *key, const char *format, va_list ap) {
         OkgError err = { .line = line, .column = column };
-        _cleanup_(freep) char *text = NULL;
 
         if (!e)
                 return;
@@ -82,23 +101,18 @@ static void errors_addv(OkgErrors *e, const char *file, unsigned line, unsigned 
         }
         err.file = file ? strdup(file) : NULL;
         err.key = isempty(key) ? NULL : strdup(key);
-        text = okg_error_format(&err);
-        if ((file && !err.file) || (!isempty(key) && !err.key) || !text) {
+        if ((file && !err.file) || (!isempty(key) && !err.key)) {
                 error_done(&err);
                 return;
         }
 
         OkgError *items = realloc(e->items, (e->n + 1) * sizeof(OkgError));
-        if (items)
-                e->items = items;
-        char **v = items ? realloc(e->v, (e->n + 1) * sizeof(char *)) : NULL;
-        if (!v) {
+        if (!items) {
                 error_done(&err);
                 return;
         }
-        e->v = v;
-        e->items[e->n] = err;
-        e->v[e->n++] = TAKE_PTR(text);
+        e->items = items;
+        e->items[e->n++] = err;
 }
 
 void okg_errors_add(OkgErrors *e, const char *file, const OkgNode *at, const char *key,
@@ -953,10 +967,9 @@ int okg_node_check_keys(const OkgNode *m, const char *file, const char *path,
 }
 
 void okg_errors_sort(OkgErrors *e, size_t from) {
-        /* Insertion sort: stable, and the lists are short. v[] moves with items[]. */
+        /* Insertion sort: stable, and the lists are short. */
         for (size_t i = from + 1; i < e->n; i++) {
                 OkgError x = e->items[i];
-                char *xv = e->v[i];
                 size_t j = i;
 
                 for (; j > from; j--) {
@@ -964,9 +977,7 @@ void okg_errors_sort(OkgErrors *e, size_t from) {
                         if (y->line < x.line || (y->line == x.line && y->column <= x.column))
                                 break;
                         e->items[j] = *y;
-                        e->v[j] = e->v[j - 1];
                 }
                 e->items[j] = x;
-                e->v[j] = xv;
         }
 }

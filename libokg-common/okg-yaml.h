@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum OkgNodeType {
         OKG_NODE_SCALAR,
@@ -35,11 +36,10 @@ typedef struct OkgError {
         char *message;
 } OkgError;
 
-/* Error list. items[] is what was found; v[i] is items[i] as printed, kept in step with it for
- * the callers that log or print the lines. */
+/* Error list: items[] is what was found, in parts; a line is formatted only when it is printed
+ * (okg_error_format(), okg_errors_print(), okg_errors_join()). */
 typedef struct OkgErrors {
         OkgError *items;
-        char **v;
         size_t n;
 } OkgErrors;
 
@@ -54,6 +54,11 @@ void okg_errors_add_at(OkgErrors *e, const char *file, unsigned line, unsigned c
         __attribute__((format(printf, 6, 7)));
 /* The printed line of one error; NULL on ENOMEM. */
 char *okg_error_format(const OkgError *err);
+/* Writes every error as a line to f, in list order. A line that cannot be formatted (ENOMEM) is
+ * written as its bare message, so no problem goes unreported. */
+void okg_errors_print(const OkgErrors *e, FILE *f);
+/* Every error as printed, joined by sep ("" when the list is empty); NULL on ENOMEM. */
+char *okg_errors_join(const OkgErrors *e, const char *sep);
 /* Sorts the errors from index `from` on into file order (line, then column; errors without a
  * position first), keeping the order of equal positions. Section parsers produce errors
  * section by section; readers want them as they read the file. */

@@ -18,8 +18,7 @@ static int check_config(const char *path) {
         int r;
 
         r = sidecar_config_load(path, plugin_types, n_plugin_types, &c, &errors);
-        for (size_t i = 0; i < errors.n; i++)
-                fprintf(stderr, "%s\n", errors.v[i]);
+        okg_errors_print(&errors, stderr);
         okg_errors_done(&errors);
         if (r < 0)
                 return OKG_EXIT_CONFIG;

@@ -464,26 +464,12 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 
 /* ---- config reload ---- */
 
+/* Logs every problem (one line each) and, when asked, returns them as one message, one problem
+ * per line (the InvalidConfig bus error); empties the list. */
 static void join_errors(OkgErrors *errors, char **ret_message) {
-        size_t len = 1;
-        char *t;
-
-        for (size_t i = 0; i < errors->n; i++) {
-                log_error("%s", errors->v[i]);
-                len += strlen(errors->v[i]) + 1;
-        }
-        if (!ret_message)
-                return;
-        t = malloc(len);
-        if (!t)
-                return;
-        t[0] = 0;
-        for (size_t i = 0; i < errors->n; i++) {
-                if (i > 0)
-                        strcat(t, "\n");
-                strcat(t, errors->v[i]);
-        }
-        *ret_message = t;
+        if (ret_message)
+                *ret_message = okg_errors_join(errors, "\n");
+        okg_daemon_log_errors(errors);
 }
 
 _printf_(2, 3) static void message_set(char **ret_message, const char *fmt, ...) {
@@ -541,7 +527,6 @@ int manager_reload(Manager *m, char **ret_message) {
                 log_error("Config reload refused; keeping the running config. Problems in %s:",
                           m->config_path);
                 join_errors(&errors, ret_message);
-                okg_errors_done(&errors);
                 return -EINVAL;
         }
         okg_errors_done(&errors);
@@ -716,7 +701,6 @@ int manager_add_plugin(Manager *m, const char *name, int boot_order, const char 
                                    "AddPlugin", "config", &errors);
         if (r < 0) {
                 join_errors(&errors, ret_message);
-                okg_errors_done(&errors);
                 return -EINVAL;
         }
         r = write_transient_config(m, name, config_yaml, &path);
@@ -727,7 +711,6 @@ int manager_add_plugin(Manager *m, const char *name, int boot_order, const char 
         r = sidecar_config_load(path, plugin_types, n_plugin_types, &c, &errors);
         if (r < 0) {
                 join_errors(&errors, ret_message);
-                okg_errors_done(&errors);
                 (void) unlink(path);
                 return -EINVAL;
         }
@@ -821,9 +804,7 @@ int manager_load_config(Manager *m) {
         if (r >= 0)
                 r = sidecar_config_parse(root, m->config_path, plugin_types, n_plugin_types,
                                          &m->config, &errors);
-        for (size_t i = 0; i < errors.n; i++)
-                log_error("%s", errors.v[i]);
-        okg_errors_done(&errors);
+        okg_daemon_log_errors(&errors);
         return r;
 }
 

@@ -34,3 +34,18 @@
                         exit(1);                                                            \
                 }                                                                           \
         } while (0)
+
+/* The printed line (okg_error_format()) of error i of the OkgErrors list e is expected: errors
+ * are kept in parts and formatted only when printed. */
+#define ASSERT_ERROR_LINE(e, i, expected)                                                   \
+        do {                                                                                \
+                size_t _i = (i);                                                            \
+                char *_l = _i < (e).n ? okg_error_format(&(e).items[_i]) : NULL;            \
+                const char *_x = (expected);                                                \
+                if (!_l || strcmp(_l, _x) != 0) {                                           \
+                        fprintf(stderr, "%s:%d: error %zu of %s is \"%s\", expected \"%s\"\n", \
+                                __FILE__, __LINE__, _i, #e, _l ? _l : "(none)", _x);        \
+                        exit(1);                                                            \
+                }                                                                           \
+                free(_l);                                                                   \
+        } while (0)

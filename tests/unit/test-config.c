@@ -96,12 +96,15 @@ static void test_bad_configs(void) {
 
                 r = sidecar_config_load(names[i], plugin_types, n_plugin_types, &c, &e);
                 bool same = r == -EINVAL && !c && e.n == n_expected;
-                for (size_t j = 0; same && j < n_expected; j++)
-                        same = streq(e.v[j], expected[j]);
+                for (size_t j = 0; same && j < n_expected; j++) {
+                        _cleanup_(freep) char *line = okg_error_format(&e.items[j]);
+                        same = line && streq(line, expected[j]);
+                }
                 if (!same) {
                         fprintf(stderr, "%s: r=%d, output differs\n", names[i], r);
                         dump("expected", expected, n_expected);
-                        dump("got", e.v, e.n);
+                        fprintf(stderr, "  got (%zu):\n", e.n);
+                        okg_errors_print(&e, stderr);
                         exit(1);
                 }
                 okg_errors_done(&e);
@@ -122,7 +125,7 @@ static SidecarConfig *load_good(const char *name, OkgNode **ret_root) {
         r = sidecar_config_load(path, plugin_types, n_plugin_types, &c, &e);
         if (r < 0 || e.n > 0) {
                 fprintf(stderr, "%s: r=%d\n", path, r);
-                dump("errors", e.v, e.n);
+                okg_errors_print(&e, stderr);
                 exit(1);
         }
         ASSERT_TRUE(c);
@@ -262,7 +265,7 @@ static void test_proposal_hot_update(void) {
                   -ENOENT);
         ASSERT_TRUE(!path);
         ASSERT_EQ(e.n, 1);
-        ASSERT_STREQ(e.v[0], "x.yaml: no plugin named \"http_probe\"");
+        ASSERT_ERROR_LINE(e, 0, "x.yaml: no plugin named \"http_probe\"");
         okg_errors_done(&e);
 }
 
@@ -431,7 +434,7 @@ static void test_missing_file(void) {
                   -ENOENT);
         ASSERT_TRUE(!c);
         ASSERT_EQ(e.n, 1);
-        ASSERT_STREQ(e.v[0], "config-good/does-not-exist.yaml: cannot read: No such file or "
+        ASSERT_ERROR_LINE(e, 0, "config-good/does-not-exist.yaml: cannot read: No such file or "
                              "directory");
         okg_errors_done(&e);
 }
@@ -446,14 +449,14 @@ static void test_plugin_parsers_direct(void) {
         ASSERT_EQ(probe_config_parse(NULL, "f.yaml", "plugins[0].config", &e, &p), -EINVAL);
         ASSERT_TRUE(!p);
         ASSERT_EQ(e.n, 1);
-        ASSERT_STREQ(e.v[0], "f.yaml: plugins[0].config.endpoints: required key is missing");
+        ASSERT_ERROR_LINE(e, 0, "f.yaml: plugins[0].config.endpoints: required key is missing");
         okg_errors_done(&e);
 
         ASSERT_EQ(hotupdate_config_parse(NULL, "f.yaml", "plugins[1].config", &e, &h), -EINVAL);
         ASSERT_TRUE(!h);
         ASSERT_EQ(e.n, 1);
-        ASSERT_STREQ(e.v[0],
-                     "f.yaml: plugins[1].config.signal.processName: required key is missing");
+        ASSERT_ERROR_LINE(e, 0,
+                "f.yaml: plugins[1].config.signal.processName: required key is missing");
         okg_errors_done(&e);
 
         /* errors may be NULL: the verdict is still right. */
@@ -623,7 +626,7 @@ static void test_kube_names(void) {
 }
 
 /* OkgErrors keeps each error in parts and sorts on them: by line and column, errors without a
- * position first, equal positions in the order found; v[i] is always items[i] as printed. */
+ * position first, equal positions in the order found; a line is formatted when printed. */
 static void test_errors_structured(void) {
         OkgErrors e = {};
 
@@ -637,12 +640,12 @@ static void test_errors_structured(void) {
         okg_errors_sort(&e, 0);
 
         ASSERT_EQ(e.n, 6);
-        ASSERT_STREQ(e.v[0], "a:1:1.yaml: no position");
-        ASSERT_STREQ(e.v[1], "<input>: y: tail without position");
-        ASSERT_STREQ(e.v[2], "<input>:1:1: z: first of the tail");
-        ASSERT_STREQ(e.v[3], "a:1:1.yaml:3:7: k: early");
-        ASSERT_STREQ(e.v[4], "a:1:1.yaml:3:7: early, second");
-        ASSERT_STREQ(e.v[5], "a:1:1.yaml:9:2: k.x: late 1");
+        ASSERT_ERROR_LINE(e, 0, "a:1:1.yaml: no position");
+        ASSERT_ERROR_LINE(e, 1, "<input>: y: tail without position");
+        ASSERT_ERROR_LINE(e, 2, "<input>:1:1: z: first of the tail");
+        ASSERT_ERROR_LINE(e, 3, "a:1:1.yaml:3:7: k: early");
+        ASSERT_ERROR_LINE(e, 4, "a:1:1.yaml:3:7: early, second");
+        ASSERT_ERROR_LINE(e, 5, "a:1:1.yaml:9:2: k.x: late 1");
         ASSERT_STREQ(e.items[5].file, "a:1:1.yaml");
         ASSERT_EQ(e.items[5].line, 9);
         ASSERT_EQ(e.items[5].column, 2);
@@ -650,20 +653,30 @@ static void test_errors_structured(void) {
         ASSERT_STREQ(e.items[5].message, "late 1");
         ASSERT_TRUE(!e.items[4].key);
         ASSERT_TRUE(!e.items[2].file);
-        for (size_t i = 0; i < e.n; i++) {
-                _cleanup_(freep) char *line = okg_error_format(&e.items[i]);
-                ASSERT_STREQ(line, e.v[i]);
+        {
+                _cleanup_(freep) char *joined = okg_errors_join(&e, "\n");
+                ASSERT_STREQ(joined, "a:1:1.yaml: no position\n"
+                                     "<input>: y: tail without position\n"
+                                     "<input>:1:1: z: first of the tail\n"
+                                     "a:1:1.yaml:3:7: k: early\n"
+                                     "a:1:1.yaml:3:7: early, second\n"
+                                     "a:1:1.yaml:9:2: k.x: late 1");
         }
 
         /* Only the errors from `from` on move. */
         okg_errors_add_at(&e, "b", 2, 1, NULL, "b2");
         okg_errors_add_at(&e, "b", 1, 1, NULL, "b1");
         okg_errors_sort(&e, 6);
-        ASSERT_STREQ(e.v[5], "a:1:1.yaml:9:2: k.x: late 1");
-        ASSERT_STREQ(e.v[6], "b:1:1: b1");
-        ASSERT_STREQ(e.v[7], "b:2:1: b2");
+        ASSERT_ERROR_LINE(e, 5, "a:1:1.yaml:9:2: k.x: late 1");
+        ASSERT_ERROR_LINE(e, 6, "b:1:1: b1");
+        ASSERT_ERROR_LINE(e, 7, "b:2:1: b2");
         okg_errors_done(&e);
-        ASSERT_TRUE(!e.items && !e.v && e.n == 0);
+        ASSERT_TRUE(!e.items && e.n == 0);
+        {
+                /* Nothing to join: an empty message, not NULL (which means ENOMEM). */
+                _cleanup_(freep) char *joined = okg_errors_join(&e, "\n");
+                ASSERT_STREQ(joined, "");
+        }
 }
 
 /* The table reader on a section of its own, as a new plugin kind would declare one. */
@@ -747,7 +760,7 @@ static void test_config_items(void) {
         };
         ASSERT_EQ(e.n, ELEMENTSOF(expected));
         for (size_t i = 0; i < e.n; i++)
-                ASSERT_STREQ(e.v[i], expected[i]);
+                ASSERT_ERROR_LINE(e, i, expected[i]);
         /* Bad values change nothing. */
         ASSERT_EQ(d.port, 8080);
         ASSERT_EQ(d.mode, 1);
@@ -758,7 +771,7 @@ static void test_config_items(void) {
         /* Not a mapping. */
         ASSERT_EQ(read_demo("- a\n", &d, &e), -EINVAL);
         ASSERT_EQ(e.n, 1);
-        ASSERT_STREQ(e.v[0], "t.yaml:1:1: s: expected a mapping, got a sequence");
+        ASSERT_ERROR_LINE(e, 0, "t.yaml:1:1: s: expected a mapping, got a sequence");
         okg_errors_done(&e);
         free(d.name);
         free(d.method);

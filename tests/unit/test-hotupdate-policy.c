@@ -258,7 +258,9 @@ static void test_config(void) {
                   &e);
         ASSERT_TRUE(!c);
         ASSERT_EQ(e.n, 7);
-        ASSERT_TRUE(strstr(e.v[0], "s.yaml:2:") && strstr(e.v[0], "c.allowedDestinations[0]"));
+        char *line = okg_error_format(&e.items[0]);
+        ASSERT_TRUE(line && strstr(line, "s.yaml:2:") && strstr(line, "c.allowedDestinations[0]"));
+        free(line);
         okg_errors_done(&e);
 }
 

@@ -23,7 +23,8 @@ static OkgNode *parse_ok(const char *text) {
 
         int r = okg_yaml_parse_string(text, strlen(text), "t.yaml", &n, &e);
         if (r < 0 || e.n > 0) {
-                fprintf(stderr, "parse failed (%d): %s\n", r, e.n > 0 ? e.v[0] : "?");
+                fprintf(stderr, "parse failed (%d):\n", r);
+                okg_errors_print(&e, stderr);
                 exit(1);
         }
         ASSERT_TRUE(n);
@@ -41,7 +42,7 @@ static void parse_bad(const char *text, const char *expected) {
                 fprintf(stderr, "%zu messages for %s\n", e.n, text);
                 exit(1);
         }
-        ASSERT_STREQ(e.v[0], expected);
+        ASSERT_ERROR_LINE(e, 0, expected);
         okg_errors_done(&e);
 }
 
@@ -177,16 +178,16 @@ static void test_errors_format(void) {
         okg_errors_add(NULL, "f.yaml", NULL, NULL, "dropped");
 
         ASSERT_EQ(e.n, 7);
-        ASSERT_STREQ(e.v[0], "f.yaml:1:4: a.b[1].c: bad thing");
-        ASSERT_STREQ(e.v[1], "f.yaml:1:4: no key");
-        ASSERT_STREQ(e.v[2], "f.yaml:1:4: empty key");
-        ASSERT_STREQ(e.v[3], "f.yaml: k: no position");
-        ASSERT_STREQ(e.v[4], "f.yaml: cannot read: x");
-        ASSERT_STREQ(e.v[5], "f.yaml:7:9: k: at 1");
-        ASSERT_STREQ(e.v[6], "f.yaml: line 0");
+        ASSERT_ERROR_LINE(e, 0, "f.yaml:1:4: a.b[1].c: bad thing");
+        ASSERT_ERROR_LINE(e, 1, "f.yaml:1:4: no key");
+        ASSERT_ERROR_LINE(e, 2, "f.yaml:1:4: empty key");
+        ASSERT_ERROR_LINE(e, 3, "f.yaml: k: no position");
+        ASSERT_ERROR_LINE(e, 4, "f.yaml: cannot read: x");
+        ASSERT_ERROR_LINE(e, 5, "f.yaml:7:9: k: at 1");
+        ASSERT_ERROR_LINE(e, 6, "f.yaml: line 0");
         okg_errors_done(&e);
         ASSERT_EQ(e.n, 0);
-        ASSERT_TRUE(!e.v);
+        ASSERT_TRUE(!e.items);
         okg_errors_done(&e);
         okg_errors_done(NULL);
 }
@@ -286,7 +287,7 @@ static void test_readers(void) {
         };
         ASSERT_EQ(e.n, ELEMENTSOF(expected));
         for (size_t i = 0; i < e.n; i++)
-                ASSERT_STREQ(e.v[i], expected[i]);
+                ASSERT_ERROR_LINE(e, i, expected[i]);
         okg_errors_done(&e);
 }
 
@@ -313,21 +314,23 @@ static void test_check_keys(void) {
 
         ASSERT_EQ(okg_node_check_keys(m, "f", "plugins[0]", allowed, &e), 5);
         ASSERT_EQ(e.n, 5);
-        ASSERT_STREQ(e.v[0],
-                     "f:2:1: plugins[0]: unknown key \"bootordr\" (did you mean \"bootorder\"?)");
-        ASSERT_STREQ(e.v[1], "f:4:1: plugins[0]: duplicate key \"name\" (first given at line 1)");
-        ASSERT_STREQ(e.v[2], "f:5:1: plugins[0]: unknown key \"zzz\"");
+        ASSERT_ERROR_LINE(e, 0,
+                "f:2:1: plugins[0]: unknown key \"bootordr\" (did you mean \"bootorder\"?)");
+        ASSERT_ERROR_LINE(e, 1,
+                "f:4:1: plugins[0]: duplicate key \"name\" (first given at line 1)");
+        ASSERT_ERROR_LINE(e, 2, "f:5:1: plugins[0]: unknown key \"zzz\"");
         /* Case differs: unknown (keys are case-sensitive), with the right spelling offered. */
-        ASSERT_STREQ(e.v[3], "f:6:1: plugins[0]: unknown key \"Name\" (did you mean \"name\"?)");
+        ASSERT_ERROR_LINE(e, 3,
+                "f:6:1: plugins[0]: unknown key \"Name\" (did you mean \"name\"?)");
         /* An unknown key given twice is reported as unknown, each time. */
-        ASSERT_STREQ(e.v[4],
-                     "f:7:1: plugins[0]: unknown key \"bootordr\" (did you mean \"bootorder\"?)");
+        ASSERT_ERROR_LINE(e, 4,
+                "f:7:1: plugins[0]: unknown key \"bootordr\" (did you mean \"bootorder\"?)");
         okg_errors_done(&e);
 
         /* Top level: no key path. allowed == NULL: only duplicates. */
         ASSERT_EQ(okg_node_check_keys(m, "f", NULL, NULL, &e), 2);
-        ASSERT_STREQ(e.v[0], "f:4:1: duplicate key \"name\" (first given at line 1)");
-        ASSERT_STREQ(e.v[1], "f:7:1: duplicate key \"bootordr\" (first given at line 2)");
+        ASSERT_ERROR_LINE(e, 0, "f:4:1: duplicate key \"name\" (first given at line 1)");
+        ASSERT_ERROR_LINE(e, 1, "f:7:1: duplicate key \"bootordr\" (first given at line 2)");
         okg_errors_done(&e);
 
         ASSERT_EQ(okg_node_check_keys(okg_node_get(m, "config"), "f", "x", allowed, &e), 0);
@@ -345,7 +348,7 @@ static void test_check_keys(void) {
         OkgNode *bm = NULL;
         ASSERT_EQ(okg_yaml_parse_string(big, len, "big", &bm, &e), 0);
         ASSERT_EQ(okg_node_check_keys(bm, "big", "m", NULL, &e), 1);
-        ASSERT_STREQ(e.v[0], "big:5001:1: m: duplicate key \"k17\" (first given at line 18)");
+        ASSERT_ERROR_LINE(e, 0, "big:5001:1: m: duplicate key \"k17\" (first given at line 18)");
         okg_errors_done(&e);
         okg_node_free(bm);
         free(big);
@@ -370,7 +373,7 @@ static void test_get_either(void) {
                   -EINVAL);
         ASSERT_EQ(e.n, 1);
         /* Placed at whichever comes second in the file. */
-        ASSERT_STREQ(e.v[0], "f:3:1: p: both \"restartPolicy\" and \"restartpolicy\" given");
+        ASSERT_ERROR_LINE(e, 0, "f:3:1: p: both \"restartPolicy\" and \"restartpolicy\" given");
         okg_errors_done(&e);
 }
 
