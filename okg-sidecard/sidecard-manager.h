@@ -13,6 +13,7 @@
 #include "okg-config.h"
 #include "okg-curl.h"
 #include "okg-http-server.h"
+#include "sidecard-plugins.h"
 #include "sidecard-state.h"
 
 typedef struct Scrape Scrape;
@@ -59,9 +60,6 @@ struct Manager {
 
         int exit_code;
 };
-
-extern const PluginType plugin_types[];
-extern const size_t n_plugin_types;
 
 int manager_new(const char *config_path, const char *runtime_dir, const char *state_dir,
                 Manager **ret);
