@@ -17,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-daemon.h"
 #include "okg-event.h"
 #include "okg-kube-names.h"
 #include "okg-kube.h"
@@ -724,7 +725,7 @@ static void fleet_help(void) {
                "Exit status: 0 every pod is at the version, 1 not, 2 usage.\n");
 }
 
-_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+_printf_(1, 2) static OkgExitCode usage_error(const char *fmt, ...) {
         va_list ap;
 
         fprintf(stderr, "okgctl fleet: ");
@@ -732,7 +733,7 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fprintf(stderr, " (see okgctl fleet --help)\n");
-        return 2;
+        return OKG_EXIT_USAGE;
 }
 
 static int parse_seconds(const char *s, uint64_t *ret) {
@@ -746,7 +747,7 @@ static int parse_seconds(const char *s, uint64_t *ret) {
 
 /* The rules okg-hotupdated applies to a request: a bad --version, --url, --sha256 or
  * --file-name is a usage error here rather than one refusal per pod. */
-static int check_hot_update_params(const Args *a) {
+static OkgExitCode check_hot_update_params(const Args *a) {
         _cleanup_(hotupdate_params_done) HotUpdateParams p = {};
         char err[256] = "";
         int r;
@@ -756,13 +757,13 @@ static int check_hot_update_params(const Args *a) {
         p.sha256 = a->sha256 ? strdup(a->sha256) : NULL;
         p.file_name = a->file_name ? strdup(a->file_name) : NULL;
         if (!p.version || !p.url || (a->sha256 && !p.sha256) || (a->file_name && !p.file_name))
-                return (void) log_oom(), 1;
+                return (void) log_oom(), OKG_EXIT_FAILURE;
         r = hotupdate_params_finish(&p, err, sizeof err);
         if (r == -ENOMEM)
-                return (void) log_oom(), 1;
+                return (void) log_oom(), OKG_EXIT_FAILURE;
         if (r < 0)
                 return usage_error("%s", err);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int load_kubeconfig(const Args *a, KubeConfig **ret) {
@@ -825,11 +826,11 @@ static bool no_pods(const Fleet *f) {
         return true;
 }
 
-static int cmd_status(Fleet *f) {
+static OkgExitCode cmd_status(Fleet *f) {
         _cleanup_(freep) char *summary = NULL;
 
         if (no_pods(f))
-                return 1;
+                return OKG_EXIT_FAILURE;
         fleet_order(f->pods, f->n_pods, "name", NULL);
         summary = fleet_version_summary(f->pods, f->n_pods);
         if (f->json) {
@@ -858,7 +859,7 @@ static int cmd_status(Fleet *f) {
                 json_object_object_add(o, "pods", arr);
                 print_json(o);
                 json_object_put(o);
-                return 0;
+                return OKG_EXIT_SUCCESS;
         }
         printf("%-32s %-16s %-12s %-14s %-24s %s\n", "POD", "OPSSTATE", "VERSION", "STATE", "TIME", "MESSAGE");
         for (size_t i = 0; i < f->n_pods; i++) {
@@ -875,10 +876,10 @@ static int cmd_status(Fleet *f) {
                        ESC(p->ann.message) ?: "");
         }
         printf("\n%zu pods: %s\n", f->n_pods, ESC(strempty(summary)));
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
-static int cmd_dry_run(Fleet *f) {
+static OkgExitCode cmd_dry_run(Fleet *f) {
         if (f->json) {
                 json_object *o = json_object_new_object(), *arr = json_object_new_array();
                 json_object_object_add(o, "dryRun", json_object_new_boolean(true));
@@ -894,7 +895,7 @@ static int cmd_dry_run(Fleet *f) {
                 json_object_object_add(o, "pods", arr);
                 print_json(o);
                 json_object_put(o);
-                return 0;
+                return OKG_EXIT_SUCCESS;
         }
         printf("Plan for %s/%s to %s (%s, at most %u at once, canary %u, max failures %u):\n",
                f->namespace, f->gss, f->version, f->direct ? "direct to pod IPs" : "through the pod proxy",
@@ -908,15 +909,15 @@ static int cmd_dry_run(Fleet *f) {
         }
         printf("\n%zu to update, %u already at %s. Nothing was changed (--dry-run).\n",
                fleet_plan_left(&f->plan), f->plan.at_version, f->version);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
-static int cmd_hot_update(Fleet *f) {
+static OkgExitCode cmd_hot_update(Fleet *f) {
         sigset_t mask;
         int r;
 
         if (no_pods(f))
-                return 1;
+                return OKG_EXIT_FAILURE;
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
@@ -937,12 +938,12 @@ static int cmd_hot_update(Fleet *f) {
                 free(p->from_version);
                 p->from_version = dup_or_null(p->ann.current_version);
                 if (p->ann.current_version && !p->from_version)
-                        return 1;
+                        return OKG_EXIT_FAILURE;
                 if (p->phase != FLEET_AT_VERSION)
                         continue;
                 if (fleet_pod_set_outcome(p, "AtVersion", "already at the version: nothing sent",
                                           p->ann.current_version) < 0)
-                        return 1;
+                        return OKG_EXIT_FAILURE;
         }
         f->started_usec = okg_now_usec();
         fleet_pump(f);
@@ -950,7 +951,7 @@ static int cmd_hot_update(Fleet *f) {
                 r = sd_event_loop(f->event);
                 if (r < 0) {
                         fprintf(stderr, "okgctl fleet: event loop: %s\n", strerror(-r));
-                        return 1;
+                        return OKG_EXIT_FAILURE;
                 }
         }
         progress_clear(f);
@@ -977,10 +978,10 @@ static int cmd_hot_update(Fleet *f) {
                        f->plan.at_version, ESC(f->version), f->plan.failures, fleet_plan_left(&f->plan),
                        f->plan.stop_reason ? ": stopped, " : "", ESC(strempty(f->plan.stop_reason)));
         }
-        return fleet_plan_complete(&f->plan) ? 0 : 1;
+        return fleet_plan_complete(&f->plan) ? OKG_EXIT_SUCCESS : OKG_EXIT_FAILURE;
 }
 
-int fleet_main(int argc, char **argv, bool json) {
+OkgExitCode fleet_main(int argc, char **argv, bool json) {
         enum {
                 ARG_KUBECONFIG = 0x100, ARG_CONTEXT, ARG_VERSION, ARG_URL, ARG_SHA256, ARG_FILE_NAME,
                 ARG_PORT, ARG_TOKEN_FILE, ARG_DIRECT, ARG_ORDER, ARG_CANARY, ARG_MAX_IN_FLIGHT,
@@ -1016,11 +1017,12 @@ int fleet_main(int argc, char **argv, bool json) {
         unsigned canary = 0, max_failures = 1, max_in_flight = 1, port = 5000;
         KubeConfig *cfg = NULL;
         _cleanup_(freep) char *order_error = NULL;
-        int c, r, ret = 1;
+        OkgExitCode ret = OKG_EXIT_FAILURE;
+        int c, r;
 
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 fleet_help();
-                return argc < 2 ? 2 : 0;
+                return argc < 2 ? OKG_EXIT_USAGE : OKG_EXIT_SUCCESS;
         }
         verb = argv[1];
         if (!streq(verb, "hot-update") && !streq(verb, "status"))
@@ -1030,7 +1032,7 @@ int fleet_main(int argc, char **argv, bool json) {
                 switch (c) {
                 case 'h':
                         fleet_help();
-                        return 0;
+                        return OKG_EXIT_SUCCESS;
                 case 'n': a.namespace = optarg; break;
                 case ARG_KUBECONFIG: a.kubeconfig = optarg; break;
                 case ARG_CONTEXT: a.context = optarg; break;
@@ -1051,7 +1053,7 @@ int fleet_main(int argc, char **argv, bool json) {
                 case ARG_ANNOTATION_KEY: a.annotation_key = optarg; break;
                 case ARG_JSON: a.json = true; break;
                 default:
-                        return 2;
+                        return OKG_EXIT_USAGE;
                 }
         if (optind + 1 >= argc)
                 return usage_error("%s needs the GameServerSet's name", verb);
@@ -1067,9 +1069,9 @@ int fleet_main(int argc, char **argv, bool json) {
         if (streq(verb, "hot-update")) {
                 if (!a.version || !a.url)
                         return usage_error("%s needs --version and --url", verb);
-                r = check_hot_update_params(&a);
-                if (r != 0)
-                        return r;
+                OkgExitCode code = check_hot_update_params(&a);
+                if (code != OKG_EXIT_SUCCESS)
+                        return code;
                 if (a.port && (fleet_parse_count(a.port, &port) < 0 || port == 0 || port > 65535))
                         return usage_error("--port '%s' is not a port", a.port);
                 if (a.canary && fleet_parse_count(a.canary, &canary) < 0)
@@ -1089,7 +1091,7 @@ int fleet_main(int argc, char **argv, bool json) {
                         if (r < 0) {
                                 fprintf(stderr, "okgctl fleet: cannot use --token-file %s: %s\n", a.token_file,
                                         r == -EBADMSG ? "empty or more than one line" : strerror(-r));
-                                return 2;
+                                return OKG_EXIT_USAGE;
                         }
                 }
         }
@@ -1141,7 +1143,7 @@ int fleet_main(int argc, char **argv, bool json) {
         r = fleet_order(f.pods, f.n_pods, a.order, &order_error);
         if (r < 0) {
                 fprintf(stderr, "okgctl fleet: %s\n", order_error ?: strerror(-r));
-                ret = 2;
+                ret = OKG_EXIT_USAGE;
                 goto finish;
         }
         fleet_plan_init(&f.plan, f.pods, f.n_pods, f.version, canary, max_in_flight, max_failures);
