@@ -2,8 +2,9 @@
 difference is applied, and a bad config is refused while the running one stays."""
 import os
 import signal
+import subprocess
 
-from conftest import HOT_UPDATE, HTTP_PROBE, free_port, make_config, wait_for
+from conftest import HOT_UPDATE, HTTP_PROBE, SIDECARD, free_port, make_config, wait_for
 
 
 class ConfigMapDir:
@@ -92,6 +93,27 @@ def test_bad_config_is_refused_and_running_one_stays(suite_factory, tmp_path):
     # A fixed config is then applied.
     cm.update(make_config(port, [(HOT_UPDATE, 0)]))
     wait_for(lambda: "http_probe" not in s.units(), what="good config applied")
+
+
+def test_refused_reload_names_every_problem_one_per_line(suite_factory, tmp_path):
+    """The InvalidConfig error holds every problem, one per line, in the words and order
+    `okg-sidecard --check-config` prints them."""
+    port = free_port()
+    s, cm = start(suite_factory, tmp_path, make_config(port))
+    bad = (make_config(port, [(HOT_UPDATE, 0)])
+           .replace("signalName: SIGHUP", "signalName: SIGNOPE")
+           .replace(f"healthPort: {port}", f"healthPort: {port}\nrestartpolicy: Sometimes"))
+    cm.update(bad)
+    s.wait_log("Config reload refused; keeping the running config.")
+    check = subprocess.run([SIDECARD, "--check-config", str(s.config)], capture_output=True,
+                           text=True, timeout=60)
+    lines = check.stderr.splitlines()
+    assert check.returncode == 3 and len(lines) == 2, check.stderr
+    assert any("restartpolicy" in x for x in lines) and any("SIGNOPE" in x for x in lines)
+    r = s.call("ReloadConfig", check=False)
+    assert r.returncode != 0 and "\n".join(lines) in r.stderr, r.stderr
+    for line in lines:
+        assert line in s.log_text()
 
 
 def test_sighup_and_bus_reload(suite_factory, tmp_path):
