@@ -49,3 +49,12 @@
                 }                                                                           \
                 free(_l);                                                                   \
         } while (0)
+
+/* The list e holds exactly the errors printed as the given lines, in that order. */
+#define ASSERT_ERROR_LINES(e, ...)                                                          \
+        do {                                                                                \
+                static const char *const _want[] = { __VA_ARGS__ };                         \
+                ASSERT_EQ((e).n, sizeof _want / sizeof _want[0]);                           \
+                for (size_t _k = 0; _k < sizeof _want / sizeof _want[0]; _k++)              \
+                        ASSERT_ERROR_LINE(e, _k, _want[_k]);                                \
+        } while (0)
