@@ -10,6 +10,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-bus.h"
+#include "okg-json.h"
 
 #define BUS_NAME "io.kruise.game.HotUpdate1"
 #define BUS_PATH "/io/kruise/game/HotUpdate1"
@@ -173,17 +174,14 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        json_object *o = manager_status_json(userdata);
-        int r;
+        _cleanup_(json_object_putp) json_object *o = manager_status_json(userdata);
 
         if (!o)
                 return -ENOMEM;
-        r = sd_bus_reply_method_return(
+        return sd_bus_reply_method_return(
                         msg, "s",
                         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
-        return r;
 }
 
 static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -17,6 +17,7 @@
 #include "hotupdated-record.h"
 #include "hotupdated-request.h"
 #include "hotupdated-status.h"
+#include "okg-list.h"
 
 typedef struct Manager Manager;
 typedef struct Update Update;
@@ -73,7 +74,7 @@ struct Manager {
 typedef void (*WaiterDone)(Waiter *w, const HotUpdateResult *r, bool recorded);
 
 struct Waiter {
-        Waiter *prev, *next;
+        LIST_FIELDS(Waiter, waiters);
         Update *update;
         WaiterDone done;
 };

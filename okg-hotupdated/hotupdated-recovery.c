@@ -11,6 +11,7 @@
 
 #include "hotupdated-update.h"
 #include "log.h"
+#include "okg-event.h"
 #include "okg-storage-client.h"
 #include "okg-util.h"
 
@@ -123,13 +124,18 @@ static void recovery_reload(Update *u) {
         }
 }
 
+/* The record is here, or will not come: no more asking. */
+static void recovery_stop_asking(Manager *m) {
+        m->recovery_stage = RECOVERY_DONE;
+        m->fetch_timer = sd_event_source_disable_unref(m->fetch_timer);
+        m->refetch_timer = sd_event_source_disable_unref(m->refetch_timer);
+}
+
 static void recovery_nothing(Manager *m, const char *why) {
         Update *u = m->update;
 
         log_info("Recovery: %s.", why);
-        m->recovery_stage = RECOVERY_DONE;
-        m->fetch_timer = sd_event_source_disable_unref(m->fetch_timer);
-        m->refetch_timer = sd_event_source_disable_unref(m->refetch_timer);
+        recovery_stop_asking(m);
         if (u && u->origin == ORIGIN_RECOVERY)
                 update_complete(u, false);
 }
@@ -141,10 +147,7 @@ static void recovery_apply(Manager *m, HotUpdateRecord *rec, bool from_fleet, co
         FileId id;
         int r;
 
-        m->recovery_stage = RECOVERY_DONE;
-        m->fetch_timer = sd_event_source_disable_unref(m->fetch_timer);
-        m->refetch_timer = sd_event_source_disable_unref(m->refetch_timer);
-
+        recovery_stop_asking(m);
         u->from_fleet = from_fleet;
         u->applied = rec->current;
         rec->current = (HotUpdateVersion) {};
@@ -213,10 +216,8 @@ static int on_refetch(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->shutting_down || m->recovery_stage == RECOVERY_DONE)
                 return 0;
         if (okg_storage_get_record(m->storage, m->recovery_stage == RECOVERY_OWN ? NULL : "appliedAt",
-                                   on_record, m) < 0) {
-                (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        }
+                                   on_record, m) < 0)
+                (void) okg_event_source_rearm(s, USEC_PER_SEC);
         return 0;
 }
 
@@ -238,14 +239,10 @@ static void on_record(int error, const char *message, const char *record, const 
                 log_warning_errno(error, "Recovery: okg-storaged cannot give %s yet: %s; asking again.",
                                   own ? "this pod's record" : "the fleet's newest record",
                                   message ?: "(no message)");
-                if (m->refetch_timer) {
-                        (void) sd_event_source_set_time_relative(m->refetch_timer, USEC_PER_SEC);
-                        (void) sd_event_source_set_enabled(m->refetch_timer, SD_EVENT_ONESHOT);
-                } else if (sd_event_add_time_relative(m->event, &m->refetch_timer, CLOCK_MONOTONIC,
-                                                      USEC_PER_SEC, 0, on_refetch, m) >= 0)
+                if (okg_timer_arm(m->event, &m->refetch_timer, USEC_PER_SEC, 0, on_refetch, m,
+                                  NULL) >= 0)
                         return;
-                else
-                        log_warning("Recovery: cannot arm a timer to ask again.");
+                log_warning("Recovery: cannot arm a timer to ask again.");
                 if (m->refetch_timer)
                         return;
         }
@@ -352,8 +349,8 @@ int recovery_begin(Manager *m) {
         m->recovery_stage = RECOVERY_OWN;
         if (recovery_from_local(m) > 0)
                 return 0;
-        r = sd_event_add_time_relative(m->event, &m->fetch_timer, CLOCK_MONOTONIC,
-                                       RECORD_FETCH_TIMEOUT_USEC, 0, on_fetch_timeout, m);
+        r = okg_timer_arm(m->event, &m->fetch_timer, RECORD_FETCH_TIMEOUT_USEC, 0,
+                          on_fetch_timeout, m, NULL);
         if (r < 0)
                 return r;
         return okg_storage_get_record(m->storage, NULL, on_record, m);

@@ -10,6 +10,8 @@
 
 #include "hotupdated-update.h"
 #include "log.h"
+#include "okg-event.h"
+#include "okg-json.h"
 #include "okg-storage-client.h"
 #include "okg-util.h"
 
@@ -46,26 +48,13 @@ Update *update_free(Update *u) {
 
 void waiter_link(Update *u, Waiter *w) {
         w->update = u;
-        w->prev = NULL;
-        w->next = u->waiters;
-        if (u->waiters)
-                u->waiters->prev = w;
-        u->waiters = w;
+        LIST_PREPEND(waiters, u->waiters, w);
 }
 
 void waiter_detach(Waiter *w) {
-        Update *u;
-
         if (!w || !w->update)
                 return;
-        u = w->update;
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                u->waiters = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
-        w->prev = w->next = NULL;
+        LIST_REMOVE(waiters, w->update->waiters, w);
         w->update = NULL;
 }
 
@@ -88,8 +77,9 @@ void update_complete(Update *u, bool recorded) {
 }
 
 int update_arm_timer(Update *u, uint64_t usec, sd_event_time_handler_t cb) {
+        /* Each step has its own callback: a new source rather than the old one moved. */
         u->timer = sd_event_source_disable_unref(u->timer);
-        return sd_event_add_time_relative(u->m->event, &u->timer, CLOCK_MONOTONIC, usec, 0, cb, u);
+        return okg_timer_arm(u->m->event, &u->timer, usec, 0, cb, u, NULL);
 }
 
 /* ---- recording ---- */
@@ -414,13 +404,11 @@ int update_reload_request_start(Update *u, JobDone done) {
         if (!streq(c->request_method, "GET") && !streq(c->request_method, "DELETE")) {
                 /* Tell the game what it is reloading; it may ignore the body. */
                 _cleanup_(freep) char *path = NULL;
-                json_object *o = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *o = json_object_new_object();
                 if (!o)
                         return -ENOMEM;
-                if (asprintf(&path, "%s/%s", c->download_dir, u->p.file_name) < 0) {
-                        json_object_put(o);
+                if (asprintf(&path, "%s/%s", c->download_dir, u->p.file_name) < 0)
                         return -ENOMEM;
-                }
                 json_object_object_add(o, "version", json_object_new_string(u->p.version));
                 json_object_object_add(o, "fileName", json_object_new_string(u->p.file_name));
                 json_object_object_add(o, "path", json_object_new_string(path));
@@ -429,7 +417,6 @@ int update_reload_request_start(Update *u, JobDone done) {
                 json_object_object_add(o, "rollback", json_object_new_boolean(u->rolling_back));
                 r = job_set_json_body(&u->job, json_object_to_json_string_ext(
                                 o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
                 if (r < 0)
                         return r;
         }
