@@ -3,6 +3,7 @@
  * game lookup again -> install by rename (the replaced file is kept) -> reload (kill(2) or an
  * HTTP request) -> optional post-reload check and settle window, with rollback on failure ->
  * record and answer (hotupdated-update.c). The recovery at start is hotupdated-recovery.c. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -522,6 +523,7 @@ int manager_submit(Manager *m, const HotUpdateParams *p, Waiter *w, HotUpdateRes
                         return -ENOMEM;
                 return manager_refusal(m, OUTCOME_BUSY, msg, p, ret) < 0 ? -ENOMEM : 1;
         case ADMIT_BUSY:
+                assert(m->update);
                 if (asprintf(&msg, "another update is in flight (version %s, %s)",
                              m->update->p.version, hotupdate_phase_to_string(m->phase)) < 0)
                         return -ENOMEM;

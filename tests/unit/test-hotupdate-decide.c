@@ -281,7 +281,7 @@ static void test_rollback_procs(void) {
                 proc(32, 300, 0, 0),            /* restarted, no handler yet */
                 proc(33, 700, BIT(SIGHUP), 0),  /* started after the previous file was back */
         };
-        GameProc sig[5], later[5], unsafe[5];
+        GameProc sig[5] = {}, later[5] = {}, unsafe[5] = {};
         RollbackProcs out = { .signal = sig, .later = later, .unsafe = unsafe };
 
         rollback_sort_procs(survivors, 1, now, 5, 500, SIGHUP, &out);
