@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-event.h"
 #include "okg-kube.h"
 #include "okg-list.h"
 #include "okg-util.h"
@@ -493,12 +494,8 @@ static int on_reap(sd_event_source *s, void *userdata) {
 }
 
 static void schedule_reap(KubeClient *k) {
-        int r = 0;
+        int r = okg_defer_arm(k->event, &k->reaper, on_reap, k, NULL);
 
-        if (!k->reaper)
-                r = sd_event_add_defer(k->event, &k->reaper, on_reap, k);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(k->reaper, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_debug_errno(r, "Cannot schedule freeing retired connections: %m");
 }

@@ -854,15 +854,11 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
 static void manager_dispatch(Manager *m) {
         int r;
 
-        if (!m->dispatch_source) {
-                r = sd_event_add_defer(m->event, &m->dispatch_source, on_dispatch, m);
-                if (r < 0) {
-                        log_warning_errno(r, "Cannot defer the dispatch, sending now: %m");
-                        (void) on_dispatch(NULL, m);
-                        return;
-                }
+        r = okg_defer_arm(m->event, &m->dispatch_source, on_dispatch, m, NULL);
+        if (r < 0 && !m->dispatch_source) {
+                log_warning_errno(r, "Cannot defer the dispatch, sending now: %m");
+                (void) on_dispatch(NULL, m);
         }
-        (void) sd_event_source_set_enabled(m->dispatch_source, SD_EVENT_ONESHOT);
 }
 
 /* ---- the pod: its GameServerSet and uid ---- */

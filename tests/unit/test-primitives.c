@@ -336,6 +336,34 @@ static void test_timer(void) {
         sd_event_unref(t.event);
 }
 
+static int on_defer(sd_event_source *s, void *userdata) {
+        unsigned *runs = userdata;
+        (*runs)++;
+        return 0;
+}
+
+/* Three triggers before the loop runs make one run; a trigger after it makes another. */
+static void test_defer(void) {
+        sd_event *e = NULL;
+        sd_event_source *s = NULL;
+        unsigned runs = 0;
+
+        ASSERT_EQ(sd_event_new(&e), 0);
+        for (int i = 0; i < 3; i++)
+                ASSERT_EQ(okg_defer_arm(e, &s, on_defer, &runs, "defer"), 0);
+        ASSERT_TRUE(okg_timer_armed(s));
+        while (runs == 0)
+                ASSERT_TRUE(sd_event_run(e, SAFETY_TIMEOUT_USEC) > 0);
+        ASSERT_TRUE(!okg_timer_armed(s));
+        ASSERT_EQ(sd_event_run(e, 0), 0);
+        ASSERT_EQ(runs, 1);
+        ASSERT_EQ(okg_defer_arm(e, &s, NULL, NULL, NULL), 0);
+        ASSERT_TRUE(sd_event_run(e, SAFETY_TIMEOUT_USEC) > 0);
+        ASSERT_EQ(runs, 2);
+        sd_event_source_unref(s);
+        sd_event_unref(e);
+}
+
 int main(void) {
         test_list();
         test_queue();
@@ -343,5 +371,6 @@ int main(void) {
         test_common_tables();
         test_json_cleanup();
         test_timer();
+        test_defer();
         return 0;
 }
