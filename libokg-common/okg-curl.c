@@ -83,7 +83,8 @@ int okg_curl_load(void) {
                 OKG_DL_SYM(sym_curl_multi_strerror, curl_multi_strerror),
         };
 
-        return okg_dlopen_many(&curl_dl, &curl_dl_error, OKG_LIBCURL_SONAME, "HTTP requests",
+        return okg_dlopen_many(&curl_dl, &curl_dl_error, OKG_LIBCURL_SONAME,
+                               "HTTP requests (Debian package libcurl4)",
                                syms, ELEMENTSOF(syms));
 }
 

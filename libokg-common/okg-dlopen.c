@@ -17,8 +17,7 @@ int okg_dlopen_many(void **handle, int *error, const char *soname, const char *p
         /* RTLD_NOW: a missing symbol shows here, once, not as a crash on some later call. */
         dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
         if (!dl) {
-                log_error("Cannot load %s, needed for %s: %s. Install it (Debian: the package "
-                          "providing %s).", soname, purpose, dlerror(), soname);
+                log_error("Cannot load %s, needed for %s: %s", soname, purpose, dlerror());
                 return (*error = -EOPNOTSUPP);
         }
 

@@ -15,7 +15,8 @@ typedef struct OkgDlSym {
 #define OKG_DL_SYM(var, sym) { #sym, (void **) &(var) }
 
 /* Loads soname (once: *handle caches it) and resolves every symbol of syms. purpose says what
- * the library is needed for ("HTTP requests"); it goes into the error message. Returns 0, or
+ * the library is needed for and where it comes from ("HTTP requests (Debian package
+ * libcurl4)"); it goes into the error message. Returns 0, or
  * -EOPNOTSUPP after logging one clear error when the library or one of its symbols is missing
  * (then nothing is resolved, and the failure is remembered: later calls return it silently). */
 int okg_dlopen_many(void **handle, int *error, const char *soname, const char *purpose,
