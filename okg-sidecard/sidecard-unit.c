@@ -212,43 +212,6 @@ void unit_notify_ready(Unit *u) {
         manager_startup_continue(u->manager);
 }
 
-/* The child of unit_spawn(), between vfork() and execve(): system calls only, no allocation,
- * nothing of okg-sidecard's state changed (it shares its memory). */
-__attribute__((noreturn)) static void unit_exec_child(char **argv, char **env, int address_fd,
-                                                      pid_t parent) {
-        sigset_t none;
-
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) signal(SIGPIPE, SIG_DFL);
-        /* If okg-sidecard dies without stopping us, do not linger. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-                _exit(1);
-        /* Our own session: a Ctrl-C or a signal to okg-sidecard's process group must reach
-         * okg-sidecard alone, which then stops everything in order. */
-        (void) setsid();
-        if (address_fd >= 0) {
-                if (dup2(address_fd, 3) < 0)
-                        _exit(126);
-                (void) close_range(4, ~0U, 0);
-        } else
-                (void) close_range(3, ~0U, 0);
-        execve(argv[0], argv, env);
-        _exit(127);
-}
-
-/* vfork(): the child shares our memory until its execve(), so neither process copies pages on
- * write afterwards (with fork(), about a fifth of okg-sidecard's start-up CPU). Kept apart
- * from unit_spawn() so no variable of the caller lives across the vfork(). */
-static __attribute__((noinline)) pid_t spawn_child(char **argv, char **env, int address_fd,
-                                                   pid_t parent) {
-        pid_t pid = vfork();
-        if (pid == 0)
-                unit_exec_child(argv, env, address_fd, parent);
-        return pid;
-}
-
 static int unit_spawn(Unit *u) {
         Manager *m = u->manager;
         _cleanup_(strv_freep) char **argv = NULL, **env = NULL;
@@ -269,7 +232,7 @@ static int unit_spawn(Unit *u) {
                         return log_error_errno(errno, "Failed to create a pipe: %m");
         }
 
-        pid = spawn_child(argv, env, pipefd[1], parent);
+        pid = fork();
         if (pid < 0) {
                 r = log_error_errno(errno, "Failed to fork for %s: %m", u->name);
                 if (pipefd[0] >= 0) {
@@ -278,6 +241,28 @@ static int unit_spawn(Unit *u) {
                 }
                 return r;
         }
+        if (pid == 0) {
+                sigset_t none;
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) signal(SIGPIPE, SIG_DFL);
+                /* If okg-sidecard dies without stopping us, do not linger. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                        _exit(1);
+                /* Our own session: a Ctrl-C or a signal to okg-sidecard's process group must
+                 * reach okg-sidecard alone, which then stops everything in order. */
+                (void) setsid();
+                if (pipefd[1] >= 0) {
+                        if (dup2(pipefd[1], 3) < 0)
+                                _exit(126);
+                        (void) close_range(4, ~0U, 0);
+                } else
+                        (void) close_range(3, ~0U, 0);
+                execve(argv[0], argv, env);
+                _exit(127);
+        }
+
         old = u->state;
         unit_mark_spawned(u, pid, okg_now_usec());
         unit_log_state(u, old);
