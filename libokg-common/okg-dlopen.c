@@ -11,7 +11,7 @@ int okg_dlopen_many(void **handle, int *error, const char *soname, const char *p
 
         if (*handle)
                 return 0;
-        if (*error)
+        if (*error < 0)
                 return *error;
 
         /* RTLD_NOW: a missing symbol shows here, once, not as a crash on some later call. */
