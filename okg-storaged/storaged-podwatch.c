@@ -122,10 +122,11 @@ static void watch_line(KubeClient *k, const char *line, size_t len, void *userda
                 if (rv)
                         (void) free_and_strdup(&m->watch_rv, rv);
         } else if (streq(t, "DELETED")) {
+                /* The watch (by name) goes on and shows a pod created again under the name;
+                 * its new uid makes the conditions go out again. */
                 log_warning("Pod %s/%s was deleted; its conditions are written again when it is "
                             "back.", m->namespace, m->pod);
                 (void) object_forget_acked(&m->objects[OBJECT_POD_STATUS].object);
-                m->watch_gone = true;
         } else if (streq(t, "ERROR")) {
                 /* 410 Gone: the resourceVersion is too old to resume from. */
                 if (json_object_object_get_ex(obj, "code", &code) && json_object_get_int(code) == 410)

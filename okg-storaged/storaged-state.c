@@ -696,7 +696,7 @@ bool resource_version_newer(const char *a, const char *b) {
 uint64_t reassert_due(const Reassert *r, uint64_t now) {
         uint64_t d = REASSERT_FIRST_USEC;
 
-        if (r->last_usec == 0 || r->streak == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
+        if (r->streak == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
                 return now;
         for (unsigned i = 1; i < r->streak && d < REASSERT_MAX_USEC; i++)
                 d *= 2;
@@ -706,7 +706,7 @@ uint64_t reassert_due(const Reassert *r, uint64_t now) {
 }
 
 void reassert_sent(Reassert *r, uint64_t now) {
-        if (r->last_usec == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
+        if (r->streak > 0 && now >= r->last_usec + REASSERT_QUIET_USEC)
                 r->streak = 0;
         r->streak++;
         r->last_usec = now;

@@ -164,7 +164,7 @@ bool resource_version_newer(const char *a, const char *b);
 #define REASSERT_QUIET_USEC (600ULL * 1000000ULL)
 typedef struct Reassert {
         unsigned streak;          /* re-asserts in this streak */
-        uint64_t last_usec;       /* CLOCK_MONOTONIC of the last one, 0: never */
+        uint64_t last_usec;       /* CLOCK_MONOTONIC of the last one (streak > 0) */
 } Reassert;
 /* When (CLOCK_MONOTONIC) the next re-assert may go out, given a removal seen at now. */
 uint64_t reassert_due(const Reassert *r, uint64_t now);

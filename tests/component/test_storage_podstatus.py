@@ -252,3 +252,21 @@ def test_kube_steady_state_sends_nothing(kube, suite_factory, tmp_path):
     assert kube.audit.count(since=mark, user=sa_username(pod.ns)) == 0
     assert prop(s, "RequestsSent") == sent
     assert prop(s, "PodResourceVersion") == rv
+
+
+def test_kube_recreated_pod_gets_its_conditions_again(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "False", "down"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    c = kube.admin
+    c.check(c.delete(c.pod_path(pod.ns, pod.name) + "?gracePeriodSeconds=0"), 200, what="delete")
+    wait_for(lambda: c.get(c.pod_path(pod.ns, pod.name))[0] == 404, what="the pod gone")
+    new = c.create_pod(pod.ns, pod.name, labels={"game.kruise.io/owner-gss": pod.gss})
+    assert SQ not in conditions(new)
+    wait_for(lambda: SQ in conditions(pod.get("pod") or {}), what="conditions on the new pod")
+    got = pod.get("pod")
+    assert got["metadata"]["uid"] == new["metadata"]["uid"]
+    assert conditions(got)[SQ]["message"] == "down"
+    wait_for(lambda: json.loads(call(s, "GetPod", "")["data"][0])["metadata"]["uid"]
+             == new["metadata"]["uid"], what="GetPod shows the new pod")
