@@ -270,3 +270,41 @@ def test_kube_recreated_pod_gets_its_conditions_again(kube, suite_factory, tmp_p
     assert conditions(got)[SQ]["message"] == "down"
     wait_for(lambda: json.loads(call(s, "GetPod", "")["data"][0])["metadata"]["uid"]
              == new["metadata"]["uid"], what="GetPod shows the new pod")
+
+
+def test_kube_restart_keeps_conditions_and_writes_only_what_is_missing(kube, suite_factory, tmp_path):
+    """okg-storaged killed: the journal has the acknowledged conditions. A restart with the
+    pod unchanged sends no write; one after a status replace writes them again."""
+    import os
+    import signal
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+
+    def kill_storage():
+        pid = s.pid("storage")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: s.units()["storage"]["pid"] not in (0, pid) and s.units()["storage"]["ready"],
+                 what="storage restarted")
+
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    rv = pod.rv("pod")
+    kill_storage()
+    wait_for(lambda: prop(s, "PodResourceVersion") == rv, what="the pod read after the restart")
+    AuditLog.settle()
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
+    assert pod.rv("pod") == rv
+
+    # Replaced while okg-storaged cannot see it (stopped), then a restart.
+    pid = s.pid("storage")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        replace_status(kube, pod)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: s.units()["storage"]["pid"] not in (0, pid) and s.units()["storage"]["ready"],
+             what="storage restarted")
+    wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted after the restart")
+    assert conditions(pod.get("pod"))[SQ]["message"] == "idle"
