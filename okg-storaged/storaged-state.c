@@ -643,7 +643,14 @@ int pod_conditions_merge(json_object *pod, json_object *patch) {
             !json_object_object_get_ex(pstatus, "conditions", &plist) ||
             !json_object_is_type(plist, json_type_array))
                 return 0;
-        status = obj_child(pod, "status");
+        if (!json_object_object_get_ex(pod, "status", &status) ||
+            !json_object_is_type(status, json_type_object)) {
+                /* A hand-edited local store may hold anything there. */
+                status = json_object_new_object();
+                if (!status)
+                        return -ENOMEM;
+                json_object_object_add(pod, "status", status);
+        }
         if (!json_object_object_get_ex(status, "conditions", &list) ||
             !json_object_is_type(list, json_type_array)) {
                 list = json_object_new_array();
@@ -652,8 +659,11 @@ int pod_conditions_merge(json_object *pod, json_object *patch) {
                 json_object_object_add(status, "conditions", list);
         }
         for (size_t i = 0; i < json_object_array_length(plist); i++) {
-                json_object *want = json_object_array_get_idx(plist, i);
-                json_object *have = pod_condition_find(pod, str_member(want, "type"));
+                json_object *want = json_object_array_get_idx(plist, i), *have;
+
+                if (!json_object_is_type(want, json_type_object) || !str_member(want, "type"))
+                        continue;
+                have = pod_condition_find(pod, str_member(want, "type"));
 
                 if (!have) {
                         have = json_object_new_object();
