@@ -652,6 +652,19 @@ static void test_pod_conditions(void) {
         free(a);
         object_done(&o);
 
+        /* A hand-edited local store: a status that is not an object, list items that are not. */
+        {
+                json_object *odd = json_tokener_parse("{\"status\":5}");
+                json_object *p2 = json_tokener_parse("{\"status\":{\"conditions\":[7,{\"status\":\"True\"},"
+                                                     "{\"type\":\"t\",\"status\":\"True\"}]}}");
+                ASSERT_EQ(pod_conditions_merge(odd, p2), 0);
+                ASSERT_TRUE(server_field_holds(odd, FIELD_CONDITION, "t", "{\"status\":\"True\",\"message\":\"\"}"));
+                ASSERT_EQ(json_object_array_length(json_object_object_get(json_object_object_get(odd, "status"),
+                                                                          "conditions")), 1);
+                json_object_put(odd);
+                json_object_put(p2);
+        }
+
         /* Bad input. */
         ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "True", "a|b\n\tc\r") == NULL);
         ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "Unknown", "") == NULL);
