@@ -13,10 +13,9 @@
 #include "okg-util.h"
 #include "storaged-manager.h"
 
-/* The watch's timeoutSeconds, +-20 %: about three requests an hour while nothing changes. */
+/* The watch's timeoutSeconds, +-20 %: about three requests an hour while nothing changes.
+ * $OKG_STORAGED_WATCH_TIMEOUT_SEC overrides it (for tests). */
 #define WATCH_TIMEOUT_SEC 1200
-/* A watch that ends sooner than this without an event is not re-opened at once. */
-#define WATCH_MIN_USEC (5 * USEC_PER_SEC)
 /* After a refusal (403: no "watch" on pods in the Role), try again this much later. */
 #define WATCH_REFUSED_RETRY_USEC (300 * USEC_PER_SEC)
 
@@ -155,8 +154,10 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 manager_pod_refetch(m);
                 return;
         }
+        /* A watch that ended long before its timeout without an event is suspect (a proxy
+         * that closes it at once): not re-opened at once, so it cannot turn into a loop. */
         if (outcome == KUBE_OK &&
-            (m->watch_events > 0 || okg_now_usec() - m->watch_started_usec >= WATCH_MIN_USEC)) {
+            (m->watch_events > 0 || okg_now_usec() - m->watch_started_usec >= m->watch_timeout_usec / 2)) {
                 m->watch_attempts = 0;
                 podwatch_start(m);
                 return;
@@ -177,6 +178,20 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 log_error("Cannot arm the pod watch timer.");
 }
 
+static uint64_t watch_timeout_sec(void) {
+        const char *e = getenv("OKG_STORAGED_WATCH_TIMEOUT_SEC");
+        char *end;
+        unsigned long v;
+
+        if (isempty(e))
+                return WATCH_TIMEOUT_SEC;
+        errno = 0;
+        v = strtoul(e, &end, 10);
+        if (errno != 0 || *end || v < 1 || v > 86400)
+                return WATCH_TIMEOUT_SEC;
+        return v;
+}
+
 void podwatch_start(Manager *m) {
         _cleanup_(freep) char *path = NULL;
         unsigned timeout;
@@ -184,7 +199,9 @@ void podwatch_start(Manager *m) {
 
         if (!m->kube || m->watch_running || !m->watch_rv || m->draining)
                 return;
-        timeout = (unsigned) (manager_jitter(m, WATCH_TIMEOUT_SEC * USEC_PER_SEC) / USEC_PER_SEC);
+        timeout = (unsigned) (manager_jitter(m, watch_timeout_sec() * USEC_PER_SEC) / USEC_PER_SEC);
+        if (timeout < 1)
+                timeout = 1;
         if (asprintf(&path, "/api/v1/namespaces/%s/pods?watch=1&fieldSelector=metadata.name%%3D%s"
                      "&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%u",
                      m->namespace, m->pod, m->watch_rv, timeout) < 0)
@@ -200,6 +217,7 @@ void podwatch_start(Manager *m) {
         m->watch_running = true;
         m->watch_events = 0;
         m->watch_started_usec = okg_now_usec();
+        m->watch_timeout_usec = (uint64_t) timeout * USEC_PER_SEC;
 }
 
 void podwatch_done(Manager *m) {

@@ -308,3 +308,26 @@ def test_kube_restart_keeps_conditions_and_writes_only_what_is_missing(kube, sui
              what="storage restarted")
     wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted after the restart")
     assert conditions(pod.get("pod"))[SQ]["message"] == "idle"
+
+
+def test_kube_watch_reopened_from_where_it_was(kube, suite_factory, tmp_path):
+    """The watch ends after its timeoutSeconds (here 2 s instead of about 20 minutes) and is
+    opened again from the last resourceVersion: no reads of the pod, no writes, and a status
+    replace after a few re-opens is still noticed."""
+    pod = Pod(kube, tmp_path)
+    pod.env["OKG_STORAGED_WATCH_TIMEOUT_SEC"] = "2"
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    rv = pod.rv("pod")
+    user = sa_username(pod.ns)
+    wait_for(lambda: kube.audit.count(since=mark, user=user, verb="watch", resource="pods") >= 3,
+             what="the watch re-opened three times")
+    AuditLog.settle()
+    assert kube.audit.count(since=mark, user=user, verb="patch") == 0
+    assert kube.audit.count(since=mark, user=user, verb="get", resource="pods") == 0
+    assert pod.rv("pod") == rv
+    replace_status(kube, pod)
+    wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted")
