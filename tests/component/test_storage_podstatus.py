@@ -331,3 +331,34 @@ def test_kube_watch_reopened_from_where_it_was(kube, suite_factory, tmp_path):
     assert pod.rv("pod") == rv
     replace_status(kube, pod)
     wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted")
+
+
+def test_kube_signals_acknowledged_refused_and_resource_version(kube, suite_factory, tmp_path):
+    """What the plugin sees: Acknowledged("podstatus", seq), PropertiesChanged carrying the new
+    PodResourceVersion, and WriteFailed("podstatus", ...) naming the condition when the Role
+    does not allow patching pods/status."""
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    wait_for(lambda: prop(s, "PodResourceVersion") != "", what="the pod read")
+    with s.monitor(S[2], "Acknowledged").listen("st", "marker", 0) as acks, \
+            s.monitor("org.freedesktop.DBus.Properties", "PropertiesChanged").listen(
+                "sa{sv}as", "marker", 0, 0) as changes:
+        seq = set_conditions(s, (SQ, "True", "idle"))["data"][0]
+        acks.wait(lambda a: a == ["podstatus", seq], what="Acknowledged podstatus")
+        rv = pod.rv("pod")
+        changes.wait(lambda a: a[0] == S[2] and (a[1].get("PodResourceVersion") or {}).get("data") == rv,
+                     what="PodResourceVersion changed to the pod's")
+
+    # Without patch on pods/status: refused, reported, the condition named; nothing else held.
+    c = kube.admin
+    role = c.check(c.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.ns}/roles/okg-sidecar"))
+    role["rules"] = [r for r in role["rules"] if r.get("resources") != ["pods/status"]]
+    c.check(c.put(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.ns}/roles/okg-sidecar", role))
+    with s.monitor(S[2], "WriteFailed").listen("sts", "marker", 0, "") as failed:
+        seq = set_conditions(s, (SQ, "False", "down"))["data"][0]
+        obj, fseq, message = failed.wait(lambda a: a[0] == "podstatus", what="WriteFailed podstatus")
+    assert fseq == seq and f'condition "{SQ}"' in message and "forbidden" in message.lower()
+    assert conditions(pod.get("pod"))[SQ]["status"] == "True"
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "okg.test/after", "1", 0)
+    wait_for(lambda: (pod.get("pod")["metadata"]["labels"] or {}).get("okg.test/after") == "1",
+             what="a label written after the refusal")
