@@ -45,7 +45,7 @@ void podwatch_seen(Manager *m, json_object *pod) {
         ObjectSlot *s = &m->objects[OBJECT_POD_STATUS];
         const char *rv = pod_rv_of(pod);
         bool newer = resource_version_newer(rv, m->pod_rv);
-        size_t dropped;
+        size_t dropped, yielded;
 
         if (!newer && m->pod_rv && !streq_ptr(rv, m->pod_rv))
                 return; /* older than what we know: an answer that crossed a watch event */
@@ -56,7 +56,15 @@ void podwatch_seen(Manager *m, json_object *pod) {
                 if (resource_version_newer(rv, m->watch_rv))
                         (void) free_and_strdup(&m->watch_rv, rv);
         }
+        yielded = object_yielded(&s->object);
         dropped = object_check(&s->object, pod);
+        if (object_yielded(&s->object) > yielded) {
+                log_warning("%zu pod condition(s) okg-storaged wrote now hold a value it never wrote "
+                            "on pod %s/%s: another writer (kruise-daemon?) serves them; leaving them "
+                            "alone until they are written again.",
+                            object_yielded(&s->object) - yielded, m->namespace, m->pod);
+                storaged_bus_changed(m);
+        }
         if (dropped > 0) {
                 log_warning("%zu pod condition(s) okg-storaged wrote are no longer on pod %s/%s "
                             "(its status was replaced); writing them again.", dropped, m->namespace,

@@ -50,6 +50,7 @@ void object_done(Object *o) {
                 free(o->fields[i].key);
                 free(o->fields[i].desired);
                 free(o->fields[i].acked);
+                free(o->fields[i].acked_before);
                 free(o->fields[i].inflight);
         }
         free(o->fields);
@@ -92,8 +93,10 @@ int object_set_desired(Object *o, FieldKind kind, const char *key, const char *v
                 return -ENOMEM;
         if (seq > f->desired_seq)
                 f->desired_seq = seq;
-        if (seq > 0)
+        if (seq > 0) {
                 f->refused = false; /* written again: tried again */
+                f->yielded = false;
+        }
         return streq_ptr(f->acked, value) ? 1 : 0;
 }
 
@@ -209,16 +212,23 @@ size_t object_check(Object *o, json_object *server) {
                 Field *f = &o->fields[i];
                 if (!f->acked || f->inflight)
                         continue;
-                if (!server_field_holds(server, f->kind, f->key, f->acked)) {
+                if (server_field_holds(server, f->kind, f->key, f->acked))
+                        continue;
+                if (f->kind == FIELD_CONDITION && pod_condition_find(server, f->key) &&
+                    !(f->acked_before && server_field_holds(server, f->kind, f->key, f->acked_before))) {
+                        /* Another writer's value: do not fight it. */
+                        f->yielded = true;
                         f->acked = mfree(f->acked);
-                        n++;
+                        continue;
                 }
+                f->acked = mfree(f->acked);
+                n++;
         }
         return n;
 }
 
 static bool field_differs(const Field *f) {
-        return f->desired && !f->refused && !streq_ptr(f->desired, f->acked);
+        return f->desired && !f->refused && !f->yielded && !streq_ptr(f->desired, f->acked);
 }
 
 size_t object_patch_refused(Object *o, bool give_up, Field **ret_field) {
@@ -238,6 +248,14 @@ size_t object_patch_refused(Object *o, bool give_up, Field **ret_field) {
         object_patch_failed(o);
         if (ret_field)
                 *ret_field = one;
+        return n;
+}
+
+size_t object_yielded(const Object *o) {
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].yielded)
+                        n++;
         return n;
 }
 
@@ -367,6 +385,10 @@ size_t object_patch_succeeded(Object *o) {
                 Field *f = &o->fields[i];
                 if (!f->inflight)
                         continue;
+                if (f->acked && !streq(f->acked, f->inflight)) {
+                        free(f->acked_before);
+                        f->acked_before = TAKE_PTR(f->acked);
+                }
                 free(f->acked);
                 f->acked = TAKE_PTR(f->inflight);
                 if (f->inflight_seq > seq)

@@ -362,3 +362,38 @@ def test_kube_signals_acknowledged_refused_and_resource_version(kube, suite_fact
     call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "okg.test/after", "1", 0)
     wait_for(lambda: (pod.get("pod")["metadata"]["labels"] or {}).get("okg.test/after") == "1",
              what="a label written after the refusal")
+
+
+def admin_condition(kube, pod, status, message):
+    """Another writer of our condition type (kruise-daemon on a normal node, or a provider
+    writing back a stale copy)."""
+    kube.admin.check(kube.admin.patch(
+        kube.admin.pod_path(pod.ns, pod.name) + "/status",
+        {"status": {"conditions": [{"type": SQ, "status": status, "message": message}]}},
+        kind="strategic"), what="the condition by the admin")
+
+
+def test_kube_another_writer_is_not_fought_a_stale_copy_is(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    set_conditions(s, (SQ, "True", "busy"))
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="busy written")
+    # A stale copy of the status (our value before): written again.
+    admin_condition(kube, pod, "True", "idle")
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="busy re-asserted")
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    # A value okg-storaged never wrote: another writer serves the condition; left alone.
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    admin_condition(kube, pod, "False", "written by kruise-daemon")
+    s.wait_log(r"hold a value it never wrote")
+    time.sleep(3)
+    AuditLog.settle()
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
+    assert conditions(pod.get("pod"))[SQ]["message"] == "written by kruise-daemon"
+    assert prop(s, "Pending") == 0
+    # Until the plugin hands on a value again.
+    set_conditions(s, (SQ, "True", "busy"))
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="written again")

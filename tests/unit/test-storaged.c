@@ -643,6 +643,36 @@ static void test_pod_conditions(void) {
         ASSERT_EQ(object_check(&o, pod), 1);
         ASSERT_EQ(object_pending(&o), 1);
         json_object_put(pod);
+        /* Written again and acknowledged: "idle" becomes the value before. */
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        b = pod_condition_value(a, NULL, "game.kruise.io/idle", "False", "busy", "2026-12-06T10:00:09Z");
+        ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", b, 2), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        /* A stale copy of the status (our value before) is replaced again... */
+        pod = pod_with("[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"idle\"}]");
+        ASSERT_EQ(object_check(&o, pod), 1);
+        ASSERT_EQ(object_pending(&o), 1);
+        json_object_put(pod);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        json_object_put(patch);
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        /* ...a value we never wrote is another writer's (kruise-daemon): not fought. */
+        pod = pod_with("[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"kruise\"}]");
+        ASSERT_EQ(object_check(&o, pod), 0);
+        ASSERT_EQ(object_yielded(&o), 1);
+        ASSERT_EQ(object_pending(&o), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -ENODATA);
+        json_object_put(pod);
+        /* Until the plugin writes it again. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", b, 3), 0);
+        ASSERT_EQ(object_yielded(&o), 0);
+        ASSERT_EQ(object_pending(&o), 1);
+        free(b);
+
         /* Another message there: sent again too; an empty message is an absent one. */
         ASSERT_TRUE(server_field_holds(pod = pod_with("[{\"type\":\"t\",\"status\":\"True\"}]"),
                                        FIELD_CONDITION, "t", "{\"status\":\"True\",\"message\":\"\"}"));
