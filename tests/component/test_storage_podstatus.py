@@ -295,6 +295,8 @@ def test_kube_restart_keeps_conditions_and_writes_only_what_is_missing(kube, sui
     wait_for(lambda: prop(s, "PodResourceVersion") == rv, what="the pod read after the restart")
     AuditLog.settle()
     assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
+    # One read of the pod at start, which checks the journal's conditions too.
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="get", resource="pods") == 1
     assert pod.rv("pod") == rv
 
     # Replaced while okg-storaged cannot see it (stopped), then a restart.
