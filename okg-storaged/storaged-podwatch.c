@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-util.h"
 #include "storaged-manager.h"
 
@@ -92,7 +93,7 @@ bool podwatch_may_send(Manager *m) {
         if (due > now) {
                 log_debug("Re-asserting the pod conditions in %llu ms.",
                           (unsigned long long) ((due - now) / USEC_PER_MSEC));
-                if (manager_arm(m, &m->reassert_timer, due - now, on_reassert_timer, m) < 0)
+                if (okg_timer_arm(m->event, &m->reassert_timer, due - now, 0, on_reassert_timer, m, NULL) < 0)
                         log_error("Cannot arm the re-assert timer.");
                 return false;
         }
@@ -106,7 +107,7 @@ void podwatch_written(Manager *m) {
                 return;
         reassert_sent(&m->reassert, okg_now_usec());
         m->reassert_wanted = false;
-        (void) sd_event_source_set_enabled(m->reassert_timer, SD_EVENT_OFF);
+        (void) okg_timer_disarm(m->reassert_timer);
 }
 
 static void watch_line(KubeClient *k, const char *line, size_t len, void *userdata) {
@@ -182,7 +183,7 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 log_debug("The pod watch ended (%s); opening it again.", strempty(r->message));
                 delay = manager_backoff(m, ++m->watch_attempts, r->retry_after_usec);
         }
-        if (manager_arm(m, &m->watch_timer, delay, on_watch_timer, m) < 0)
+        if (okg_timer_arm(m->event, &m->watch_timer, delay, 0, on_watch_timer, m, NULL) < 0)
                 log_error("Cannot arm the pod watch timer.");
 }
 
@@ -218,8 +219,9 @@ void podwatch_start(Manager *m) {
                        on_watch_done, m);
         if (r < 0) {
                 log_warning_errno(r, "Cannot open the pod watch: %m");
-                (void) manager_arm(m, &m->watch_timer, manager_backoff(m, ++m->watch_attempts, 0),
-                                   on_watch_timer, m);
+                (void) okg_timer_arm(m->event, &m->watch_timer,
+                                     manager_backoff(m, ++m->watch_attempts, 0), 0, on_watch_timer, m,
+                                     NULL);
                 return;
         }
         m->watch_running = true;
