@@ -640,6 +640,18 @@ char *pod_condition_value(const char *prev, json_object *server_pod, const char 
         return text;
 }
 
+/* parent[key], made an empty object or array of that type when missing or of another type. */
+static json_object *member_of_type(json_object *parent, const char *key, json_type type) {
+        json_object *v;
+
+        if (json_object_object_get_ex(parent, key, &v) && json_object_is_type(v, type))
+                return v;
+        v = type == json_type_array ? json_object_new_array() : json_object_new_object();
+        if (v)
+                json_object_object_add(parent, key, v);
+        return v;
+}
+
 int pod_conditions_merge(json_object *pod, json_object *patch) {
         json_object *pstatus, *plist, *status, *list;
 
@@ -647,21 +659,11 @@ int pod_conditions_merge(json_object *pod, json_object *patch) {
             !json_object_object_get_ex(pstatus, "conditions", &plist) ||
             !json_object_is_type(plist, json_type_array))
                 return 0;
-        if (!json_object_object_get_ex(pod, "status", &status) ||
-            !json_object_is_type(status, json_type_object)) {
-                /* A hand-edited local store may hold anything there. */
-                status = json_object_new_object();
-                if (!status)
-                        return -ENOMEM;
-                json_object_object_add(pod, "status", status);
-        }
-        if (!json_object_object_get_ex(status, "conditions", &list) ||
-            !json_object_is_type(list, json_type_array)) {
-                list = json_object_new_array();
-                if (!list)
-                        return -ENOMEM;
-                json_object_object_add(status, "conditions", list);
-        }
+        /* A hand-edited local store may hold anything there. */
+        status = member_of_type(pod, "status", json_type_object);
+        list = status ? member_of_type(status, "conditions", json_type_array) : NULL;
+        if (!list)
+                return -ENOMEM;
         for (size_t i = 0; i < json_object_array_length(plist); i++) {
                 json_object *want = json_object_array_get_idx(plist, i), *have;
 

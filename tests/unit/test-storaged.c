@@ -588,6 +588,25 @@ static json_object *pod_with(const char *conditions_json) {
         return o;
 }
 
+/* Sends what the object has pending and acknowledges it; returns the fields acknowledged. */
+static size_t send_and_ack(Object *o) {
+        json_object *patch = NULL;
+        uint64_t seq;
+
+        ASSERT_EQ(object_begin_patch(o, &patch, &seq), 0);
+        json_object_put(patch);
+        return object_patch_succeeded(o);
+}
+
+/* object_check() against a pod holding these conditions. */
+static size_t check_with(Object *o, const char *conditions_json) {
+        json_object *pod = pod_with(conditions_json);
+        size_t n = object_check(o, pod);
+
+        json_object_put(pod);
+        return n;
+}
+
 static void test_pod_conditions(void) {
         Object o = { .kind = OBJECT_POD_STATUS };
         json_object *patch = NULL, *pod, *v;
@@ -639,34 +658,22 @@ static void test_pod_conditions(void) {
 
         /* A status replace that wiped ours: the acknowledgement goes, the field is sent again. */
         json_object_put(pod);
-        pod = pod_with("[{\"type\":\"Ready\",\"status\":\"True\"}]");
-        ASSERT_EQ(object_check(&o, pod), 1);
+        ASSERT_EQ(check_with(&o, "[{\"type\":\"Ready\",\"status\":\"True\"}]"), 1);
         ASSERT_EQ(object_pending(&o), 1);
-        json_object_put(pod);
         /* Written again and acknowledged: "idle" becomes the value before. */
-        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
-        json_object_put(patch);
-        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        ASSERT_EQ(send_and_ack(&o), 1);
         b = pod_condition_value(a, NULL, "game.kruise.io/idle", "False", "busy", "2026-12-06T10:00:09Z");
         ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", b, 2), 0);
-        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
-        json_object_put(patch);
-        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        ASSERT_EQ(send_and_ack(&o), 1);
         /* A stale copy of the status (our value before) is replaced again... */
-        pod = pod_with("[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"idle\"}]");
-        ASSERT_EQ(object_check(&o, pod), 1);
+        ASSERT_EQ(check_with(&o, "[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"idle\"}]"), 1);
         ASSERT_EQ(object_pending(&o), 1);
-        json_object_put(pod);
-        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
-        json_object_put(patch);
-        ASSERT_EQ(object_patch_succeeded(&o), 1);
+        ASSERT_EQ(send_and_ack(&o), 1);
         /* ...a value we never wrote is another writer's (kruise-daemon): not fought. */
-        pod = pod_with("[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"kruise\"}]");
-        ASSERT_EQ(object_check(&o, pod), 0);
+        ASSERT_EQ(check_with(&o, "[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"kruise\"}]"), 0);
         ASSERT_EQ(object_yielded(&o), 1);
         ASSERT_EQ(object_pending(&o), 0);
         ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -ENODATA);
-        json_object_put(pod);
         /* Until the plugin writes it again. */
         ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", b, 3), 0);
         ASSERT_EQ(object_yielded(&o), 0);
