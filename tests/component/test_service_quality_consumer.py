@@ -73,6 +73,12 @@ def test_rule_changes_and_permanent():
     assert tgs.spec == {"opsState": "7", "updatePriority": 7}
 
 
+def test_missing_fixtures_fail_clearly(monkeypatch, tmp_path):
+    monkeypatch.setenv("OKG_FIXTURES_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(RuntimeError, match="not found in .*nowhere; set OKG_FIXTURES_DIR"):
+        okg.fixtures_dir()
+
+
 def test_fixture_crd_text_drops_only_the_grpc_default():
     d = okg.fixtures_dir()
     for f in okg.FIXTURE_FILES:
