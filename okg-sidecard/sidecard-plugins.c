@@ -2,7 +2,7 @@
 #include "hotupdated-config.h"
 #include "okg-bus-api.h"
 #include "probed-config.h"
-#include "sidecard-manager.h"
+#include "sidecard-plugins.h"
 
 const PluginType plugin_types[] = {
         {
