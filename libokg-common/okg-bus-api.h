@@ -30,6 +30,8 @@
 #define OKG_STORAGE_ERROR_INVALID_ARGUMENT OKG_STORAGE_ERROR("InvalidArgument")
 /* okg-storaged cannot answer now (the API server is unreachable): try again later. */
 #define OKG_STORAGE_ERROR_BUSY OKG_STORAGE_ERROR("Busy")
+/* GetPod: the pod has not been read yet (or the local store holds none). */
+#define OKG_STORAGE_ERROR_NOT_KNOWN OKG_STORAGE_ERROR("NotKnown")
 
 /* okg-hotupdated; its error names come from the outcome table (hotupdated-status.c). */
 #define OKG_HOTUPDATE_NAME OKG_BUS_NAME_PREFIX "HotUpdate1"
