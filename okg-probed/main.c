@@ -1,4 +1,4 @@
-/* okg-probed: the http_probe plugin. Probes the game's endpoints and maps their answers through
+/* okg-probed: the http_probe plugin, and the service_quality plugin when started as it. Probes the game's endpoints and maps their answers through
  * markerPolices to the GameServer's opsState via okg-storaged (docs/probe.md). */
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
@@ -7,6 +7,8 @@
 #include "okg-daemon.h"
 #include "probed-config.h"
 #include "probed-manager.h"
+#include "probed-sq-manager.h"
+#include "macro.h"
 
 static int run(int argc, char **argv) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
@@ -23,6 +25,10 @@ static int run(int argc, char **argv) {
                                   &args);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
+
+        /* The same daemon runs the service_quality plugin (docs/service-quality.md). */
+        if (args.plugin && streq(args.plugin, "service_quality"))
+                return sq_run(&args);
 
         r = okg_daemon_load_section(&args, "http_probe", &root, &section, &path);
         if (r >= 0)

@@ -1,6 +1,7 @@
 /* The plugin kinds okg-sidecard knows: config name, daemon, bus name and config validator. */
 #include "hotupdated-config.h"
 #include "probed-config.h"
+#include "probed-sq-config.h"
 #include "sidecard-manager.h"
 
 const PluginType plugin_types[] = {
@@ -15,6 +16,13 @@ const PluginType plugin_types[] = {
                 .binary = "okg-probed",
                 .bus_name = "io.kruise.game.Probe1",
                 .validate = probe_config_validate,
+        },
+        {
+                /* The same daemon, started with --plugin service_quality. */
+                .name = "service_quality",
+                .binary = "okg-probed",
+                .bus_name = "io.kruise.game.ServiceQuality1",
+                .validate = sq_config_validate,
         },
 };
 

@@ -1,0 +1,128 @@
+/* The service_quality plugin's context (docs/service-quality.md): the pod as okg-storaged saw
+ * it, the probes of its kruise.io/podprobe annotation (or the downward-API file), one runner per
+ * probe, and the conditions handed to okg-storaged. */
+#pragma once
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "okg-bus.h"
+#include "okg-curl.h"
+#include "okg-storage-client.h"
+#include "probed-sq-config.h"
+#include "probed-sq.h"
+
+#define SQ_BUS_NAME "io.kruise.game.ServiceQuality1"
+#define SQ_BUS_PATH "/io/kruise/game/ServiceQuality1"
+#define SQ_BUS_IFACE "io.kruise.game.ServiceQuality1"
+#define SQ_BUS_PROBE_PREFIX "/io/kruise/game/ServiceQuality1/probe"
+#define SQ_BUS_PROBE_IFACE "io.kruise.game.ServiceQuality1.Probe"
+
+typedef struct SqManager SqManager;
+
+/* One probe of the annotation: its timer, the probe in flight (a curl transfer, a connecting
+ * socket or a child process), Kruise's thresholds, and what was handed to okg-storaged. */
+typedef struct SqRunner {
+        SqManager *manager;
+        size_t index;
+        const SqProbe *probe;            /* the manager's probes.v[index] */
+        char *path;
+        char *target;                    /* where it goes, for the bus and the logs */
+
+        sd_event_source *timer;
+        bool probing;
+        uint64_t started_usec;           /* CLOCK_MONOTONIC start of the probe in flight */
+
+        CURL *easy;
+        struct curl_slist *headers;
+        char *body;
+        size_t body_len;
+        char curl_error[CURL_ERROR_SIZE];
+
+        int fd;                          /* tcpSocket: the connecting socket */
+        sd_event_source *io;
+        sd_event_source *deadline;       /* tcpSocket and exec: the probe's timeout */
+
+        pid_t pid;                       /* exec: the child */
+        sd_event_source *child;
+        int out_fd, err_fd;
+        sd_event_source *out_io, *err_io;
+        char *out, *err;
+        size_t out_len, err_len;
+        bool timed_out;
+        int last_exit;
+
+        char *container_id;              /* the container the results are about */
+        SqTracker tracker;
+
+        /* What was handed to okg-storaged, and the value before it (a write not yet seen
+         * in the pod shows the older one: that is no other writer). */
+        bool sent, sent_status, prev_sent, prev_status;
+        char *sent_message, *prev_message;
+
+        /* For the bus. */
+        bool last_success;
+        char *last_message;
+        char *last_error;                /* why the last probe gave no result, or NULL */
+        uint64_t last_probe_realtime;
+        uint64_t n_probes, n_failures, n_writes;
+} SqRunner;
+
+struct SqManager {
+        sd_event *event;
+        OkgBus *bus;
+        CurlGlue *glue;
+        OkgStorageClient *storage;
+        SqConfig *config;
+
+        SqPod pod;
+        bool have_pod;
+        char *pod_error;                 /* why the last GetPod gave nothing */
+        sd_bus_slot *get_pod_slot;
+        sd_event_source *refresh_timer;
+
+        SqProbes probes;
+        SqRunner **runners;
+        size_t n_runners;
+
+        /* Which source won and why (docs/service-quality.md). */
+        char *source;                    /* "annotation", "file", "none", "disabled" */
+        char *source_reason;
+        char *probes_error;              /* the annotation was refused: why */
+        /* Who writes the conditions: "okg-probed", or "kruise-daemon" once another writer was
+         * seen changing one of them. */
+        char *writer;
+        char *writer_reason;
+        unsigned other_writer_strikes;
+
+        sd_event_source *sync_event;
+        uint64_t condition_writes, storage_errors;
+        char *last_storage_error;
+};
+
+/* Takes config. */
+int sq_manager_new(sd_event *event, SqConfig *config, SqManager **ret);
+SqManager *sq_manager_free(SqManager *m);
+static inline void sq_manager_freep(SqManager **m) {
+        sq_manager_free(*m);
+}
+int sq_manager_start(SqManager *m, const char *bus_address);
+
+/* Asks okg-storaged for the pod again (its PodResourceVersion changed, or the bus came back). */
+void sq_manager_refresh(SqManager *m);
+/* Starts every probe that is due and not in flight now; returns how many started. */
+unsigned sq_manager_probe_now(SqManager *m);
+
+/* The bus side (probed-sq-bus.c). */
+int sq_bus_setup(sd_bus *bus, void *userdata);
+void sq_bus_connected(OkgBus *b, bool reconnect, void *userdata);
+void sq_bus_emit_manager_changed(SqManager *m);
+void sq_bus_emit_runner_changed(SqRunner *r);
+int sq_metrics_render(SqManager *m, char **ret);
+
+#include "okg-daemon.h"
+/* okg-probed started as the service_quality plugin: returns the exit status. */
+int sq_run(const OkgDaemonArgs *args);
