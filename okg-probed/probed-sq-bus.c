@@ -144,6 +144,7 @@ static int method_list_probes(sd_bus_message *msg, void *userdata, sd_bus_error 
 }
 
 static int method_probe_now(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        sq_manager_choose_source(userdata);
         return sd_bus_reply_method_return(msg, "u", sq_manager_probe_now(userdata));
 }
 

@@ -24,7 +24,7 @@
 #include "okg-util.h"
 #include "probed-sq-manager.h"
 
-#define REFRESH_USEC (30 * USEC_PER_SEC)
+#define REFRESH_USEC (10 * USEC_PER_SEC)
 #define EXEC_OUTPUT_MAX (8 * 1024)
 #define NOT_SHARED_MESSAGE                                                                   \
         "exec probe not run: the pod does not share its process namespace "                 \
@@ -634,11 +634,24 @@ static int runner_start_exec(SqRunner *r, const SqContainer *c) {
 static int runner_probe(SqRunner *r) {
         SqManager *m = r->manager;
         const SqContainer *c = runner_container(r);
+        SqContainer assumed;
         uint64_t wait;
         int k;
 
         if (r->probing)
                 return 0;
+        if (!m->have_pod || !m->pod.has_statuses) {
+                /* No kubelet reports containers (a local run, or a pod okg-storaged cannot
+                 * read): the container is taken to run since the plugin started. */
+                assumed = (SqContainer) {
+                        .name = (char *) r->probe->container,
+                        .running = true,
+                        .started_usec = m->start_realtime,
+                        .ports = c ? c->ports : NULL,
+                        .n_ports = c ? c->n_ports : 0,
+                };
+                c = &assumed;
+        }
         if (!c) {
                 /* Kruise: no such container (yet): nothing to say. */
                 runner_schedule(r, (uint64_t) sq_probe_period(r->probe) * USEC_PER_SEC);
@@ -800,7 +813,7 @@ static int manager_use_probes(SqManager *m, const char *text) {
 }
 
 /* Decides the source by the config and what exists, and runs its probes. */
-static void manager_choose_source(SqManager *m) {
+void sq_manager_choose_source(SqManager *m) {
         _cleanup_(freep) char *text = NULL, *reason = NULL;
         const SqConfig *c = m->config;
         int k = -ENOENT;
@@ -982,13 +995,13 @@ static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
                 if (!streq_ptr(m->pod_error, why))
                         log_warning("Cannot read the pod from okg-storaged: %s", strempty(why));
                 (void) free_and_strdup(&m->pod_error, why);
-                manager_choose_source(m);
+                sq_manager_choose_source(m);
                 return 0;
         }
         k = sq_pod_parse(json, strlen(json), &pod);
         if (k < 0) {
                 (void) free_and_strdup(&m->pod_error, "GetPod returned no pod object");
-                manager_choose_source(m);
+                sq_manager_choose_source(m);
                 return 0;
         }
         m->pod_error = mfree(m->pod_error);
@@ -1007,7 +1020,7 @@ static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         pod = (SqPod) {};
         m->have_pod = true;
 
-        manager_choose_source(m);
+        sq_manager_choose_source(m);
         if (streq_ptr(m->writer, "okg-probed"))
                 manager_check_other_writer(m, &m->other_writer_strikes);
         return 0;
@@ -1018,7 +1031,7 @@ void sq_manager_refresh(SqManager *m) {
         int k;
 
         if (!bus || m->get_pod_slot) {
-                manager_choose_source(m);
+                sq_manager_choose_source(m);
                 return;
         }
         k = sd_bus_call_method_async(bus, &m->get_pod_slot, "io.kruise.game.Storage1",
@@ -1104,6 +1117,7 @@ int sq_manager_start(SqManager *m, const char *bus_address) {
                                        USEC_PER_SEC, on_refresh, m);
         if (k < 0)
                 return log_error_errno(k, "Failed to arm the refresh timer: %m");
+        m->start_realtime = now_realtime(m);
         if (!m->config->enabled)
                 log_notice("service_quality is disabled (enabled: false); no probes run.");
         sq_manager_refresh(m);

@@ -80,6 +80,8 @@ struct SqManager {
 
         SqPod pod;
         bool have_pod;
+        uint64_t start_realtime;         /* when the plugin started: the container's start when
+                                          * no kubelet reports one (a local run) */
         char *pod_error;                 /* why the last GetPod gave nothing */
         sd_bus_slot *get_pod_slot;
         sd_event_source *refresh_timer;
@@ -113,6 +115,8 @@ int sq_manager_start(SqManager *m, const char *bus_address);
 
 /* Asks okg-storaged for the pod again (its PodResourceVersion changed, or the bus came back). */
 void sq_manager_refresh(SqManager *m);
+/* Reads the source again (the downward-API file) and runs its probes. */
+void sq_manager_choose_source(SqManager *m);
 /* Starts every probe that is due and not in flight now; returns how many started. */
 unsigned sq_manager_probe_now(SqManager *m);
 

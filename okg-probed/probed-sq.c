@@ -521,6 +521,7 @@ int sq_pod_parse(const char *json, size_t len, SqPod *ret) {
         if ((r = add_containers(&p, get(spec, "containers"), false)) < 0 ||
             (r = add_containers(&p, get(spec, "initContainers"), true)) < 0)
                 return r;
+        p.has_statuses = json_object_is_type(get(status, "containerStatuses"), json_type_array);
         add_statuses(&p, get(status, "containerStatuses"));
         add_statuses(&p, get(status, "initContainerStatuses"));
 

@@ -88,6 +88,7 @@ typedef struct SqPod {
         char *pod_ip;                /* status.podIP, or NULL */
         char *node_name;             /* spec.nodeName, or NULL */
         bool share_process_namespace;
+        bool has_statuses;           /* status.containerStatuses is there (a kubelet reported) */
         SqContainer *containers;     /* spec.containers and restartable init containers */
         size_t n_containers;
         SqCondition *conditions;     /* status.conditions */

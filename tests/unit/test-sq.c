@@ -135,6 +135,7 @@ static void test_pod(void) {
         ASSERT_STREQ(p.pod_ip, "198.18.0.2");
         ASSERT_STREQ(p.node_name, "vk-1");
         ASSERT_TRUE(p.share_process_namespace);
+        ASSERT_TRUE(p.has_statuses);
         c = sq_pod_container(&p, "game");
         ASSERT_TRUE(c);
         ASSERT_STREQ(c->id, "abc123");
