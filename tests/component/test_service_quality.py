@@ -7,10 +7,11 @@ pod status as an admin."""
 import json
 import os
 import socket
+import subprocess
 
 import pytest
 
-from conftest import free_port, make_config, scaled, wait_for
+from conftest import BUILD, free_port, make_config, scaled, wait_for
 from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
 
 assert nginx_game   # fixture, used by name
@@ -124,6 +125,16 @@ def test_local_tcp_closed_port_and_exec_without_shared_pid_namespace(suite_facto
             in text)
     assert ('okg_service_quality_condition{probe="open",condition="game.kruise.io/open"} 1'
             in text)
+
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address, "--json",
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["source"] == "file" and doc["writer"] == "okg-probed"
+    assert [p["status"] for p in doc["probes"]] == ["False", "True", "False"]
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0 and "source file (source file: the downward-API file" in out.stdout
 
 
 def test_bad_annotation_is_refused_and_changes_nothing(suite_factory, tmp_path, nginx_game):
