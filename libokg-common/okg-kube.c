@@ -385,6 +385,7 @@ struct KubeRequest {
         char errbuf[CURL_ERROR_SIZE]; /* curl's detail: the TLS verification reason, ... */
         bool retried;
         KubeDoneFunc cb;
+        KubeLineFunc line_cb;     /* a watch: each line of a 2xx body as it arrives */
         void *userdata;
 };
 
@@ -455,13 +456,33 @@ static KubeRequest *request_free(KubeRequest *q) {
         return NULL;
 }
 
+/* A watch's body is one JSON object per line: each complete line goes to the callback as it
+ * arrives (only for a 2xx answer; an error's body is kept whole for its Status message). */
+static void stream_lines(KubeRequest *q) {
+        long status = 0;
+        char *nl;
+
+        if (curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+            status < 200 || status >= 300)
+                return;
+        while ((nl = memchr(q->response, '\n', q->response_len))) {
+                size_t len = (size_t) (nl - q->response);
+                *nl = 0;
+                if (len > 0)
+                        q->line_cb(q->client, q->response, len, q->userdata);
+                memmove(q->response, nl + 1, q->response_len - len - 1);
+                q->response_len -= len + 1;
+                q->response[q->response_len] = 0;
+        }
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
         KubeRequest *q = userdata;
         size_t n = size * nmemb;
         char *t;
 
         if (q->response_len + n > RESPONSE_MAX)
-                return 0; /* aborts the transfer: nothing we ask for is that large */
+                return 0; /* aborts the transfer: nothing we ask for is that large (nor a line) */
         t = realloc(q->response, q->response_len + n + 1);
         if (!t)
                 return 0;
@@ -469,6 +490,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
         memcpy(q->response + q->response_len, ptr, n);
         q->response_len += n;
         q->response[q->response_len] = 0;
+        if (q->line_cb)
+                stream_lines(q);
         return n;
 }
 
@@ -704,6 +727,19 @@ int kube_request_full(KubeClient *k, const char *method, const char *path,
                 request_free(q);
                 return r;
         }
+        return 0;
+}
+
+int kube_watch(KubeClient *k, const char *path, uint64_t timeout_usec, KubeLineFunc line_cb,
+               KubeDoneFunc cb, void *userdata) {
+        KubeRequest *q;
+        int r;
+
+        r = kube_request_full(k, "GET", path, NULL, NULL, NULL, timeout_usec, cb, userdata);
+        if (r < 0)
+                return r;
+        q = k->requests_head; /* the one just added */
+        q->line_cb = line_cb;
         return 0;
 }
 

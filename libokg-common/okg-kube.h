@@ -96,6 +96,13 @@ int kube_request_full(KubeClient *k, const char *method, const char *path,
                       const char *content_type, const char *body, char *const *headers,
                       uint64_t timeout_usec, KubeDoneFunc cb, void *userdata);
 
+/* A watch (GET ...?watch=1): line_cb gets each line of a 2xx body as it arrives (a watch
+ * event's JSON, NUL-terminated), then cb runs once when the answer ends, as for
+ * kube_request_full() (body: what is left after the last line, or an error's whole body). */
+typedef void (*KubeLineFunc)(KubeClient *k, const char *line, size_t len, void *userdata);
+int kube_watch(KubeClient *k, const char *path, uint64_t timeout_usec, KubeLineFunc line_cb,
+               KubeDoneFunc cb, void *userdata);
+
 /* A request's failure without an HTTP answer: curl's generic text and its detail (the error
  * buffer: why the certificate was not accepted, expired or not yet valid, unknown CA, name
  * mismatch), with a hint at the clocks for a certificate outside its validity. Pure. */

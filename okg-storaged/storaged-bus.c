@@ -1,6 +1,7 @@
 /* io.kruise.game.Storage1: what the plugins call to record results. */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 #include "macro.h"
@@ -10,6 +11,7 @@
 #define PATH "/io/kruise/game/Storage1"
 #define IFACE "io.kruise.game.Storage1"
 #define ERROR_INVALID "io.kruise.game.Storage1.Error.InvalidArgument"
+#define ERROR_NOT_KNOWN "io.kruise.game.Storage1.Error.NotKnown"
 
 typedef const char *(*PairCheck)(const char *key, const char *value);
 
@@ -155,6 +157,65 @@ static int method_post_event(sd_bus_message *m, void *userdata, sd_bus_error *er
         return sd_bus_reply_method_return(m, "t", seq);
 }
 
+/* a(sss): (type, status, message) per condition. The values journaled carry the times:
+ * lastProbeTime is this call's, lastTransitionTime the call's when the status changed. A
+ * condition equal to the one wanted before (status and message) keeps its times. */
+static int method_set_pod_conditions(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Manager *mgr = userdata;
+        Object *o = &mgr->objects[OBJECT_POD_STATUS].object;
+        json_object *fields = json_object_new_array(), *seen = json_object_new_object();
+        const char *type, *status, *message;
+        char now[64];
+        time_t t = time(NULL);
+        struct tm tm;
+        int r;
+
+        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        r = sd_bus_message_enter_container(m, 'a', "(sss)");
+        while (r >= 0 && (r = sd_bus_message_read(m, "(sss)", &type, &status, &message)) > 0) {
+                const char *why = storage_check_condition(type, status, message);
+                _cleanup_(freep) char *value = NULL;
+                Field *f;
+
+                if (!why && json_object_object_get_ex(seen, type, NULL))
+                        why = "the same condition type twice in one call";
+                if (why) {
+                        r = sd_bus_error_setf(error, ERROR_INVALID, "condition \"%s\": %s", type, why);
+                        break;
+                }
+                json_object_object_add(seen, type, NULL);
+                f = object_find(o, FIELD_CONDITION, type);
+                value = pod_condition_value(f ? f->desired : NULL, manager_pod(mgr), type, status,
+                                            message, now);
+                if (!value && (!f || !f->desired || !(value = strdup(f->desired)))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "kind", json_object_new_string(field_kind_to_string(FIELD_CONDITION)));
+                json_object_object_add(e, "key", json_object_new_string(type));
+                json_object_object_add(e, "value", json_object_new_string(value));
+                json_object_array_add(fields, e);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r >= 0)
+                r = reply_write(m, mgr, OBJECT_POD_STATUS, fields, error);
+        json_object_put(fields);
+        json_object_put(seen);
+        return r;
+}
+
+static int method_get_pod(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        json_object *pod = manager_pod(userdata);
+
+        if (!pod)
+                return sd_bus_error_set(error, ERROR_NOT_KNOWN,
+                                        "the pod has not been read yet (or the local store holds no pod)");
+        return sd_bus_reply_method_return(
+                m, "s", json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 static int method_get_record(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return manager_get_record(userdata, m, NULL);
 }
@@ -230,6 +291,7 @@ GETTER(get_acked, "t", m->acked_writes)
 GETTER(get_retries, "t", m->retries)
 GETTER(get_failures, "t", m->failures)
 GETTER(get_draining, "b", (int) m->draining)
+GETTER(get_pod_rv, "s", manager_pod_resource_version(m))
 
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 static const sd_bus_vtable storage_vtable[] = {
@@ -248,6 +310,7 @@ static const sd_bus_vtable storage_vtable[] = {
         SD_BUS_PROPERTY("Retries", "t", get_retries, 0, EMITS),
         SD_BUS_PROPERTY("Failures", "t", get_failures, 0, EMITS),
         SD_BUS_PROPERTY("Draining", "b", get_draining, 0, EMITS),
+        SD_BUS_PROPERTY("PodResourceVersion", "s", get_pod_rv, 0, EMITS),
         SD_BUS_METHOD_WITH_ARGS("SetPodMetadata", SD_BUS_ARGS("a{ss}", labels, "a{ss}", annotations),
                                 SD_BUS_RESULT("t", seq), method_set_pod_metadata,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -259,6 +322,11 @@ static const sd_bus_vtable storage_vtable[] = {
                                 method_put_record, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("PostEvent", SD_BUS_ARGS("s", type, "s", reason, "s", message),
                                 SD_BUS_RESULT("t", seq), method_post_event,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetPodConditions", SD_BUS_ARGS("a(sss)", conditions),
+                                SD_BUS_RESULT("t", seq), method_set_pod_conditions,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPod", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_get_pod,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetRecord", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", record, "s", pod),
                                 method_get_record, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -19,6 +19,7 @@ struct LocalStore {
 static const char *collection(ObjectKind kind) {
         switch (kind) {
         case OBJECT_POD:
+        case OBJECT_POD_STATUS:
                 return "pods";
         case OBJECT_GAMESERVER:
                 return "gameservers";
@@ -86,6 +87,23 @@ static json_object *child(json_object *parent, const char *key) {
         return c;
 }
 
+/* Every change of the pod gets a new metadata.resourceVersion, as in Kubernetes, so the
+ * PodResourceVersion property works the same with the local store. */
+static int bump_resource_version(json_object *obj) {
+        json_object *meta = child(obj, "metadata"), *rv;
+        unsigned long long n = 0;
+        char buf[32];
+
+        if (json_object_object_get_ex(meta, "resourceVersion", &rv))
+                n = strtoull(json_object_get_string(rv), NULL, 10);
+        (void) snprintf(buf, sizeof buf, "%llu", n + 1);
+        rv = json_object_new_string(buf);
+        if (!rv)
+                return -ENOMEM;
+        json_object_object_add(meta, "resourceVersion", rv);
+        return 0;
+}
+
 int local_store_patch(LocalStore *s, ObjectKind kind, const char *ns, const char *name,
                       json_object *patch) {
         _cleanup_(freep) char *id = NULL;
@@ -102,7 +120,13 @@ int local_store_patch(LocalStore *s, ObjectKind kind, const char *ns, const char
                 json_object_object_add(meta, "name", json_object_new_string(name));
                 json_object_object_add(meta, "namespace", json_object_new_string(ns));
         }
-        r = json_merge_patch(&obj, patch);
+        if (kind == OBJECT_POD_STATUS)
+                /* Conditions merge by type, as the API server's strategic merge patch does. */
+                r = pod_conditions_merge(obj, patch);
+        else
+                r = json_merge_patch(&obj, patch);
+        if (r >= 0 && (kind == OBJECT_POD || kind == OBJECT_POD_STATUS))
+                r = bump_resource_version(obj);
         if (r < 0) {
                 json_object_put(obj);
                 return r;

@@ -56,6 +56,10 @@ static void set_last_error(Manager *m, const char *message) {
         storaged_bus_changed(m);
 }
 
+void manager_set_last_error(Manager *m, const char *message) {
+        set_last_error(m, message);
+}
+
 /* ---- paths of the objects ---- */
 
 static int object_path(Manager *m, ObjectKind kind, bool collection, char **ret) {
@@ -67,6 +71,10 @@ static int object_path(Manager *m, ObjectKind kind, bool collection, char **ret)
         case OBJECT_GAMESERVER:
                 r = asprintf(ret, "/apis/game.kruise.io/v1alpha1/namespaces/%s/gameservers/%s",
                              m->namespace, m->pod);
+                break;
+        case OBJECT_POD_STATUS:
+                /* Written through the status subresource (RBAC: patch on pods/status). */
+                r = asprintf(ret, "/api/v1/namespaces/%s/pods/%s/status", m->namespace, m->pod);
                 break;
         case OBJECT_RECORDS:
         default:
@@ -96,6 +104,10 @@ uint64_t manager_jitter(Manager *m, uint64_t d) {
 static uint64_t jittered_backoff(Manager *m, unsigned attempt, uint64_t retry_after) {
         uint64_t d = manager_jitter(m, okg_backoff_usec(attempt, RETRY_FIRST_USEC, RETRY_MAX_USEC));
         return d > retry_after ? d : retry_after;
+}
+
+uint64_t manager_backoff(Manager *m, unsigned attempt, uint64_t retry_after) {
+        return jittered_backoff(m, attempt, retry_after);
 }
 
 int manager_arm(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t cb,
@@ -352,8 +364,11 @@ int manager_write(Manager *m, ObjectKind kind, json_object *fields, uint64_t *re
         if (r < 0)
                 return r;
         maybe_compact(m);
-        if (r > 0 && m->kube)
-                /* Handed on again: the object may no longer hold what it acknowledged. */
+        if (kind == OBJECT_POD_STATUS)
+                podwatch_written(m);
+        if (r > 0 && m->kube && !(kind == OBJECT_POD_STATUS && m->watch_running))
+                /* Handed on again: the object may no longer hold what it acknowledged (the pod
+                 * watch shows that for its status). */
                 object_want_verify(&m->objects[kind]);
         *ret_seq = seq;
         manager_dispatch(m);
@@ -480,6 +495,15 @@ static void object_learned(ObjectSlot *s, const KubeResponse *r) {
 
         if (!obj)
                 return;
+        if (kind == OBJECT_POD || kind == OBJECT_POD_STATUS) {
+                /* The pod as it is now; its conditions are checked there, re-asserts bounded. */
+                podwatch_seen(m, obj);
+                if (kind == OBJECT_POD_STATUS) {
+                        json_object_put(obj);
+                        s->verified_usec = now_usec();
+                        return;
+                }
+        }
         if (s->object.uid)
                 old_uid = strdup(s->object.uid);
         dropped = object_check(&s->object, obj);
@@ -545,7 +569,8 @@ static void verify_send(ObjectSlot *s) {
 
         if (!s->verify_wanted || s->verify_inflight || !m->kube)
                 return;
-        if (object_path(m, s->object.kind, false, &path) < 0)
+        /* The pod's status is read with the pod. */
+        if (object_path(m, s->object.kind == OBJECT_POD_STATUS ? OBJECT_POD : s->object.kind, false, &path) < 0)
                 return;
         if (kube_request(m->kube, "GET", path, NULL, NULL, on_verify_answer, s) < 0) {
                 (void) manager_arm(m, &s->verify_timer, RETRY_MAX_USEC, on_verify_timer, s);
@@ -686,6 +711,8 @@ static void object_dispatch(ObjectSlot *s) {
 
         if (s->object.inflight || armed(s->retry_timer) || !object_needs_write(&s->object))
                 return;
+        if (s->object.kind == OBJECT_POD_STATUS && !podwatch_may_send(m))
+                return;
         if (!m->kube) {
                 local_apply(s);
                 check_drained(m);
@@ -701,7 +728,11 @@ static void object_dispatch(ObjectSlot *s) {
         text = json_object_to_json_string_ext(body ?: patch, JSON_C_TO_STRING_PLAIN);
         if (r >= 0)
                 r = kube_request(m->kube, s->creating ? "POST" : "PATCH", path,
-                                 s->creating ? "application/json" : "application/merge-patch+json",
+                                 s->creating ? "application/json"
+                                 : s->object.kind == OBJECT_POD_STATUS
+                                         /* conditions merge by type: other writers' stay */
+                                         ? "application/strategic-merge-patch+json"
+                                         : "application/merge-patch+json",
                                  text, on_object_answer, s);
         json_object_put(patch);
         json_object_put(body);
@@ -712,6 +743,10 @@ static void object_dispatch(ObjectSlot *s) {
                 return;
         }
         storaged_bus_changed(m);
+}
+
+void manager_object_dispatch(ObjectSlot *s) {
+        object_dispatch(s);
 }
 
 void manager_records_freed(Manager *m) {
@@ -920,8 +955,11 @@ static void on_pod_answer(KubeClient *k, const KubeResponse *r, void *userdata) 
         if (kube_classify(r->curl, r->status) == KUBE_OK) {
                 pod = json_tokener_parse(r->body);
                 if (pod) {
+                        m->pod_attempts = 0;
                         pod_learned(m, pod);
+                        podwatch_seen(m, pod);
                         json_object_put(pod);
+                        podwatch_start(m);
                         return;
                 }
         }
@@ -941,6 +979,14 @@ static void pod_fetch(Manager *m) {
                 return;
         if (kube_request(m->kube, "GET", path, NULL, NULL, on_pod_answer, m) >= 0)
                 m->pod_fetch_inflight = true;
+}
+
+void manager_pod_refetch(Manager *m) {
+        /* A pod that came back is a new object: what was known of the old one goes. */
+        m->pod_rv = mfree(m->pod_rv);
+        m->watch_rv = mfree(m->watch_rv);
+        m->pod_known = false;
+        pod_fetch(m);
 }
 
 /* ---- reads ---- */
@@ -1259,6 +1305,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->event_timer);
         sd_event_source_disable_unref(m->dispatch_source);
         sd_event_source_disable_unref(m->pod_timer);
+        podwatch_done(m);
         sd_event_source_disable_unref(m->drain_timer);
         sd_event_unref(m->event);
         sidecar_config_free(m->config);

@@ -82,6 +82,21 @@ struct Manager {
         size_t n_prune_gone;
         uint64_t records_pruned;
 
+        /* The pod as last seen, kept fresh by one watch (storaged-podwatch.c): GetPod,
+         * PodResourceVersion, and re-asserting conditions someone else removed. */
+        json_object *pod_object;
+        char *pod_rv;
+        char *watch_rv;           /* where the watch resumes (bookmarks included) */
+        bool watch_running;
+        bool watch_gone;          /* the watch said 410 Gone: read the pod again */
+        unsigned watch_attempts;
+        unsigned watch_events;
+        uint64_t watch_started_usec;
+        sd_event_source *watch_timer;
+        Reassert reassert;
+        bool reassert_wanted;
+        sd_event_source *reassert_timer;
+
         uint64_t acked_writes, retries, failures;
         char *last_error;
 
@@ -113,6 +128,29 @@ uint64_t manager_jitter(Manager *m, uint64_t usec);
 /* Records were removed from the result ConfigMap: a record write refused before (a full
  * ConfigMap) is tried again. */
 void manager_records_freed(Manager *m);
+
+/* Sends what the object has pending, unless a request or a back-off is under way. */
+void manager_object_dispatch(ObjectSlot *s);
+void manager_set_last_error(Manager *m, const char *message);
+uint64_t manager_backoff(Manager *m, unsigned attempt, uint64_t retry_after);
+/* Reads the pod (GET) again, then follows it with a watch. */
+void manager_pod_refetch(Manager *m);
+
+/* storaged-podwatch.c: the pod as last seen. */
+/* A pod object from the API server (a GET, a PATCH's answer, a watch event) or the local store:
+ * kept when newer than the one known; our conditions are checked against it. */
+void podwatch_seen(Manager *m, json_object *pod);
+void podwatch_start(Manager *m);
+void podwatch_done(Manager *m);
+/* Whether the pod's status write may go out now: a re-assert waits for its turn (and arms a
+ * timer for it); a write of the plugin goes at once. */
+bool podwatch_may_send(Manager *m);
+/* A plugin wrote conditions: the write carries any re-assert along. */
+void podwatch_written(Manager *m);
+/* The pod as JSON, or NULL when not known yet (borrowed), and its resourceVersion ("" when
+ * not known). */
+json_object *manager_pod(Manager *m);
+const char *manager_pod_resource_version(Manager *m);
 
 /* storaged-pruner.c: a round every prune_interval_usec() with the Kubernetes backend. */
 void pruner_start(Manager *m);

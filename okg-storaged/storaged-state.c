@@ -12,6 +12,7 @@ static const char *const object_kind_table[_OBJECT_KIND_MAX] = {
         [OBJECT_POD] = "pod",
         [OBJECT_GAMESERVER] = "gameserver",
         [OBJECT_RECORDS] = "records",
+        [OBJECT_POD_STATUS] = "podstatus",
 };
 
 static const char *const field_kind_table[_FIELD_KIND_MAX] = {
@@ -19,6 +20,7 @@ static const char *const field_kind_table[_FIELD_KIND_MAX] = {
         [FIELD_ANNOTATION] = "annotation",
         [FIELD_OPS_STATE] = "opsState",
         [FIELD_DATA] = "data",
+        [FIELD_CONDITION] = "condition",
 };
 
 const char *object_kind_to_string(ObjectKind k) {
@@ -150,6 +152,46 @@ const char *server_field_value(json_object *server, FieldKind kind, const char *
         return json_object_get_string(v);
 }
 
+static const char *str_member(json_object *o, const char *key) {
+        json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+json_object *pod_condition_find(json_object *pod, const char *type) {
+        json_object *status, *list;
+
+        if (!pod || !json_object_object_get_ex(pod, "status", &status) ||
+            !json_object_object_get_ex(status, "conditions", &list) ||
+            !json_object_is_type(list, json_type_array))
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                json_object *c = json_object_array_get_idx(list, i);
+                if (streq_ptr(str_member(c, "type"), type))
+                        return c;
+        }
+        return NULL;
+}
+
+bool server_field_holds(json_object *server, FieldKind kind, const char *key, const char *value) {
+        json_object *want, *have;
+        bool same;
+
+        if (kind != FIELD_CONDITION)
+                return streq_ptr(server_field_value(server, kind, key), value);
+        have = pod_condition_find(server, key);
+        if (!have || !value)
+                return !have && !value;
+        want = json_tokener_parse(value);
+        /* An empty message is left out of the object the API server returns. */
+        same = streq_ptr(str_member(want, "status"), str_member(have, "status")) &&
+               streq(strempty(str_member(want, "message")), strempty(str_member(have, "message")));
+        json_object_put(want);
+        return same;
+}
+
 size_t object_check(Object *o, json_object *server) {
         json_object *meta, *uid;
         const char *u = NULL;
@@ -167,7 +209,7 @@ size_t object_check(Object *o, json_object *server) {
                 Field *f = &o->fields[i];
                 if (!f->acked || f->inflight)
                         continue;
-                if (!streq_ptr(server_field_value(server, f->kind, f->key), f->acked)) {
+                if (!server_field_holds(server, f->kind, f->key, f->acked)) {
                         f->acked = mfree(f->acked);
                         n++;
                 }
@@ -239,6 +281,25 @@ static json_object *obj_child(json_object *parent, const char *key) {
         return c;
 }
 
+/* {"status":{"conditions":[{"type":KEY, ...value...}]}}: a strategic merge patch merges the
+ * list by type, so conditions of other types stay. */
+static void condition_add(json_object *patch, const char *type, const char *value) {
+        json_object *status = obj_child(patch, "status"), *list, *c, *v = json_tokener_parse(value);
+
+        if (!json_object_object_get_ex(status, "conditions", &list)) {
+                list = json_object_new_array();
+                json_object_object_add(status, "conditions", list);
+        }
+        c = json_object_new_object();
+        json_object_object_add(c, "type", json_object_new_string(type));
+        if (v && json_object_is_type(v, json_type_object)) {
+                json_object_object_foreach(v, k, val)
+                        json_object_object_add(c, k, json_object_get(val));
+        }
+        json_object_put(v);
+        json_object_array_add(list, c);
+}
+
 int object_begin_patch(Object *o, json_object **ret_patch, uint64_t *ret_seq) {
         json_object *patch;
         uint64_t seq = 0;
@@ -267,13 +328,19 @@ int object_begin_patch(Object *o, json_object **ret_patch, uint64_t *ret_seq) {
                 case FIELD_OPS_STATE:
                         where = obj_child(patch, "spec");
                         break;
+                case FIELD_CONDITION:
+                        where = NULL;
+                        break;
                 case FIELD_DATA:
                 default:
                         where = obj_child(patch, "data");
                         break;
                 }
-                json_object_object_add(where, f->kind == FIELD_OPS_STATE ? "opsState" : f->key,
-                                       json_object_new_string(f->desired));
+                if (f->kind == FIELD_CONDITION)
+                        condition_add(patch, f->key, f->desired);
+                else
+                        json_object_object_add(where, f->kind == FIELD_OPS_STATE ? "opsState" : f->key,
+                                               json_object_new_string(f->desired));
                 if (free_and_strdup(&f->inflight, f->desired) < 0) {
                         json_object_put(patch);
                         object_patch_failed(o);
@@ -514,4 +581,133 @@ const char *storage_check_event(const char *type, const char *reason, const char
         if (strlen(message) > 1024)
                 return "the event message is at most 1024 characters";
         return NULL;
+}
+
+/* Kruise cuts a probe's message at 1024 bytes; the plugin hands on what Kruise would write. */
+#define CONDITION_MESSAGE_MAX 1024U
+
+const char *storage_check_condition(const char *type, const char *status, const char *message) {
+        const char *why;
+
+        if (isempty(type))
+                return "the condition type is empty";
+        why = kube_qualified_name_check(type);
+        if (why)
+                return why;
+        /* kubelet's own: writing them would fight it. */
+        if (streq(type, "Ready") || streq(type, "ContainersReady") || streq(type, "Initialized") ||
+            streq(type, "PodScheduled"))
+                return "the condition type is kubelet's own";
+        if (!streq(status, "True") && !streq(status, "False") && !streq(status, "Unknown"))
+                return "the status must be True, False or Unknown";
+        if (strlen(message) > CONDITION_MESSAGE_MAX)
+                return "the message is longer than 1024 bytes (Kruise cuts a probe's message there)";
+        for (const unsigned char *p = (const unsigned char *) message; *p; p++)
+                if ((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7f)
+                        return "the message holds a control character other than tab, CR and LF";
+        return NULL;
+}
+
+char *pod_condition_value(const char *prev, json_object *server_pod, const char *type,
+                          const char *status, const char *message, const char *now) {
+        json_object *p = prev ? json_tokener_parse(prev) : NULL, *before = p, *v;
+        const char *transition = now;
+        char *text;
+
+        if (!before)
+                before = pod_condition_find(server_pod, type);
+        if (before) {
+                bool same_status = streq_ptr(str_member(before, "status"), status);
+                if (p && same_status && streq(strempty(str_member(before, "message")), message)) {
+                        json_object_put(p);
+                        return NULL;
+                }
+                if (same_status && str_member(before, "lastTransitionTime"))
+                        transition = str_member(before, "lastTransitionTime");
+        }
+        v = json_object_new_object();
+        json_object_object_add(v, "status", json_object_new_string(status));
+        json_object_object_add(v, "message", json_object_new_string(message));
+        json_object_object_add(v, "lastProbeTime", json_object_new_string(now));
+        json_object_object_add(v, "lastTransitionTime", json_object_new_string(transition));
+        text = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(v);
+        json_object_put(p);
+        return text;
+}
+
+int pod_conditions_merge(json_object *pod, json_object *patch) {
+        json_object *pstatus, *plist, *status, *list;
+
+        if (!json_object_object_get_ex(patch, "status", &pstatus) ||
+            !json_object_object_get_ex(pstatus, "conditions", &plist) ||
+            !json_object_is_type(plist, json_type_array))
+                return 0;
+        status = obj_child(pod, "status");
+        if (!json_object_object_get_ex(status, "conditions", &list) ||
+            !json_object_is_type(list, json_type_array)) {
+                list = json_object_new_array();
+                if (!list)
+                        return -ENOMEM;
+                json_object_object_add(status, "conditions", list);
+        }
+        for (size_t i = 0; i < json_object_array_length(plist); i++) {
+                json_object *want = json_object_array_get_idx(plist, i);
+                json_object *have = pod_condition_find(pod, str_member(want, "type"));
+
+                if (!have) {
+                        have = json_object_new_object();
+                        if (!have)
+                                return -ENOMEM;
+                        json_object_array_add(list, have);
+                }
+                json_object_object_foreach(want, k, val)
+                        json_object_object_add(have, k, json_object_get(val));
+        }
+        return 0;
+}
+
+static bool parse_u64(const char *s, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        if (isempty(s) || !isdigit((unsigned char) *s))
+                return false;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || *end)
+                return false;
+        *ret = v;
+        return true;
+}
+
+bool resource_version_newer(const char *a, const char *b) {
+        uint64_t x, y;
+
+        if (isempty(a))
+                return false;
+        if (!b)
+                return true;
+        if (parse_u64(a, &x) && parse_u64(b, &y))
+                return x > y;
+        return !streq(a, b);
+}
+
+uint64_t reassert_due(const Reassert *r, uint64_t now) {
+        uint64_t d = REASSERT_FIRST_USEC;
+
+        if (r->last_usec == 0 || r->streak == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
+                return now;
+        for (unsigned i = 1; i < r->streak && d < REASSERT_MAX_USEC; i++)
+                d *= 2;
+        if (d > REASSERT_MAX_USEC)
+                d = REASSERT_MAX_USEC;
+        return r->last_usec + d > now ? r->last_usec + d : now;
+}
+
+void reassert_sent(Reassert *r, uint64_t now) {
+        if (r->last_usec == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
+                r->streak = 0;
+        r->streak++;
+        r->last_usec = now;
 }

@@ -12,6 +12,7 @@ typedef enum ObjectKind {
         OBJECT_POD,
         OBJECT_GAMESERVER,
         OBJECT_RECORDS,          /* the result ConfigMap, one data key per pod */
+        OBJECT_POD_STATUS,       /* the pod's status subresource: status.conditions */
         _OBJECT_KIND_MAX,
         _OBJECT_KIND_INVALID = -EINVAL,
 } ObjectKind;
@@ -21,6 +22,7 @@ typedef enum FieldKind {
         FIELD_ANNOTATION,
         FIELD_OPS_STATE,         /* spec.opsState, key "" */
         FIELD_DATA,              /* data.<key> */
+        FIELD_CONDITION,         /* status.conditions[type=<key>], value a pod_condition_value() */
         _FIELD_KIND_MAX,
         _FIELD_KIND_INVALID = -EINVAL,
 } FieldKind;
@@ -66,6 +68,9 @@ bool object_has_acked(const Object *o);
 size_t object_forget_acked(Object *o);
 /* The value of a field in an object as the API server returned it, NULL when it has none. */
 const char *server_field_value(json_object *server, FieldKind kind, const char *key);
+/* Whether the object the API server returned holds value in that field. For a condition: a
+ * condition of that type with the value's status and message (the times are not compared). */
+bool server_field_holds(json_object *server, FieldKind kind, const char *key, const char *value);
 /* Checks the acknowledgements against an object the API server returned (a GET, or the answer
  * to a PATCH): a uid other than the known one (the object was deleted and created again) drops
  * every acknowledgement, and each acknowledged field whose value the object does not hold (set
@@ -129,3 +134,39 @@ const char *storage_check_label(const char *key, const char *value);
 const char *storage_check_annotation(const char *key, const char *value);
 const char *storage_check_record(const char *json);
 const char *storage_check_event(const char *type, const char *reason, const char *message);
+
+/* Pod conditions (Storage1.SetPodConditions). A field's value is the JSON text of
+ * {"status","message","lastProbeTime","lastTransitionTime"}. */
+const char *storage_check_condition(const char *type, const char *status, const char *message);
+/* The value to want for a condition of `type` given the one wanted before (prev: a field value,
+ * or NULL), a condition the pod holds (server_pod: the pod object, or NULL) when there is no
+ * prev, and now (RFC 3339): NULL when status and message equal prev's (nothing changes, the
+ * times included); else lastProbeTime is now and lastTransitionTime is now when the status
+ * differs from the previous one, else the previous transition time. */
+char *pod_condition_value(const char *prev, json_object *server_pod, const char *type,
+                          const char *status, const char *message, const char *now);
+/* The condition of `type` in a pod object's status.conditions, or NULL (borrowed). */
+json_object *pod_condition_find(json_object *pod, const char *type);
+/* Merges a patch's status.conditions into the pod by type, as the API server's strategic merge
+ * does (conditions of other types stay; of the same type, the patch's members replace the
+ * condition's). For the local store. */
+int pod_conditions_merge(json_object *pod, json_object *patch);
+/* Whether resourceVersion a is newer than b (numeric when both are numbers, else different;
+ * b NULL: yes). */
+bool resource_version_newer(const char *a, const char *b);
+
+/* Re-asserting conditions someone else removed (a virtual-kubelet provider that replaces the
+ * whole status): the first time at once, then, while removals keep coming, no sooner than
+ * REASSERT_FIRST_USEC doubling up to REASSERT_MAX_USEC after the previous re-assert; a streak
+ * ends after REASSERT_QUIET_USEC without a removal. Pure. */
+#define REASSERT_FIRST_USEC (1ULL * 1000000ULL)
+#define REASSERT_MAX_USEC (300ULL * 1000000ULL)
+#define REASSERT_QUIET_USEC (600ULL * 1000000ULL)
+typedef struct Reassert {
+        unsigned streak;          /* re-asserts in this streak */
+        uint64_t last_usec;       /* CLOCK_MONOTONIC of the last one, 0: never */
+} Reassert;
+/* When (CLOCK_MONOTONIC) the next re-assert may go out, given a removal seen at now. */
+uint64_t reassert_due(const Reassert *r, uint64_t now);
+/* A re-assert went out at now. */
+void reassert_sent(Reassert *r, uint64_t now);

@@ -1,0 +1,254 @@
+"""okg-storaged's pod conditions (Storage1.SetPodConditions, GetPod, PodResourceVersion), the
+write OKG's serviceQualities read (docs/service-quality.md): against a real kube-apiserver
+(merged by type with a strategic merge patch of pods/NAME/status, other writers' conditions
+untouched, re-asserted when a status replace wipes them, nothing sent in a steady state) and on
+the local store."""
+import json
+import re
+import subprocess
+import time
+
+from conftest import BUILD, free_port, make_config, scaled, wait_for  # noqa: F401
+from kube import AuditLog, kube, sa_username  # noqa: F401
+from test_storage_kube import NO_PLUGINS, Pod, call, prop, start_suite
+
+S = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
+SQ = "game.kruise.io/healthy"
+
+
+def set_conditions(s, *conds, check=True):
+    """conds: (type, status, message) triples, through busctl as a plugin would call it."""
+    args = [str(len(conds))]
+    for c in conds:
+        args += [str(x) for x in c]
+    return s.busctl("call", *S, "SetPodConditions", "a(sss)", *args, json_out=check, check=check)
+
+
+def gvariant_str(v):
+    out = "'"
+    for ch in v:
+        if ch in "'\\":
+            out += "\\" + ch
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out += "\\u%04x" % ord(ch)
+        else:
+            out += ch
+    return out + "'"
+
+
+def call_error(s, method, gvariant_args=()):
+    """Calls through gdbus, which shows the D-Bus error name; returns it (None on success)."""
+    cmd = ["gdbus", "call", "--address", s.bus_address, "--dest", S[0], "--object-path", S[1],
+           "--method", f"{S[2]}.{method}", *gvariant_args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=scaled(60))
+    if r.returncode == 0:
+        return None
+    m = re.search(r"GDBus\.Error:([\w.]+)", r.stderr)
+    assert m, r.stderr
+    return m.group(1)
+
+
+def set_conditions_error(s, *conds):
+    text = "[" + ", ".join("(" + ", ".join(gvariant_str(x) for x in c) + ")" for c in conds) + "]"
+    if not conds:
+        text = "@a(sss) []"
+    return call_error(s, "SetPodConditions", [text])
+
+
+INVALID = "io.kruise.game.Storage1.Error.InvalidArgument"
+NOT_KNOWN = "io.kruise.game.Storage1.Error.NotKnown"
+
+
+def conditions(pod_obj):
+    return {c["type"]: c for c in (pod_obj.get("status") or {}).get("conditions") or []}
+
+
+def store(s):
+    with open(s.state / "local-store.json") as f:
+        return json.load(f)
+
+
+def local_suite(suite_factory):
+    s = suite_factory(make_config(free_port(), []).replace("plugins:\n", NO_PLUGINS))
+    s.start({"POD_NAME": "gs-demo-3", "POD_NAMESPACE": "games"})
+    s.wait_ready()
+    assert prop(s, "Backend") == "local"
+    return s
+
+
+# ---- the local store ----
+
+def test_local_store_mirrors_conditions(suite_factory):
+    s = local_suite(suite_factory)
+    # Nothing known about the pod yet: a named error.
+    assert call_error(s, "GetPod") == NOT_KNOWN
+    assert prop(s, "PodResourceVersion") == ""
+
+    set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "False", "0|\n"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    pod = store(s)["pods"]["games/gs-demo-3"]
+    c = conditions(pod)
+    assert c[SQ]["status"] == "True" and c[SQ]["message"] == "idle"
+    assert c["game.kruise.io/players"]["message"] == "0|\n"
+    assert "reason" not in c[SQ] and c[SQ]["lastProbeTime"] and c[SQ]["lastTransitionTime"]
+    rv1 = prop(s, "PodResourceVersion")
+    assert rv1 != ""
+    got = json.loads(call(s, "GetPod", "")["data"][0])
+    assert conditions(got)[SQ]["message"] == "idle"
+
+    # One type changes, by merge: the other stays; the resourceVersion moves.
+    set_conditions(s, (SQ, "False", "busy"))
+    wait_for(lambda: prop(s, "PodResourceVersion") != rv1, what="a newer pod")
+    c = conditions(store(s)["pods"]["games/gs-demo-3"])
+    assert c[SQ]["status"] == "False" and c[SQ]["message"] == "busy"
+    assert c["game.kruise.io/players"]["status"] == "False"
+
+
+def test_local_store_bad_arguments_change_nothing(suite_factory):
+    s = local_suite(suite_factory)
+    set_conditions(s, (SQ, "True", "ok"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    before = store(s)
+    seq_before = set_conditions(s, (SQ, "True", "ok"))["data"][0]
+    bad = [
+        ("", "True", "m"),                              # empty type
+        ("game.kruise.io/x", "true", "m"),              # status not True/False/Unknown
+        ("game.kruise.io/x", "Yes", "m"),
+        ("game.kruise.io/x", "True", "a\x01b"),         # control character
+        ("game.kruise.io/x", "True", "x" * 1025),        # longer than Kruise's 1024 bytes
+        ("bad type", "True", "m"),                      # not a qualified name
+        ("Ready", "False", "m"),                        # kubelet's own
+    ]
+    for cond in bad:
+        assert set_conditions_error(s, (SQ, "False", "changed"), cond) == INVALID, cond
+    assert set_conditions_error(s, (SQ, "False", "a"), (SQ, "True", "b")) == INVALID
+    assert set_conditions_error(s) == INVALID
+    assert store(s) == before
+    # Nothing was journaled: the next write gets the next sequence number.
+    assert set_conditions(s, (SQ, "True", "ok"))["data"][0] == seq_before + 1
+
+
+# ---- a real kube-apiserver ----
+
+def set_ready(kube, pod, status="True"):
+    """kubelet's part: Ready (and a readiness gate) written by the admin through pods/status."""
+    kube.admin.check(kube.admin.patch(
+        kube.admin.pod_path(pod.ns, pod.name) + "/status",
+        {"status": {"conditions": [
+            {"type": "Ready", "status": status},
+            {"type": "example.com/gate", "status": "True", "reason": "Gate", "message": "open"}]}},
+        kind="strategic"), what="Ready by the admin")
+
+
+def test_kube_conditions_reach_the_pod_and_others_survive(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    set_ready(kube, pod)
+    s = start_suite(suite_factory, pod)
+    wait_for(lambda: prop(s, "PodResourceVersion") != "", what="the pod read")
+    got = json.loads(call(s, "GetPod", "")["data"][0])
+    assert got["metadata"]["name"] == pod.name and conditions(got)["Ready"]["status"] == "True"
+
+    seq = set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "False", "a|b\nc"))["data"][0]
+    assert seq > 0
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    c = conditions(pod.get("pod"))
+    assert c[SQ]["status"] == "True" and c[SQ]["message"] == "idle" and "reason" not in c[SQ]
+    assert c[SQ]["lastProbeTime"] and c[SQ]["lastTransitionTime"]
+    assert c["game.kruise.io/players"]["message"] == "a|b\nc"
+    assert c["Ready"]["status"] == "True"
+    gate = {k: v for k, v in c["example.com/gate"].items() if v is not None}
+    assert gate == {"type": "example.com/gate", "status": "True", "reason": "Gate", "message": "open"}
+    # The newer pod is seen, and GetPod shows it.
+    wait_for(lambda: prop(s, "PodResourceVersion") == pod.rv("pod"), what="PodResourceVersion")
+    assert conditions(json.loads(call(s, "GetPod", "")["data"][0]))[SQ]["message"] == "idle"
+    first_transition = c[SQ]["lastTransitionTime"]
+
+    # The admin flips Ready meanwhile; our next write leaves it alone.
+    set_ready(kube, pod, "False")
+    time.sleep(1.1)   # lastProbeTime has a resolution of one second
+    set_conditions(s, (SQ, "True", "busy"))
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="message changed")
+    c = conditions(pod.get("pod"))
+    assert c["Ready"]["status"] == "False" and c["example.com/gate"]["status"] == "True"
+    # Same status: the transition time stays.
+    assert c[SQ]["lastTransitionTime"] == first_transition
+    set_conditions(s, (SQ, "False", "busy"))
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["status"] == "False", what="status changed")
+    assert conditions(pod.get("pod"))[SQ]["lastTransitionTime"] != first_transition
+    # The API server saw strategic merge patches of the status subresource.
+    AuditLog.settle()
+    assert kube.audit.count(user=sa_username(pod.ns), verb="patch", resource="pods",
+                            subresource="status", namespace=pod.ns) >= 3
+
+
+def replace_status(kube, pod, keep=("Ready",)):
+    """What some virtual-kubelet providers do: PUT the whole status, with only the conditions
+    they know about (here kubelet's Ready)."""
+    c = kube.admin
+    for _ in range(20):
+        p = c.check(c.get(c.pod_path(pod.ns, pod.name)), what="read the pod")
+        p["status"]["conditions"] = [x for x in p["status"].get("conditions") or []
+                                     if x["type"] in keep]
+        if not any(x["type"] == "Ready" for x in p["status"]["conditions"]):
+            p["status"]["conditions"].append({"type": "Ready", "status": "True"})
+        status, body = c.put(c.pod_path(pod.ns, pod.name) + "/status", p)
+        if status != 409:   # okg-storaged wrote in between: read again, as a provider would
+            break
+    c.check((status, body), what="replace the status")
+
+
+def test_kube_wiped_condition_is_reasserted(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "False", "7"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    replace_status(kube, pod)
+    assert SQ not in conditions(pod.get("pod"))
+    wait_for(lambda: SQ in conditions(pod.get("pod")), what="the condition re-asserted")
+    c = conditions(pod.get("pod"))
+    assert c[SQ]["message"] == "idle" and c["game.kruise.io/players"]["message"] == "7"
+    assert c["Ready"]["status"] == "True"
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged again")
+
+
+def test_kube_reasserts_are_bounded(kube, suite_factory, tmp_path):
+    """Someone keeps wiping: okg-storaged re-asserts with a growing interval, not once per
+    wipe; when the wiping stops, its conditions are back."""
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    wipes = 20
+    for _ in range(wipes):
+        replace_status(kube, pod)
+        time.sleep(0.2)
+    AuditLog.settle()
+    patches = kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch",
+                               resource="pods", subresource="status")
+    # At once, then 1 s, 2 s, 4 s ... after the previous one: far fewer than the wipes.
+    assert patches <= 6, f"{patches} re-asserts for {wipes} wipes"
+    wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted after the wiping stopped")
+
+
+def test_kube_steady_state_sends_nothing(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    set_ready(kube, pod)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "True", ""))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    wait_for(lambda: prop(s, "PodResourceVersion") == pod.rv("pod"), what="the watch caught up")
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    rv = pod.rv("pod")
+    sent = prop(s, "RequestsSent")
+    # Several probe periods (3 s by default) of a plugin handing on the same results.
+    for _ in range(4):
+        set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "True", ""))
+        time.sleep(3)
+    AuditLog.settle()
+    assert pod.rv("pod") == rv
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns)) == 0
+    assert prop(s, "RequestsSent") == sent
+    assert prop(s, "PodResourceVersion") == rv
