@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "okg-kube-names.h"
 #include "probed-sq.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
@@ -251,6 +252,18 @@ static int parse_one(json_object *o, SqProbe *p, const char *at, char *err, size
             (r = str_field(o, "containerName", true, &p->container, at, err, es)) < 0 ||
             (r = str_field(o, "podConditionType", true, &p->condition_type, at, err, es)) < 0)
                 return r;
+        /* What okg-storaged accepts as a condition type (and the API server as well). */
+        if (kube_qualified_name_check(p->condition_type)) {
+                set_err(err, es, "%s.podConditionType: \"%.100s\" is not a qualified name: %s", at,
+                        p->condition_type, kube_qualified_name_check(p->condition_type));
+                return -EINVAL;
+        }
+        if (streq(p->condition_type, "Ready") || streq(p->condition_type, "ContainersReady") ||
+            streq(p->condition_type, "Initialized") || streq(p->condition_type, "PodScheduled")) {
+                set_err(err, es, "%s.podConditionType: \"%s\" is kubelet's own", at,
+                        p->condition_type);
+                return -EINVAL;
+        }
         probe = get(o, "probe");
         (void) snprintf(pat, sizeof pat, "%s.probe", at);
         if (!json_object_is_type(probe, json_type_object)) {
@@ -714,17 +727,18 @@ char *sq_message_make(const char *data, size_t len) {
                 return NULL;
         for (i = 0; i < len;) {
                 size_t k = utf8_seq(s + i, len - i);
-                if (k == 0) {
-                        memcpy(out + o, "\xef\xbf\xbd", 3);
-                        o += 3;
-                        i++;
-                        continue;
-                }
-                if (!(k == 1 && s[i] == 0)) {
-                        memcpy(out + o, s + i, k);
-                        o += k;
-                }
-                i += k;
+                bool control = k == 1 && ((s[i] < 0x20 && !strchr("\t\r\n", s[i])) || s[i] == 0x7f);
+                /* What okg-storaged (and a D-Bus string) cannot carry becomes U+FFFD, as Go's
+                 * JSON encoder writes invalid UTF-8; NUL is dropped. And a message must fit
+                 * in 1024 bytes, even one of fewer characters: cut at a character's end. */
+                const char *piece = k == 0 || (control && s[i] != 0) ? "\xef\xbf\xbd" : (const char *) s + i;
+                size_t plen = k == 0 || (control && s[i] != 0) ? 3 : s[i] == 0 ? 0 : k;
+
+                if (o + plen > SQ_MESSAGE_MAX)
+                        break;
+                memcpy(out + o, piece, plen);
+                o += plen;
+                i += k ?: 1;
         }
         out[o] = 0;
         return out;

@@ -117,8 +117,10 @@ int sq_probe_url(const SqProbe *p, const SqPod *pod, const SqContainer *c, char 
                  size_t err_size);
 
 /* A result message as Kruise writes it: longer than SQ_MESSAGE_MAX characters it is cut to
- * SQ_MESSAGE_MAX bytes; invalid UTF-8 becomes U+FFFD (as Go's JSON encoder writes it), and NUL
- * bytes are dropped (a D-Bus string cannot hold them). A new string. */
+ * SQ_MESSAGE_MAX bytes. Then, for okg-storaged: invalid UTF-8 and control characters other
+ * than tab, CR and LF become U+FFFD (as Go's JSON encoder writes invalid UTF-8), NUL bytes are
+ * dropped, and the result never exceeds SQ_MESSAGE_MAX bytes (cut at a character's end; Kruise
+ * would keep up to 1024 multi-byte characters). A new string. */
 char *sq_message_make(const char *data, size_t len);
 /* The message of an HTTP answer: the body for 200-399, else
  * "HTTP probe failed with statuscode: N". *ret_success says which. */

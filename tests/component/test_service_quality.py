@@ -97,6 +97,19 @@ def test_local_file_source_drives_conditions(suite_factory, tmp_path, nginx_game
     assert probe_prop(s, 0, "ConditionType") == "game.kruise.io/idle"
     assert probe_prop(s, 0, "Source") == "file"
 
+    # The local store mirrors the condition, merged by type, with okg-storaged's times.
+    def local_condition():
+        try:
+            pod = json.loads((s.state / "local-store.json").read_text())["pods"][
+                f"{NAMESPACE}/{POD}"]
+        except (FileNotFoundError, KeyError, ValueError):
+            return None
+        return {c["type"]: c for c in pod["status"]["conditions"]}.get("game.kruise.io/idle")
+    wait_for(lambda: (local_condition() or {}).get("message") ==
+             "HTTP probe failed with statuscode: 404", what="the local store's condition")
+    c = local_condition()
+    assert c["status"] == "False" and "reason" not in c and c["lastTransitionTime"]
+
 
 def test_local_tcp_closed_port_and_exec_without_shared_pid_namespace(suite_factory, tmp_path,
                                                                      nginx_game):
@@ -156,3 +169,184 @@ def test_disabled_runs_nothing(suite_factory, tmp_path):
                     config="enabled: false")
     wait_for(lambda: sq_prop(s, "Source") == "disabled", what="disabled on the bus")
     assert sq_prop(s, "Probes") == 0
+
+
+# ---- a real kube-apiserver ----
+
+from kube import AuditLog, kube  # noqa: E402,F401
+
+
+class KubePod:
+    """A namespace with deploy/rbac.yaml and a pod carrying the annotation exactly as Kruise's
+    webhook writes it; kubelet's part (podIP, containerStatuses) is written by the admin."""
+
+    def __init__(self, kube, tmp_path, probes, share_pid=True, name="game-0", game_port=80):
+        self.kube = kube
+        self.ns, _ = kube.sidecar_namespace("sq")
+        self.name = name
+        spec = {"shareProcessNamespace": share_pid, "containers": [
+            {"name": "game", "image": "nginx:stable",
+             "ports": [{"name": "http", "containerPort": game_port}]},
+            {"name": "sidecar", "image": "okg-sidecar:test"}]}
+        self.annotation = kruise_annotation(probes)
+        kube.admin.create_pod(self.ns, name, annotations={
+            "kruise.io/podprobe": self.annotation, "kruise.io/podprobemarker-list": "game"},
+            spec=spec)
+        self.token_file = str(tmp_path / f"token-{name}")
+        kube.admin.write_token_file(self.token_file, self.ns)
+        self.kubeconfig = kube.write_kubeconfig(str(tmp_path / f"kubeconfig-{name}"), self.ns,
+                                                token_file=self.token_file)
+        self.env = {"KUBECONFIG": self.kubeconfig, "POD_NAME": name, "POD_NAMESPACE": self.ns}
+        self.path = kube.admin.pod_path(self.ns, name)
+
+    def kubelet_status(self, game_id, started="2020-01-01T00:00:00Z"):
+        """What kubelet would report: the pod IP (loopback: the game listens there) and both
+        containers running since `started`."""
+        def cs(name, cid):
+            return {"name": name, "containerID": f"containerd://{cid}", "ready": True,
+                    "restartCount": 0, "image": "x", "imageID": "",
+                    "state": {"running": {"startedAt": started}}}
+        self.kube.admin.check(self.kube.admin.patch(self.path + "/status", {"status": {
+            "phase": "Running", "podIP": "127.0.0.1",
+            "containerStatuses": [cs("game", game_id), cs("sidecar", "f" * 64)]}},
+            kind="merge"), what="kubelet's status")
+
+    def get(self):
+        status, body = self.kube.admin.get(self.path)
+        assert status == 200
+        return body
+
+    def conditions(self):
+        return {c["type"]: c for c in self.get()["status"].get("conditions") or []}
+
+    def condition(self, name):
+        return self.conditions().get(f"game.kruise.io/{name}")
+
+    def rv(self):
+        return self.get()["metadata"]["resourceVersion"]
+
+
+def start_kube(suite_factory, pod, config=""):
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(config))
+    return start_suite(suite_factory, text, pod.env)
+
+
+def wait_condition(pod, name, status, message, what=None):
+    def ok():
+        c = pod.condition(name)
+        return c and c["status"] == status and c.get("message", "") == message
+    wait_for(ok, what=what or f"condition {name} {status} {message!r}")
+
+
+def test_kube_annotation_drives_conditions(kube, suite_factory, tmp_path, nginx_game):
+    """The annotation as Kruise writes it, an empty plugin config: nginx's page drives
+    game.kruise.io/idle through several messages and False; a closed port gives False; other
+    writers' conditions survive; a steady state writes nothing."""
+    port = closed_port()
+    pod = KubePod(kube, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port, "scheme": "HTTP"}},
+              delay=10, timeout=5, period=1, success=1, failure=3),
+        probe("closed", {"tcpSocket": {"port": port}}, delay=1, period=1, failure=1)])
+    pod.kubelet_status("a" * 64)
+    kube.admin.check(kube.admin.patch(pod.path + "/status", {"status": {"conditions": [
+        {"type": "Ready", "status": "True"}]}}, kind="strategic"), what="Ready")
+    s = start_kube(suite_factory, pod)
+
+    wait_for(lambda: sq_prop(s, "Source") == "annotation", what="the annotation as source")
+    assert "kruise.io/podprobe" in sq_prop(s, "SourceReason")
+    nginx_game.set_state("None")
+    wait_condition(pod, "idle", "True", "None")
+    wait_condition(pod, "closed", "False",
+                   f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+    for state in ("Allocated", "WaitToBeDeleted"):
+        nginx_game.set_state(state)
+        wait_condition(pod, "idle", "True", state)
+    os.unlink(nginx_game.docroot / "state")
+    wait_condition(pod, "idle", "False", "HTTP probe failed with statuscode: 404")
+    c = pod.conditions()
+    assert c["Ready"]["status"] == "True"                   # someone else's: untouched
+    assert "reason" not in c["game.kruise.io/idle"]
+    nginx_game.set_state("None")
+    wait_condition(pod, "idle", "True", "None")
+
+    # Steady state: several periods of probes, not one pod write.
+    wait_for(lambda: s.busctl("get-property", "io.kruise.game.Storage1",
+                              "/io/kruise/game/Storage1", "io.kruise.game.Storage1", "Pending",
+                              json_out=True)["data"] == 0, what="storaged idle")
+    rv = pod.rv()
+    n = probe_prop(s, 0, "Probes")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 5, what="five more probes")
+    assert pod.rv() == rv
+    assert sq_prop(s, "Writer") == "okg-probed"
+
+
+def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
+    """exec runs in the game container's file system (found by its container ID in
+    /proc/PID/cgroup; here a process the test puts in a cgroup named by that ID): stdout on
+    exit 0, stderr otherwise."""
+    cid = os.urandom(32).hex()
+    cg = f"/sys/fs/cgroup/pids/{cid}"
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot make a cgroup to stand for a container: {e}")
+    game = subprocess.Popen(["sleep", "600"])
+    try:
+        with open(f"{cg}/cgroup.procs", "w") as f:
+            f.write(str(game.pid))
+        state = tmp_path / "exec-state"
+        state.write_text("ready")
+        pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": [
+            "sh", "-c", f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi"
+        ]}}, delay=1, period=1, failure=1)])
+        pod.kubelet_status(cid)
+        s = start_kube(suite_factory, pod)
+        wait_condition(pod, "healthy", "True", "ready")
+        state.write_text("")
+        wait_condition(pod, "healthy", "False", "broken\n")
+        state.write_text("ready again")
+        wait_condition(pod, "healthy", "True", "ready again")
+        assert probe_prop(s, 0, "Handler") == "exec"
+    finally:
+        game.kill()
+        game.wait()
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
+
+
+def test_kube_exec_without_shared_process_namespace_is_false(kube, suite_factory, tmp_path):
+    pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["true"]}}, delay=1,
+                                         failure=1)], share_pid=False)
+    pod.kubelet_status("b" * 64)
+    start_kube(suite_factory, pod)
+    wait_for(lambda: (pod.condition("healthy") or {}).get("status") == "False",
+             what="False for exec")
+    assert "shareProcessNamespace" in pod.condition("healthy")["message"]
+
+
+def test_kube_other_writer_is_not_fought(kube, suite_factory, tmp_path, nginx_game):
+    """kruise-daemon writing the same condition (here: the admin, twice, with values the plugin
+    never wrote): the plugin stops writing and says why; the other writer's value stays."""
+    pod = KubePod(kube, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": "http"}}, delay=1, period=1)],
+        game_port=nginx_game.port)     # the named port resolves through the pod spec
+    pod.kubelet_status("c" * 64)
+    s = start_kube(suite_factory, pod)
+    wait_condition(pod, "idle", "True", "None")
+    for msg in ("from kruise-daemon", "from kruise-daemon again"):
+        kube.admin.check(kube.admin.patch(pod.path + "/status", {"status": {"conditions": [
+            {"type": "game.kruise.io/idle", "status": "False", "message": msg}]}},
+            kind="strategic"), what="the other writer")
+        wait_condition(pod, "idle", "False", msg)
+    wait_for(lambda: sq_prop(s, "Writer") == "kruise-daemon", what="the plugin yields")
+    assert "did not write" in sq_prop(s, "WriterReason")
+    # The game's answer changes: the plugin sees it but hands nothing to okg-storaged.
+    writes = sq_prop(s, "ConditionWrites")
+    nginx_game.set_state("Allocated")
+    wait_probe(s, 0, "True", "Allocated")
+    n = probe_prop(s, 0, "Probes")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 3, what="more probes")
+    assert sq_prop(s, "ConditionWrites") == writes
+    assert pod.condition("idle")["message"] != "Allocated"

@@ -121,6 +121,10 @@ static void test_parse_bad(void) {
                    "{\"tcpSocket\":{\"port\":80}}},{\"name\":\"b\",\"containerName\":\"c\","
                    "\"podConditionType\":\"t\",\"probe\":{\"tcpSocket\":{\"port\":81}}}]",
                    "[1].podConditionType: \"t\" is also the type of [0]");
+        expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"Ready\","
+                   "\"probe\":{\"tcpSocket\":{\"port\":80}}}]", "is kubelet's own");
+        expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"game/bad type\","
+                   "\"probe\":{\"tcpSocket\":{\"port\":80}}}]", "is not a qualified name");
 }
 
 static void test_pod(void) {
@@ -212,15 +216,22 @@ static void test_messages(void) {
         m = sq_message_make(big, 1024);
         ASSERT_EQ(strlen(m), 1024);
         free(m);
-        /* 600 two-byte characters are 1200 bytes but fewer than 1024 characters: kept whole. */
+        /* 600 two-byte characters are 1200 bytes but fewer than 1024 characters: Kruise keeps
+         * them whole, okg-storaged takes 1024 bytes at most: cut at a character's end. */
         for (size_t i = 0; i < 600; i++)
                 memcpy(big + 2 * i, "\xc3\xa9", 2);
         m = sq_message_make(big, 1200);
-        ASSERT_EQ(strlen(m), 1200);
+        ASSERT_EQ(strlen(m), 1024);
         free(m);
-        /* Invalid UTF-8 becomes U+FFFD; NUL is dropped. */
-        m = sq_message_make("a\xff" "b\0c", 5);
-        ASSERT_STREQ(m, "a\xef\xbf\xbd" "bc");
+        big[0] = 'x';
+        for (size_t i = 0; i < 600; i++)
+                memcpy(big + 1 + 2 * i, "\xc3\xa9", 2);
+        m = sq_message_make(big, 1201);
+        ASSERT_EQ(strlen(m), 1023);
+        free(m);
+        /* Invalid UTF-8 and control characters become U+FFFD; NUL is dropped; newlines stay. */
+        m = sq_message_make("a\xff" "b\0c\x1b\n", 7);
+        ASSERT_STREQ(m, "a\xef\xbf\xbd" "bc\xef\xbf\xbd\n");
         free(m);
 }
 
