@@ -264,36 +264,36 @@ int sq_metrics_render(SqManager *m, char **ret) {
         r = okg_metrics_begin(&x);
         if (r < 0)
                 return r;
-        okg_metrics_family(&x, "okg_service_quality_info", "gauge",
+        okg_metrics_family(&x, "okg_sidecar_service_quality_info", "gauge",
                            "Where the probes come from and who writes the conditions, and why.");
-        okg_metrics_sample(&x, "okg_service_quality_info", info, 1);
-        okg_metrics_family(&x, "okg_service_quality_probes", "gauge", "Probes being run.");
-        okg_metrics_sample(&x, "okg_service_quality_probes", NULL, (double) m->n_runners);
-        okg_metrics_family(&x, "okg_service_quality_condition_writes_total", "counter",
+        okg_metrics_sample(&x, "okg_sidecar_service_quality_info", info, 1);
+        okg_metrics_family(&x, "okg_sidecar_service_quality_probes", "gauge", "Probes being run.");
+        okg_metrics_sample(&x, "okg_sidecar_service_quality_probes", NULL, (double) m->n_runners);
+        okg_metrics_family(&x, "okg_sidecar_service_quality_condition_writes_total", "counter",
                            "Condition writes handed to okg-storaged.");
-        okg_metrics_sample(&x, "okg_service_quality_condition_writes_total", NULL,
+        okg_metrics_sample(&x, "okg_sidecar_service_quality_condition_writes_total", NULL,
                            (double) m->condition_writes);
-        okg_metrics_family(&x, "okg_service_quality_condition", "gauge",
+        okg_metrics_family(&x, "okg_sidecar_service_quality_condition", "gauge",
                            "A probe's result: 1 True, 0 False; absent until the first result.");
         for (size_t i = 0; i < m->n_runners; i++) {
                 SqRunner *q = m->runners[i];
                 const char *l[] = { "probe", q->probe->name, "condition", q->probe->condition_type,
                                     NULL };
                 if (q->tracker.has_result)
-                        okg_metrics_sample(&x, "okg_service_quality_condition", l,
+                        okg_metrics_sample(&x, "okg_sidecar_service_quality_condition", l,
                                            q->tracker.status);
         }
-        okg_metrics_family(&x, "okg_service_quality_probes_total", "counter", "Probes run.");
+        okg_metrics_family(&x, "okg_sidecar_service_quality_probes_total", "counter", "Probes run.");
         for (size_t i = 0; i < m->n_runners; i++) {
                 const char *l[] = { "probe", m->runners[i]->probe->name, NULL };
-                okg_metrics_sample(&x, "okg_service_quality_probes_total", l,
+                okg_metrics_sample(&x, "okg_sidecar_service_quality_probes_total", l,
                                    (double) m->runners[i]->n_probes);
         }
-        okg_metrics_family(&x, "okg_service_quality_probe_failures_total", "counter",
+        okg_metrics_family(&x, "okg_sidecar_service_quality_probe_failures_total", "counter",
                            "Probes that failed or gave no result.");
         for (size_t i = 0; i < m->n_runners; i++) {
                 const char *l[] = { "probe", m->runners[i]->probe->name, NULL };
-                okg_metrics_sample(&x, "okg_service_quality_probe_failures_total", l,
+                okg_metrics_sample(&x, "okg_sidecar_service_quality_probe_failures_total", l,
                                    (double) m->runners[i]->n_failures);
         }
         return okg_metrics_end(&x, ret);

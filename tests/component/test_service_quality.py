@@ -133,10 +133,10 @@ def test_local_tcp_closed_port_and_exec_without_shared_pid_namespace(suite_facto
     import urllib.request
     text = urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
                                   timeout=scaled(10)).read().decode()
-    assert 'okg_service_quality_info{source="file"' in text
-    assert ('okg_service_quality_condition{probe="closed",condition="game.kruise.io/closed"} 0'
+    assert 'okg_sidecar_service_quality_info{source="file"' in text
+    assert ('okg_sidecar_service_quality_condition{probe="closed",condition="game.kruise.io/closed"} 0'
             in text)
-    assert ('okg_service_quality_condition{probe="open",condition="game.kruise.io/open"} 1'
+    assert ('okg_sidecar_service_quality_condition{probe="open",condition="game.kruise.io/open"} 1'
             in text)
 
     out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address, "--json",
