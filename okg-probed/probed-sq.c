@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "log.h"
 #include "macro.h"
 #include "okg-kube-names.h"
 #include "probed-sq.h"
@@ -20,7 +21,7 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
 
-static void set_err(char *err, size_t size, const char *fmt, ...) {
+_printf_(3, 4) static void set_err(char *err, size_t size, const char *fmt, ...) {
         va_list ap;
         if (!err || size == 0)
                 return;
@@ -252,10 +253,13 @@ static int parse_one(json_object *o, SqProbe *p, const char *at, char *err, size
             (r = str_field(o, "containerName", true, &p->container, at, err, es)) < 0 ||
             (r = str_field(o, "podConditionType", true, &p->condition_type, at, err, es)) < 0)
                 return r;
-        /* What okg-storaged accepts as a condition type (and the API server as well). */
+        /* What okg-storaged accepts as a condition type (and the API server as well). The
+         * type is quoted escaped: a refusal stays on one line. */
         if (kube_qualified_name_check(p->condition_type)) {
-                set_err(err, es, "%s.podConditionType: \"%.100s\" is not a qualified name: %s", at,
-                        p->condition_type, kube_qualified_name_check(p->condition_type));
+                char q[128];
+                set_err(err, es, "%s.podConditionType: \"%s\" is not a qualified name: %s", at,
+                        okg_escape_controls(p->condition_type, q, sizeof q),
+                        kube_qualified_name_check(p->condition_type));
                 return -EINVAL;
         }
         if (streq(p->condition_type, "Ready") || streq(p->condition_type, "ContainersReady") ||

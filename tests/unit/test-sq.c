@@ -86,7 +86,21 @@ static void expect_bad(const char *text, const char *msg) {
         ASSERT_EQ(p.n, 0);
 }
 
+/* A refusal quotes what it refuses on one line: a line break in the input is shown escaped
+ * (found by fuzz-sq-annotation). */
+static void expect_one_line(const char *text) {
+        SqProbes p = {};
+        char err[256] = "";
+        ASSERT_TRUE(sq_probes_parse(text, strlen(text), &p, err, sizeof err) < 0);
+        ASSERT_TRUE(err[0] && !strchr(err, '\n') && !strchr(err, '\r'));
+}
+
 static void test_parse_bad(void) {
+        expect_one_line("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":"
+                        "\"game.kruise.io\\n%%\\no\",\"probe\":{\"tcpSocket\":{\"port\":80}}}]");
+        expect_one_line("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\\r\","
+                        "\"probe\":{\"tcpSocket\":{\"port\":80}}},{\"name\":\"b\",\"containerName\":"
+                        "\"c\",\"podConditionType\":\"t\\r\",\"probe\":{\"tcpSocket\":{\"port\":81}}}]");
         expect_bad("", "not JSON");
         expect_bad("[", "not JSON");
         expect_bad("[] x", "not JSON");
