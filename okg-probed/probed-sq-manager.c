@@ -59,6 +59,7 @@ _printf_(1, 2) static char *strf(const char *fmt, ...) {
 
 static void runner_schedule(SqRunner *r, uint64_t delay_usec);
 static void manager_schedule_sync(SqManager *m);
+static void exec_maybe_done(SqRunner *r);
 
 static uint64_t now_realtime(SqManager *m) {
         uint64_t t = 0;
@@ -89,10 +90,11 @@ static void runner_stop_probe(SqRunner *r) {
         if (r->err_fd >= 0)
                 close(r->err_fd);
         r->out_fd = r->err_fd = -1;
-        if (r->pid > 0) {
-                (void) kill(-r->pid, SIGKILL);
+        if (r->pgid > 0)
+                (void) kill(-r->pgid, SIGKILL);
+        if (r->pid > 0)
                 (void) kill(r->pid, SIGKILL);
-        }
+        r->pgid = 0;
         /* The child source reaps it (or, when freed, sd-event leaves a zombie to init; we
          * kill before that, so it is gone with us). */
         r->child = sd_event_source_disable_unref(r->child);
@@ -335,11 +337,22 @@ static int on_probe_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
                 tcp_done(r, ETIMEDOUT);
                 return 0;
         }
-        if (r->pid > 0) {
-                /* Kruise: an exec that times out is an error, not a result. */
+        if (r->pid > 0 || r->out_fd >= 0 || r->err_fd >= 0) {
+                /* Kruise: an exec that times out is an error, not a result. What the command
+                 * left behind in its process group goes with it; a pipe something else still
+                 * holds open is closed here. */
                 r->timed_out = true;
-                (void) kill(-r->pid, SIGKILL);
-                (void) kill(r->pid, SIGKILL);
+                if (r->pgid > 0)
+                        (void) kill(-r->pgid, SIGKILL);
+                if (r->pid > 0) {
+                        (void) kill(r->pid, SIGKILL);
+                        return 0;      /* on_exec_exit() ends it */
+                }
+                r->out_io = sd_event_source_disable_unref(r->out_io);
+                r->err_io = sd_event_source_disable_unref(r->err_io);
+                r->out_fd = safe_close(r->out_fd);
+                r->err_fd = safe_close(r->err_fd);
+                exec_maybe_done(r);
         }
         return 0;
 }
@@ -426,6 +439,7 @@ static void exec_maybe_done(SqRunner *r) {
         if (r->pid > 0 || r->out_fd >= 0 || r->err_fd >= 0)
                 return;
         r->deadline = sd_event_source_disable_unref(r->deadline);
+        r->pgid = 0;
         if (r->timed_out) {
                 char e[96];
                 (void) snprintf(e, sizeof e, "command timed out after %us",
@@ -611,7 +625,7 @@ static int runner_start_exec(SqRunner *r, const SqContainer *c) {
         }
         safe_close(out[1]);
         safe_close(err[1]);
-        r->pid = pid;
+        r->pid = r->pgid = pid;
         r->out_fd = out[0];
         r->err_fd = err[0];
         r->out_len = r->err_len = 0;

@@ -46,7 +46,8 @@ typedef struct SqRunner {
         sd_event_source *io;
         sd_event_source *deadline;       /* tcpSocket and exec: the probe's timeout */
 
-        pid_t pid;                       /* exec: the child */
+        pid_t pid;                       /* exec: the child, 0 once reaped */
+        pid_t pgid;                      /* exec: its process group (the child's PID) */
         sd_event_source *child;
         int out_fd, err_fd;
         sd_event_source *out_io, *err_io;

@@ -296,9 +296,10 @@ def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
             f.write(str(game.pid))
         state = tmp_path / "exec-state"
         state.write_text("ready")
-        pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": [
-            "sh", "-c", f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi"
-        ]}}, delay=1, period=1, failure=1)])
+        script = (f"if grep -q hang {state}; then sleep 60; fi; "
+                  f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi")
+        pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["sh", "-c", script]}},
+                                             delay=1, period=1, failure=1)])
         pod.kubelet_status(cid)
         s = start_kube(suite_factory, pod)
         wait_condition(pod, "healthy", "True", "ready")
@@ -307,6 +308,14 @@ def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
         state.write_text("ready again")
         wait_condition(pod, "healthy", "True", "ready again")
         assert probe_prop(s, 0, "Handler") == "exec"
+        # A command that outlives timeoutSeconds (absent: 1) gives no result, as in Kruise:
+        # the condition stays, the probe says why, the command is killed.
+        state.write_text("hang")
+        wait_for(lambda: probe_prop(s, 0, "LastError") == "command timed out after 1s",
+                 what="the timeout on the bus")
+        assert pod.condition("healthy")["message"] == "ready again"
+        state.write_text("ready")
+        wait_condition(pod, "healthy", "True", "ready")
     finally:
         game.kill()
         game.wait()
