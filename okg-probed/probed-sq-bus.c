@@ -255,6 +255,17 @@ void sq_bus_emit_runner_changed(SqRunner *x) {
                 log_debug_errno(r, "Failed to announce property changes of %s: %m", x->path);
 }
 
+/* A counter family with one sample per probe: the runner's uint64_t at offset. */
+static void per_probe(OkgMetrics *x, SqManager *m, const char *name, const char *help,
+                      size_t offset) {
+        okg_metrics_family(x, name, "counter", help);
+        for (size_t i = 0; i < m->n_runners; i++) {
+                const char *l[] = { "probe", m->runners[i]->probe->name, NULL };
+                okg_metrics_sample(x, name, l,
+                                   (double) *(const uint64_t *) ((const char *) m->runners[i] + offset));
+        }
+}
+
 int sq_metrics_render(SqManager *m, char **ret) {
         OkgMetrics x = {};
         const char *info[] = { "source", strempty(m->source), "reason", strempty(m->source_reason),
@@ -283,18 +294,9 @@ int sq_metrics_render(SqManager *m, char **ret) {
                         okg_metrics_sample(&x, "okg_sidecar_service_quality_condition", l,
                                            q->tracker.status);
         }
-        okg_metrics_family(&x, "okg_sidecar_service_quality_probes_total", "counter", "Probes run.");
-        for (size_t i = 0; i < m->n_runners; i++) {
-                const char *l[] = { "probe", m->runners[i]->probe->name, NULL };
-                okg_metrics_sample(&x, "okg_sidecar_service_quality_probes_total", l,
-                                   (double) m->runners[i]->n_probes);
-        }
-        okg_metrics_family(&x, "okg_sidecar_service_quality_probe_failures_total", "counter",
-                           "Probes that failed or gave no result.");
-        for (size_t i = 0; i < m->n_runners; i++) {
-                const char *l[] = { "probe", m->runners[i]->probe->name, NULL };
-                okg_metrics_sample(&x, "okg_sidecar_service_quality_probe_failures_total", l,
-                                   (double) m->runners[i]->n_failures);
-        }
+        per_probe(&x, m, "okg_sidecar_service_quality_probes_total", "Probes run.",
+                  offsetof(SqRunner, n_probes));
+        per_probe(&x, m, "okg_sidecar_service_quality_probe_failures_total",
+                  "Probes that failed or gave no result.", offsetof(SqRunner, n_failures));
         return okg_metrics_end(&x, ret);
 }

@@ -688,30 +688,8 @@ int sq_probe_url(const SqProbe *p, const SqPod *pod, const SqContainer *c, char 
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n) {
-        size_t len;
         uint32_t cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-                return 0;
-        return len;
+        return s[0] < 0x80 ? 1 : okg_utf8_decode(s, n, &cp);
 }
 
 char *sq_message_make(const char *data, size_t len) {
