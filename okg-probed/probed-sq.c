@@ -15,11 +15,10 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-json.h"
 #include "okg-kube-names.h"
 #include "probed-sq.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
 
 _printf_(3, 4) static void set_err(char *err, size_t size, const char *fmt, ...) {
         va_list ap;

@@ -6,6 +6,8 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-event.h"
+#include "okg-list.h"
 #include "okg-metrics.h"
 #include "sidecard-manager.h"
 
@@ -15,7 +17,7 @@
 /* One /metrics request waiting for the daemons' answers, its connection suspended. */
 struct Scrape {
         Manager *manager;
-        Scrape *next;
+        LIST_FIELDS(Scrape, scrapes);
         struct MHD_Connection *connection;
         sd_bus_slot *slots[MAX_SOURCES];
         char *names[MAX_SOURCES];
@@ -32,11 +34,8 @@ static Scrape *scrape_free(Scrape *sc) {
         if (!sc)
                 return NULL;
         m = sc->manager;
-        for (Scrape **p = &m->scrapes; *p; p = &(*p)->next)
-                if (*p == sc) {
-                        *p = sc->next;
-                        break;
-                }
+        if (LIST_LINKED(scrapes, m->scrapes, sc))
+                LIST_REMOVE(scrapes, m->scrapes, sc);
         for (size_t i = 0; i < sc->n_sources; i++) {
                 sd_bus_slot_unref(sc->slots[i]);
                 free(sc->names[i]);
@@ -142,8 +141,7 @@ static Scrape *scrape_start(Manager *m, struct MHD_Connection *c) {
                 return NULL;
         sc->manager = m;
         sc->connection = c;
-        sc->next = m->scrapes;
-        m->scrapes = sc;
+        LIST_PREPEND(scrapes, m->scrapes, sc);
         for (size_t i = 0; bus && i < m->n_units && sc->n_sources < MAX_SOURCES; i++) {
                 Unit *u = m->units[i];
                 const char *name = u->kind == UNIT_STORAGE  ? "io.kruise.game.Storage1"
@@ -169,8 +167,8 @@ static Scrape *scrape_start(Manager *m, struct MHD_Connection *c) {
                         sc->pending++;
         }
         if (sc->pending == 0 ||
-            sd_event_add_time_relative(m->event, &sc->timeout, CLOCK_MONOTONIC, SCRAPE_TIMEOUT_USEC,
-                                       0, on_scrape_timeout, sc) < 0) {
+            okg_timer_arm(m->event, &sc->timeout, SCRAPE_TIMEOUT_USEC, 0, on_scrape_timeout, sc,
+                          "metrics-scrape") < 0) {
                 for (size_t i = 0; i < sc->n_sources; i++)
                         sc->slots[i] = sd_bus_slot_unref(sc->slots[i]);
                 sc->pending = 0;
@@ -183,33 +181,6 @@ void sidecard_health_stop(Manager *m) {
         while (m->scrapes)
                 scrape_free(m->scrapes);
         m->health = okg_http_server_free(m->health);
-}
-
-static json_object *health_body(Manager *m, bool ok) {
-        json_object *o = json_object_new_object(), *units = json_object_new_array();
-
-        json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "unavailable"));
-        json_object_object_add(o, "state", json_object_new_string(manager_state_to_string(m->state)));
-        json_object_object_add(o, "waitingForGame",
-                               json_object_new_boolean(m->state == MANAGER_WAITING_FOR_GAME));
-        if (m->gate_timed_out)
-                json_object_object_add(o, "gameWaitTimedOut", json_object_new_boolean(true));
-        for (size_t i = 0; i < m->n_units; i++) {
-                Unit *u = m->units[i];
-                json_object *j = json_object_new_object();
-
-                json_object_object_add(j, "name", json_object_new_string(u->name));
-                json_object_object_add(j, "kind", json_object_new_string(unit_kind_to_string(u->kind)));
-                json_object_object_add(j, "state", json_object_new_string(unit_state_to_string(u->state)));
-                json_object_object_add(j, "ready", json_object_new_boolean(u->ready));
-                json_object_object_add(j, "pid", json_object_new_int(u->pid > 0 ? u->pid : 0));
-                json_object_object_add(j, "restarts", json_object_new_int((int) u->restarts));
-                if (u->last_exit_text)
-                        json_object_object_add(j, "lastExit", json_object_new_string(u->last_exit_text));
-                json_object_array_add(units, j);
-        }
-        json_object_object_add(o, "units", units);
-        return o;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -249,7 +220,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         else
                 return okg_http_respond_error(c, MHD_HTTP_NOT_FOUND,
                                               "unknown path; try /healthz, /readyz or /metrics");
-        body = health_body(m, ok);
+        body = sidecard_health_json(m->state, m->gate_timed_out, m->units, m->n_units, ok);
         ret = okg_http_respond_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
         json_object_put(body);
         return ret;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "okg-build-config.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-proc.h"
 #include "okg-util.h"
 #include "sidecard-manager.h"
@@ -27,17 +28,6 @@
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define GATE_POLL_USEC (500 * USEC_PER_MSEC)
 #define RELOAD_DEBOUNCE_USEC (100 * USEC_PER_MSEC)
-
-static const char *const manager_state_table[_MANAGER_STATE_MAX] = {
-        [MANAGER_STARTING] = "starting",
-        [MANAGER_WAITING_FOR_GAME] = "waiting-for-game",
-        [MANAGER_RUNNING] = "running",
-        [MANAGER_STOPPING] = "stopping",
-};
-
-const char *manager_state_to_string(ManagerState s) {
-        return s >= 0 && s < _MANAGER_STATE_MAX ? manager_state_table[s] : NULL;
-}
 
 static void manager_set_state(Manager *m, ManagerState s) {
         if (m->state == s)
@@ -70,22 +60,6 @@ static Unit *manager_find_unit_by_pid(Manager *m, pid_t pid) {
                 if (m->units[i]->pid == pid)
                         return m->units[i];
         return NULL;
-}
-
-/* bus < storage < plugins by (bootorder, position in the file); stable for equal keys. */
-static int unit_compare(const void *a, const void *b) {
-        const Unit *x = *(Unit *const *) a, *y = *(Unit *const *) b;
-        if (x->kind != y->kind)
-                return x->kind < y->kind ? -1 : 1;
-        if (x->boot_order != y->boot_order)
-                return x->boot_order < y->boot_order ? -1 : 1;
-        if (x->index != y->index)
-                return x->index < y->index ? -1 : 1;
-        return 0;
-}
-
-static void manager_sort_units(Manager *m) {
-        qsort(m->units, m->n_units, sizeof(Unit *), unit_compare);
 }
 
 static Unit *manager_add_unit(Manager *m, UnitKind kind, const char *name) {
@@ -162,7 +136,7 @@ static void gate_probe_done(CurlGlue *g, CURL *easy, CURLcode result, void *user
 
         if (result == CURLE_OK)
                 (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 200 && code < 400) {
+        if (sidecard_game_answer_up(code)) {
                 log_info("Game answered at %s.", m->config->game_url);
                 m->game_up = true;
         }
@@ -229,8 +203,7 @@ static int on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         gate_probe_url(m);
-        (void) sd_event_source_set_time_relative(s, GATE_POLL_USEC);
-        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return okg_event_source_rearm(s, GATE_POLL_USEC);
 }
 
 static void manager_enter_gate(Manager *m) {
@@ -240,52 +213,45 @@ static void manager_enter_gate(Manager *m) {
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
         m->gate_deadline_usec = now + (uint64_t) m->config->game_timeout_sec * USEC_PER_SEC;
         for (size_t i = m->startup_next; i < m->n_units; i++)
-                if (m->units[i]->state == UNIT_INACTIVE && !m->units[i]->stop_requested) {
-                        m->units[i]->state = UNIT_WAITING;
+                if (unit_hold(m->units[i]))
                         unit_changed(m->units[i]);
-                }
         log_info("sidecarstartorder is After: holding the plugins until the game is up "
                  "(process '%s'%s%s, at most %u s).",
                  strempty(m->config->game_process_name), m->config->game_url ? ", url " : "",
                  strempty(m->config->game_url), m->config->game_timeout_sec);
         manager_set_state(m, MANAGER_WAITING_FOR_GAME);
-        r = sd_event_add_time_relative(m->event, &m->gate_timer, CLOCK_MONOTONIC, 0, 0,
-                                       on_gate_timer, m);
+        r = okg_timer_arm(m->event, &m->gate_timer, 0, 0, on_gate_timer, m, "game-gate");
         if (r < 0) {
                 log_warning_errno(r, "Cannot arm the game gate, starting the plugins now: %m");
                 gate_finish(m);
         }
 }
 
-static bool unit_startup_settled(Unit *u) {
-        return u->ready || u->start_timed_out || u->stop_requested || u->state == UNIT_FAILED ||
-               (u->state == UNIT_INACTIVE && u->startup_done);
-}
-
 void manager_startup_continue(Manager *m) {
         if (m->state != MANAGER_STARTING)
                 return;
 
-        while (m->startup_next < m->n_units) {
-                Unit *u = m->units[m->startup_next];
+        for (;;) {
+                Unit *u;
 
-                if (!u->startup_done) {
-                        if (u->kind == UNIT_PLUGIN && m->config->start_order == START_ORDER_AFTER &&
-                            !m->game_up) {
-                                manager_enter_gate(m);
-                                return;
-                        }
-                        u->startup_done = true;
-                        if (!u->stop_requested && u->pid <= 0 && unit_launch(u) < 0) {
+                switch (sidecard_startup_step(m->units, m->n_units, &m->startup_next,
+                                              m->config->start_order, m->game_up, &u)) {
+                case STARTUP_GATE:
+                        manager_enter_gate(m);
+                        return;
+                case STARTUP_WAIT:
+                        return;
+                case STARTUP_LAUNCH:
+                        if (unit_launch(u) < 0) {
                                 u->state = UNIT_FAILED;
                                 unit_changed(u);
                                 m->startup_next++;
-                                continue;
                         }
+                        continue;
+                case STARTUP_DONE:
+                        break;
                 }
-                if (!unit_startup_settled(u))
-                        return;
-                m->startup_next++;
+                break;
         }
 
         log_info("Start sequence complete: %zu daemon(s) started.", m->n_units);
@@ -301,22 +267,30 @@ static void manager_handle_notify(Manager *m, Unit *u, char *buf) {
         for (char *line = strtok_r(buf, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
                 const char *v;
 
-                if (streq(line, "READY=1"))
+                switch (sidecard_notify_parse_line(line, &v)) {
+                case NOTIFY_READY:
                         unit_notify_ready(u);
-                else if (streq(line, "WATCHDOG=1"))
+                        break;
+                case NOTIFY_WATCHDOG:
                         (void) unit_watchdog_ping(u);
-                else if (streq(line, "WATCHDOG=trigger")) {
+                        break;
+                case NOTIFY_WATCHDOG_TRIGGER:
                         log_warning("%s asked for its watchdog to fire.", u->name);
                         u->watchdog_fired = true;
                         (void) kill(u->pid, SIGKILL);
-                } else if (streq(line, "STOPPING=1")) {
+                        break;
+                case NOTIFY_STOPPING:
                         if (u->state != UNIT_STOPPING) {
                                 u->state = UNIT_STOPPING;
                                 unit_changed(u);
                         }
-                } else if ((v = startswith(line, "STATUS="))) {
+                        break;
+                case NOTIFY_STATUS:
                         if (free_and_strdup(&u->status_text, v) >= 0)
                                 unit_changed(u);
+                        break;
+                case NOTIFY_UNKNOWN:
+                        break;
                 }
         }
 }
@@ -428,18 +402,20 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
 
 /* ---- stop ---- */
 
+/* Waiting for u's exit: SIGTERM sent, and the SIGKILL at the deadline not fired yet. */
+static bool unit_stop_pending(const Unit *u) {
+        return okg_timer_armed(u->stop_timer);
+}
+
 void manager_stop_continue(Manager *m) {
+        bool waiting;
+        Unit *u;
+
         if (m->state != MANAGER_STOPPING)
                 return;
 
-        for (size_t i = m->n_units; i > 0; i--) {
-                Unit *u = m->units[i - 1];
-
-                if (u->pid <= 0)
-                        continue;
-                if (u->state == UNIT_STOPPING && u->stop_timer &&
-                    sd_event_source_get_enabled(u->stop_timer, NULL) > 0)
-                        return; /* waiting for this one */
+        u = sidecard_stop_next(m->units, m->n_units, unit_stop_pending, &waiting);
+        if (u) {
                 if (u->kind == UNIT_BUS)
                         /* Leave the bus before it goes, so we do not try to reconnect. */
                         m->bus = okg_bus_free(m->bus);
@@ -447,6 +423,8 @@ void manager_stop_continue(Manager *m) {
                 unit_terminate(u, m->stop_deadline_usec);
                 return;
         }
+        if (waiting)
+                return;
 
         log_info("All daemons stopped.");
         m->exit_code = m->kill_needed ? 4 : 0;
@@ -465,8 +443,7 @@ void manager_begin_stop(Manager *m) {
         m->stop_deadline_usec = now + (uint64_t) m->config->stop_timeout_sec * USEC_PER_SEC;
         for (size_t i = 0; i < m->n_units; i++) {
                 Unit *u = m->units[i];
-                if (u->restart_timer)
-                        (void) sd_event_source_set_enabled(u->restart_timer, SD_EVENT_OFF);
+                (void) okg_timer_disarm(u->restart_timer);
                 if (u->pid <= 0 && u->state != UNIT_INACTIVE) {
                         u->state = UNIT_INACTIVE;
                         unit_changed(u);
@@ -578,7 +555,7 @@ int manager_reload(Manager *m, char **ret_message) {
         /* Plugins that left the file. */
         for (size_t i = m->n_units; i > 0; i--) {
                 Unit *u = m->units[i - 1];
-                if (u->kind == UNIT_PLUGIN && !u->transient && !sidecar_config_find_plugin(c, u->name)) {
+                if (unit_reload_removed(u, c)) {
                         log_info("Plugin %s is no longer configured; stopping it.", u->name);
                         (void) manager_remove_plugin(m, u);
                 }
@@ -601,7 +578,7 @@ int manager_reload(Manager *m, char **ret_message) {
                         }
                         continue;
                 }
-                changed = u->transient || !streq_ptr(u->config_canonical, p->config_canonical);
+                changed = unit_reload_changed(u, p);
                 if (u->transient) {
                         if (u->config_file)
                                 (void) unlink(u->config_file);
@@ -611,7 +588,7 @@ int manager_reload(Manager *m, char **ret_message) {
                 r = unit_apply_spec(u, p);
                 if (r < 0)
                         return log_oom();
-                if (changed && (u->pid > 0 || u->state == UNIT_BACKOFF || u->state == UNIT_FAILED)) {
+                if (unit_reload_needs_restart(u, changed)) {
                         log_info("The config of plugin %s changed; restarting it.", u->name);
                         (void) unit_restart(u);
                 }
@@ -625,7 +602,7 @@ int manager_reload(Manager *m, char **ret_message) {
         free(m->config_text);
         m->config_text = TAKE_PTR(text);
         if (m->state == MANAGER_RUNNING)
-                manager_sort_units(m);
+                sidecard_sort_units(m->units, m->n_units);
         if (health_changed) {
                 r = sidecard_health_start(m);
                 if (r < 0)
@@ -647,15 +624,10 @@ static int on_config_dir_event(sd_event_source *s, const struct inotify_event *e
 
         /* A ConfigMap update swaps the ..data symlink; an editor writes or renames the file.
          * Either way: re-read after the burst of events settles; unchanged content is a no-op. */
-        if (!m->reload_timer) {
-                r = sd_event_add_time_relative(m->event, &m->reload_timer, CLOCK_MONOTONIC,
-                                               RELOAD_DEBOUNCE_USEC, 0, on_reload_timer, m);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot schedule a reload: %m");
-                return 0;
-        }
-        (void) sd_event_source_set_time_relative(m->reload_timer, RELOAD_DEBOUNCE_USEC);
-        (void) sd_event_source_set_enabled(m->reload_timer, SD_EVENT_ONESHOT);
+        r = okg_timer_arm(m->event, &m->reload_timer, RELOAD_DEBOUNCE_USEC, 0, on_reload_timer, m,
+                          "config-reload");
+        if (r < 0)
+                log_warning_errno(r, "Cannot schedule a reload: %m");
         return 0;
 }
 
@@ -689,10 +661,8 @@ static const PluginType *find_plugin_type(const char *name) {
  * of its own in the runtime directory, holding a config with just that plugin. */
 static int write_transient_config(Manager *m, const char *name, const char *config_yaml,
                                   char **ret_path) {
-        _cleanup_(freep) char *dir = NULL, *path = NULL;
-        _cleanup_(fclosep) FILE *f = NULL;
-        char *buf = NULL;
-        size_t len = 0;
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
+        size_t len;
         int r;
 
         if (asprintf(&dir, "%s/plugins", m->runtime_dir) < 0 ||
@@ -701,26 +671,10 @@ static int write_transient_config(Manager *m, const char *name, const char *conf
         r = okg_mkdir_p(dir, 0755);
         if (r < 0)
                 return r;
-        f = open_memstream(&buf, &len);
-        if (!f)
-                return -ENOMEM;
-        fprintf(f, "# Written by okg-sidecard for a plugin added at run time (AddPlugin).\n"
-                   "plugins:\n  - name: %s\n",
-                name);
-        if (!isempty(config_yaml)) {
-                const char *p = config_yaml;
-                fputs("    config:\n", f);
-                while (*p) {
-                        size_t l = strcspn(p, "\n");
-                        fprintf(f, "      %.*s\n", (int) l, p);
-                        p += l;
-                        if (*p == '\n')
-                                p++;
-                }
-        }
-        fclose(TAKE_PTR(f));
-        r = okg_write_file_atomic(path, buf, len, 0644);
-        free(buf);
+        r = sidecard_transient_config_text(name, config_yaml, &text, &len);
+        if (r < 0)
+                return r;
+        r = okg_write_file_atomic(path, text, len, 0644);
         if (r < 0)
                 return r;
         *ret_path = TAKE_PTR(path);
@@ -786,7 +740,7 @@ int manager_add_plugin(Manager *m, const char *name, int boot_order, const char 
         u->config_file = TAKE_PTR(path);
         u->startup_done = true;
         if (m->state == MANAGER_RUNNING)
-                manager_sort_units(m);
+                sidecard_sort_units(m->units, m->n_units);
         sidecard_bus_unit_added(m, u);
         log_info("Plugin %s added over the bus.", name);
         if (m->state == MANAGER_RUNNING || m->state == MANAGER_STARTING)
@@ -800,31 +754,11 @@ int manager_add_plugin(Manager *m, const char *name, int boot_order, const char 
 /* ---- health ---- */
 
 bool manager_is_healthy(Manager *m) {
-        if (m->state == MANAGER_STOPPING)
-                return false;
-        for (size_t i = 0; i < m->n_units; i++) {
-                Unit *u = m->units[i];
-                bool needed = u->kind != UNIT_PLUGIN || u->restart_policy == RESTART_ALWAYS;
-
-                if (!needed || u->stop_requested || !u->startup_done || u->state == UNIT_WAITING)
-                        continue;
-                if (u->pid <= 0)
-                        return false;
-        }
-        return true;
+        return sidecard_is_healthy(m->state, m->units, m->n_units);
 }
 
 bool manager_is_ready(Manager *m) {
-        if (m->state != MANAGER_RUNNING)
-                return false;
-        for (size_t i = 0; i < m->n_units; i++) {
-                Unit *u = m->units[i];
-                if (u->stop_requested)
-                        continue;
-                if (!u->ready)
-                        return false;
-        }
-        return true;
+        return sidecard_is_ready(m->state, m->units, m->n_units);
 }
 
 /* ---- lifetime ---- */
@@ -890,7 +824,7 @@ int manager_new(const char *config_path, const char *runtime_dir, const char *st
         for (size_t i = 0; i < m->config->n_plugins; i++)
                 if (!manager_add_plugin_unit(m, &m->config->plugins[i]))
                         return -ENOMEM;
-        manager_sort_units(m);
+        sidecard_sort_units(m->units, m->n_units);
 
         *ret = TAKE_PTR(m);
         return 0;

@@ -1,5 +1,6 @@
-/* okg-sidecard's state: the units it supervises (dbus-daemon, okg-storaged, the plugins) and
- * everything the event loop owns. */
+/* okg-sidecard's manager: everything the event loop owns, and the I/O side of the units it
+ * supervises (dbus-daemon, okg-storaged, the plugins). The Unit itself and the decisions about
+ * it are in sidecard-state.h. */
 #pragma once
 
 #include <stdbool.h>
@@ -12,74 +13,9 @@
 #include "okg-config.h"
 #include "okg-curl.h"
 #include "okg-http-server.h"
+#include "sidecard-state.h"
 
-typedef enum UnitKind {
-        UNIT_BUS,
-        UNIT_STORAGE,
-        UNIT_PLUGIN,
-} UnitKind;
-
-typedef enum UnitState {
-        UNIT_INACTIVE,    /* not started yet, or stopped on request */
-        UNIT_WAITING,     /* held back (start order, or sidecarstartorder After) */
-        UNIT_STARTING,    /* process running, READY=1 not received */
-        UNIT_RUNNING,     /* READY=1 received */
-        UNIT_STOPPING,    /* SIGTERM sent */
-        UNIT_BACKOFF,     /* exited, restart scheduled */
-        UNIT_FAILED,      /* exited, restart policy says no */
-        _UNIT_STATE_MAX,
-} UnitState;
-
-typedef struct Manager Manager;
-typedef struct Unit Unit;
 typedef struct Scrape Scrape;
-
-struct Unit {
-        Manager *manager;
-        UnitKind kind;
-        char *name;                     /* "bus", "storage" or the plugin name */
-        char *object_path;
-        const PluginType *type;         /* plugins only */
-        char *config_file;              /* the file the plugin reads its section from */
-        char *config_canonical;         /* to tell whether a reload changed it */
-        bool transient;                 /* added over the bus, not in the config file */
-        int boot_order;
-        size_t index;
-        RestartPolicy restart_policy;
-
-        UnitState state;
-        pid_t pid;
-        bool ready;
-        bool start_timed_out;
-        bool stop_requested;            /* stopped on purpose: do not restart */
-        bool restart_requested;         /* restart once the current process exited */
-        bool remove_requested;          /* forget the unit once it exited */
-        bool watchdog_fired;
-        bool startup_done;              /* the start sequence has dealt with this unit */
-        unsigned restarts;              /* automatic restarts so far */
-        unsigned failures;              /* consecutive failures, drives the back-off */
-        int last_exit_code;             /* exit status, or -1 */
-        int last_exit_signal;           /* terminating signal, or 0 */
-        char *last_exit_text;           /* "exited 0", "killed by SIGKILL (watchdog)", ... */
-        char *status_text;              /* last STATUS= sent by the daemon */
-        uint64_t started_usec, ready_usec, next_restart_delay_usec;
-
-        int print_address_fd;           /* bus only: dbus-daemon --print-address pipe */
-
-        sd_event_source *address_source;
-        sd_event_source *start_timer;
-        sd_event_source *watchdog_timer;
-        sd_event_source *restart_timer;
-        sd_event_source *stop_timer;
-};
-
-typedef enum ManagerState {
-        MANAGER_STARTING,
-        MANAGER_WAITING_FOR_GAME,
-        MANAGER_RUNNING,
-        MANAGER_STOPPING,
-        _MANAGER_STATE_MAX,
-} ManagerState;
 
 struct Manager {
         sd_event *event;
@@ -126,10 +62,6 @@ struct Manager {
 
 extern const PluginType plugin_types[];
 extern const size_t n_plugin_types;
-
-const char *unit_state_to_string(UnitState s);
-const char *unit_kind_to_string(UnitKind k);
-const char *manager_state_to_string(ManagerState s);
 
 int manager_new(const char *config_path, const char *runtime_dir, const char *state_dir,
                 Manager **ret);

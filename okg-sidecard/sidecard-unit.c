@@ -1,5 +1,5 @@
-/* One supervised process: spawning, readiness, watchdog, exit handling, restart policy with
- * back-off, and stopping. */
+/* One supervised process: spawning, readiness, watchdog, exit handling, restart with back-off,
+ * and stopping. What each event leads to is decided in sidecard-state.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,38 +12,22 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-util.h"
 #include "sidecard-manager.h"
 
 extern char **environ;
 
-static const char *const unit_state_table[_UNIT_STATE_MAX] = {
-        [UNIT_INACTIVE] = "inactive", [UNIT_WAITING] = "waiting",   [UNIT_STARTING] = "starting",
-        [UNIT_RUNNING] = "running",   [UNIT_STOPPING] = "stopping", [UNIT_BACKOFF] = "backoff",
-        [UNIT_FAILED] = "failed",
-};
-
-const char *unit_state_to_string(UnitState s) {
-        return s >= 0 && s < _UNIT_STATE_MAX ? unit_state_table[s] : NULL;
-}
-
-const char *unit_kind_to_string(UnitKind k) {
-        switch (k) {
-        case UNIT_BUS:
-                return "bus";
-        case UNIT_STORAGE:
-                return "storage";
-        case UNIT_PLUGIN:
-                return "plugin";
-        }
-        return NULL;
+static void unit_log_state(Unit *u, UnitState old) {
+        if (u->state != old)
+                log_debug("%s: %s -> %s", u->name, unit_state_to_string(old),
+                          unit_state_to_string(u->state));
 }
 
 static void unit_set_state(Unit *u, UnitState s) {
-        if (u->state == s)
-                return;
-        log_debug("%s: %s -> %s", u->name, unit_state_to_string(u->state), unit_state_to_string(s));
+        UnitState old = u->state;
         u->state = s;
+        unit_log_state(u, old);
 }
 
 /* The environment for a child: ours minus anything describing our own supervisor, plus the
@@ -142,6 +126,9 @@ static int unit_build_argv(Unit *u, char ***ret) {
                         argv[4] = strdup(u->name);
                 }
                 break;
+        default:
+                strv_free(argv);
+                return -EINVAL;
         }
         for (size_t i = 0; i < (u->kind == UNIT_BUS ? 7u : u->kind == UNIT_PLUGIN ? 5u : 3u); i++)
                 if (!argv[i]) {
@@ -155,11 +142,10 @@ static int unit_build_argv(Unit *u, char ***ret) {
 static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Unit *u = userdata;
 
-        if (u->ready || u->pid <= 0)
+        if (!unit_start_timeout_fired(u))
                 return 0;
         log_warning("%s did not report READY=1 within %u s; starting the next daemon anyway.",
                     u->name, u->manager->config->start_timeout_sec);
-        u->start_timed_out = true;
         unit_changed(u);
         manager_startup_continue(u->manager);
         return 0;
@@ -179,25 +165,11 @@ static int on_watchdog_timeout(sd_event_source *s, uint64_t usec, void *userdata
 
 static int arm_timer(Unit *u, sd_event_source **s, uint64_t usec_relative,
                      sd_event_time_handler_t cb) {
-        int r;
-
-        if (*s) {
-                r = sd_event_source_set_time_relative(*s, usec_relative);
-                if (r < 0)
-                        return r;
-                return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
-        }
-        return sd_event_add_time_relative(u->manager->event, s, CLOCK_MONOTONIC, usec_relative, 0,
-                                          cb, u);
-}
-
-static void disarm(sd_event_source *s) {
-        if (s)
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        return okg_timer_arm(u->manager->event, s, usec_relative, 0, cb, u, NULL);
 }
 
 int unit_watchdog_ping(Unit *u) {
-        if (u->kind == UNIT_BUS || u->manager->config->watchdog_sec == 0 || u->pid <= 0)
+        if (!unit_watchdog_wanted(u, u->manager->config->watchdog_sec))
                 return 0;
         return arm_timer(u, &u->watchdog_timer,
                          (uint64_t) u->manager->config->watchdog_sec * USEC_PER_SEC,
@@ -227,13 +199,12 @@ static int on_bus_address(sd_event_source *s, int fd, uint32_t revents, void *us
 }
 
 void unit_notify_ready(Unit *u) {
-        if (u->ready)
+        UnitState old = u->state;
+
+        if (!unit_mark_ready(u, okg_now_usec()))
                 return;
-        u->ready = true;
-        u->ready_usec = okg_now_usec();
-        disarm(u->start_timer);
-        if (u->state == UNIT_STARTING)
-                unit_set_state(u, UNIT_RUNNING);
+        (void) okg_timer_disarm(u->start_timer);
+        unit_log_state(u, old);
         log_info("%s is ready (PID %i).", u->name, (int) u->pid);
         unit_changed(u);
         if (u->kind == UNIT_BUS)
@@ -246,6 +217,7 @@ static int unit_spawn(Unit *u) {
         _cleanup_(strv_freep) char **argv = NULL, **env = NULL;
         int pipefd[2] = { -EBADF, -EBADF };
         pid_t parent = getpid(), pid;
+        UnitState old;
         int r;
 
         r = unit_build_argv(u, &argv);
@@ -291,14 +263,9 @@ static int unit_spawn(Unit *u) {
                 _exit(127);
         }
 
-        u->pid = pid;
-        u->ready = false;
-        u->start_timed_out = false;
-        u->watchdog_fired = false;
-        u->started_usec = okg_now_usec();
-        free(u->status_text);
-        u->status_text = NULL;
-        unit_set_state(u, UNIT_STARTING);
+        old = u->state;
+        unit_mark_spawned(u, pid, okg_now_usec());
+        unit_log_state(u, old);
         log_info("Started %s (PID %i): %s", u->name, (int) pid, argv[0]);
 
         if (u->kind == UNIT_BUS) {
@@ -335,14 +302,12 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 void unit_schedule_restart(Unit *u) {
         Manager *m = u->manager;
+        UnitState old = u->state;
         int r;
 
-        u->failures++;
-        u->next_restart_delay_usec =
-                okg_backoff_usec(u->failures,
-                                 (uint64_t) m->config->restart_initial_msec * USEC_PER_MSEC,
+        (void) unit_backoff_step(u, (uint64_t) m->config->restart_initial_msec * USEC_PER_MSEC,
                                  (uint64_t) m->config->restart_max_sec * USEC_PER_SEC);
-        unit_set_state(u, UNIT_BACKOFF);
+        unit_log_state(u, old);
         log_info("Restarting %s in %llu ms (attempt %u).", u->name,
                  (unsigned long long) (u->next_restart_delay_usec / USEC_PER_MSEC), u->failures);
         r = arm_timer(u, &u->restart_timer, u->next_restart_delay_usec, on_restart_timer);
@@ -352,43 +317,23 @@ void unit_schedule_restart(Unit *u) {
         }
 }
 
-static char *describe_exit(const siginfo_t *si, bool watchdog) {
-        char *t = NULL;
-        int r;
-
-        if (si->si_code == CLD_EXITED)
-                r = asprintf(&t, "exited with status %i", si->si_status);
-        else
-                r = asprintf(&t, "killed by SIG%s%s%s", sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
-                             si->si_code == CLD_DUMPED ? " (core dumped)" : "",
-                             watchdog ? " (watchdog)" : "");
-        /* The contents of t are undefined when asprintf fails. */
-        return r < 0 ? NULL : t;
-}
-
 void unit_process_exited(Unit *u, const siginfo_t *si) {
         Manager *m = u->manager;
-        bool clean, stable, restart;
-        RestartPolicy policy;
+        UnitState old = u->state;
+        bool clean, stable;
 
-        u->pid = 0;
-        u->ready = false;
-        disarm(u->start_timer);
-        disarm(u->watchdog_timer);
-        disarm(u->stop_timer);
+        (void) okg_timer_disarm(u->start_timer);
+        (void) okg_timer_disarm(u->watchdog_timer);
+        (void) okg_timer_disarm(u->stop_timer);
         u->address_source = sd_event_source_disable_unref(u->address_source);
         if (u->print_address_fd >= 0)
                 close(u->print_address_fd);
         u->print_address_fd = -EBADF;
 
-        u->last_exit_code = si->si_code == CLD_EXITED ? si->si_status : -1;
-        u->last_exit_signal = si->si_code == CLD_EXITED ? 0 : si->si_status;
-        free(u->last_exit_text);
-        u->last_exit_text = describe_exit(si, u->watchdog_fired);
-        clean = si->si_code == CLD_EXITED && si->si_status == 0 && !u->watchdog_fired;
-        stable = u->ready_usec > 0 && u->ready_usec >= u->started_usec &&
-                 okg_now_usec() - u->started_usec >=
-                         (uint64_t) m->config->restart_reset_sec * USEC_PER_SEC;
+        (void) unit_record_exit(u, si->si_code, si->si_status);
+        clean = unit_exit_is_clean(si->si_code, si->si_status, u->watchdog_fired);
+        stable = unit_run_was_stable(u, okg_now_usec(),
+                                     (uint64_t) m->config->restart_reset_sec * USEC_PER_SEC);
 
         if (u->state == UNIT_STOPPING || m->state == MANAGER_STOPPING)
                 log_info("%s (PID %i) stopped: %s.", u->name, (int) si->si_pid,
@@ -397,38 +342,33 @@ void unit_process_exited(Unit *u, const siginfo_t *si) {
                 log_full(clean ? LOG_INFO : LOG_WARNING, "%s (PID %i) %s.", u->name,
                          (int) si->si_pid, strempty(u->last_exit_text));
 
-        if (u->remove_requested) {
+        switch (unit_exit_decide(u, m->state, clean, stable)) {
+        case UNIT_EXIT_FORGET:
                 manager_forget_unit(m, u);
                 return;
-        }
-        if (m->state == MANAGER_STOPPING) {
-                unit_set_state(u, UNIT_INACTIVE);
+        case UNIT_EXIT_SUITE_STOPPING:
+                unit_log_state(u, old);
                 unit_changed(u);
                 manager_stop_continue(m);
                 return;
-        }
-        if (u->stop_requested) {
-                unit_set_state(u, UNIT_INACTIVE);
-                if (u->restart_requested) {
-                        u->restart_requested = false;
-                        u->stop_requested = false;
-                        u->failures = 0;
-                        if (unit_spawn(u) < 0)
-                                unit_set_state(u, UNIT_FAILED);
-                }
+        case UNIT_EXIT_STOPPED:
+                unit_log_state(u, old);
                 unit_changed(u);
                 return;
-        }
-
-        /* The bus and storage are the suite's infrastructure: always brought back. */
-        policy = u->kind == UNIT_PLUGIN ? u->restart_policy : RESTART_ALWAYS;
-        restart = policy == RESTART_ALWAYS || (policy == RESTART_ON_FAILURE && !clean);
-        if (stable)
-                u->failures = 0;
-        if (restart)
+        case UNIT_EXIT_RESPAWN:
+                unit_log_state(u, old);
+                if (unit_spawn(u) < 0)
+                        unit_set_state(u, UNIT_FAILED);
+                unit_changed(u);
+                return;
+        case UNIT_EXIT_RESTART:
                 unit_schedule_restart(u);
-        else
-                unit_set_state(u, clean ? UNIT_INACTIVE : UNIT_FAILED);
+                break;
+        case UNIT_EXIT_INACTIVE:
+        case UNIT_EXIT_FAILED:
+                unit_log_state(u, old);
+                break;
+        }
         unit_changed(u);
         manager_startup_continue(m);
 }
@@ -452,13 +392,8 @@ void unit_terminate(Unit *u, uint64_t deadline_usec) {
                 return;
         unit_set_state(u, UNIT_STOPPING);
         (void) kill(u->pid, SIGTERM);
-        if (u->stop_timer) {
-                r = sd_event_source_set_time(u->stop_timer, deadline_usec);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(u->stop_timer, SD_EVENT_ONESHOT);
-        } else
-                r = sd_event_add_time(u->manager->event, &u->stop_timer, CLOCK_MONOTONIC,
-                                      deadline_usec, 0, on_stop_timeout, u);
+        r = okg_timer_arm_at(u->manager->event, &u->stop_timer, deadline_usec, 0, on_stop_timeout,
+                             u, NULL);
         if (r < 0) {
                 log_warning_errno(r, "Cannot arm the stop deadline of %s, killing it: %m", u->name);
                 (void) kill(u->pid, SIGKILL);
@@ -469,17 +404,14 @@ void unit_terminate(Unit *u, uint64_t deadline_usec) {
 int unit_start(Unit *u) {
         if (u->pid > 0)
                 return -EALREADY;
-        disarm(u->restart_timer);
-        u->stop_requested = false;
-        u->restart_requested = false;
-        u->failures = 0;
+        (void) okg_timer_disarm(u->restart_timer);
+        unit_request_start(u);
         return unit_spawn(u);
 }
 
 int unit_stop(Unit *u) {
-        u->stop_requested = true;
-        u->restart_requested = false;
-        disarm(u->restart_timer);
+        unit_request_stop(u);
+        (void) okg_timer_disarm(u->restart_timer);
         if (u->pid > 0) {
                 uint64_t now;
                 (void) sd_event_now(u->manager->event, CLOCK_MONOTONIC, &now);
