@@ -933,7 +933,7 @@ static int manager_sync(SqManager *m) {
         if (!streq_ptr(m->writer, "okg-probed") || !m->storage)
                 return 0;
         v = calloc(m->n_runners ?: 1, sizeof *v);
-        changed = calloc(m->n_runners ?: 1, sizeof *changed);
+        changed = calloc(m->n_runners ?: 1, sizeof(SqRunner *));
         if (!v || !changed)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_runners; i++) {

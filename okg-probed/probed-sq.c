@@ -360,7 +360,8 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
                         }
         }
         *ret = out;
-        out = (SqProbes) {};
+        out.v = NULL;        /* handed over */
+        out.n = 0;
         return 0;
 }
 
