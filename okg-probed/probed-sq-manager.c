@@ -26,6 +26,8 @@
 
 #define REFRESH_USEC (10 * USEC_PER_SEC)
 #define EXEC_OUTPUT_MAX (8 * 1024)
+/* A period is a period (Kruise's ticker): not sd-event's default 250 ms of slack. */
+#define PROBE_TIMER_ACCURACY_USEC (10 * USEC_PER_MSEC)
 #define NOT_SHARED_MESSAGE                                                                   \
         "exec probe not run: the pod does not share its process namespace "                 \
         "(spec.shareProcessNamespace), so the sidecar cannot reach container %s"
@@ -719,7 +721,8 @@ static void runner_schedule(SqRunner *r, uint64_t delay_usec) {
 
         if (!r->timer) {
                 k = sd_event_add_time_relative(r->manager->event, &r->timer, CLOCK_MONOTONIC,
-                                               delay_usec, 0, on_runner_timer, r);
+                                               delay_usec, PROBE_TIMER_ACCURACY_USEC,
+                                               on_runner_timer, r);
                 if (k < 0)
                         log_error_errno(k, "Probe %s: cannot arm its timer: %m", r->probe->name);
                 return;
