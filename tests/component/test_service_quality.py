@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, free_port, make_config, scaled, wait_for
+from conftest import BUILD, SIDECARD, free_port, make_config, scaled, wait_for
 from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
 
 assert nginx_game   # fixture, used by name
@@ -169,6 +169,32 @@ def test_disabled_runs_nothing(suite_factory, tmp_path):
                     config="enabled: false")
     wait_for(lambda: sq_prop(s, "Source") == "disabled", what="disabled on the bus")
     assert sq_prop(s, "Probes") == 0
+
+
+def test_check_config(tmp_path):
+    """okg-sidecard --check-config takes the entry without a config and refuses bad keys with
+    FILE:LINE:COLUMN: KEY: messages, every one of them; okg-probed refuses the same file."""
+    good = tmp_path / "good.yaml"
+    good.write_text("plugins:\n  - name: service_quality\n")
+    r = subprocess.run([SIDECARD, "--check-config", str(good)], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 0, r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("plugins:\n  - name: service_quality\n    config:\n      source: kubelet\n"
+                   "      file: podinfo/podprobe\n      enable: true\n")
+    r = subprocess.run([SIDECARD, "--check-config", str(bad)], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 3
+    lines = [line for line in r.stderr.splitlines() if line.startswith(str(bad))]
+    assert lines == [
+        f"{bad}:4:15: plugins[0].config.source: must be auto, annotation or file, got \"kubelet\"",
+        f"{bad}:5:13: plugins[0].config.file: must be an absolute path, got \"podinfo/podprobe\"",
+        f"{bad}:6:7: plugins[0].config: unknown key \"enable\" (did you mean \"enabled\"?)",
+    ], r.stderr
+    r = subprocess.run([os.path.join(BUILD, "okg-probed", "okg-probed"), "--config", str(bad),
+                        "--plugin", "service_quality"], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 3 and "must be auto, annotation or file" in r.stderr
 
 
 # ---- a real kube-apiserver ----
@@ -359,3 +385,21 @@ def test_kube_other_writer_is_not_fought(kube, suite_factory, tmp_path, nginx_ga
     wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 3, what="more probes")
     assert sq_prop(s, "ConditionWrites") == writes
     assert pod.condition("idle")["message"] != "Allocated"
+
+
+def test_kube_wiped_condition_comes_back(kube, suite_factory, tmp_path):
+    """A provider that replaces the whole pod status wipes the condition: okg-storaged writes it
+    again (the plugin's value), and the plugin does not count the wipe as another writer."""
+    port = closed_port()
+    pod = KubePod(kube, tmp_path, [probe("closed", {"tcpSocket": {"port": port}}, delay=1,
+                                         failure=1)])
+    pod.kubelet_status("d" * 64)
+    s = start_kube(suite_factory, pod)
+    msg = f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+    wait_condition(pod, "closed", "False", msg)
+    body = pod.get()
+    body["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    kube.admin.check(kube.admin.put(pod.path + "/status", body), what="a status replace")
+    wait_condition(pod, "closed", "False", msg, what="the condition written again")
+    assert pod.conditions()["Ready"]["status"] == "True"
+    assert sq_prop(s, "Writer") == "okg-probed"
