@@ -121,6 +121,18 @@ void sq_manager_choose_source(SqManager *m);
 /* Starts every probe that is due and not in flight now; returns how many started. */
 unsigned sq_manager_probe_now(SqManager *m);
 
+/* The runners (probed-sq-runner.c). */
+int sq_runner_new(SqManager *m, size_t index, SqRunner **ret);
+SqRunner *sq_runner_free(SqRunner *r);
+/* Arms the runner's next probe delay_usec from now. */
+void sq_runner_schedule(SqRunner *r, uint64_t delay_usec);
+/* Probes now when it is due and none is in flight (else re-arms); 1 when one started. */
+int sq_runner_probe(SqRunner *r);
+/* The runner's container in the pod as last read, NULL when none. */
+const SqContainer *sq_runner_container(SqRunner *r);
+/* Hands the changed conditions to okg-storaged at the end of this loop iteration. */
+void sq_manager_schedule_sync(SqManager *m);
+
 /* The bus side (probed-sq-bus.c). */
 int sq_bus_setup(sd_bus *bus, void *userdata);
 void sq_bus_connected(OkgBus *b, bool reconnect, void *userdata);

@@ -29,6 +29,17 @@ _printf_(3, 4) static void set_err(char *err, size_t size, const char *fmt, ...)
         va_end(ap);
 }
 
+char *sq_strf(const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return n < 0 ? NULL : s;
+}
+
 static void probe_done(SqProbe *p) {
         free(p->name);
         free(p->container);

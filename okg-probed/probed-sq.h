@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
+
 #define SQ_ANNOTATION "kruise.io/podprobe"
 /* Kruise cuts a result message longer than this many characters to this many bytes. */
 #define SQ_MESSAGE_MAX 1024
@@ -152,3 +154,6 @@ bool sq_probe_due(const SqProbe *p, const SqContainer *c, uint64_t now_usec, uin
  * holding id (containerd "cri-containerd-ID.scope", docker "docker-ID.scope", ".../ID").
  * 1 when it does, 0 when not. */
 int sq_cgroup_has_container(const char *cgroup_text, const char *id);
+
+/* asprintf() that returns the new string, NULL when out of memory. */
+_printf_(1, 2) char *sq_strf(const char *fmt, ...);
