@@ -131,10 +131,6 @@ void sq_manager_choose_source(SqManager *m) {
 
 /* ---- the conditions ---- */
 
-static bool condition_is(const SqCondition *c, bool status, const char *message) {
-        return streq(c->status, status ? "True" : "False") && streq(c->message, strempty(message));
-}
-
 /* Another writer (kruise-daemon, on a node it serves) sets the same conditions: a condition of
  * ours holds a value this plugin never handed on, twice in a row. Then the plugin stops
  * writing, so the two never fight (docs/service-quality.md). */
@@ -144,11 +140,10 @@ static void manager_check_other_writer(SqManager *m, unsigned *strikes) {
                 const SqCondition *c;
                 _cleanup_(freep) char *reason = NULL;
 
-                if (!r->sent)
+                if (r->sent.n == 0)
                         continue;
                 c = sq_pod_condition(&m->pod, r->probe->condition_type);
-                if (!c || condition_is(c, r->sent_status, r->sent_message) ||
-                    (r->prev_sent && condition_is(c, r->prev_status, r->prev_message)))
+                if (!c || sq_history_has(&r->sent, c->status, c->message))
                         continue;
                 if (++*strikes < 2)
                         return;
@@ -199,7 +194,8 @@ static int manager_sync(SqManager *m) {
                 SqRunner *r = m->runners[i];
                 const SqTracker *t = &r->tracker;
                 if (!t->has_result ||
-                    (r->sent && r->sent_status == t->status && streq_ptr(r->sent_message, t->message)))
+                    (r->sent.n > 0 && r->sent.status[0] == t->status &&
+                     streq_ptr(r->sent.message[0], t->message)))
                         continue;
                 v[n] = (OkgPodCondition) { r->probe->condition_type, t->status ? "True" : "False",
                                            strempty(t->message) };
@@ -213,16 +209,11 @@ static int manager_sync(SqManager *m) {
         m->condition_writes++;
         for (size_t i = 0; i < n; i++) {
                 SqRunner *r = changed[i];
-                free(r->prev_message);
-                r->prev_message = TAKE_PTR(r->sent_message);
-                r->prev_sent = r->sent;
-                r->prev_status = r->sent_status;
-                r->sent = true;
-                r->sent_status = r->tracker.status;
-                r->sent_message = strdup(strempty(r->tracker.message));
+                if (sq_history_push(&r->sent, r->tracker.status, r->tracker.message) < 0)
+                        return -ENOMEM;
                 r->n_writes++;
                 log_info("Setting pod condition %s to %s (\"%.200s\").", r->probe->condition_type,
-                         r->sent_status ? "True" : "False", strempty(r->sent_message));
+                         r->sent.status[0] ? "True" : "False", r->sent.message[0]);
                 sq_bus_emit_runner_changed(r);
         }
         sq_bus_emit_manager_changed(m);

@@ -59,10 +59,8 @@ typedef struct SqRunner {
         char *container_id;              /* the container the results are about */
         SqTracker tracker;
 
-        /* What was handed to okg-storaged, and the value before it (a write not yet seen
-         * in the pod shows the older one: that is no other writer). */
-        bool sent, sent_status, prev_sent, prev_status;
-        char *sent_message, *prev_message;
+        /* The values handed to okg-storaged, newest first. */
+        SqHistory sent;
 
         /* For the bus. */
         bool last_success;

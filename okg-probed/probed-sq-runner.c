@@ -107,8 +107,7 @@ SqRunner *sq_runner_free(SqRunner *r) {
         free(r->target);
         free(r->container_id);
         sq_tracker_done(&r->tracker);
-        free(r->sent_message);
-        free(r->prev_message);
+        sq_history_done(&r->sent);
         free(r->last_message);
         free(r->last_error);
         free(r);

@@ -782,6 +782,35 @@ int sq_tracker_feed(SqTracker *t, const SqProbe *p, bool success, const char *me
         return 1;
 }
 
+void sq_history_done(SqHistory *h) {
+        for (size_t i = 0; i < h->n; i++)
+                free(h->message[i]);
+        *h = (SqHistory) {};
+}
+
+int sq_history_push(SqHistory *h, bool status, const char *message) {
+        char *m = strdup(strempty(message));
+
+        if (!m)
+                return -ENOMEM;
+        if (h->n == SQ_HISTORY)
+                free(h->message[--h->n]);
+        memmove(h->message + 1, h->message, h->n * sizeof(char *));
+        memmove(h->status + 1, h->status, h->n * sizeof(bool));
+        h->message[0] = m;
+        h->status[0] = status;
+        h->n++;
+        return 0;
+}
+
+bool sq_history_has(const SqHistory *h, const char *status, const char *message) {
+        for (size_t i = 0; i < h->n; i++)
+                if (streq_ptr(status, h->status[i] ? "True" : "False") &&
+                    streq_ptr(message, h->message[i]))
+                        return true;
+        return false;
+}
+
 bool sq_probe_due(const SqProbe *p, const SqContainer *c, uint64_t now_usec,
                   uint64_t *ret_wait_usec) {
         uint64_t at;

@@ -145,6 +145,20 @@ int sq_tracker_feed(SqTracker *t, const SqProbe *p, bool success, const char *me
 /* Forgets the result (the container restarted or the probe changed). */
 void sq_tracker_reset(SqTracker *t);
 
+/* The values of one condition handed to okg-storaged, newest first: a pod read while writes are
+ * on their way may show any of the last few, which is no sign of another writer. */
+#define SQ_HISTORY 4
+typedef struct SqHistory {
+        bool status[SQ_HISTORY];
+        char *message[SQ_HISTORY];
+        size_t n;
+} SqHistory;
+
+void sq_history_done(SqHistory *h);
+int sq_history_push(SqHistory *h, bool status, const char *message);
+/* Whether status ("True"/"False") and message are one of the values in h. */
+bool sq_history_has(const SqHistory *h, const char *status, const char *message);
+
 /* Whether the first probe is due: the container runs and initialDelaySeconds have passed since
  * its start. Sets *ret_wait_usec to the time left (0 when due). Kruise's rule: a container with
  * no known start time is not probed. */

@@ -277,6 +277,27 @@ static void test_tracker(void) {
         sq_tracker_done(&t);
 }
 
+static void test_history(void) {
+        SqHistory h = {};
+        char m[8];
+
+        ASSERT_TRUE(!sq_history_has(&h, "True", ""));
+        for (int i = 0; i < 6; i++) {
+                snprintf(m, sizeof m, "m%d", i);
+                ASSERT_EQ(sq_history_push(&h, i % 2, m), 0);
+        }
+        /* The last four values, newest first; older ones are forgotten. */
+        ASSERT_EQ(h.n, SQ_HISTORY);
+        ASSERT_STREQ(h.message[0], "m5");
+        ASSERT_TRUE(h.status[0]);
+        ASSERT_TRUE(sq_history_has(&h, "False", "m2"));
+        ASSERT_TRUE(!sq_history_has(&h, "True", "m2"));     /* the status counts too */
+        ASSERT_TRUE(!sq_history_has(&h, "True", "m1"));
+        ASSERT_TRUE(!sq_history_has(&h, "False", "m0"));
+        sq_history_done(&h);
+        ASSERT_EQ(h.n, 0);
+}
+
 static void test_cgroup(void) {
         ASSERT_EQ(sq_cgroup_has_container("0::/kubepods/besteffort/pod1/cri-containerd-abc123.scope\n",
                                           "abc123"), 1);
@@ -321,6 +342,7 @@ int main(void) {
         test_time();
         test_messages();
         test_tracker();
+        test_history();
         test_cgroup();
         test_config();
         return 0;
