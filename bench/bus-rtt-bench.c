@@ -7,6 +7,8 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "okg-bus-api.h"
+
 static double now_us(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,8 +48,7 @@ int main(int argc, char **argv) {
         if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, argv[1]) < 0 ||
             sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
                 return 1;
-        if (measure(bus, "io.kruise.game.Sidecar1", "/io/kruise/game/Sidecar1",
-                    "io.kruise.game.Sidecar1", "GetVersion", n, a) < 0 ||
+        if (measure(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "GetVersion", n, a) < 0 ||
             measure(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                     "GetId", n, b) < 0)
                 return 1;

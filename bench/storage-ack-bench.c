@@ -9,6 +9,8 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "okg-bus-api.h"
+
 static double now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -60,8 +62,8 @@ int main(int argc, char **argv) {
         if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, argv[1]) < 0 ||
             sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
                 return 1;
-        r = sd_bus_match_signal(bus, NULL, "io.kruise.game.Storage1", "/io/kruise/game/Storage1",
-                                "io.kruise.game.Storage1", "Acknowledged", on_ack, &a);
+        r = sd_bus_match_signal(bus, NULL, OKG_STORAGE_NAME, OKG_STORAGE_PATH, OKG_STORAGE_IFACE,
+                                "Acknowledged", on_ack, &a);
         if (r < 0)
                 return 1;
 
@@ -72,8 +74,8 @@ int main(int argc, char **argv) {
                 double t0 = now_ms();
 
                 snprintf(state, sizeof state, "bench-%d", i);
-                r = sd_bus_call_method(bus, "io.kruise.game.Storage1", "/io/kruise/game/Storage1",
-                                       "io.kruise.game.Storage1", "SetGameServer", &error, &reply,
+                r = sd_bus_call_method(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH, OKG_STORAGE_IFACE,
+                                       "SetGameServer", &error, &reply,
                                        "sa{ss}a{ss}", state, 0, 0);
                 if (r < 0) {
                         fprintf(stderr, "SetGameServer: %s\n", error.message);

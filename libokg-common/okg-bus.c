@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 #include "okg-bus.h"
 #include "okg-util.h"
 
@@ -123,8 +124,8 @@ static int bus_connect(OkgBus *b) {
                                 "Disconnected", on_disconnected, b);
         if (r < 0)
                 return r;
-        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/LogControl1",
-                                     "org.freedesktop.LogControl1", okg_log_control_vtable, b);
+        r = sd_bus_add_object_vtable(bus, NULL, OKG_LOG_CONTROL_PATH, OKG_LOG_CONTROL_IFACE,
+                                     okg_log_control_vtable, b);
         if (r < 0)
                 return r;
         if (b->setup) {
@@ -198,6 +199,9 @@ int okg_bus_new(sd_event *e, const char *address, const char *name, OkgBusSetupF
                 address = getenv("OKG_BUS_ADDRESS");
         if (isempty(address))
                 return log_debug_errno(ENXIO, "OKG_BUS_ADDRESS is not set.");
+        r = okg_bus_error_map_register();
+        if (r < 0)
+                return r;
 
         b = calloc(1, sizeof *b);
         if (!b)

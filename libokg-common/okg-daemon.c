@@ -134,19 +134,61 @@ void okg_daemon_log_errors(OkgErrors *errors) {
         okg_errors_done(errors);
 }
 
-int okg_daemon_load_section(const OkgDaemonArgs *args, const char *default_name,
-                            OkgNode **ret_root, const OkgNode **ret_section, char **ret_path) {
-        _cleanup_(okg_node_freep) OkgNode *root = NULL;
+void okg_plugin_context_done(OkgPluginContext *c) {
+        c->root = okg_node_free(c->root);
+        c->event = sd_event_unref(c->event);
+}
+
+int okg_daemon_plugin_begin(int argc, char **argv, const char *ident, const char *summary,
+                            const char *default_name, OkgSectionParseFunc parse,
+                            OkgPluginContext *c, void *ret_config) {
+        _cleanup_(freep) char *path = NULL;
+        const OkgNode *section = NULL;
         OkgErrors errors = {};
         int r;
 
-        r = okg_yaml_parse_file(args->config, &root, &errors);
-        if (r >= 0)
-                r = sidecar_config_find_section(root, args->config, args->plugin ?: default_name,
-                                                ret_section, ret_path, &errors);
-        okg_daemon_log_errors(&errors);
+        r = okg_daemon_parse_args(argc, argv, ident, summary, &c->args);
+        if (r <= 0)
+                return r < 0 ? OKG_EXIT_USAGE : OKG_EXIT_SUCCESS;
+        r = okg_daemon_event_new(&c->event);
         if (r < 0)
-                return r;
-        *ret_root = TAKE_PTR(root);
-        return 0;
+                return log_error_errno(r, "Failed to set up the event loop: %m");
+
+        r = okg_yaml_parse_file(c->args.config, &c->root, &errors);
+        if (r >= 0)
+                r = sidecar_config_find_section(c->root, c->args.config,
+                                                c->args.plugin ?: default_name, &section, &path,
+                                                &errors);
+        if (r >= 0)
+                r = parse(section, c->args.config, path, &errors, ret_config);
+        okg_daemon_log_errors(&errors);
+        return r < 0 ? OKG_EXIT_CONFIG : 0;
+}
+
+OkgExitCode okg_exit_code_from_result(int r) {
+        if (r < 0 || r >= _OKG_EXIT_MAX)
+                return OKG_EXIT_FAILURE;
+        return (OkgExitCode) r;
+}
+
+int okg_main(OkgRunFunc run, int argc, char **argv) {
+        int r = run(argc, argv);
+        OkgExitCode code = okg_exit_code_from_result(r);
+
+        if (r < 0)
+                log_debug_errno(r, "Exiting with status %d: %m", (int) code);
+        else if ((int) code != r)
+                log_error("Exiting with status %d: run() returned %d, which is no exit code.",
+                          (int) code, r);
+        else
+                log_debug("Exiting with status %d.", (int) code);
+        return (int) code;
+}
+
+int okg_daemon_loop(sd_event *e) {
+        int r = sd_event_loop(e);
+
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
 }

@@ -5,12 +5,10 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 #include "okg-storage-client.h"
 #include "okg-util.h"
 
-#define STORAGE_NAME "io.kruise.game.Storage1"
-#define STORAGE_PATH "/io/kruise/game/Storage1"
-#define STORAGE_IFACE "io.kruise.game.Storage1"
 #define RETRY_FIRST_USEC (100 * USEC_PER_MSEC)
 #define RETRY_MAX_USEC (2 * USEC_PER_SEC)
 
@@ -118,7 +116,7 @@ static bool error_is_transient(const sd_bus_error *e) {
                 SD_BUS_ERROR_NO_REPLY,        SD_BUS_ERROR_DISCONNECTED,
                 SD_BUS_ERROR_TIMEOUT,         "org.freedesktop.DBus.Error.TimedOut",
                 SD_BUS_ERROR_NO_MEMORY,       SD_BUS_ERROR_LIMITS_EXCEEDED,
-                "io.kruise.game.Storage1.Error.Busy",
+                OKG_STORAGE_ERROR_BUSY,
         };
         for (size_t i = 0; i < ELEMENTSOF(transient); i++)
                 if (sd_bus_error_has_name(e, transient[i]))
@@ -185,8 +183,8 @@ static int build_call(sd_bus *bus, Call *call, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, STORAGE_NAME, STORAGE_PATH, STORAGE_IFACE,
-                                           methods[call->kind]);
+        r = sd_bus_message_new_method_call(bus, &m, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                           OKG_STORAGE_IFACE, methods[call->kind]);
         if (r < 0)
                 return r;
         switch (call->kind) {

@@ -9,11 +9,8 @@
 #include "hotupdated-manager.h"
 #include "log.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 #include "okg-bus.h"
-
-#define BUS_NAME "io.kruise.game.HotUpdate1"
-#define BUS_PATH "/io/kruise/game/HotUpdate1"
-#define BUS_IFACE "io.kruise.game.HotUpdate1"
 
 typedef struct BusCall {
         Waiter waiter;          /* first: the Waiter pointer is the BusCall pointer */
@@ -145,7 +142,7 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 hotupdate_params_done(&p);
                 if (r == -ENOMEM)
                         return r;
-                return sd_bus_error_setf(error, "io.kruise.game.HotUpdate1.Error.InvalidArgument",
+                return sd_bus_error_setf(error, OKG_HOTUPDATE_ERROR_INVALID_ARGUMENT,
                                          "Invalid: %s", err);
         }
 
@@ -225,16 +222,17 @@ static const sd_bus_vtable hotupdate_vtable[] = {
 };
 
 static int bus_setup(sd_bus *bus, void *userdata) {
-        return sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_IFACE, hotupdate_vtable, userdata);
+        return sd_bus_add_object_vtable(bus, NULL, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE,
+                                        hotupdate_vtable, userdata);
 }
 
 int hotupdate_bus_start(Manager *m, OkgBus **ret) {
-        return okg_bus_new(manager_event(m), NULL, BUS_NAME, bus_setup, NULL, m, ret);
+        return okg_bus_new(manager_event(m), NULL, OKG_HOTUPDATE_NAME, bus_setup, NULL, m, ret);
 }
 
 void hotupdate_bus_emit_changed(Manager *m, OkgBus *bus) {
         if (bus)
-                (void) okg_bus_emit_all_changed(bus, BUS_PATH, BUS_IFACE);
+                (void) okg_bus_emit_all_changed(bus, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE);
 }
 
 void hotupdate_bus_emit_finished(Manager *m, OkgBus *bus, const HotUpdateResult *r) {
@@ -242,7 +240,7 @@ void hotupdate_bus_emit_finished(Manager *m, OkgBus *bus, const HotUpdateResult 
 
         if (!b)
                 return;
-        (void) sd_bus_emit_signal(b, BUS_PATH, BUS_IFACE, "UpdateFinished", "ssss",
+        (void) sd_bus_emit_signal(b, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE, "UpdateFinished", "ssss",
                                   strempty(r->version), hotupdate_outcome_to_string(r->outcome),
                                   strempty(r->message), strempty(r->current_version));
 }

@@ -345,10 +345,6 @@ HotUpdateConfig *hotupdate_config_free(HotUpdateConfig *c) {
         return NULL;
 }
 
-static void hotupdate_config_freep(HotUpdateConfig **c) {
-        hotupdate_config_free(*c);
-}
-
 static const char *const section_keys[] = {
         "loadPatchType",
         "signal",

@@ -49,6 +49,9 @@ typedef struct HotUpdateConfig {
 int hotupdate_config_parse(const OkgNode *node, const char *file, const char *path,
                            OkgErrors *errors, HotUpdateConfig **ret);
 HotUpdateConfig *hotupdate_config_free(HotUpdateConfig *c);
+static inline void hotupdate_config_freep(HotUpdateConfig **c) {
+        hotupdate_config_free(*c);
+}
 /* PluginType.validate for "hot_update". */
 int hotupdate_config_validate(const OkgNode *node, const char *file, const char *path,
                               OkgErrors *errors);

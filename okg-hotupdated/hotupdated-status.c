@@ -5,8 +5,9 @@
 
 #include "hotupdated-status.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 
-#define E(x) "io.kruise.game.HotUpdate1.Error." x
+#define E(x) OKG_HOTUPDATE_ERROR(x)
 
 static const HotUpdateOutcomeInfo table[_OUTCOME_MAX] = {
         [OUTCOME_SUCCEEDED]              = { "Succeeded", 200, NULL, true, true },

@@ -277,12 +277,12 @@ int probe_bus_setup(sd_bus *bus, void *userdata) {
         Manager *m = userdata;
         int r;
 
-        r = sd_bus_add_object_vtable(bus, NULL, PROBE_BUS_PATH, PROBE_BUS_IFACE, manager_vtable, m);
+        r = sd_bus_add_object_vtable(bus, NULL, OKG_PROBE_PATH, OKG_PROBE_IFACE, manager_vtable, m);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < m->n_endpoints; i++) {
                 r = sd_bus_add_object_vtable(bus, NULL, m->endpoints[i]->path,
-                                             PROBE_BUS_ENDPOINT_IFACE, endpoint_vtable,
+                                             OKG_PROBE_ENDPOINT_IFACE, endpoint_vtable,
                                              m->endpoints[i]);
                 if (r < 0)
                         return r;
@@ -291,13 +291,13 @@ int probe_bus_setup(sd_bus *bus, void *userdata) {
 }
 
 void probe_bus_emit_endpoint_changed(Endpoint *e) {
-        int r = okg_bus_emit_all_changed(e->manager->bus, e->path, PROBE_BUS_ENDPOINT_IFACE);
+        int r = okg_bus_emit_all_changed(e->manager->bus, e->path, OKG_PROBE_ENDPOINT_IFACE);
         if (r < 0)
                 log_debug_errno(r, "Failed to announce property changes of %s: %m", e->path);
 }
 
 void probe_bus_emit_manager_changed(Manager *m) {
-        int r = okg_bus_emit_all_changed(m->bus, PROBE_BUS_PATH, PROBE_BUS_IFACE);
+        int r = okg_bus_emit_all_changed(m->bus, OKG_PROBE_PATH, OKG_PROBE_IFACE);
         if (r < 0)
                 log_debug_errno(r, "Failed to announce property changes of the manager: %m");
 }
@@ -309,7 +309,7 @@ void probe_bus_emit_state_changed(Manager *m, Endpoint *e, const char *old_state
 
         if (!bus)
                 return;
-        r = sd_bus_emit_signal(bus, PROBE_BUS_PATH, PROBE_BUS_IFACE, "StateChanged", "sss",
+        r = sd_bus_emit_signal(bus, OKG_PROBE_PATH, OKG_PROBE_IFACE, "StateChanged", "sss",
                                e->config->url, strempty(old_state), strempty(new_state));
         if (r < 0)
                 log_debug_errno(r, "Failed to emit StateChanged: %m");

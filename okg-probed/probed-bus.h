@@ -3,13 +3,10 @@
 
 #include <systemd/sd-bus.h>
 
+#include "okg-bus-api.h"
+
 typedef struct Manager Manager;
 typedef struct Endpoint Endpoint;
-
-#define PROBE_BUS_NAME "io.kruise.game.Probe1"
-#define PROBE_BUS_PATH "/io/kruise/game/Probe1"
-#define PROBE_BUS_IFACE "io.kruise.game.Probe1"
-#define PROBE_BUS_ENDPOINT_IFACE "io.kruise.game.Probe1.Endpoint"
 
 /* OkgBusSetupFunc: adds the objects on every (re)connect; userdata is the Manager. */
 int probe_bus_setup(sd_bus *bus, void *userdata);

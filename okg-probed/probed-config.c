@@ -483,10 +483,6 @@ ProbeConfig *probe_config_free(ProbeConfig *c) {
         return NULL;
 }
 
-static void probe_config_freep(ProbeConfig **c) {
-        probe_config_free(*c);
-}
-
 static const char *const section_keys[] = {
         "endpoints", "startDelaySeconds", "probeIntervalSeconds", NULL,
 };

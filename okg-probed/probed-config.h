@@ -54,5 +54,8 @@ typedef struct ProbeConfig {
 int probe_config_parse(const OkgNode *node, const char *file, const char *path,
                        OkgErrors *errors, ProbeConfig **ret);
 ProbeConfig *probe_config_free(ProbeConfig *c);
+static inline void probe_config_freep(ProbeConfig **c) {
+        probe_config_free(*c);
+}
 int probe_config_validate(const OkgNode *node, const char *file, const char *path,
                           OkgErrors *errors);

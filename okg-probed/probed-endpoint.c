@@ -134,7 +134,7 @@ int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint
         e->config = config;
         e->last_outcome = PROBE_OUTCOME_NONE;
 
-        if (asprintf(&e->path, "/io/kruise/game/Probe1/endpoint/%zu", index) < 0) {
+        if (asprintf(&e->path, OKG_PROBE_ENDPOINT_PATH_PREFIX "/%zu", index) < 0) {
                 e->path = NULL;
                 return -ENOMEM;
         }

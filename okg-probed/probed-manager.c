@@ -249,10 +249,10 @@ int manager_start(Manager *m, const char *bus_address) {
         uint64_t delay = (uint64_t) m->config->start_delay_sec * USEC_PER_SEC;
         int r;
 
-        r = okg_bus_new(m->event, bus_address, PROBE_BUS_NAME, probe_bus_setup, NULL, m, &m->bus);
+        r = okg_bus_new(m->event, bus_address, OKG_PROBE_NAME, probe_bus_setup, NULL, m, &m->bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to join the private bus as %s: %m",
-                                       PROBE_BUS_NAME);
+                                       OKG_PROBE_NAME);
         r = okg_storage_client_new(m->event, m->bus, &m->storage);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the storage client: %m");

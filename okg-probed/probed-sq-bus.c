@@ -195,7 +195,7 @@ static int on_storage_changed(sd_bus_message *msg, void *userdata, sd_bus_error 
         int r;
 
         r = sd_bus_message_read(msg, "s", &iface);
-        if (r < 0 || !streq(iface, "io.kruise.game.Storage1"))
+        if (r < 0 || !streq(iface, OKG_STORAGE_IFACE))
                 return 0;
         r = sd_bus_message_enter_container(msg, 'a', "{sv}");
         while (r > 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
@@ -229,8 +229,7 @@ int sq_bus_setup(sd_bus *bus, void *userdata) {
         if (r >= 0)
                 r = sd_bus_add_object_manager(bus, NULL, SQ_BUS_PATH);
         if (r >= 0)
-                r = sd_bus_match_signal_async(bus, NULL, "io.kruise.game.Storage1",
-                                              "/io/kruise/game/Storage1",
+                r = sd_bus_match_signal_async(bus, NULL, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
                                               "org.freedesktop.DBus.Properties",
                                               "PropertiesChanged", on_storage_changed, NULL, m);
         return r;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-util.h"
+#include "okg-daemon.h"
 #include "probed-sq-manager.h"
 
 #define REFRESH_USEC (10 * USEC_PER_SEC)
@@ -298,9 +299,8 @@ void sq_manager_refresh(SqManager *m) {
                 sq_manager_choose_source(m);
                 return;
         }
-        k = sd_bus_call_method_async(bus, &m->get_pod_slot, "io.kruise.game.Storage1",
-                                     "/io/kruise/game/Storage1", "io.kruise.game.Storage1",
-                                     "GetPod", on_get_pod, m, NULL);
+        k = sd_bus_call_method_async(bus, &m->get_pod_slot, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                     OKG_STORAGE_IFACE, "GetPod", on_get_pod, m, NULL);
         if (k < 0)
                 log_debug_errno(k, "Cannot ask okg-storaged for the pod: %m");
 }
@@ -388,47 +388,32 @@ int sq_manager_start(SqManager *m, const char *bus_address) {
         return 0;
 }
 
-int sq_run(const OkgDaemonArgs *args) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(okg_node_freep) OkgNode *root = NULL;
-        _cleanup_(sq_manager_freep) SqManager *m = NULL;
-        _cleanup_(freep) char *path = NULL;
-        const OkgNode *section = NULL;
-        OkgErrors errors = {};
-        SqConfig *config = NULL;
-        sigset_t mask;
-        int k;
+OKG_SECTION_PARSER(parse_section, sq_config_parse, SqConfig);
 
-        k = okg_daemon_load_section(args, "service_quality", &root, &section, &path);
-        if (k >= 0)
-                k = sq_config_parse(section, args->config, path, &errors, &config);
-        okg_daemon_log_errors(&errors);
-        if (k < 0)
-                return 3;
+int sq_run(int argc, char **argv) {
+        _cleanup_(okg_plugin_context_done) OkgPluginContext c = {};
+        _cleanup_(sq_config_freep) SqConfig *config = NULL;
+        _cleanup_(sq_manager_freep) SqManager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        r = okg_daemon_plugin_begin(argc, argv, "okg-probed",
+                                    "HTTP probe and service_quality plugin of okg-sidecar.",
+                                    "service_quality", parse_section, &c, &config);
+        if (!config)
+                return r;
 
         /* sd-event reaps the exec probes' children through SIGCHLD. */
         (void) sigemptyset(&mask);
         (void) sigaddset(&mask, SIGCHLD);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        k = okg_daemon_event_new(&event);
-        if (k < 0) {
-                sq_config_free(config);
-                log_error_errno(k, "Failed to set up the event loop: %m");
-                return 1;
-        }
-        k = sq_manager_new(event, config, &m);
-        if (k < 0) {
-                log_error_errno(k, "Failed to set up the service_quality plugin: %m");
-                return 1;
-        }
-        if (sq_manager_start(m, NULL) < 0)
-                return 1;
+        r = sq_manager_new(c.event, TAKE_PTR(config), &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the service_quality plugin: %m");
+        r = sq_manager_start(m, NULL);
+        if (r < 0)
+                return r;
         (void) sd_notify(false, "READY=1\nSTATUS=Waiting for the pod");
-        k = sd_event_loop(event);
-        if (k < 0) {
-                log_error_errno(k, "Event loop failed: %m");
-                return 1;
-        }
-        return 0;
+        return okg_daemon_loop(c.event);
 }

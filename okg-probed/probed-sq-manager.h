@@ -9,17 +9,18 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "okg-bus-api.h"
 #include "okg-bus.h"
 #include "okg-curl.h"
 #include "okg-storage-client.h"
 #include "probed-sq-config.h"
 #include "probed-sq.h"
 
-#define SQ_BUS_NAME "io.kruise.game.ServiceQuality1"
-#define SQ_BUS_PATH "/io/kruise/game/ServiceQuality1"
-#define SQ_BUS_IFACE "io.kruise.game.ServiceQuality1"
-#define SQ_BUS_PROBE_PREFIX "/io/kruise/game/ServiceQuality1/probe"
-#define SQ_BUS_PROBE_IFACE "io.kruise.game.ServiceQuality1.Probe"
+#define SQ_BUS_NAME OKG_SERVICE_QUALITY_NAME
+#define SQ_BUS_PATH OKG_SERVICE_QUALITY_PATH
+#define SQ_BUS_IFACE OKG_SERVICE_QUALITY_IFACE
+#define SQ_BUS_PROBE_PREFIX OKG_SERVICE_QUALITY_PROBE_PATH_PREFIX
+#define SQ_BUS_PROBE_IFACE OKG_SERVICE_QUALITY_PROBE_IFACE
 
 typedef struct SqManager SqManager;
 
@@ -138,6 +139,6 @@ void sq_bus_emit_manager_changed(SqManager *m);
 void sq_bus_emit_runner_changed(SqRunner *r);
 int sq_metrics_render(SqManager *m, char **ret);
 
-#include "okg-daemon.h"
-/* okg-probed started as the service_quality plugin: returns the exit status. */
-int sq_run(const OkgDaemonArgs *args);
+/* okg-probed started as the service_quality plugin: run()'s result (an OkgExitCode, or a
+ * negative errno already logged). */
+int sq_run(int argc, char **argv);

@@ -12,12 +12,6 @@
 #include "okg-util.h"
 #include "sidecard-manager.h"
 
-/* Exit codes, documented in docs/sidecard.md. */
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
-#define EXIT_CONFIG 3
-
 static int check_config(const char *path) {
         _cleanup_(sidecar_config_freep) SidecarConfig *c = NULL;
         OkgErrors errors = {};
@@ -28,11 +22,11 @@ static int check_config(const char *path) {
                 fprintf(stderr, "%s\n", errors.v[i]);
         okg_errors_done(&errors);
         if (r < 0)
-                return EXIT_CONFIG;
+                return OKG_EXIT_CONFIG;
         printf("%s: valid (%zu plugin(s), restartpolicy %s, sidecarstartorder %s, healthPort %u)\n",
                path, c->n_plugins, restart_policy_to_string(c->restart_policy),
                start_order_to_string(c->start_order), c->health_port);
-        return EXIT_OK;
+        return OKG_EXIT_SUCCESS;
 }
 
 /* Every path handed on to the daemons (NOTIFY_SOCKET, the bus address, the config snapshot,
@@ -64,7 +58,7 @@ static void help(void) {
                "     --version            print the version\n");
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
         enum { ARG_RUNTIME_DIR = 0x100, ARG_STATE_DIR, ARG_CHECK, ARG_VERSION };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -86,10 +80,10 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case 'h':
                         help();
-                        return EXIT_OK;
+                        return OKG_EXIT_SUCCESS;
                 case ARG_VERSION:
                         printf("okg-sidecard %s\n", OKG_VERSION);
-                        return EXIT_OK;
+                        return OKG_EXIT_SUCCESS;
                 case 'c':
                         config = optarg;
                         break;
@@ -102,40 +96,33 @@ int main(int argc, char **argv) {
                 case ARG_CHECK:
                         return check_config(optarg);
                 default:
-                        return EXIT_USAGE;
+                        return OKG_EXIT_USAGE;
                 }
         if (optind < argc) {
                 fprintf(stderr, "okg-sidecard: unexpected argument '%s'\n", argv[optind]);
-                return EXIT_USAGE;
+                return OKG_EXIT_USAGE;
         }
 
         if (make_absolute("--config", config, &config_abs) < 0 ||
             make_absolute("--runtime-dir", runtime_dir, &runtime_abs) < 0 ||
             make_absolute("--state-dir", state_dir, &state_abs) < 0)
-                return EXIT_USAGE;
+                return OKG_EXIT_USAGE;
         /* Our own supervisor's socket, for our READY=1. */
         r = okg_daemon_absolute_env();
-        if (r < 0) {
-                log_error_errno(r, "Cannot make the paths in the environment absolute: %m");
-                return EXIT_RUNTIME;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot make the paths in the environment absolute: %m");
 
         r = manager_new(config_abs, runtime_abs, state_abs, &m);
-        if (r == -EINVAL)
-                return EXIT_CONFIG;
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up: %m");
-                return EXIT_RUNTIME;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up: %m");
+        r = manager_load_config(m);
+        if (r < 0)
+                return OKG_EXIT_CONFIG;
         r = manager_start(m);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start: %m");
-                return EXIT_RUNTIME;
-        }
-        r = sd_event_loop(m->event);
-        if (r < 0) {
-                log_error_errno(r, "Event loop failed: %m");
-                return EXIT_RUNTIME;
-        }
-        return r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to start: %m");
+        /* OKG_EXIT_SUCCESS, or OKG_EXIT_KILLED when the stop had to SIGKILL a daemon. */
+        return okg_daemon_loop(m->event);
 }
+
+OKG_DEFINE_MAIN_FUNCTION(run);

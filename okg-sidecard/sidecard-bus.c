@@ -6,19 +6,12 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-bus-api.h"
 #include "sidecard-manager.h"
 
-#define MANAGER_PATH "/io/kruise/game/Sidecar1"
-#define MANAGER_IFACE "io.kruise.game.Sidecar1"
-#define UNIT_PREFIX "/io/kruise/game/Sidecar1/unit"
-#define UNIT_IFACE "io.kruise.game.Sidecar1.Unit"
-
-#define ERROR_NO_SUCH_PLUGIN "io.kruise.game.Sidecar1.Error.NoSuchPlugin"
-#define ERROR_NOT_A_PLUGIN "io.kruise.game.Sidecar1.Error.NotAPlugin"
-#define ERROR_INVALID_CONFIG "io.kruise.game.Sidecar1.Error.InvalidConfig"
-#define ERROR_EXISTS "io.kruise.game.Sidecar1.Error.PluginExists"
-#define ERROR_SHUTTING_DOWN "io.kruise.game.Sidecar1.Error.ShuttingDown"
-#define ERROR_FAILED "io.kruise.game.Sidecar1.Error.Failed"
+static int error_stopping(sd_bus_error *error) {
+        return sd_bus_error_set(error, OKG_SIDECAR_ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+}
 
 /* ---- unit properties ---- */
 
@@ -48,11 +41,11 @@ UNIT_GETTER(get_restart_delay, "t", (uint64_t) (u->state == UNIT_BACKOFF ? u->ne
 UNIT_GETTER(get_failures, "u", (uint32_t) u->failures)
 UNIT_GETTER(get_transient, "b", (int) u->transient)
 UNIT_GETTER(get_bus_name, "s", u->kind == UNIT_PLUGIN ? u->type->bus_name
-                               : u->kind == UNIT_STORAGE ? "io.kruise.game.Storage1" : "org.freedesktop.DBus")
+                               : u->kind == UNIT_STORAGE ? OKG_STORAGE_NAME : "org.freedesktop.DBus")
 
 static int unit_reply_errno(sd_bus_message *m, Unit *u, int r, sd_bus_error *error) {
         if (r == -ESHUTDOWN)
-                return sd_bus_error_set(error, ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+                return error_stopping(error);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Operation on %s failed: %m", u->name);
         return sd_bus_reply_method_return(m, NULL);
@@ -60,9 +53,9 @@ static int unit_reply_errno(sd_bus_message *m, Unit *u, int r, sd_bus_error *err
 
 static int unit_check_plugin(Unit *u, sd_bus_error *error) {
         if (u->manager->state == MANAGER_STOPPING)
-                return sd_bus_error_set(error, ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+                return error_stopping(error);
         if (u->kind != UNIT_PLUGIN)
-                return sd_bus_error_setf(error, ERROR_NOT_A_PLUGIN,
+                return sd_bus_error_setf(error, OKG_SIDECAR_ERROR_NOT_A_PLUGIN,
                                          "%s is part of the suite's infrastructure; only Restart "
                                          "is allowed", u->name);
         return 0;
@@ -90,9 +83,9 @@ static int method_unit_stop(sd_bus_message *m, void *userdata, sd_bus_error *err
 static int method_unit_restart(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Unit *u = userdata;
         if (u->manager->state == MANAGER_STOPPING)
-                return sd_bus_error_set(error, ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+                return error_stopping(error);
         if (u->kind == UNIT_BUS)
-                return sd_bus_error_set(error, ERROR_NOT_A_PLUGIN,
+                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_NOT_A_PLUGIN,
                                         "the bus cannot be restarted over itself");
         return unit_reply_errno(m, u, unit_restart(u), error);
 }
@@ -182,7 +175,7 @@ static int get_version(sd_bus *bus, const char *path, const char *interface,
 static Unit *lookup_plugin(Manager *m, const char *name, sd_bus_error *error) {
         Unit *u = manager_find_unit(m, name);
         if (!u) {
-                sd_bus_error_setf(error, ERROR_NO_SUCH_PLUGIN, "No plugin named '%s'", name);
+                sd_bus_error_setf(error, OKG_SIDECAR_ERROR_NO_SUCH_PLUGIN, "No plugin named '%s'", name);
                 return NULL;
         }
         return u;
@@ -290,7 +283,7 @@ static int plugin_op(sd_bus_message *m, Manager *mgr, UnitOp op, bool allow_infr
                 return -ENOENT;
         if (allow_infra && u->kind == UNIT_STORAGE) {
                 if (mgr->state == MANAGER_STOPPING)
-                        return sd_bus_error_set(error, ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+                        return error_stopping(error);
         } else {
                 r = unit_check_plugin(u, error);
                 if (r < 0)
@@ -326,15 +319,17 @@ static int method_add_plugin(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return r;
         r = manager_add_plugin(userdata, name, boot_order, config, &message);
         if (r == -ESHUTDOWN)
-                return sd_bus_error_set(error, ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+                return error_stopping(error);
         if (r == -EEXIST)
-                return sd_bus_error_set(error, ERROR_EXISTS, message ?: "plugin already present");
+                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_PLUGIN_EXISTS,
+                                        message ?: "plugin already present");
         if (r == -EINVAL)
-                return sd_bus_error_set(error, ERROR_INVALID_CONFIG, message ?: "invalid plugin config");
+                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_INVALID_CONFIG,
+                                        message ?: "invalid plugin config");
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot add plugin %s: %m", name);
         u = manager_find_unit(userdata, name);
-        return sd_bus_reply_method_return(m, "o", u ? u->object_path : MANAGER_PATH);
+        return sd_bus_reply_method_return(m, "o", u ? u->object_path : OKG_SIDECAR_PATH);
 }
 
 static int method_remove_plugin(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -360,9 +355,10 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
         r = manager_reload(userdata, &message);
         if (r == -ESHUTDOWN)
-                return sd_bus_error_set(error, ERROR_SHUTTING_DOWN, "okg-sidecard is stopping");
+                return error_stopping(error);
         if (r == -EINVAL)
-                return sd_bus_error_set(error, ERROR_INVALID_CONFIG, message ?: "invalid config");
+                return sd_bus_error_set(error, OKG_SIDECAR_ERROR_INVALID_CONFIG,
+                                        message ?: "invalid config");
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Reload failed: %s", message ?: "");
         return sd_bus_reply_method_return(m, "b", r > 0);
@@ -419,16 +415,17 @@ int sidecard_bus_setup(sd_bus *bus, void *userdata) {
         Manager *m = userdata;
         int r;
 
-        r = sd_bus_add_object_vtable(bus, NULL, MANAGER_PATH, MANAGER_IFACE, manager_vtable, m);
+        r = sd_bus_add_object_vtable(bus, NULL, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, manager_vtable, m);
         if (r < 0)
                 return r;
-        r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PREFIX, UNIT_IFACE, unit_vtable, unit_find, m);
+        r = sd_bus_add_fallback_vtable(bus, NULL, OKG_SIDECAR_UNIT_PATH_PREFIX, OKG_SIDECAR_UNIT_IFACE,
+                                       unit_vtable, unit_find, m);
         if (r < 0)
                 return r;
-        r = sd_bus_add_node_enumerator(bus, NULL, UNIT_PREFIX, unit_enumerate, m);
+        r = sd_bus_add_node_enumerator(bus, NULL, OKG_SIDECAR_UNIT_PATH_PREFIX, unit_enumerate, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_object_manager(bus, NULL, MANAGER_PATH);
+        return sd_bus_add_object_manager(bus, NULL, OKG_SIDECAR_PATH);
 }
 
 void sidecard_bus_unit_added(Manager *m, Unit *u) {
@@ -444,5 +441,5 @@ void sidecard_bus_unit_removed(Manager *m, Unit *u) {
 }
 
 void sidecard_bus_manager_changed(Manager *m) {
-        okg_bus_emit_all_changed(m->bus, MANAGER_PATH, MANAGER_IFACE);
+        okg_bus_emit_all_changed(m->bus, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE);
 }

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-bus-api.h"
 #include "okg-event.h"
 #include "okg-list.h"
 #include "okg-metrics.h"
@@ -144,7 +145,7 @@ static Scrape *scrape_start(Manager *m, struct MHD_Connection *c) {
         LIST_PREPEND(scrapes, m->scrapes, sc);
         for (size_t i = 0; bus && i < m->n_units && sc->n_sources < MAX_SOURCES; i++) {
                 Unit *u = m->units[i];
-                const char *name = u->kind == UNIT_STORAGE  ? "io.kruise.game.Storage1"
+                const char *name = u->kind == UNIT_STORAGE  ? OKG_STORAGE_NAME
                                    : u->kind == UNIT_PLUGIN ? u->type->bus_name
                                                             : NULL;
                 _cleanup_(freep) char *path = NULL;

@@ -19,7 +19,9 @@
 
 #include "log.h"
 #include "okg-build-config.h"
+#include "okg-bus-api.h"
 #include "macro.h"
+#include "okg-daemon.h"
 #include "okg-event.h"
 #include "okg-proc.h"
 #include "okg-util.h"
@@ -37,7 +39,7 @@ static void manager_set_state(Manager *m, ManagerState s) {
 }
 
 void unit_changed(Unit *u) {
-        okg_bus_emit_all_changed(u->manager->bus, u->object_path, "io.kruise.game.Sidecar1.Unit");
+        okg_bus_emit_all_changed(u->manager->bus, u->object_path, OKG_SIDECAR_UNIT_IFACE);
         sidecard_bus_manager_changed(u->manager);
 }
 
@@ -79,7 +81,7 @@ static Unit *manager_add_unit(Manager *m, UnitKind kind, const char *name) {
         u->last_exit_code = -1;
         u->restart_policy = RESTART_ALWAYS;
         u->name = strdup(name);
-        r = sd_bus_path_encode("/io/kruise/game/Sidecar1/unit", name, &u->object_path);
+        r = sd_bus_path_encode(OKG_SIDECAR_UNIT_PATH_PREFIX, name, &u->object_path);
         if (!u->name || r < 0)
                 return unit_free(u);
         m->units[m->n_units++] = u;
@@ -427,7 +429,7 @@ void manager_stop_continue(Manager *m) {
                 return;
 
         log_info("All daemons stopped.");
-        m->exit_code = m->kill_needed ? 4 : 0;
+        m->exit_code = m->kill_needed ? OKG_EXIT_KILLED : OKG_EXIT_SUCCESS;
         (void) sd_event_exit(m->event, m->exit_code);
 }
 
@@ -768,7 +770,7 @@ void manager_bus_started(Manager *m) {
 
         if (m->bus)
                 return; /* an existing connection reconnects by itself */
-        r = okg_bus_new(m->event, m->bus_address, "io.kruise.game.Sidecar1", sidecard_bus_setup,
+        r = okg_bus_new(m->event, m->bus_address, OKG_SIDECAR_NAME, sidecard_bus_setup,
                         NULL, m, &m->bus);
         if (r < 0)
                 log_error_errno(r, "Cannot publish io.kruise.game.Sidecar1 on the private bus: %m");
@@ -777,8 +779,6 @@ void manager_bus_started(Manager *m) {
 int manager_new(const char *config_path, const char *runtime_dir, const char *state_dir,
                 Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        OkgErrors errors = {};
-        size_t len;
         int r;
 
         m = calloc(1, sizeof *m);
@@ -790,24 +790,6 @@ int manager_new(const char *config_path, const char *runtime_dir, const char *st
         m->state_dir = strdup(state_dir);
         if (!m->config_path || !m->runtime_dir || !m->state_dir)
                 return -ENOMEM;
-
-        r = okg_read_file(config_path, CONFIG_MAX_BYTES, &m->config_text, &len);
-        if (r < 0) {
-                log_error_errno(r, "%s: cannot read: %m", config_path);
-                return -EINVAL;
-        }
-        {
-                _cleanup_(okg_node_freep) OkgNode *root = NULL;
-                r = okg_yaml_parse_string(m->config_text, len, config_path, &root, &errors);
-                if (r >= 0)
-                        r = sidecar_config_parse(root, config_path, plugin_types, n_plugin_types,
-                                                 &m->config, &errors);
-        }
-        for (size_t i = 0; i < errors.n; i++)
-                log_error("%s", errors.v[i]);
-        okg_errors_done(&errors);
-        if (r < 0)
-                return -EINVAL;
 
         if (asprintf(&m->bus_socket, "%s/bus", runtime_dir) < 0 ||
             asprintf(&m->bus_address, "unix:path=%s/bus", runtime_dir) < 0 ||
@@ -821,19 +803,39 @@ int manager_new(const char *config_path, const char *runtime_dir, const char *st
 
         if (!manager_add_unit(m, UNIT_BUS, "bus") || !manager_add_unit(m, UNIT_STORAGE, "storage"))
                 return -ENOMEM;
-        for (size_t i = 0; i < m->config->n_plugins; i++)
-                if (!manager_add_plugin_unit(m, &m->config->plugins[i]))
-                        return -ENOMEM;
-        sidecard_sort_units(m->units, m->n_units);
 
         *ret = TAKE_PTR(m);
         return 0;
+}
+
+int manager_load_config(Manager *m) {
+        _cleanup_(okg_node_freep) OkgNode *root = NULL;
+        OkgErrors errors = {};
+        size_t len;
+        int r;
+
+        r = okg_read_file(m->config_path, CONFIG_MAX_BYTES, &m->config_text, &len);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot read: %m", m->config_path);
+        r = okg_yaml_parse_string(m->config_text, len, m->config_path, &root, &errors);
+        if (r >= 0)
+                r = sidecar_config_parse(root, m->config_path, plugin_types, n_plugin_types,
+                                         &m->config, &errors);
+        for (size_t i = 0; i < errors.n; i++)
+                log_error("%s", errors.v[i]);
+        okg_errors_done(&errors);
+        return r;
 }
 
 int manager_start(Manager *m) {
         _cleanup_(freep) char *dir = NULL;
         sigset_t mask;
         int r;
+
+        for (size_t i = 0; i < m->config->n_plugins; i++)
+                if (!manager_add_plugin_unit(m, &m->config->plugins[i]))
+                        return log_oom();
+        sidecard_sort_units(m->units, m->n_units);
 
         r = okg_mkdir_p(m->runtime_dir, 0755);
         if (r < 0)

@@ -65,6 +65,9 @@ extern const size_t n_plugin_types;
 
 int manager_new(const char *config_path, const char *runtime_dir, const char *state_dir,
                 Manager **ret);
+/* Reads and parses the config file. Every failure is logged and means the config is refused
+ * (OKG_EXIT_CONFIG); nothing was started. Before manager_start(), which adds the plugins' units. */
+int manager_load_config(Manager *m);
 Manager *manager_free(Manager *m);
 static inline void manager_freep(Manager **m) {
         manager_free(*m);

@@ -1,5 +1,6 @@
 /* The plugin kinds okg-sidecard knows: config name, daemon, bus name and config validator. */
 #include "hotupdated-config.h"
+#include "okg-bus-api.h"
 #include "probed-config.h"
 #include "probed-sq-config.h"
 #include "sidecard-manager.h"
@@ -8,13 +9,13 @@ const PluginType plugin_types[] = {
         {
                 .name = "hot_update",
                 .binary = "okg-hotupdated",
-                .bus_name = "io.kruise.game.HotUpdate1",
+                .bus_name = OKG_HOTUPDATE_NAME,
                 .validate = hotupdate_config_validate,
         },
         {
                 .name = "http_probe",
                 .binary = "okg-probed",
-                .bus_name = "io.kruise.game.Probe1",
+                .bus_name = OKG_PROBE_NAME,
                 .validate = probe_config_validate,
         },
         {

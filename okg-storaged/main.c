@@ -3,11 +3,14 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "okg-config.h"
 #include "okg-daemon.h"
 #include "storaged-manager.h"
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(sidecar_config_freep) SidecarConfig *config = NULL;
+        OkgErrors errors = {};
         OkgDaemonArgs args;
         int r;
 
@@ -16,18 +19,20 @@ int main(int argc, char **argv) {
                                   "and result records, in Kubernetes or the local store.",
                                   &args);
         if (r <= 0)
-                return r < 0 ? 2 : 0;
+                return r < 0 ? OKG_EXIT_USAGE : OKG_EXIT_SUCCESS;
 
-        r = manager_new(args.config, &m);
-        if (r == -EINVAL)
-                return 3;
+        r = sidecar_config_load(args.config, NULL, 0, &config, &errors);
+        okg_daemon_log_errors(&errors);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up: %m"), 1;
+                return OKG_EXIT_CONFIG;
+
+        r = manager_new(TAKE_PTR(config), &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up: %m");
         r = manager_start(m);
         if (r < 0)
-                return 1;
-        r = sd_event_loop(m->event);
-        if (r < 0)
-                return log_error_errno(r, "Event loop failed: %m"), 1;
-        return 0;
+                return r;
+        return okg_daemon_loop(m->event);
 }
+
+OKG_DEFINE_MAIN_FUNCTION(run);

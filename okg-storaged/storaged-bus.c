@@ -5,13 +5,9 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 #include "okg-metrics.h"
 #include "storaged-manager.h"
-
-#define PATH "/io/kruise/game/Storage1"
-#define IFACE "io.kruise.game.Storage1"
-#define ERROR_INVALID "io.kruise.game.Storage1.Error.InvalidArgument"
-#define ERROR_NOT_KNOWN "io.kruise.game.Storage1.Error.NotKnown"
 
 typedef const char *(*PairCheck)(const char *key, const char *value);
 
@@ -29,7 +25,8 @@ static int read_pairs(sd_bus_message *m, FieldKind kind, PairCheck check, json_o
                 json_object *e;
 
                 if (why)
-                        return sd_bus_error_setf(error, ERROR_INVALID, "%s \"%s\": %s",
+                        return sd_bus_error_setf(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT,
+                                                 "%s \"%s\": %s",
                                                  kind == FIELD_LABEL ? "label" : "annotation", key, why);
                 e = json_object_new_object();
                 json_object_object_add(e, "kind", json_object_new_string(field_kind_to_string(kind)));
@@ -48,7 +45,7 @@ static int reply_write(sd_bus_message *m, Manager *mgr, ObjectKind kind, json_ob
         int r;
 
         if (json_object_array_length(fields) == 0)
-                return sd_bus_error_set(error, ERROR_INVALID, "nothing to set");
+                return sd_bus_error_set(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT, "nothing to set");
         r = manager_write(mgr, kind, fields, &seq);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot accept the write: %m");
@@ -79,7 +76,8 @@ static int method_set_gameserver(sd_bus_message *m, void *userdata, sd_bus_error
                 if (strlen(ops_state) > 63) {
                         json_object_put(e);
                         json_object_put(fields);
-                        return sd_bus_error_set(error, ERROR_INVALID, "opsState is longer than 63 characters");
+                        return sd_bus_error_set(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT,
+                                                "opsState is longer than 63 characters");
                 }
                 json_object_object_add(e, "kind", json_object_new_string("opsState"));
                 json_object_object_add(e, "key", json_object_new_string(""));
@@ -125,7 +123,7 @@ static int method_put_record(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return r;
         why = storage_check_record(record);
         if (why)
-                return sd_bus_error_set(error, ERROR_INVALID, why);
+                return sd_bus_error_set(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT, why);
         stored = record_annotated(mgr, record);
         if (!stored)
                 return -ENOMEM;
@@ -150,7 +148,7 @@ static int method_post_event(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return r;
         why = storage_check_event(type, reason, message);
         if (why)
-                return sd_bus_error_set(error, ERROR_INVALID, why);
+                return sd_bus_error_set(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT, why);
         r = manager_post_event(userdata, type, reason, message, &seq);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot accept the event: %m");
@@ -180,7 +178,7 @@ static int method_set_pod_conditions(sd_bus_message *m, void *userdata, sd_bus_e
                 if (!why && json_object_object_get_ex(seen, type, NULL))
                         why = "the same condition type twice in one call";
                 if (why) {
-                        r = sd_bus_error_setf(error, ERROR_INVALID, "condition \"%s\": %s", type, why);
+                        r = sd_bus_error_setf(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT, "condition \"%s\": %s", type, why);
                         break;
                 }
                 json_object_object_add(seen, type, NULL);
@@ -210,7 +208,7 @@ static int method_get_pod(sd_bus_message *m, void *userdata, sd_bus_error *error
         json_object *pod = manager_pod(userdata);
 
         if (!pod)
-                return sd_bus_error_set(error, ERROR_NOT_KNOWN,
+                return sd_bus_error_set(error, OKG_STORAGE_ERROR_NOT_KNOWN,
                                         "the pod has not been read yet (or the local store holds no pod)");
         return sd_bus_reply_method_return(
                 m, "s", json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -228,7 +226,8 @@ static int method_get_fleet_record(sd_bus_message *m, void *userdata, sd_bus_err
         if (r < 0)
                 return r;
         if (isempty(field))
-                return sd_bus_error_set(error, ERROR_INVALID, "name the field to compare");
+                return sd_bus_error_set(error, OKG_STORAGE_ERROR_INVALID_ARGUMENT,
+                                        "name the field to compare");
         return manager_get_record(userdata, m, field);
 }
 
@@ -341,7 +340,8 @@ static const sd_bus_vtable storage_vtable[] = {
 };
 
 int storaged_bus_setup(sd_bus *bus, void *userdata) {
-        return sd_bus_add_object_vtable(bus, NULL, PATH, IFACE, storage_vtable, userdata);
+        return sd_bus_add_object_vtable(bus, NULL, OKG_STORAGE_PATH, OKG_STORAGE_IFACE,
+                                        storage_vtable, userdata);
 }
 
 static const char *signal_object(ObjectKind kind) {
@@ -351,16 +351,17 @@ static const char *signal_object(ObjectKind kind) {
 void storaged_bus_acknowledged(Manager *m, ObjectKind kind, uint64_t seq) {
         sd_bus *bus = okg_bus_get(m->bus);
         if (bus)
-                (void) sd_bus_emit_signal(bus, PATH, IFACE, "Acknowledged", "st", signal_object(kind), seq);
+                (void) sd_bus_emit_signal(bus, OKG_STORAGE_PATH, OKG_STORAGE_IFACE, "Acknowledged",
+                                          "st", signal_object(kind), seq);
 }
 
 void storaged_bus_write_failed(Manager *m, ObjectKind kind, uint64_t seq, const char *message) {
         sd_bus *bus = okg_bus_get(m->bus);
         if (bus)
-                (void) sd_bus_emit_signal(bus, PATH, IFACE, "WriteFailed", "sts", signal_object(kind),
-                                          seq, strempty(message));
+                (void) sd_bus_emit_signal(bus, OKG_STORAGE_PATH, OKG_STORAGE_IFACE, "WriteFailed",
+                                          "sts", signal_object(kind), seq, strempty(message));
 }
 
 void storaged_bus_changed(Manager *m) {
-        okg_bus_emit_all_changed(m->bus, PATH, IFACE);
+        okg_bus_emit_all_changed(m->bus, OKG_STORAGE_PATH, OKG_STORAGE_IFACE);
 }

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-bus-api.h"
 #include "okg-util.h"
 #include "okg-daemon.h"
 #include "storaged-manager.h"
@@ -1058,7 +1059,7 @@ static void on_record_answer(KubeClient *k, const KubeResponse *r, void *userdat
         } else if (outcome == KUBE_NOT_FOUND)
                 (void) reply_from_data(m, rr->call, rr->field, NULL);
         else
-                (void) sd_bus_reply_method_errorf(rr->call, "io.kruise.game.Storage1.Error.Busy",
+                (void) sd_bus_reply_method_errorf(rr->call, OKG_STORAGE_ERROR_BUSY,
                                                   "Cannot read the result ConfigMap now: %s",
                                                   strempty(r->message));
         json_object_put(cm);
@@ -1181,29 +1182,23 @@ static int choose_backend(Manager *m) {
         return 0;
 }
 
-int manager_new(const char *config_path, Manager **ret) {
+int manager_new(SidecarConfig *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        OkgErrors errors = {};
         const char *e;
         char host[256];
-        int r;
 
         m = calloc(1, sizeof *m);
-        if (!m)
+        if (!m) {
+                sidecar_config_free(config);
                 return -ENOMEM;
+        }
+        m->config = config;
         m->next_seq = 1;
         m->rand_state = (unsigned) getpid() ^ (unsigned) time(NULL);
         for (size_t i = 0; i < _OBJECT_KIND_MAX; i++) {
                 m->objects[i].manager = m;
                 m->objects[i].object.kind = (ObjectKind) i;
         }
-
-        r = sidecar_config_load(config_path, NULL, 0, &m->config, &errors);
-        for (size_t i = 0; i < errors.n; i++)
-                log_error("%s", errors.v[i]);
-        okg_errors_done(&errors);
-        if (r < 0)
-                return -EINVAL;
 
         e = getenv("OKG_STATE_DIR");
         m->state_dir = strdup(e ?: "/var/lib/okg-sidecar");
@@ -1269,7 +1264,7 @@ int manager_start(Manager *m) {
                         pod_learned(m, pod);
         }
 
-        r = okg_bus_new(m->event, NULL, "io.kruise.game.Storage1", storaged_bus_setup, NULL, m, &m->bus);
+        r = okg_bus_new(m->event, NULL, OKG_STORAGE_NAME, storaged_bus_setup, NULL, m, &m->bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to join the private bus as io.kruise.game.Storage1: %m");
 

@@ -105,7 +105,8 @@ struct Manager {
         unsigned rand_state;
 };
 
-int manager_new(const char *config_path, Manager **ret);
+/* Takes config, also when it fails. */
+int manager_new(SidecarConfig *config, Manager **ret);
 Manager *manager_free(Manager *m);
 static inline void manager_freep(Manager **m) {
         manager_free(*m);

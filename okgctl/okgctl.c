@@ -13,27 +13,18 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-bus-api.h"
+#include "okg-daemon.h"
 #include "okg-util.h"
 
-#define SIDECAR "io.kruise.game.Sidecar1"
-#define SIDECAR_PATH "/io/kruise/game/Sidecar1"
-#define STORAGE "io.kruise.game.Storage1"
-#define STORAGE_PATH "/io/kruise/game/Storage1"
-#define HOTUPDATE "io.kruise.game.HotUpdate1"
-#define HOTUPDATE_PATH "/io/kruise/game/HotUpdate1"
-#define PROBE "io.kruise.game.Probe1"
-#define PROBE_PATH "/io/kruise/game/Probe1"
-#define SQ "io.kruise.game.ServiceQuality1"
-#define SQ_PATH "/io/kruise/game/ServiceQuality1"
-
-/* Exit codes: 0 done, 1 the suite said no or is unreachable, 2 usage. */
+/* Exit codes (OkgExitCode): 0 done, 1 the suite said no or is unreachable, 2 usage. */
 static bool arg_json;
 static const char *arg_address;
 
 static int fail_bus(const char *what, int r, const sd_bus_error *e) {
         fprintf(stderr, "okgctl: %s: %s\n", what,
                 e && sd_bus_error_is_set(e) ? e->message : strerror(-r));
-        return 1;
+        return OKG_EXIT_FAILURE;
 }
 
 static void print_json(json_object *o) {
@@ -81,7 +72,9 @@ static int connect_bus(sd_bus **ret) {
         if (r < 0)
                 return r;
         a = addr;
-        r = sd_bus_new(&bus);
+        r = okg_bus_error_map_register();
+        if (r >= 0)
+                r = sd_bus_new(&bus);
         if (r >= 0)
                 r = sd_bus_set_address(bus, a);
         if (r >= 0)
@@ -117,7 +110,8 @@ static int list_units(sd_bus *bus, const char *method, json_object **ret) {
         UnitRow u;
         int r;
 
-        r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, method, &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, method,
+                               &e, &reply, "");
         if (r < 0) {
                 json_object_put(arr);
                 fail_bus(method, r, &e);
@@ -138,8 +132,9 @@ static int list_units(sd_bus *bus, const char *method, json_object **ret) {
                 json_object_object_add(o, "ready", json_object_new_boolean(u.ready));
                 json_object_object_add(o, "bootOrder", json_object_new_int(u.boot));
                 json_object_object_add(o, "restarts", json_object_new_int64(u.restarts));
-                if (sd_bus_get_property_string(bus, SIDECAR, u.path, SIDECAR ".Unit", "LastExitStatus",
-                                               NULL, &exit_status) >= 0) {
+                if (sd_bus_get_property_string(bus, OKG_SIDECAR_NAME, u.path,
+                                               OKG_SIDECAR_UNIT_IFACE, "LastExitStatus", NULL,
+                                               &exit_status) >= 0) {
                         json_object_object_add(o, "lastExit", json_object_new_string(exit_status));
                         free(exit_status);
                 }
@@ -186,8 +181,8 @@ static int get_bool_prop(sd_bus *bus, const char *dest, const char *path, const 
 static char **hot_update_protections(sd_bus *bus) {
         char **l = NULL;
 
-        if (sd_bus_get_property_strv(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "Protections", NULL,
-                                     &l) < 0)
+        if (sd_bus_get_property_strv(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH,
+                                     OKG_HOTUPDATE_IFACE, "Protections", NULL, &l) < 0)
                 return NULL;
         return l;
 }
@@ -204,18 +199,23 @@ static int cmd_status(sd_bus *bus, char **args) {
         json_object *units = NULL;
         int r, ready, healthy;
 
-        if (get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Version", &version) < 0 ||
-            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "State", &state) < 0 ||
-            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "StartOrder", &order) < 0 ||
-            get_string_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "ConfigFile", &config) < 0) {
+        if (get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "Version",
+                            &version) < 0 ||
+            get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "State",
+                            &state) < 0 ||
+            get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                            "StartOrder", &order) < 0 ||
+            get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                            "ConfigFile", &config) < 0) {
                 fprintf(stderr, "okgctl: okg-sidecard does not answer on this bus\n");
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
-        ready = get_bool_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Ready");
-        healthy = get_bool_prop(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "Healthy");
+        ready = get_bool_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "Ready");
+        healthy = get_bool_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                                "Healthy");
         r = list_units(bus, "ListUnits", &units);
         if (r < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         _cleanup_(strv_freep) char **prot = hot_update_protections(bus);
         if (arg_json) {
                 json_object *o = json_object_new_object();
@@ -234,7 +234,7 @@ static int cmd_status(sd_bus *bus, char **args) {
                 }
                 print_json(o);
                 json_object_put(o);
-                return 0;
+                return OKG_EXIT_SUCCESS;
         }
         printf("okg-sidecar %s: %s, %s, %s\n", version, state, ready > 0 ? "ready" : "not ready",
                healthy > 0 ? "healthy" : "UNHEALTHY");
@@ -252,33 +252,34 @@ static int cmd_status(sd_bus *bus, char **args) {
                                "listening beyond loopback");
                 printf("\n");
         }
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int cmd_plugins(sd_bus *bus, char **args) {
         json_object *units = NULL;
 
         if (list_units(bus, "ListPlugins", &units) < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         if (arg_json)
                 print_json(units);
         else
                 print_units(units);
         json_object_put(units);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int cmd_unit_op(sd_bus *bus, const char *method, const char *name) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, method, &e, NULL, "s", name);
+        int r = sd_bus_call_method(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                                   method, &e, NULL, "s", name);
         if (r < 0) {
                 fail_bus(name, r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         if (arg_json)
                 printf("{\"%s\": \"%s\", \"ok\": true}\n", method, name);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 static int cmd_start(sd_bus *bus, char **args) {
@@ -296,18 +297,19 @@ static int cmd_reload(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int changed = 0, r;
 
-        r = sd_bus_call_method(bus, SIDECAR, SIDECAR_PATH, SIDECAR, "ReloadConfig", &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
+                               "ReloadConfig", &e, &reply, "");
         if (r < 0) {
                 fail_bus("reload refused", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         (void) sd_bus_message_read(reply, "b", &changed);
         if (arg_json)
                 printf("{\"changed\": %s}\n", changed ? "true" : "false");
         else
                 printf("%s\n", changed ? "config reloaded" : "config unchanged");
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 /* ---- storage ---- */
@@ -323,19 +325,22 @@ static int cmd_storage(sd_bus *bus, char **args) {
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
                 _cleanup_(freep) char *v = NULL;
-                r = get_string_prop(bus, STORAGE, STORAGE_PATH, STORAGE, strings[i], &v);
+                r = get_string_prop(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH, OKG_STORAGE_IFACE,
+                                    strings[i], &v);
                 if (r < 0) {
                         json_object_put(o);
                         fprintf(stderr, "okgctl: okg-storaged does not answer: %s\n", strerror(-r));
-                        return 1;
+                        return OKG_EXIT_FAILURE;
                 }
                 json_object_object_add(o, strings[i], json_object_new_string(v));
         }
-        (void) sd_bus_get_property_trivial(bus, STORAGE, STORAGE_PATH, STORAGE, "Pending", NULL, 'u', &pending);
+        (void) sd_bus_get_property_trivial(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                           OKG_STORAGE_IFACE, "Pending", NULL, 'u', &pending);
         json_object_object_add(o, "Pending", json_object_new_int64(pending));
         for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
                 uint64_t v = 0;
-                (void) sd_bus_get_property_trivial(bus, STORAGE, STORAGE_PATH, STORAGE, counters[i], NULL, 't', &v);
+                (void) sd_bus_get_property_trivial(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                                   OKG_STORAGE_IFACE, counters[i], NULL, 't', &v);
                 json_object_object_add(o, counters[i], json_object_new_int64((int64_t) v));
         }
         if (arg_json)
@@ -345,7 +350,7 @@ static int cmd_storage(sd_bus *bus, char **args) {
                         printf("%-20s %s\n", k, json_object_get_string(v));
         }
         json_object_put(o);
-        return 0;
+        return OKG_EXIT_SUCCESS;
 }
 
 /* ---- hot update ---- */
@@ -360,11 +365,12 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                 /* No arguments: show the current version and the last result. */
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *st = NULL;
                 const char *json = NULL;
-                r = sd_bus_call_method(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "GetStatus", &e, &st, "");
+                r = sd_bus_call_method(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH,
+                                       OKG_HOTUPDATE_IFACE, "GetStatus", &e, &st, "");
                 if (r < 0 || sd_bus_message_read(st, "s", &json) < 0) {
                         fail_bus("hot update status", r, &e);
                         sd_bus_error_free(&e);
-                        return 1;
+                        return OKG_EXIT_FAILURE;
                 }
                 if (arg_json)
                         puts(json);
@@ -378,27 +384,29 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                         } else
                                 puts(json);
                 }
-                return 0;
+                return OKG_EXIT_SUCCESS;
         }
         if (!args[1]) {
                 fprintf(stderr, "okgctl: hot-update VERSION URL [SHA256 [FILENAME]]\n");
-                return 2;
+                return OKG_EXIT_USAGE;
         }
-        r = sd_bus_call_method(bus, HOTUPDATE, HOTUPDATE_PATH, HOTUPDATE, "Update", &e, &reply,
-                               "ssss", args[0], args[1], args[2] ?: "", args[2] && args[3] ? args[3] : "");
+        r = sd_bus_call_method(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE,
+                               "Update", &e, &reply, "ssss", args[0], args[1], args[2] ?: "",
+                               args[2] && args[3] ? args[3] : "");
         if (r < 0) {
                 fail_bus("hot update", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         r = sd_bus_message_read(reply, "ss", &state, &message);
         if (r < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         if (arg_json)
                 printf("{\"state\": \"%s\", \"message\": \"%s\"}\n", state, message);
         else
                 printf("%s: %s\n", state, message);
-        return streq(state, "Succeeded") || streq(state, "Unchanged") ? 0 : 1;
+        return streq(state, "Succeeded") || streq(state, "Unchanged") ? OKG_EXIT_SUCCESS
+                                                                       : OKG_EXIT_FAILURE;
 }
 
 /* ---- probes ---- */
@@ -412,14 +420,16 @@ static int cmd_probes(sd_bus *bus, char **args) {
         uint32_t index;
         int failing, r;
 
-        r = sd_bus_call_method(bus, PROBE, PROBE_PATH, PROBE, "ListEndpoints", &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_PROBE_NAME, OKG_PROBE_PATH, OKG_PROBE_IFACE,
+                               "ListEndpoints", &e, &reply, "");
         if (r < 0) {
                 json_object_put(arr);
                 fail_bus("probes", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
-        (void) get_string_prop(bus, PROBE, PROBE_PATH, PROBE, "OpsState", &ops);
+        (void) get_string_prop(bus, OKG_PROBE_NAME, OKG_PROBE_PATH, OKG_PROBE_IFACE, "OpsState",
+                               &ops);
         r = sd_bus_message_enter_container(reply, 'a', "(uosssb)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uosssb)", &index, &path, &url, &state,
                                                   &result, &failing)) > 0) {
@@ -427,9 +437,14 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 _cleanup_(freep) char *err = NULL;
                 uint64_t probes = 0, failures = 0;
 
-                (void) get_string_prop(bus, PROBE, path, PROBE ".Endpoint", "LastError", &err);
-                (void) sd_bus_get_property_trivial(bus, PROBE, path, PROBE ".Endpoint", "Probes", NULL, 't', &probes);
-                (void) sd_bus_get_property_trivial(bus, PROBE, path, PROBE ".Endpoint", "Failures", NULL, 't', &failures);
+                (void) get_string_prop(bus, OKG_PROBE_NAME, path, OKG_PROBE_ENDPOINT_IFACE,
+                                       "LastError", &err);
+                (void) sd_bus_get_property_trivial(bus, OKG_PROBE_NAME, path,
+                                                   OKG_PROBE_ENDPOINT_IFACE, "Probes", NULL, 't',
+                                                   &probes);
+                (void) sd_bus_get_property_trivial(bus, OKG_PROBE_NAME, path,
+                                                   OKG_PROBE_ENDPOINT_IFACE, "Failures", NULL, 't',
+                                                   &failures);
                 json_object_object_add(o, "index", json_object_new_int64(index));
                 json_object_object_add(o, "url", json_object_new_string(url));
                 json_object_object_add(o, "state", json_object_new_string(state));
@@ -446,7 +461,7 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 json_object_object_add(o, "endpoints", arr);
                 print_json(o);
                 json_object_put(o);
-                return r < 0 ? 1 : 0;
+                return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
         }
         printf("opsState %s\n\n%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", isempty(ops) ? "-" : ops,
                "#", "URL", "STATE", "RESULT", "FAILING", "PROBES", "FAILURES", "LAST ERROR");
@@ -466,7 +481,7 @@ static int cmd_probes(sd_bus *bus, char **args) {
 #undef S
         }
         json_object_put(arr);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
 }
 
 /* ---- service qualities ---- */
@@ -482,17 +497,18 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
         const char *path, *name, *type, *status, *message, *error;
         int r;
 
-        r = sd_bus_call_method(bus, SQ, SQ_PATH, SQ, "ListProbes", &e, &reply, "");
+        r = sd_bus_call_method(bus, OKG_SERVICE_QUALITY_NAME, OKG_SERVICE_QUALITY_PATH, OKG_SERVICE_QUALITY_IFACE, "ListProbes", &e, &reply, "");
         if (r < 0) {
                 json_object_put(top);
                 json_object_put(arr);
                 fail_bus("service-quality", r, &e);
                 sd_bus_error_free(&e);
-                return 1;
+                return OKG_EXIT_FAILURE;
         }
         for (size_t i = 0; i < ELEMENTSOF(props); i++) {
                 _cleanup_(freep) char *v = NULL;
-                (void) get_string_prop(bus, SQ, SQ_PATH, SQ, props[i], &v);
+                (void) get_string_prop(bus, OKG_SERVICE_QUALITY_NAME, OKG_SERVICE_QUALITY_PATH,
+                                      OKG_SERVICE_QUALITY_IFACE, props[i], &v);
                 json_object_object_add(top, keys[i], json_object_new_string(strempty(v)));
         }
         r = sd_bus_message_enter_container(reply, 'a', "(osssss)");
@@ -510,7 +526,7 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
         if (arg_json) {
                 print_json(top);
                 json_object_put(top);
-                return r < 0 ? 1 : 0;
+                return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
         }
         {
                 json_object *v;
@@ -537,33 +553,34 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
 #undef S
         }
         json_object_put(top);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
 }
 
 /* ---- log level ---- */
 
 static const char *daemon_bus_name(const char *d) {
         if (streq(d, "sidecard") || streq(d, "okg-sidecard") || streq(d, "sidecar"))
-                return SIDECAR;
+                return OKG_SIDECAR_NAME;
         if (streq(d, "storaged") || streq(d, "okg-storaged") || streq(d, "storage"))
-                return STORAGE;
+                return OKG_STORAGE_NAME;
         if (streq(d, "hotupdated") || streq(d, "okg-hotupdated") || streq(d, "hot_update"))
-                return HOTUPDATE;
+                return OKG_HOTUPDATE_NAME;
         if (streq(d, "probed") || streq(d, "okg-probed") || streq(d, "http_probe"))
-                return PROBE;
+                return OKG_PROBE_NAME;
         if (streq(d, "service_quality") || streq(d, "service-quality"))
-                return SQ;
+                return OKG_SERVICE_QUALITY_NAME;
         return NULL;
 }
 
 static int cmd_log_level(sd_bus *bus, char **args) {
-        static const char *const all[] = { SIDECAR, STORAGE, HOTUPDATE, PROBE };
+        static const char *const all[] = { OKG_SIDECAR_NAME, OKG_STORAGE_NAME, OKG_HOTUPDATE_NAME,
+                                           OKG_PROBE_NAME };
         const char *level = args[1] ? args[1] : args[0], *only = args[1] ? args[0] : NULL;
         int ret = 0;
 
         if (only && !daemon_bus_name(only)) {
                 fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed)\n", only);
-                return 2;
+                return OKG_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
                 sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -573,13 +590,13 @@ static int cmd_log_level(sd_bus *bus, char **args) {
                         continue;
                 if (!level) {
                         _cleanup_(freep) char *v = NULL;
-                        r = sd_bus_get_property_string(bus, all[i], "/org/freedesktop/LogControl1",
-                                                       "org.freedesktop.LogControl1", "LogLevel", &e, &v);
+                        r = sd_bus_get_property_string(bus, all[i], OKG_LOG_CONTROL_PATH,
+                                                       OKG_LOG_CONTROL_IFACE, "LogLevel", &e, &v);
                         if (r >= 0)
                                 printf("%-28s %s\n", all[i], v);
                 } else
-                        r = sd_bus_set_property(bus, all[i], "/org/freedesktop/LogControl1",
-                                                "org.freedesktop.LogControl1", "LogLevel", &e, "s", level);
+                        r = sd_bus_set_property(bus, all[i], OKG_LOG_CONTROL_PATH,
+                                                OKG_LOG_CONTROL_IFACE, "LogLevel", &e, "s", level);
                 if (r < 0) {
                         /* A daemon that is not running is skipped when setting all of them. */
                         if (only || !sd_bus_error_has_name(&e, SD_BUS_ERROR_SERVICE_UNKNOWN)) {
@@ -621,7 +638,7 @@ typedef struct Verb {
         int (*run)(sd_bus *bus, char **args);
 } Verb;
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },   { "version", no_argument, NULL, 'V' },
                 { "json", no_argument, NULL, 'j' },   { "address", required_argument, NULL, 'a' },
@@ -661,10 +678,10 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case 'h':
                         help();
-                        return 0;
+                        return OKG_EXIT_SUCCESS;
                 case 'V':
                         printf("okgctl %s\n", OKG_VERSION);
-                        return 0;
+                        return OKG_EXIT_SUCCESS;
                 case 'j':
                         arg_json = true;
                         break;
@@ -672,7 +689,7 @@ int main(int argc, char **argv) {
                         arg_address = optarg;
                         break;
                 default:
-                        return 2;
+                        return OKG_EXIT_USAGE;
                 }
         if (optind >= argc) {
                 verb = &verbs[0];
@@ -682,7 +699,7 @@ int main(int argc, char **argv) {
                                 verb = &verbs[i];
                 if (!verb) {
                         fprintf(stderr, "okgctl: unknown command '%s' (see okgctl --help)\n", argv[optind]);
-                        return 2;
+                        return OKG_EXIT_USAGE;
                 }
                 optind++;
         }
@@ -690,13 +707,15 @@ int main(int argc, char **argv) {
         if (n < verb->min_args || n > verb->max_args) {
                 fprintf(stderr, "okgctl: '%s' takes %d to %d argument(s) (see okgctl --help)\n",
                         verb->name, verb->min_args, verb->max_args);
-                return 2;
+                return OKG_EXIT_USAGE;
         }
         for (int i = 0; i < n; i++)
                 args[i] = argv[optind + i];
         if (connect_bus(&bus) < 0)
-                return 1;
+                return OKG_EXIT_FAILURE;
         r = verb->run(bus, args);
         sd_bus_flush_close_unref(bus);
         return r;
 }
+
+OKG_DEFINE_MAIN_FUNCTION(run);
