@@ -574,12 +574,12 @@ static const char *daemon_bus_name(const char *d) {
 
 static int cmd_log_level(sd_bus *bus, char **args) {
         static const char *const all[] = { OKG_SIDECAR_NAME, OKG_STORAGE_NAME, OKG_HOTUPDATE_NAME,
-                                           OKG_PROBE_NAME };
+                                           OKG_PROBE_NAME, OKG_SERVICE_QUALITY_NAME };
         const char *level = args[1] ? args[1] : args[0], *only = args[1] ? args[0] : NULL;
         int ret = 0;
 
         if (only && !daemon_bus_name(only)) {
-                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed)\n", only);
+                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed, service_quality)\n", only);
                 return OKG_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {

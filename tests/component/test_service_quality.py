@@ -148,6 +148,12 @@ def test_local_tcp_closed_port_and_exec_without_shared_pid_namespace(suite_facto
     out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
                           "service-quality"], capture_output=True, text=True, timeout=scaled(30))
     assert out.returncode == 0 and "source file (source file: the downward-API file" in out.stdout
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "log-level", "service_quality", "debug"], capture_output=True, text=True,
+                         timeout=scaled(30))
+    assert out.returncode == 0, out.stderr
+    assert s.busctl("get-property", SQ[0], "/org/freedesktop/LogControl1",
+                    "org.freedesktop.LogControl1", "LogLevel", json_out=True)["data"] == "debug"
 
 
 def test_bad_annotation_is_refused_and_changes_nothing(suite_factory, tmp_path, nginx_game):
