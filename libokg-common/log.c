@@ -5,35 +5,32 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "okg-string-table.h"
 
 static int max_level = LOG_INFO;
 static LogTarget target = LOG_TARGET_CONSOLE;
 static char ident[64] = "okg";
 
-static const char *const level_names[] = {
+static const char *const log_level_table[] = {
         [LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
         [LOG_ERR] = "err",       [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
         [LOG_INFO] = "info",     [LOG_DEBUG] = "debug",
 };
 
-static const char *const target_names[_LOG_TARGET_MAX] = {
+static const char *const log_target_table[_LOG_TARGET_MAX] = {
         [LOG_TARGET_CONSOLE] = "console",
         [LOG_TARGET_KMSG] = "kmsg",
         [LOG_TARGET_NULL] = "null",
 };
 
-const char *log_level_to_string(int level) {
-        if (level < 0 || level >= (int) ELEMENTSOF(level_names))
-                return NULL;
-        return level_names[level];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(log_level, int);
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(log_target, LogTarget);
 
 int log_level_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
-                if (streq(s, level_names[i]))
-                        return (int) i;
+        ssize_t i = okg_string_table_lookup(log_level_table, ELEMENTSOF(log_level_table), s, false);
+
+        if (i >= 0 || !s)
+                return (int) i;
         if (streq(s, "error"))
                 return LOG_ERR;
         if (s[0] >= '0' && s[0] <= '7' && s[1] == 0)
@@ -41,18 +38,11 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
-const char *log_target_to_string(LogTarget t) {
-        if (t < 0 || t >= _LOG_TARGET_MAX)
-                return NULL;
-        return target_names[t];
-}
-
 LogTarget log_target_from_string(const char *s) {
-        if (!s)
-                return _LOG_TARGET_INVALID;
-        for (int i = 0; i < _LOG_TARGET_MAX; i++)
-                if (streq(s, target_names[i]))
-                        return (LogTarget) i;
+        ssize_t i = okg_string_table_lookup(log_target_table, ELEMENTSOF(log_target_table), s, false);
+
+        if (i >= 0 || !s)
+                return (LogTarget) i;
         /* systemd's other targets all end up on our stderr; accept them so scripts written
          * for systemd daemons keep working. */
         if (streq(s, "auto") || streq(s, "journal") || streq(s, "journal-or-kmsg") ||

@@ -6,6 +6,7 @@
 #include "macro.h"
 #include "okg-bus-api.h"
 #include "okg-bus.h"
+#include "okg-event.h"
 #include "okg-util.h"
 
 #define RECONNECT_FIRST_USEC (50 * USEC_PER_MSEC)
@@ -168,17 +169,10 @@ static int schedule_reconnect(OkgBus *b) {
 
         b->attempts++;
         delay = okg_backoff_usec(b->attempts, RECONNECT_FIRST_USEC, RECONNECT_MAX_USEC);
-        if (!b->reconnect_timer) {
-                r = sd_event_add_time_relative(b->event, &b->reconnect_timer, CLOCK_MONOTONIC,
-                                               delay, 0, on_reconnect_timer, b);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to arm the bus reconnect timer: %m");
-                return 0;
-        }
-        r = sd_event_source_set_time_relative(b->reconnect_timer, delay);
+        r = okg_timer_arm(b->event, &b->reconnect_timer, delay, 0, on_reconnect_timer, b, NULL);
         if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(b->reconnect_timer, SD_EVENT_ONESHOT);
+                return log_error_errno(r, "Failed to arm the bus reconnect timer: %m");
+        return 0;
 }
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {

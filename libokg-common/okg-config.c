@@ -13,68 +13,29 @@
 #include "macro.h"
 #include "okg-config.h"
 #include "okg-kube-names.h"
+#include "okg-string-table.h"
 
-static const char *const restart_policy_table[_RESTART_POLICY_MAX] = {
+static const char *const restart_policy_table[_RESTART_POLICY_MAX + 1] = {
         [RESTART_ALWAYS] = "Always",
         [RESTART_ON_FAILURE] = "OnFailure",
         [RESTART_NEVER] = "Never",
 };
 
-static const char *const start_order_table[_START_ORDER_MAX] = {
+static const char *const start_order_table[_START_ORDER_MAX + 1] = {
         [START_ORDER_BEFORE] = "Before",
         [START_ORDER_AFTER] = "After",
 };
 
-static const char *const storage_backend_table[_STORAGE_BACKEND_MAX] = {
+static const char *const storage_backend_table[_STORAGE_BACKEND_MAX + 1] = {
         [STORAGE_BACKEND_AUTO] = "auto",
         [STORAGE_BACKEND_KUBERNETES] = "kubernetes",
         [STORAGE_BACKEND_LOCAL] = "local",
 };
 
-const char *storage_backend_to_string(StorageBackend b) {
-        if (b < 0 || b >= _STORAGE_BACKEND_MAX)
-                return NULL;
-        return storage_backend_table[b];
-}
-
-StorageBackend storage_backend_from_string(const char *s) {
-        if (!s)
-                return _STORAGE_BACKEND_INVALID;
-        for (int i = 0; i < _STORAGE_BACKEND_MAX; i++)
-                if (strcasecmp(s, storage_backend_table[i]) == 0)
-                        return (StorageBackend) i;
-        return _STORAGE_BACKEND_INVALID;
-}
-
-const char *restart_policy_to_string(RestartPolicy p) {
-        if (p < 0 || p >= _RESTART_POLICY_MAX)
-                return NULL;
-        return restart_policy_table[p];
-}
-
-RestartPolicy restart_policy_from_string(const char *s) {
-        if (!s)
-                return _RESTART_POLICY_INVALID;
-        for (int i = 0; i < _RESTART_POLICY_MAX; i++)
-                if (strcasecmp(s, restart_policy_table[i]) == 0)
-                        return (RestartPolicy) i;
-        return _RESTART_POLICY_INVALID;
-}
-
-const char *start_order_to_string(StartOrder o) {
-        if (o < 0 || o >= _START_ORDER_MAX)
-                return NULL;
-        return start_order_table[o];
-}
-
-StartOrder start_order_from_string(const char *s) {
-        if (!s)
-                return _START_ORDER_INVALID;
-        for (int i = 0; i < _START_ORDER_MAX; i++)
-                if (strcasecmp(s, start_order_table[i]) == 0)
-                        return (StartOrder) i;
-        return _START_ORDER_INVALID;
-}
+/* The tables end in NULL (sized _MAX + 1) so that they also serve as OkgConfigChoice names. */
+DEFINE_STRING_TABLE_LOOKUP_CASE(storage_backend, StorageBackend)
+DEFINE_STRING_TABLE_LOOKUP_CASE(restart_policy, RestartPolicy)
+DEFINE_STRING_TABLE_LOOKUP_CASE(start_order, StartOrder)
 
 SidecarConfig *sidecar_config_free(SidecarConfig *c) {
         if (!c)
@@ -105,290 +66,394 @@ const PluginSpec *sidecar_config_find_plugin(const SidecarConfig *c, const char 
         return NULL;
 }
 
-/* Shared state of one parse run: where messages go and whether we ran out of memory. */
-typedef struct Ctx {
-        const char *file;
-        OkgErrors *e;
-        int oom;
-} Ctx;
+/* The config layer: context, optional keys, the table reader and its readers. */
 
-/* A key's value, with an unquoted null counting as absent: `timeout:` with nothing after it
- * means "use the default", as in Kubernetes objects. */
-static OkgNode *get_opt(const OkgNode *m, const char *key) {
-        OkgNode *v = okg_node_get(m, key);
-        return okg_node_is_null(v) ? NULL : v;
+void okg_config_ctx_init(OkgConfigCtx *c, const char *file, OkgErrors *errors) {
+        *c = (OkgConfigCtx) { .file = file };
+        c->e = errors ?: &c->local;
+        c->n_before = c->e->n;
 }
 
-/* Like get_opt() for keys with two accepted spellings; *ret_key names the one used (or the
- * first spelling when neither is present). Returns -EINVAL when both are given. */
-static int get_either_opt(Ctx *c, const OkgNode *m, const char *path, const char *a,
-                          const char *b, OkgNode **ret, const char **ret_key) {
-        OkgNode *v = NULL;
-        const char *k = NULL;
-        int r;
+int okg_config_ctx_finish(OkgConfigCtx *c) {
+        int r = c->oom;
 
-        r = okg_node_get_either(m, a, b, c->file, path, c->e, &v, &k);
-        if (r < 0)
-                return r;
-        *ret = okg_node_is_null(v) ? NULL : v;
-        *ret_key = k ?: a;
-        return 0;
+        if (r == 0 && c->e->n > c->n_before)
+                r = -EINVAL;
+        okg_errors_sort(c->e, c->n_before);
+        return r;
 }
 
-static int read_string(Ctx *c, const OkgNode *n, const char *path, const char *key,
-                       char **ret) {
-        _cleanup_(freep) char *p = okg_path_key(path, key);
-        if (!p)
-                return -ENOMEM;
-        return okg_node_get_string(n, c->file, p, c->e, ret);
+void okg_config_ctx_done(OkgConfigCtx *c) {
+        okg_errors_done(&c->local);
 }
 
-static int read_uint(Ctx *c, const OkgNode *n, const char *path, const char *key,
-                     long long min, long long max, unsigned *ret) {
-        _cleanup_(freep) char *p = okg_path_key(path, key);
-        long long v;
-        int r;
-
-        if (!p)
-                return -ENOMEM;
-        r = okg_node_get_int(n, c->file, p, min, max, c->e, &v);
-        if (r < 0)
-                return r;
-        *ret = (unsigned) v;
-        return 0;
-}
-
-/* A case-insensitive choice among fixed names. */
-static int read_restart_policy(Ctx *c, const OkgNode *n, const char *path, const char *key,
-                               RestartPolicy *ret) {
-        _cleanup_(freep) char *p = okg_path_key(path, key);
-        char what[80];
-
-        if (!p)
-                return -ENOMEM;
-        if (n->type != OKG_NODE_SCALAR) {
-                okg_errors_add(c->e, c->file, n, p,
-                               "expected Always, OnFailure or Never, got %s",
-                               okg_node_describe(n, what, sizeof(what)));
-                return -EINVAL;
-        }
-        RestartPolicy rp = restart_policy_from_string(n->scalar);
-        if (rp < 0) {
-                okg_errors_add(c->e, c->file, n, p,
-                               "invalid value %s (expected Always, OnFailure or Never)",
-                               okg_node_describe(n, what, sizeof(what)));
-                return -EINVAL;
-        }
-        *ret = rp;
-        return 0;
-}
-
-static const char *const top_keys[] = {
-        "plugins",
-        "restartpolicy",
-        "restartPolicy",
-        "resources",
-        "sidecarstartorder",
-        "sidecarStartOrder",
-        "healthPort",
-        "healthAddress",
-        "gameReady",
-        "startTimeoutSeconds",
-        "stopTimeoutSeconds",
-        "watchdogSeconds",
-        "restartBackoff",
-        "storage",
-        NULL,
-};
-
-static const char *const plugin_keys[] = {
-        "name", "config", "bootorder", "bootOrder", "restartpolicy", "restartPolicy", NULL,
-};
-
-static int note(Ctx *c, int r) {
+int okg_config_note(OkgConfigCtx *c, int r) {
         if (r == -ENOMEM)
                 c->oom = r;
         return r;
 }
 
-static void parse_resources(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
-        static const char *const keys[] = { "CPU", "cpu", "Memory", "memory", NULL };
-        static const struct {
-                const char *a, *b;
-                size_t offset;
-        } fields[] = {
-                { "CPU", "cpu", offsetof(SidecarConfig, cpu) },
-                { "Memory", "memory", offsetof(SidecarConfig, memory) },
-        };
+OkgNode *okg_config_get_opt(const OkgNode *m, const char *key) {
+        OkgNode *v = okg_node_get(m, key);
+        return okg_node_is_null(v) ? NULL : v;
+}
+
+char *okg_config_path(OkgConfigCtx *c, const char *path, const char *key) {
+        char *p = okg_path_key(path, key);
+        if (!p)
+                okg_config_note(c, -ENOMEM);
+        return p;
+}
+
+void okg_config_missing(OkgConfigCtx *c, const OkgNode *at, const char *path, const char *key) {
+        _cleanup_(freep) char *p = okg_config_path(c, path, key);
+        if (p)
+                okg_errors_add(c->e, c->file, at, p, "required key is missing");
+}
+
+bool okg_config_check_mapping(OkgConfigCtx *c, const OkgNode *m, const char *path,
+                              const char *const *keys) {
         char what[80];
 
         if (m->type != OKG_NODE_MAPPING) {
-                okg_errors_add(c->e, c->file, m, "resources", "expected a mapping, got %s",
+                okg_errors_add(c->e, c->file, m, path, "expected a mapping, got %s",
                                okg_node_describe(m, what, sizeof(what)));
-                return;
+                return false;
         }
-        note(c, okg_node_check_keys(m, c->file, "resources", keys, c->e));
-
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-                OkgNode *v;
-                const char *k;
-                _cleanup_(freep) char *s = NULL;
-
-                if (get_either_opt(c, m, "resources", fields[i].a, fields[i].b, &v, &k) < 0 || !v)
-                        continue;
-                _cleanup_(freep) char *p = okg_path_key("resources", k);
-                if (!p) {
-                        c->oom = -ENOMEM;
-                        return;
-                }
-                if (note(c, okg_node_get_string(v, c->file, p, c->e, &s)) < 0)
-                        continue;
-                const char *why = kube_quantity_check(s);
-                if (why) {
-                        okg_errors_add(c->e, c->file, v, p,
-                                       "invalid quantity %s: %s (expected e.g. 100m, 0.5, "
-                                       "128Mi or 1G)",
-                                       okg_node_describe(v, what, sizeof(what)), why);
-                        continue;
-                }
-                char **field = (char **) ((char *) cfg + fields[i].offset);
-                free(*field);
-                *field = TAKE_PTR(s);
-        }
+        okg_config_note(c, okg_node_check_keys(m, c->file, path, keys, c->e));
+        return true;
 }
 
-static void parse_restart_backoff(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
-        static const char *const keys[] = { "initialMilliseconds", "maxSeconds",
-                                            "resetAfterSeconds", NULL };
+int okg_config_get_string(OkgConfigCtx *c, const OkgNode *v, const char *key_path, bool allow_empty,
+                      char **ret) {
+        _cleanup_(freep) char *s = NULL;
+        int r;
+
+        r = okg_config_note(c, okg_node_get_string(v, c->file, key_path, c->e, &s));
+        if (r < 0)
+                return r;
+        if (!allow_empty && isempty(s)) {
+                okg_errors_add(c->e, c->file, v, key_path, "must not be empty");
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+const OkgNode *okg_config_item_node(const OkgNode *m, const OkgConfigItem *item,
+                                    const char **ret_key) {
+        const OkgNode *v = okg_config_get_opt(m, item->key);
+        const char *k = item->key;
+
+        if (!v && item->alt) {
+                v = okg_config_get_opt(m, item->alt);
+                k = item->alt;
+        }
+        if (ret_key)
+                *ret_key = k;
+        return v;
+}
+
+int okg_config_read_items(OkgConfigCtx *c, const OkgNode *m, const char *path,
+                          const OkgConfigItem *items, void *base) {
+        _cleanup_(freep) const char **keys = NULL;
+        size_t n = 0, k = 0;
+
+        for (const OkgConfigItem *i = items; i->key; i++)
+                n++;
+        keys = calloc(2 * n + 1, sizeof(char *));
+        if (!keys)
+                return okg_config_note(c, -ENOMEM);
+        for (const OkgConfigItem *i = items; i->key; i++) {
+                keys[k++] = i->key;
+                if (i->alt)
+                        keys[k++] = i->alt;
+        }
+        if (!okg_config_check_mapping(c, m, path, keys))
+                return -EINVAL;
+
+        for (const OkgConfigItem *i = items; i->key && !c->oom; i++) {
+                OkgNode *v = NULL;
+                const char *spelling = i->key;
+
+                if (!i->reader)
+                        continue;
+                if (i->alt) {
+                        if (okg_node_get_either(m, i->key, i->alt, c->file, path, c->e, &v,
+                                                &spelling) < 0)
+                                continue;
+                        spelling = spelling ?: i->key;
+                } else
+                        v = okg_node_get(m, i->key);
+                if (okg_node_is_null(v))
+                        continue;
+
+                _cleanup_(freep) char *p = okg_config_path(c, path, spelling);
+                if (!p)
+                        break;
+                okg_config_note(c, i->reader(c, v, p, i, base));
+        }
+        return 0;
+}
+
+#define FIELD(type, base, item) ((type *) ((char *) (base) + (item)->offset))
+
+int okg_config_read_string(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                           const OkgConfigItem *item, void *base) {
+        char **field = FIELD(char *, base, item);
+        char *s;
+        int r;
+
+        r = okg_config_get_string(c, v, key_path, !(item->flags & OKG_CONFIG_NONEMPTY),
+                                  &s);
+        if (r < 0)
+                return r;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+/* The integer readers differ only in the field's type; the bounds come from the item. */
+#define DEFINE_INT_READER(name, type)                                                           \
+        int name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,                       \
+                 const OkgConfigItem *item, void *base) {                                       \
+                long long x;                                                                    \
+                int r = okg_node_get_int(v, c->file, key_path, item->min, item->max, c->e, &x); \
+                if (r >= 0)                                                                     \
+                        *FIELD(type, base, item) = (type) x;                                    \
+                return r;                                                                       \
+        }
+
+DEFINE_INT_READER(okg_config_read_uint, unsigned)
+DEFINE_INT_READER(okg_config_read_uint16, uint16_t)
+DEFINE_INT_READER(okg_config_read_uint64, uint64_t)
+
+int okg_config_read_bool(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                         const OkgConfigItem *item, void *base) {
+        return okg_node_get_bool(v, c->file, key_path, c->e, FIELD(bool, base, item));
+}
+
+int okg_config_read_url(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                        const OkgConfigItem *item, void *base) {
+        int r = okg_config_read_string(c, v, key_path, item, base);
+        if (r < 0)
+                return r;
+        return okg_config_url_check(c->e, c->file, v, key_path, *FIELD(char *, base, item))
+                       ? 0
+                       : -EINVAL;
+}
+
+int okg_config_read_absolute_path(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                                  const OkgConfigItem *item, void *base) {
         char what[80];
-        OkgNode *v;
-
-        if (m->type != OKG_NODE_MAPPING) {
-                okg_errors_add(c->e, c->file, m, "restartBackoff", "expected a mapping, got %s",
-                               okg_node_describe(m, what, sizeof(what)));
-                return;
-        }
-        note(c, okg_node_check_keys(m, c->file, "restartBackoff", keys, c->e));
-        v = get_opt(m, "initialMilliseconds");
-        if (v)
-                note(c, read_uint(c, v, "restartBackoff", "initialMilliseconds", 1, 60000,
-                                  &cfg->restart_initial_msec));
-        v = get_opt(m, "maxSeconds");
-        if (v)
-                note(c, read_uint(c, v, "restartBackoff", "maxSeconds", 1, 3600,
-                                  &cfg->restart_max_sec));
-        v = get_opt(m, "resetAfterSeconds");
-        if (v)
-                note(c, read_uint(c, v, "restartBackoff", "resetAfterSeconds", 1, 86400,
-                                  &cfg->restart_reset_sec));
-        if ((uint64_t) cfg->restart_initial_msec > (uint64_t) cfg->restart_max_sec * 1000)
-                okg_errors_add(c->e, c->file, m, "restartBackoff",
-                               "initialMilliseconds (%u) is above maxSeconds (%u s)",
-                               cfg->restart_initial_msec, cfg->restart_max_sec);
+        int r = okg_config_read_string(c, v, key_path, item, base);
+        if (r < 0)
+                return r;
+        if ((*FIELD(char *, base, item))[0] == '/')
+                return 0;
+        okg_errors_add(c->e, c->file, v, key_path, "must be an absolute path, got %s",
+                       okg_node_describe(v, what, sizeof(what)));
+        return -EINVAL;
 }
 
-static void parse_storage(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
-        static const char *const keys[] = { "backend", "resultConfigMap", "resultNamespace",
-                                            "events", "drainTimeoutSeconds",
-                                            "recordPruneAfterSeconds", NULL };
+bool okg_config_is_ip_address(const char *s) {
+        unsigned char buf[sizeof(struct in6_addr)];
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int okg_config_read_checked(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                            const OkgConfigItem *item, void *base) {
+        const OkgConfigCheck *check = item->data;
+        const char *s, *why;
         char what[80];
-        OkgNode *v;
-
-        if (m->type != OKG_NODE_MAPPING) {
-                okg_errors_add(c->e, c->file, m, "storage", "expected a mapping, got %s",
-                               okg_node_describe(m, what, sizeof(what)));
-                return;
+        int r = okg_config_read_string(c, v, key_path, item, base);
+        if (r < 0)
+                return r;
+        s = *FIELD(char *, base, item);
+        okg_node_describe(v, what, sizeof(what));
+        if (check->valid) {
+                if (check->valid(s))
+                        return 0;
+                okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s (expected %s)",
+                               check->noun, what, check->expected);
+                return -EINVAL;
         }
-        note(c, okg_node_check_keys(m, c->file, "storage", keys, c->e));
-
-        v = get_opt(m, "backend");
-        if (v) {
-                _cleanup_(freep) char *s = NULL;
-                if (note(c, read_string(c, v, "storage", "backend", &s)) >= 0) {
-                        StorageBackend b = storage_backend_from_string(s);
-                        if (b < 0)
-                                okg_errors_add(c->e, c->file, v, "storage.backend",
-                                               "invalid value %s (expected auto, kubernetes or local)",
-                                               okg_node_describe(v, what, sizeof(what)));
-                        else
-                                cfg->storage_backend = b;
-                }
-        }
-        for (size_t i = 0; i < 2; i++) {
-                const char *key = i == 0 ? "resultConfigMap" : "resultNamespace";
-                char **dest = i == 0 ? &cfg->result_configmap : &cfg->result_namespace;
-                _cleanup_(freep) char *s = NULL, *p = okg_path_key("storage", key);
-                const char *why;
-
-                v = get_opt(m, key);
-                if (!v)
-                        continue;
-                if (note(c, read_string(c, v, "storage", key, &s)) < 0)
-                        continue;
-                why = kube_dns_subdomain_check(s);
-                if (why)
-                        okg_errors_add(c->e, c->file, v, p ?: key, "invalid name %s: %s",
-                                       okg_node_describe(v, what, sizeof(what)), why);
-                else {
-                        free(*dest);
-                        *dest = TAKE_PTR(s);
-                }
-        }
-        v = get_opt(m, "events");
-        if (v)
-                note(c, okg_node_get_bool(v, c->file, "storage.events", c->e, &cfg->events));
-        v = get_opt(m, "drainTimeoutSeconds");
-        if (v)
-                note(c, read_uint(c, v, "storage", "drainTimeoutSeconds", 1, 3600,
-                                  &cfg->drain_timeout_sec));
-        v = get_opt(m, "recordPruneAfterSeconds");
-        if (v)
-                note(c, read_uint(c, v, "storage", "recordPruneAfterSeconds", 0, 2592000,
-                                  &cfg->record_prune_after_sec));
+        why = check->why(s);
+        if (!why)
+                return 0;
+        okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s: %s%s%s%s", check->noun, what,
+                       why, check->expected ? " (expected " : "", strempty(check->expected),
+                       check->expected ? ")" : "");
+        return -EINVAL;
 }
 
-static void parse_game_ready(Ctx *c, const OkgNode *m, SidecarConfig *cfg) {
-        static const char *const keys[] = { "processName", "url", "timeoutSeconds", NULL };
-        char what[80];
-        OkgNode *v;
+const OkgConfigCheck okg_config_label_key_check = {
+        .noun = "label key",
+        .why = kube_qualified_name_check,
+};
 
-        if (m->type != OKG_NODE_MAPPING) {
-                okg_errors_add(c->e, c->file, m, "gameReady", "expected a mapping, got %s",
-                               okg_node_describe(m, what, sizeof(what)));
-                return;
+const OkgConfigCheck okg_config_annotation_key_check = {
+        .noun = "annotation key",
+        .why = kube_qualified_name_check,
+};
+
+/* "A, B or C" */
+static void choice_list(const OkgConfigChoice *ch, char *buf, size_t size) {
+        size_t n = 0, l = 0;
+
+        buf[0] = 0;
+        while (ch->names[n])
+                n++;
+        for (size_t i = 0; i < n && l < size; i++) {
+                int k = snprintf(buf + l, size - l, "%s%s",
+                                 i == 0 ? "" : i + 1 == n ? " or " : ", ", ch->names[i]);
+                if (k < 0)
+                        break;
+                l += (size_t) k;
         }
-        note(c, okg_node_check_keys(m, c->file, "gameReady", keys, c->e));
-
-        v = get_opt(m, "processName");
-        if (v) {
-                _cleanup_(freep) char *s = NULL;
-                if (note(c, read_string(c, v, "gameReady", "processName", &s)) >= 0) {
-                        if (isempty(s))
-                                okg_errors_add(c->e, c->file, v, "gameReady.processName",
-                                               "must not be empty");
-                        else {
-                                free(cfg->game_process_name);
-                                cfg->game_process_name = TAKE_PTR(s);
-                        }
-                }
-        }
-
-        v = get_opt(m, "url");
-        if (v) {
-                _cleanup_(freep) char *s = NULL;
-                if (note(c, read_string(c, v, "gameReady", "url", &s)) >= 0) {
-                        if (okg_config_url_check(c->e, c->file, v, "gameReady.url", s)) {
-                                free(cfg->game_url);
-                                cfg->game_url = TAKE_PTR(s);
-                        }
-                }
-        }
-
-        v = get_opt(m, "timeoutSeconds");
-        if (v)
-                note(c, read_uint(c, v, "gameReady", "timeoutSeconds", 1, 86400,
-                                  &cfg->game_timeout_sec));
 }
+
+int okg_config_choice_index(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                       const OkgConfigItem *item) {
+        const OkgConfigChoice *ch = item->data;
+        _cleanup_(freep) char *s = NULL;
+        char what[80], list[200];
+        int r;
+
+        choice_list(ch, list, sizeof list);
+        if (item->flags & (OKG_CONFIG_AS_STRING | OKG_CONFIG_NONEMPTY)) {
+                r = okg_config_get_string(c, v, key_path, !(item->flags & OKG_CONFIG_NONEMPTY),
+                                  &s);
+                if (r < 0)
+                        return r;
+        } else if (v->type != OKG_NODE_SCALAR) {
+                okg_errors_add(c->e, c->file, v, key_path, "expected %s, got %s", list,
+                               okg_node_describe(v, what, sizeof(what)));
+                return -EINVAL;
+        }
+
+        for (int i = 0; ch->names[i]; i++)
+                if (strcasecmp(s ?: v->scalar, ch->names[i]) == 0)
+                        return i;
+        okg_errors_add(c->e, c->file, v, key_path, "invalid %s %s (expected %s)",
+                       ch->noun ?: "value", okg_node_describe(v, what, sizeof(what)), list);
+        return -EINVAL;
+}
+
+int okg_config_read_choice(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                           const OkgConfigItem *item, void *base) {
+        int r = okg_config_choice_index(c, v, key_path, item);
+        if (r >= 0)
+                *FIELD(int, base, item) = r;
+        return r;
+}
+
+int okg_config_read_choice_name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                                const OkgConfigItem *item, void *base) {
+        const OkgConfigChoice *ch = item->data;
+        int r = okg_config_choice_index(c, v, key_path, item);
+        if (r < 0)
+                return r;
+        return free_and_strdup(FIELD(char *, base, item), ch->names[r]);
+}
+
+int okg_config_read_section(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                            const OkgConfigItem *item, void *base) {
+        return okg_config_read_items(c, v, key_path, item->data, base);
+}
+
+/* The sidecar's own sections. */
+
+static const OkgConfigChoice restart_policy_choice = { .names = restart_policy_table };
+static const OkgConfigChoice start_order_choice = { .names = start_order_table };
+static const OkgConfigChoice storage_backend_choice = { .names = storage_backend_table };
+
+static const OkgConfigCheck quantity_check = {
+        .noun = "quantity",
+        .expected = "e.g. 100m, 0.5, 128Mi or 1G",
+        .why = kube_quantity_check,
+};
+
+static const OkgConfigCheck object_name_check = {
+        .noun = "name",
+        .why = kube_dns_subdomain_check,
+};
+
+static const OkgConfigCheck health_address_check = {
+        .noun = "address",
+        .expected = "a numeric IPv4 or IPv6 address such as 0.0.0.0 or ::",
+        .valid = okg_config_is_ip_address,
+};
+
+#define SC(field) offsetof(SidecarConfig, field)
+
+static const OkgConfigItem resources_items[] = {
+        { "CPU", "cpu", okg_config_read_checked, SC(cpu), .data = &quantity_check },
+        { "Memory", "memory", okg_config_read_checked, SC(memory), .data = &quantity_check },
+        {}
+};
+
+static const OkgConfigItem game_ready_items[] = {
+        { "processName", NULL, okg_config_read_string, SC(game_process_name),
+          .flags = OKG_CONFIG_NONEMPTY },
+        { "url", NULL, okg_config_read_url, SC(game_url) },
+        { "timeoutSeconds", NULL, okg_config_read_uint, SC(game_timeout_sec), 1, 86400 },
+        {}
+};
+
+static const OkgConfigItem restart_backoff_items[] = {
+        { "initialMilliseconds", NULL, okg_config_read_uint, SC(restart_initial_msec), 1, 60000 },
+        { "maxSeconds", NULL, okg_config_read_uint, SC(restart_max_sec), 1, 3600 },
+        { "resetAfterSeconds", NULL, okg_config_read_uint, SC(restart_reset_sec), 1, 86400 },
+        {}
+};
+
+static const OkgConfigItem storage_items[] = {
+        { "backend", NULL, okg_config_read_choice, SC(storage_backend),
+          .flags = OKG_CONFIG_AS_STRING, .data = &storage_backend_choice },
+        { "resultConfigMap", NULL, okg_config_read_checked, SC(result_configmap),
+          .data = &object_name_check },
+        { "resultNamespace", NULL, okg_config_read_checked, SC(result_namespace),
+          .data = &object_name_check },
+        { "events", NULL, okg_config_read_bool, SC(events) },
+        { "drainTimeoutSeconds", NULL, okg_config_read_uint, SC(drain_timeout_sec), 1, 3600 },
+        { "recordPruneAfterSeconds", NULL, okg_config_read_uint, SC(record_prune_after_sec), 0,
+          2592000 },
+        {}
+};
+
+/* The top level. restartpolicy comes before the plugins, which inherit it; `plugins` is read by
+ * parse_plugins(). */
+static const OkgConfigItem top_items[] = {
+        { "plugins" },
+        { "restartpolicy", "restartPolicy", okg_config_read_choice, SC(restart_policy),
+          .data = &restart_policy_choice },
+        { "resources", NULL, okg_config_read_section, .data = resources_items },
+        { "sidecarstartorder", "sidecarStartOrder", okg_config_read_choice, SC(start_order),
+          .data = &start_order_choice },
+        { "healthPort", NULL, okg_config_read_uint16, SC(health_port), 1, 65535 },
+        { "healthAddress", NULL, okg_config_read_checked, SC(health_address),
+          .data = &health_address_check },
+        { "gameReady", NULL, okg_config_read_section, .data = game_ready_items },
+        { "startTimeoutSeconds", NULL, okg_config_read_uint, SC(start_timeout_sec), 1, 3600 },
+        { "stopTimeoutSeconds", NULL, okg_config_read_uint, SC(stop_timeout_sec), 1, 3600 },
+        { "watchdogSeconds", NULL, okg_config_read_uint, SC(watchdog_sec), 0, 3600 },
+        { "restartBackoff", NULL, okg_config_read_section, .data = restart_backoff_items },
+        { "storage", NULL, okg_config_read_section, .data = storage_items },
+        {}
+};
+
+#define PS(field) offsetof(PluginSpec, field)
+
+/* One entry of `plugins`; name and config are read by parse_plugin(). */
+static const OkgConfigItem plugin_items[] = {
+        { "name" },
+        { "config" },
+        { "bootorder", "bootOrder", okg_config_read_uint, PS(boot_order), 0, 1000 },
+        { "restartpolicy", "restartPolicy", okg_config_read_choice, PS(restart_policy),
+          .data = &restart_policy_choice },
+        {}
+};
 
 static const PluginType *find_type(const PluginType *types, size_t n_types, const char *name) {
         for (size_t i = 0; i < n_types; i++)
@@ -419,14 +484,14 @@ static char *known_type_names(const PluginType *types, size_t n_types) {
  * its own settings (okg-storaged) need not know the plugins. */
 static const PluginType unchecked_plugin_type = { .name = "*" };
 
-static void parse_plugin(Ctx *c, const OkgNode *m, size_t index, const PluginType *types,
-                         size_t n_types, SidecarConfig *cfg, const OkgNode **name_nodes) {
+static void parse_plugin(OkgConfigCtx *c, const OkgNode *m, size_t index,
+                         const PluginType *types, size_t n_types, SidecarConfig *cfg,
+                         const OkgNode **name_nodes) {
         _cleanup_(freep) char *path = okg_path_index("plugins", index);
-        _cleanup_(freep) char *name = NULL;
+        _cleanup_(freep) char *name = NULL, *name_path = NULL, *config_path = NULL;
         const PluginType *type = NULL;
         PluginSpec *spec = &cfg->plugins[cfg->n_plugins];
-        OkgNode *v;
-        const char *k;
+        const OkgNode *v;
         char what[80];
 
         if (!path) {
@@ -439,23 +504,21 @@ static void parse_plugin(Ctx *c, const OkgNode *m, size_t index, const PluginTyp
                                okg_node_describe(m, what, sizeof(what)));
                 return;
         }
-        note(c, okg_node_check_keys(m, c->file, path, plugin_keys, c->e));
 
         *spec = (PluginSpec) {
                 .index = index,
                 .restart_policy = cfg->restart_policy,
         };
+        (void) okg_config_read_items(c, m, path, plugin_items, spec);
 
-        /* name */
-        v = okg_node_get(m, "name");
-        _cleanup_(freep) char *name_path = okg_path_key(path, "name");
-        if (!name_path) {
-                c->oom = -ENOMEM;
+        name_path = okg_config_path(c, path, "name");
+        config_path = okg_config_path(c, path, "config");
+        if (!name_path || !config_path)
                 return;
-        }
+        v = okg_node_get(m, "name");
         if (!v)
                 okg_errors_add(c->e, c->file, m, name_path, "required key is missing");
-        else if (note(c, okg_node_get_string(v, c->file, name_path, c->e, &name)) >= 0) {
+        else if (okg_config_note(c, okg_node_get_string(v, c->file, name_path, c->e, &name)) >= 0) {
                 type = types ? find_type(types, n_types, name) : &unchecked_plugin_type;
                 if (!type) {
                         _cleanup_(freep) char *known = known_type_names(types, n_types);
@@ -477,34 +540,15 @@ static void parse_plugin(Ctx *c, const OkgNode *m, size_t index, const PluginTyp
                                 name_nodes[index] = v;
                 }
         }
-
-        /* bootorder */
-        if (get_either_opt(c, m, path, "bootorder", "bootOrder", &v, &k) >= 0 && v) {
-                unsigned bo;
-                if (note(c, read_uint(c, v, path, k, 0, 1000, &bo)) >= 0)
-                        spec->boot_order = (int) bo;
-        }
-
-        /* restartpolicy */
-        if (get_either_opt(c, m, path, "restartpolicy", "restartPolicy", &v, &k) >= 0 && v)
-                note(c, read_restart_policy(c, v, path, k, &spec->restart_policy));
+        if (!type)
+                return;
 
         /* config: validated by the plugin; an absent section is validated as an empty mapping
          * placed at the plugin entry, so "required" messages still carry a position. */
-        const OkgNode *config = get_opt(m, "config");
+        const OkgNode *config = okg_config_get_opt(m, "config");
         OkgNode empty = { .type = OKG_NODE_MAPPING, .line = m->line, .column = m->column };
-        if (type) {
-                _cleanup_(freep) char *config_path = okg_path_key(path, "config");
-                if (!config_path) {
-                        c->oom = -ENOMEM;
-                        return;
-                }
-                if (type->validate)
-                        note(c, type->validate(config ?: &empty, c->file, config_path, c->e));
-        }
-
-        if (!type)
-                return;
+        if (type->validate)
+                okg_config_note(c, type->validate(config ?: &empty, c->file, config_path, c->e));
 
         spec->config_canonical = config ? okg_node_canonical(config) : strdup("");
         if (!spec->config_canonical) {
@@ -516,9 +560,10 @@ static void parse_plugin(Ctx *c, const OkgNode *m, size_t index, const PluginTyp
         cfg->n_plugins++;
 }
 
-static void parse_plugins(Ctx *c, const OkgNode *root, const OkgNode *seq,
-                          const PluginType *types, size_t n_types, SidecarConfig *cfg) {
+static void parse_plugins(OkgConfigCtx *c, const OkgNode *root, const PluginType *types,
+                          size_t n_types, SidecarConfig *cfg) {
         _cleanup_(freep) const OkgNode **name_nodes = NULL;
+        const OkgNode *seq = okg_node_get(root, "plugins");
         char what[80];
 
         if (!seq) {
@@ -570,19 +615,45 @@ static const char *hot_update_process_name(const OkgNode *root) {
         return NULL;
 }
 
+/* The cross-checks between sections, once each is read. */
+static void check_sidecar_config(OkgConfigCtx *c, const OkgNode *root, SidecarConfig *cfg) {
+        const OkgNode *backoff = okg_config_get_opt(root, "restartBackoff");
+        if (backoff && backoff->type == OKG_NODE_MAPPING &&
+            (uint64_t) cfg->restart_initial_msec > (uint64_t) cfg->restart_max_sec * 1000)
+                okg_errors_add(c->e, c->file, backoff, "restartBackoff",
+                               "initialMilliseconds (%u) is above maxSeconds (%u s)",
+                               cfg->restart_initial_msec, cfg->restart_max_sec);
+
+        if (!cfg->game_process_name) {
+                const char *pn = hot_update_process_name(root);
+                if (pn) {
+                        cfg->game_process_name = strdup(pn);
+                        if (!cfg->game_process_name)
+                                c->oom = -ENOMEM;
+                }
+        }
+
+        /* Only when nothing was given: a bad gameReady.url already has its own message. */
+        const OkgNode *gr = okg_config_get_opt(root, "gameReady");
+        bool game_given = okg_config_get_opt(gr, "processName") || okg_config_get_opt(gr, "url");
+        const char *order_key;
+        const OkgNode *order_node = okg_config_item_node(root, &top_items[3], &order_key);
+        if (cfg->start_order == START_ORDER_AFTER && !cfg->game_process_name && !cfg->game_url &&
+            !game_given)
+                okg_errors_add(c->e, c->file, order_node, order_key,
+                               "After needs gameReady.processName or gameReady.url (or a "
+                               "hot_update plugin's signal.processName) to tell when the game "
+                               "is up");
+}
+
 int sidecar_config_parse(const OkgNode *root, const char *file, const PluginType *types,
                          size_t n_types, SidecarConfig **ret, OkgErrors *errors) {
         _cleanup_(sidecar_config_freep) SidecarConfig *cfg = NULL;
-        OkgErrors local = {};
-        Ctx c = { .file = file, .e = errors ?: &local };
-        size_t n_before = c.e->n;
-        const OkgNode *order_node = NULL;
-        const char *order_key = "sidecarstartorder";
+        _cleanup_(okg_config_ctx_done) OkgConfigCtx c = {};
         char what[80];
-        OkgNode *v;
-        const char *k;
         int r;
 
+        okg_config_ctx_init(&c, file, errors);
         if (!root)
                 return -EINVAL;
 
@@ -616,115 +687,16 @@ int sidecar_config_parse(const OkgNode *root, const char *file, const PluginType
                 okg_errors_add(c.e, file, root, NULL,
                                "the top level must be a mapping of settings, got %s",
                                okg_node_describe(root, what, sizeof(what)));
-                okg_errors_done(&local);
                 return -EINVAL;
         }
 
-        note(&c, okg_node_check_keys(root, file, NULL, top_keys, c.e));
+        (void) okg_config_read_items(&c, root, NULL, top_items, cfg);
+        parse_plugins(&c, root, types, n_types, cfg);
+        check_sidecar_config(&c, root, cfg);
 
-        /* restartpolicy first: plugins inherit it. */
-        if (get_either_opt(&c, root, NULL, "restartpolicy", "restartPolicy", &v, &k) >= 0 && v)
-                note(&c, read_restart_policy(&c, v, NULL, k, &cfg->restart_policy));
-
-        parse_plugins(&c, root, okg_node_get(root, "plugins"), types, n_types, cfg);
-
-        v = get_opt(root, "resources");
-        if (v)
-                parse_resources(&c, v, cfg);
-
-        if (get_either_opt(&c, root, NULL, "sidecarstartorder", "sidecarStartOrder", &v, &k) >= 0 &&
-            v) {
-                order_key = k;
-                if (v->type != OKG_NODE_SCALAR)
-                        okg_errors_add(c.e, file, v, k, "expected Before or After, got %s",
-                                       okg_node_describe(v, what, sizeof(what)));
-                else {
-                        StartOrder o = start_order_from_string(v->scalar);
-                        if (o < 0)
-                                okg_errors_add(c.e, file, v, k,
-                                               "invalid value %s (expected Before or After)",
-                                               okg_node_describe(v, what, sizeof(what)));
-                        else {
-                                cfg->start_order = o;
-                                order_node = v;
-                        }
-                }
-        }
-
-        v = get_opt(root, "healthPort");
-        if (v) {
-                unsigned port;
-                if (note(&c, read_uint(&c, v, NULL, "healthPort", 1, 65535, &port)) >= 0)
-                        cfg->health_port = (uint16_t) port;
-        }
-
-        v = get_opt(root, "healthAddress");
-        if (v) {
-                _cleanup_(freep) char *s = NULL;
-                if (note(&c, okg_node_get_string(v, file, "healthAddress", c.e, &s)) >= 0) {
-                        unsigned char buf[sizeof(struct in6_addr)];
-                        if (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1)
-                                okg_errors_add(c.e, file, v, "healthAddress",
-                                               "invalid address %s (expected a numeric IPv4 or "
-                                               "IPv6 address such as 0.0.0.0 or ::)",
-                                               okg_node_describe(v, what, sizeof(what)));
-                        else {
-                                free(cfg->health_address);
-                                cfg->health_address = TAKE_PTR(s);
-                        }
-                }
-        }
-
-        v = get_opt(root, "gameReady");
-        if (v)
-                parse_game_ready(&c, v, cfg);
-
-        v = get_opt(root, "startTimeoutSeconds");
-        if (v)
-                note(&c, read_uint(&c, v, NULL, "startTimeoutSeconds", 1, 3600,
-                                   &cfg->start_timeout_sec));
-        v = get_opt(root, "stopTimeoutSeconds");
-        if (v)
-                note(&c, read_uint(&c, v, NULL, "stopTimeoutSeconds", 1, 3600,
-                                   &cfg->stop_timeout_sec));
-        v = get_opt(root, "watchdogSeconds");
-        if (v)
-                note(&c, read_uint(&c, v, NULL, "watchdogSeconds", 0, 3600, &cfg->watchdog_sec));
-
-        v = get_opt(root, "restartBackoff");
-        if (v)
-                parse_restart_backoff(&c, v, cfg);
-        v = get_opt(root, "storage");
-        if (v)
-                parse_storage(&c, v, cfg);
-
-        if (!cfg->game_process_name) {
-                const char *pn = hot_update_process_name(root);
-                if (pn) {
-                        cfg->game_process_name = strdup(pn);
-                        if (!cfg->game_process_name)
-                                c.oom = -ENOMEM;
-                }
-        }
-
-        /* Only when nothing was given: a bad gameReady.url already has its own message. */
-        const OkgNode *gr = get_opt(root, "gameReady");
-        bool game_given = get_opt(gr, "processName") || get_opt(gr, "url");
-        if (order_node && cfg->start_order == START_ORDER_AFTER && !cfg->game_process_name &&
-            !cfg->game_url && !game_given)
-                okg_errors_add(c.e, file, order_node, order_key,
-                               "After needs gameReady.processName or gameReady.url (or a "
-                               "hot_update plugin's signal.processName) to tell when the game "
-                               "is up");
-
-        r = c.oom;
-        if (r == 0 && c.e->n > n_before)
-                r = -EINVAL;
-        okg_errors_sort(c.e, n_before, file);
-        okg_errors_done(&local);
+        r = okg_config_ctx_finish(&c);
         if (r < 0)
                 return r;
-
         if (ret)
                 *ret = TAKE_PTR(cfg);
         return 0;

@@ -1,10 +1,49 @@
 /* The sidecar's config file (the proposal's ConfigMap `config.yaml`). Lowercase keys from the
  * proposal and camelCase keys from its English docs are both accepted. Each plugin's `config`
- * section is validated by that plugin's own parser, passed in as a PluginType table. */
+ * section is validated by that plugin's own parser, passed in as a PluginType table.
+ *
+ * Below it, the one config layer every section reader is built on: a parse context (OkgConfigCtx)
+ * that collects errors and remembers ENOMEM, the optional-key helpers, and okg_config_read_items()
+ * that reads a mapping from a table of OkgConfigItem {key, other spelling, reader, offset,
+ * bounds, data}, as systemd reads unit files from its ConfigPerfItem tables.
+ *
+ * Adding a config section (e.g. a new plugin kind `service_quality`); okg-probed/probed-config.c
+ * and okg-hotupdated/hotupdated-config.c are worked examples:
+ *   1. A struct for its settings, e.g. `ServiceQualityConfig`, and, in a `<name>-config.c` built
+ *      as its own static library (no I/O), a parse function that fills the defaults and then
+ *      reads the section from a table:
+ *
+ *        static const OkgConfigItem items[] = {
+ *                { "probeIntervalSeconds", NULL, okg_config_read_uint,
+ *                  offsetof(ServiceQualityConfig, interval_sec), .min = 1, .max = 86400 },
+ *                { "url", NULL, okg_config_read_url, offsetof(ServiceQualityConfig, url) },
+ *                { "thresholds", NULL, okg_config_read_section, .data = threshold_items },
+ *                {}
+ *        };
+ *        _cleanup_(okg_config_ctx_done) OkgConfigCtx c = {};
+ *        okg_config_ctx_init(&c, file, errors);
+ *        if (okg_config_read_items(&c, node ?: &empty, path, items, cfg) >= 0)
+ *                ... cross-checks between keys (okg_config_missing() for required keys) ...
+ *        r = okg_config_ctx_finish(&c);   // ENOMEM, else -EINVAL when errors were added
+ *
+ *      Every key the table names (both spellings) is a known key; any other key is reported as
+ *      unknown with a suggestion. A reader gets the value only when the key is present and not
+ *      null, and the key path as it names it in messages ("plugins[2].config.url"). The generic
+ *      readers are declared below (strings, integers in bounds, bools, URLs, paths, names from
+ *      a fixed set, sub-sections); a key that needs its own check gets its own OkgConfigReader,
+ *      which may call them. `.reader = NULL` declares a key the section reads itself.
+ *      The validator of step 2 is that parse function with ret == NULL.
+ *   2. A PluginType entry {name, binary, bus name, validate} in the one plugin registry,
+ *      okg-sidecard/sidecard-plugins.c, and the section's library in the dependencies of
+ *      libsidecard_plugins (okg-sidecard/meson.build). okg-sidecard, the config unit test and
+ *      the config fuzzer link that registry, so the new kind is known to all three at once.
+ *   3. Good and bad examples in tests/config-good and tests/config-bad (with the exact messages
+ *      in the .expected file), and the keys in docs/config.md. */
 #pragma once
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "okg-yaml.h"
@@ -114,3 +153,129 @@ bool okg_config_url_check(OkgErrors *e, const char *file, const OkgNode *v, cons
  * -ENOENT (with an error message) when there is no such plugin. */
 int sidecar_config_find_section(const OkgNode *root, const char *file, const char *name,
                                 const OkgNode **ret_config, char **ret_path, OkgErrors *errors);
+
+/* One parse run of a section: where errors go (the caller's list, else a local one) and whether
+ * memory ran out. Initialise with okg_config_ctx_init(), end with okg_config_ctx_finish(). */
+typedef struct OkgConfigCtx {
+        const char *file;
+        OkgErrors *e;
+        int oom;                /* -ENOMEM once an allocation failed */
+        size_t n_before;        /* e->n when the run started */
+        OkgErrors local;        /* used when the caller passed no list */
+} OkgConfigCtx;
+
+void okg_config_ctx_init(OkgConfigCtx *c, const char *file, OkgErrors *errors);
+/* The epilogue of every parse: -ENOMEM when an allocation failed, else -EINVAL when this run
+ * added errors, else 0. Sorts this run's errors into file order. */
+int okg_config_ctx_finish(OkgConfigCtx *c);
+void okg_config_ctx_done(OkgConfigCtx *c);   /* frees the local list; for _cleanup_ */
+
+/* Records -ENOMEM in c and passes r through. */
+int okg_config_note(OkgConfigCtx *c, int r);
+/* A key's value, with an unquoted null counting as absent: `timeout:` with nothing after it
+ * means "use the default", as in Kubernetes objects. */
+OkgNode *okg_config_get_opt(const OkgNode *m, const char *key);
+/* okg_path_key() that records ENOMEM. */
+char *okg_config_path(OkgConfigCtx *c, const char *path, const char *key);
+/* "required key is missing" at `at`, named path.key. */
+void okg_config_missing(OkgConfigCtx *c, const OkgNode *at, const char *path, const char *key);
+/* Adds "expected a mapping, got X" (named path) and returns false unless m is a mapping; then
+ * checks its keys against keys[] (NULL: any key). */
+bool okg_config_check_mapping(OkgConfigCtx *c, const OkgNode *m, const char *path,
+                              const char *const *keys);
+
+/* A string value v (present) into *ret, "" refused unless allow_empty. */
+int okg_config_get_string(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                          bool allow_empty, char **ret);
+
+/* inet_pton() accepts s as IPv4 or IPv6. */
+bool okg_config_is_ip_address(const char *s);
+
+/* The table-driven reader. */
+typedef struct OkgConfigItem OkgConfigItem;
+
+/* data of okg_config_read_checked: a string valid() accepts, else
+ * "invalid NOUN X (expected EXPECTED)"; or one why() has no complaint about (NULL), else
+ * "invalid NOUN X: WHY", followed by " (expected EXPECTED)" when expected is set. */
+typedef struct OkgConfigCheck {
+        const char *noun;
+        const char *expected;
+        bool (*valid)(const char *s);
+        const char *(*why)(const char *s);
+} OkgConfigCheck;
+
+/* Kubernetes label and annotation keys (kube_qualified_name_check()). */
+extern const OkgConfigCheck okg_config_label_key_check;
+extern const OkgConfigCheck okg_config_annotation_key_check;
+
+/* Reads the value v (present, not null) of item into the struct at base; key_path names the key
+ * as spelled in the file. Returns >= 0 when stored, negative after adding an error. */
+typedef int (*OkgConfigReader)(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                               const OkgConfigItem *item, void *base);
+
+enum {
+        OKG_CONFIG_NONEMPTY = 1 << 0,   /* string readers: refuse "" */
+        OKG_CONFIG_AS_STRING = 1 << 1,  /* choice: read as a string first (its messages) */
+};
+
+/* data of the choice readers: the accepted names (NULL-terminated, compared without case) and
+ * the noun of the message "invalid NOUN X (expected A, B or C)", "value" when NULL. */
+typedef struct OkgConfigChoice {
+        const char *noun;
+        const char *const *names;
+} OkgConfigChoice;
+
+struct OkgConfigItem {
+        const char *key;                /* the spelling the docs use first */
+        const char *alt;                /* the other accepted spelling, or NULL */
+        OkgConfigReader reader;         /* NULL: a known key the section reads itself */
+        size_t offset;                  /* of the field in the section's struct */
+        long long min, max;             /* integer readers: the accepted range */
+        unsigned flags;                 /* OKG_CONFIG_* */
+        const void *data;               /* reader's own: names of a choice, a sub-table, ... */
+};
+
+/* Checks that m is a mapping whose keys are all in the table (else "expected a mapping" and
+ * returns -EINVAL), then calls each item's reader, in table order, for the keys present and not
+ * null. Both spellings of one key given is an error. Errors from readers stay in c; returns 0. */
+int okg_config_read_items(OkgConfigCtx *c, const OkgNode *m, const char *path,
+                          const OkgConfigItem *items, void *base);
+/* The node of item's key in m (either spelling, null counting as absent) and, in *ret_key, the
+ * spelling found (the first one when neither is there). */
+const OkgNode *okg_config_item_node(const OkgNode *m, const OkgConfigItem *item,
+                                    const char **ret_key);
+
+/* Readers. string: char *, "" allowed unless OKG_CONFIG_NONEMPTY. uint: unsigned in [min, max].
+ * uint16, uint64: the same into those types. bool: bool. url: char *, checked as
+ * okg_config_url_check() does. absolute_path: char *, must start with "/". checked: char *,
+ * accepted by data's check (an OkgConfigCheck, e.g. okg_config_is_ip_address).
+ * choice: int, the index of the value among data's names (an OkgConfigChoice); a non-scalar
+ * is "expected A, B or C, got X", unless OKG_CONFIG_AS_STRING or OKG_CONFIG_NONEMPTY give it the
+ * string reader's messages. choice_name: char *, the name as the table spells it. section: data
+ * is the sub-table, read into the same base. */
+int okg_config_read_string(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                           const OkgConfigItem *item, void *base);
+int okg_config_read_uint(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                         const OkgConfigItem *item, void *base);
+int okg_config_read_uint16(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                           const OkgConfigItem *item, void *base);
+int okg_config_read_uint64(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                           const OkgConfigItem *item, void *base);
+int okg_config_read_bool(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                         const OkgConfigItem *item, void *base);
+int okg_config_read_url(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                        const OkgConfigItem *item, void *base);
+int okg_config_read_absolute_path(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                                  const OkgConfigItem *item, void *base);
+int okg_config_read_checked(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                            const OkgConfigItem *item, void *base);
+/* What okg_config_read_choice() stores: the index of v among the item's names, or negative
+ * after adding an error. */
+int okg_config_choice_index(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                            const OkgConfigItem *item);
+int okg_config_read_choice(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                           const OkgConfigItem *item, void *base);
+int okg_config_read_choice_name(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                                const OkgConfigItem *item, void *base);
+int okg_config_read_section(OkgConfigCtx *c, const OkgNode *v, const char *key_path,
+                            const OkgConfigItem *item, void *base);

@@ -13,6 +13,8 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-curl.h"
+#include "okg-event.h"
+#include "okg-list.h"
 
 /* Per-transfer state, reachable from the easy handle through CURLOPT_PRIVATE. */
 typedef struct Transfer {
@@ -20,7 +22,7 @@ typedef struct Transfer {
         CURL *easy;
         CurlDoneCallback callback;
         void *userdata;
-        struct Transfer *prev, *next;
+        LIST_FIELDS(struct Transfer, transfers);
 } Transfer;
 
 /* One per socket curl asked us to watch; attached to the socket with curl_multi_assign(). */
@@ -28,7 +30,7 @@ typedef struct SocketWatch {
         CurlGlue *glue;
         curl_socket_t fd;          /* curl's socket number, passed back to curl */
         sd_event_source *source;   /* watches a duplicate, see glue_socket_cb() */
-        struct SocketWatch *prev, *next;
+        LIST_FIELDS(struct SocketWatch, watches);
 } SocketWatch;
 
 struct CurlGlue {
@@ -41,13 +43,7 @@ struct CurlGlue {
 };
 
 static void transfer_unlink(CurlGlue *g, Transfer *t) {
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                g->transfers = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
-        t->prev = t->next = NULL;
+        LIST_REMOVE(transfers, g->transfers, t);
         g->n_transfers--;
 }
 
@@ -73,12 +69,7 @@ static void transfer_detach(CurlGlue *g, Transfer *t) {
 }
 
 static void watch_free(CurlGlue *g, SocketWatch *w) {
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                g->watches = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
+        LIST_REMOVE(watches, g->watches, w);
         sd_event_source_disable_unref(w->source);
         free(w);
 }
@@ -209,10 +200,7 @@ static int glue_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
                 return -1;
         }
 
-        w->next = g->watches;
-        if (g->watches)
-                g->watches->prev = w;
-        g->watches = w;
+        LIST_PREPEND(watches, g->watches, w);
         return 0;
 }
 
@@ -222,24 +210,11 @@ static int glue_timer_cb(CURLM *multi, long timeout_ms, void *userp) {
         CurlGlue *g = userp;
         int r;
 
-        if (timeout_ms < 0) {
-                if (g->timer && sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0)
-                        return -1;
-                return 0;
-        }
+        if (timeout_ms < 0)
+                return okg_timer_disarm(g->timer) < 0 ? -1 : 0;
 
-        uint64_t usec = (uint64_t) timeout_ms * USEC_PER_MSEC;
-
-        if (g->timer) {
-                r = sd_event_source_set_time_relative(g->timer, usec);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT);
-        } else {
-                r = sd_event_add_time_relative(g->event, &g->timer, CLOCK_MONOTONIC, usec,
-                                               USEC_PER_MSEC, glue_on_timer, g);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(g->timer, "curl-timer");
-        }
+        r = okg_timer_arm(g->event, &g->timer, (uint64_t) timeout_ms * USEC_PER_MSEC,
+                          USEC_PER_MSEC, glue_on_timer, g, "curl-timer");
         if (r < 0) {
                 log_debug_errno(r, "Failed to arm curl timer: %m");
                 return -1;
@@ -330,10 +305,7 @@ int curl_glue_add(CurlGlue *g, CURL *easy, CurlDoneCallback cb, void *userdata) 
         }
 
         /* Link first: adding arms the timer, never runs the transfer synchronously. */
-        t->next = g->transfers;
-        if (g->transfers)
-                g->transfers->prev = t;
-        g->transfers = t;
+        LIST_PREPEND(transfers, g->transfers, t);
         g->n_transfers++;
 
         mc = curl_multi_add_handle(g->multi, easy);

@@ -54,6 +54,22 @@ int okg_timer_arm_at(sd_event *e, sd_event_source **s, uint64_t when, uint64_t a
         return timer_add(e, s, false, when, accuracy, cb, userdata, description);
 }
 
+int okg_defer_arm(sd_event *e, sd_event_source **s, sd_event_handler_t cb, void *userdata,
+                  const char *description) {
+        sd_event_source *n = NULL;
+        int r;
+
+        if (*s)
+                return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+        r = sd_event_add_defer(e, &n, cb, userdata);
+        if (r < 0)
+                return r;
+        if (description)
+                (void) sd_event_source_set_description(n, description);
+        *s = n;
+        return 0;
+}
+
 int okg_timer_disarm(sd_event_source *s) {
         if (!s)
                 return 0;

@@ -9,7 +9,10 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-http-server.h"
+#include "okg-json.h"
+#include "okg-list.h"
 
 #define DEFAULT_CONNECTION_LIMIT 64U
 #define DEFAULT_PER_IP_LIMIT 16U
@@ -21,7 +24,7 @@
  * MHD_stop_daemon() while a connection is still suspended. */
 typedef struct TrackedConnection {
         struct MHD_Connection *connection;
-        struct TrackedConnection *prev, *next;
+        LIST_FIELDS(struct TrackedConnection, connections);
 } TrackedConnection;
 
 struct OkgHttpServer {
@@ -61,10 +64,7 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
                         return;
                 }
                 t->connection = connection;
-                t->next = s->connections;
-                if (s->connections)
-                        s->connections->prev = t;
-                s->connections = t;
+                LIST_PREPEND(connections, s->connections, t);
                 *socket_context = t;
                 return;
         }
@@ -72,12 +72,7 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
         t = *socket_context;
         if (!t)
                 return;
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                s->connections = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+        LIST_REMOVE(connections, s->connections, t);
         free(t);
         *socket_context = NULL;
 }
@@ -85,22 +80,15 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
 /* MHD_get_timeout() is relative (milliseconds from now); MHD_NO means nothing is pending. */
 static int server_arm_timer(OkgHttpServer *s) {
         MHD_UNSIGNED_LONG_LONG timeout_ms;
-        uint64_t usec;
-        int r;
 
         if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES)
-                return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+                return okg_timer_disarm(s->timer_source);
 
         /* MHD's timeouts are at most the connection timeout; the cap only guards the
          * multiplication and sd-event's overflow check. */
         if (timeout_ms > MAX_TIMEOUT_MSEC)
                 timeout_ms = MAX_TIMEOUT_MSEC;
-        usec = (uint64_t) timeout_ms * USEC_PER_MSEC;
-
-        r = sd_event_source_set_time_relative(s->timer_source, usec);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+        return okg_event_source_rearm(s->timer_source, (uint64_t) timeout_ms * USEC_PER_MSEC);
 }
 
 static int server_run(OkgHttpServer *s) {
@@ -130,8 +118,7 @@ void okg_http_server_kick(OkgHttpServer *s) {
                 return;
         /* Fire on the next loop iteration rather than running MHD here: kick may be called
          * from within an access handler, and MHD_run() is not reentrant. */
-        if (sd_event_source_set_time_relative(s->timer_source, 0) < 0 ||
-            sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT) < 0)
+        if (okg_event_source_rearm(s->timer_source, 0) < 0)
                 log_debug("Failed to schedule HTTP server run.");
 }
 
@@ -150,7 +137,8 @@ OkgHttpServer *okg_http_server_free(OkgHttpServer *s) {
         if (s->daemon) {
                 /* Resumed connections are closed by MHD_stop_daemon() without calling the
                  * access handler again. */
-                for (TrackedConnection *t = s->connections; t; t = t->next) {
+                TrackedConnection *t;
+                LIST_FOREACH(connections, t, s->connections) {
                         const union MHD_ConnectionInfo *info = MHD_get_connection_info(
                                         t->connection, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
                         if (info && info->suspended == MHD_YES)
@@ -160,11 +148,8 @@ OkgHttpServer *okg_http_server_free(OkgHttpServer *s) {
         }
 
         /* MHD reports closing for every connection it stops; anything left is defensive. */
-        while (s->connections) {
-                TrackedConnection *t = s->connections;
-                s->connections = t->next;
+        for (TrackedConnection *t; (t = LIST_POP(connections, s->connections));)
                 free(t);
-        }
 
         sd_event_unref(s->event);
         free(s);
@@ -307,11 +292,9 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                 return r;
         (void) sd_event_source_set_description(s->io_source, "mhd-io");
 
-        r = sd_event_add_time_relative(e, &s->timer_source, CLOCK_MONOTONIC, 0, USEC_PER_MSEC,
-                                       on_timer, s);
+        r = okg_timer_arm(e, &s->timer_source, 0, USEC_PER_MSEC, on_timer, s, "mhd-timer");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(s->timer_source, "mhd-timer");
 
         r = server_arm_timer(s);
         if (r < 0)
@@ -366,14 +349,9 @@ enum MHD_Result okg_http_respond_json(struct MHD_Connection *c, unsigned status,
         return okg_http_respond(c, status, "application/json", buf, len + 1);
 }
 
-static void respond_json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-
 enum MHD_Result okg_http_respond_error(struct MHD_Connection *c, unsigned status,
                                        const char *message) {
-        _cleanup_(respond_json_putp) json_object *o = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
         json_object *m;
 
         o = json_object_new_object();

@@ -12,7 +12,9 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-event.h"
 #include "okg-kube.h"
+#include "okg-list.h"
 #include "okg-util.h"
 #include "okg-yaml.h"
 
@@ -373,7 +375,7 @@ struct KubeClient {
 
 struct KubeRequest {
         KubeClient *client;
-        KubeRequest *prev, *next;
+        LIST_FIELDS(KubeRequest, requests);
         CurlGlue *glue;           /* the pool the transfer runs in */
         CURL *easy;
         struct curl_slist *headers;
@@ -439,12 +441,8 @@ static KubeRequest *request_free(KubeRequest *q) {
                 curl_glue_remove(q->glue, q->easy);
                 curl_easy_cleanup(q->easy);
         }
-        if (q->prev)
-                q->prev->next = q->next;
-        else if (q->client->requests_head == q)
-                q->client->requests_head = q->next;
-        if (q->next)
-                q->next->prev = q->prev;
+        if (LIST_LINKED(requests, q->client->requests_head, q))
+                LIST_REMOVE(requests, q->client->requests_head, q);
         curl_slist_free_all(q->headers);
         free(q->method);
         free(q->url);
@@ -519,12 +517,8 @@ static int on_reap(sd_event_source *s, void *userdata) {
 }
 
 static void schedule_reap(KubeClient *k) {
-        int r = 0;
+        int r = okg_defer_arm(k->event, &k->reaper, on_reap, k, NULL);
 
-        if (!k->reaper)
-                r = sd_event_add_defer(k->event, &k->reaper, on_reap, k);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(k->reaper, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_debug_errno(r, "Cannot schedule freeing retired connections: %m");
 }
@@ -718,10 +712,7 @@ int kube_request_full(KubeClient *k, const char *method, const char *path,
                 request_free(q);
                 return -ENOMEM;
         }
-        q->next = k->requests_head;
-        if (q->next)
-                q->next->prev = q;
-        k->requests_head = q;
+        LIST_PREPEND(requests, k->requests_head, q);
         r = request_send(q);
         if (r < 0) {
                 request_free(q);

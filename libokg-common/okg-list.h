@@ -108,7 +108,7 @@
 #define LIST_LENGTH(name, head)                                                       \
         ({                                                                            \
                 size_t _ln_ = 0;                                                      \
-                for (__typeof__(head) _lx_ = (head); _lx_; _lx_ = _lx_->name##_next)  \
+                for (__typeof__(*(head)) *_lx_ = (head); _lx_; _lx_ = _lx_->name##_next) \
                         _ln_++;                                                       \
                 _ln_;                                                                 \
         })

@@ -8,28 +8,23 @@
 
 #include "macro.h"
 #include "okg-signal.h"
+#include "okg-string-table.h"
 
-static const struct {
-        const char *name;
-        int sig;
-} signal_table[] = {
-        { "HUP", SIGHUP },       { "INT", SIGINT },       { "QUIT", SIGQUIT },
-        { "ILL", SIGILL },       { "TRAP", SIGTRAP },     { "ABRT", SIGABRT },
-        { "BUS", SIGBUS },       { "FPE", SIGFPE },       { "KILL", SIGKILL },
-        { "USR1", SIGUSR1 },     { "SEGV", SIGSEGV },     { "USR2", SIGUSR2 },
-        { "PIPE", SIGPIPE },     { "ALRM", SIGALRM },     { "TERM", SIGTERM },
+/* By number; holes are numbers without a name (the real-time range is RTMIN+n/RTMAX-n). */
+static const char *const okg_signal_table[] = {
+#define N(x) [SIG##x] = "SIG" #x
+        N(HUP), N(INT), N(QUIT), N(ILL), N(TRAP), N(ABRT), N(BUS), N(FPE), N(KILL),
+        N(USR1), N(SEGV), N(USR2), N(PIPE), N(ALRM), N(TERM),
 #ifdef SIGSTKFLT
-        { "STKFLT", SIGSTKFLT },
+        N(STKFLT),
 #endif
-        { "CHLD", SIGCHLD },     { "CONT", SIGCONT },     { "STOP", SIGSTOP },
-        { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN },     { "TTOU", SIGTTOU },
-        { "URG", SIGURG },       { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ },
-        { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },     { "WINCH", SIGWINCH },
-        { "IO", SIGIO },
+        N(CHLD), N(CONT), N(STOP), N(TSTP), N(TTIN), N(TTOU), N(URG), N(XCPU),
+        N(XFSZ), N(VTALRM), N(PROF), N(WINCH), N(IO),
 #ifdef SIGPWR
-        { "PWR", SIGPWR },
+        N(PWR),
 #endif
-        { "SYS", SIGSYS },
+        N(SYS),
+#undef N
 };
 
 static int parse_small_uint(const char *s) {
@@ -51,9 +46,15 @@ int okg_signal_from_string(const char *s) {
         if (strncasecmp(s, "SIG", 3) == 0)
                 s += 3;
 
-        for (size_t i = 0; i < ELEMENTSOF(signal_table); i++)
-                if (strcasecmp(s, signal_table[i].name) == 0)
-                        return signal_table[i].sig;
+        /* Longer than every name: no match, and no truncated copy that could match one. */
+        char full[16];
+        if (strlen(s) < sizeof full - 3) {
+                (void) snprintf(full, sizeof full, "SIG%s", s);
+                ssize_t sig = okg_string_table_lookup(okg_signal_table, ELEMENTSOF(okg_signal_table),
+                                                      full, true);
+                if (sig > 0)
+                        return (int) sig;
+        }
 
         if (strncasecmp(s, "RTMIN", 5) == 0) {
                 int off = 0;
@@ -78,27 +79,7 @@ int okg_signal_from_string(const char *s) {
         return -EINVAL;
 }
 
-const char *okg_signal_to_string(int sig) {
-        static const char *const full[] = {
-#define N(x) [SIG##x] = "SIG" #x
-                N(HUP), N(INT), N(QUIT), N(ILL), N(TRAP), N(ABRT), N(BUS), N(FPE), N(KILL),
-                N(USR1), N(SEGV), N(USR2), N(PIPE), N(ALRM), N(TERM),
-#ifdef SIGSTKFLT
-                N(STKFLT),
-#endif
-                N(CHLD), N(CONT), N(STOP), N(TSTP), N(TTIN), N(TTOU), N(URG), N(XCPU),
-                N(XFSZ), N(VTALRM), N(PROF), N(WINCH), N(IO),
-#ifdef SIGPWR
-                N(PWR),
-#endif
-                N(SYS),
-#undef N
-        };
-
-        if (sig <= 0 || (size_t) sig >= ELEMENTSOF(full))
-                return NULL;
-        return full[sig];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(okg_signal, int);
 
 const char *okg_signal_format(int sig, char *buf, unsigned size) {
         const char *name = okg_signal_to_string(sig);

@@ -6,6 +6,8 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-bus-api.h"
+#include "okg-event.h"
+#include "okg-list.h"
 #include "okg-storage-client.h"
 #include "okg-util.h"
 
@@ -24,7 +26,7 @@ typedef enum CallKind {
 
 typedef struct Call Call;
 struct Call {
-        Call *next;
+        LIST_FIELDS(Call, calls);       /* on the write queue or the reads in flight */
         OkgStorageClient *client;
         sd_bus_slot *slot;              /* reads only */
         CallKind kind;
@@ -99,14 +101,8 @@ static void schedule_retry(OkgStorageClient *c) {
 
         c->attempts++;
         delay = okg_backoff_usec(c->attempts, RETRY_FIRST_USEC, RETRY_MAX_USEC);
-        if (!c->retry_timer) {
-                if (sd_event_add_time_relative(c->event, &c->retry_timer, CLOCK_MONOTONIC, delay, 0,
-                                               on_retry, c) < 0)
-                        log_warning("Cannot arm the storage retry timer; calls stay queued.");
-                return;
-        }
-        (void) sd_event_source_set_time_relative(c->retry_timer, delay);
-        (void) sd_event_source_set_enabled(c->retry_timer, SD_EVENT_ONESHOT);
+        if (okg_timer_arm(c->event, &c->retry_timer, delay, 0, on_retry, c, NULL) < 0)
+                log_warning("Cannot arm the storage retry timer; calls stay queued.");
 }
 
 /* Errors that mean "okg-storaged did not get to decide": try again later. */
@@ -126,11 +122,8 @@ static bool error_is_transient(const sd_bus_error *e) {
 
 static void finish_head(OkgStorageClient *c, int error, const char *message, uint64_t seq,
                         const char *record, const char *pod) {
-        Call *call = c->head;
+        Call *call = LIST_QUEUE_POP(calls, c->head, c->tail);
 
-        c->head = call->next;
-        if (!c->head)
-                c->tail = NULL;
         c->n--;
         c->attempts = 0;
         if (call->write_cb)
@@ -250,11 +243,8 @@ static void read_finish(Call *call, int error, const char *message, const char *
                         const char *pod) {
         OkgStorageClient *c = call->client;
 
-        for (Call **p = &c->reads; *p; p = &(*p)->next)
-                if (*p == call) {
-                        *p = call->next;
-                        break;
-                }
+        if (LIST_LINKED(calls, c->reads, call))
+                LIST_REMOVE(calls, c->reads, call);
         call->record_cb(error, message, record, pod, call->userdata);
         call_free(call);
 }
@@ -293,17 +283,12 @@ static int send_read(OkgStorageClient *c, Call *call) {
                 call_free(call);
                 return r;
         }
-        call->next = c->reads;
-        c->reads = call;
+        LIST_PREPEND(calls, c->reads, call);
         return 0;
 }
 
 static int enqueue(OkgStorageClient *c, Call *call) {
-        if (c->tail)
-                c->tail->next = call;
-        else
-                c->head = call;
-        c->tail = call;
+        LIST_QUEUE_APPEND(calls, c->head, c->tail, call);
         c->n++;
         send_next(c);
         return 0;

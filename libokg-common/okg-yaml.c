@@ -36,55 +36,69 @@ static void yaml_parser_deletep(yaml_parser_t **p) {
                 yaml_parser_delete(*p);
 }
 
+static void error_done(OkgError *err) {
+        free(err->file);
+        free(err->key);
+        free(err->message);
+}
+
 void okg_errors_done(OkgErrors *e) {
         if (!e)
                 return;
-        for (size_t i = 0; i < e->n; i++)
+        for (size_t i = 0; i < e->n; i++) {
+                error_done(&e->items[i]);
                 free(e->v[i]);
+        }
+        free(e->items);
         free(e->v);
-        e->v = NULL;
-        e->n = 0;
+        *e = (OkgErrors) {};
+}
+
+char *okg_error_format(const OkgError *err) {
+        const char *file = err->file ?: "<input>", *sep = isempty(err->key) ? "" : ": ";
+        char *s = NULL;
+        int r;
+
+        if (err->line > 0)
+                r = asprintf(&s, "%s:%u:%u: %s%s%s", file, err->line, err->column,
+                             strempty(err->key), sep, err->message);
+        else
+                r = asprintf(&s, "%s: %s%s%s", file, strempty(err->key), sep, err->message);
+        return r < 0 ? NULL : s;
 }
 
 static void errors_addv(OkgErrors *e, const char *file, unsigned line, unsigned column,
                         const char *key, const char *format, va_list ap) _printf_(6, 0);
 static void errors_addv(OkgErrors *e, const char *file, unsigned line, unsigned column,
                         const char *key, const char *format, va_list ap) {
-        _cleanup_(freep) char *msg = NULL, *prefix = NULL;
-        char *line_text = NULL;
-        int r;
+        OkgError err = { .line = line, .column = column };
+        _cleanup_(freep) char *text = NULL;
 
         if (!e)
                 return;
-
-        if (vasprintf(&msg, format, ap) < 0) {
-                msg = NULL;
+        if (vasprintf(&err.message, format, ap) < 0) {
+                err.message = NULL;
+                return;
+        }
+        err.file = file ? strdup(file) : NULL;
+        err.key = isempty(key) ? NULL : strdup(key);
+        text = okg_error_format(&err);
+        if ((file && !err.file) || (!isempty(key) && !err.key) || !text) {
+                error_done(&err);
                 return;
         }
 
-        if (line > 0)
-                r = asprintf(&prefix, "%s:%u:%u: ", file ?: "<input>", line, column);
-        else
-                r = asprintf(&prefix, "%s: ", file ?: "<input>");
-        if (r < 0) {
-                prefix = NULL;
-                return;
-        }
-
-        if (!isempty(key))
-                r = asprintf(&line_text, "%s%s: %s", prefix, key, msg);
-        else
-                r = asprintf(&line_text, "%s%s", prefix, msg);
-        if (r < 0)
-                return;
-
-        char **v = realloc(e->v, (e->n + 1) * sizeof(char *));
+        OkgError *items = realloc(e->items, (e->n + 1) * sizeof(OkgError));
+        if (items)
+                e->items = items;
+        char **v = items ? realloc(e->v, (e->n + 1) * sizeof(char *)) : NULL;
         if (!v) {
-                free(line_text);
+                error_done(&err);
                 return;
         }
         e->v = v;
-        e->v[e->n++] = line_text;
+        e->items[e->n] = err;
+        e->v[e->n++] = TAKE_PTR(text);
 }
 
 void okg_errors_add(OkgErrors *e, const char *file, const OkgNode *at, const char *key,
@@ -938,39 +952,21 @@ int okg_node_check_keys(const OkgNode *m, const char *file, const char *path,
         return n_errors;
 }
 
-/* Messages are produced section by section; readers want them in file order. Every line this
- * run added starts with "FILE:LINE:COL: " or "FILE: " (no position, sorted first). */
-static void error_position(const char *line, size_t prefix_len, unsigned long *ret_line,
-                           unsigned long *ret_col) {
-        const char *p = line + prefix_len;
-        char *end;
-
-        *ret_line = *ret_col = 0;
-        if (strlen(line) < prefix_len || *p < '0' || *p > '9')
-                return;
-        *ret_line = strtoul(p, &end, 10);
-        if (*end == ':' && end[1] >= '0' && end[1] <= '9')
-                *ret_col = strtoul(end + 1, NULL, 10);
-}
-
-void okg_errors_sort(OkgErrors *e, size_t from, const char *file) {
-        size_t prefix_len = strlen(file ?: "<input>") + 1;
-
-        /* Insertion sort: stable, and the lists are short. */
+void okg_errors_sort(OkgErrors *e, size_t from) {
+        /* Insertion sort: stable, and the lists are short. v[] moves with items[]. */
         for (size_t i = from + 1; i < e->n; i++) {
-                char *x = e->v[i];
-                unsigned long xl, xc;
+                OkgError x = e->items[i];
+                char *xv = e->v[i];
                 size_t j = i;
 
-                error_position(x, prefix_len, &xl, &xc);
-                while (j > from) {
-                        unsigned long yl, yc;
-                        error_position(e->v[j - 1], prefix_len, &yl, &yc);
-                        if (yl < xl || (yl == xl && yc <= xc))
+                for (; j > from; j--) {
+                        const OkgError *y = &e->items[j - 1];
+                        if (y->line < x.line || (y->line == x.line && y->column <= x.column))
                                 break;
+                        e->items[j] = *y;
                         e->v[j] = e->v[j - 1];
-                        j--;
                 }
-                e->v[j] = x;
+                e->items[j] = x;
+                e->v[j] = xv;
         }
 }

@@ -25,8 +25,20 @@ struct OkgNode {
         size_t n;
 };
 
-/* Error list; each entry is one complete line "FILE:LINE:COL: KEY: message". */
+/* One config problem, kept in parts so that it can be sorted by position and printed as
+ * "FILE:LINE:COL: KEY: message" ("FILE: KEY: message" without a position, the "KEY: " part left
+ * out without a key). */
+typedef struct OkgError {
+        char *file;               /* NULL prints as "<input>" */
+        unsigned line, column;    /* line 0: no position */
+        char *key;                /* key path, NULL when none applies */
+        char *message;
+} OkgError;
+
+/* Error list. items[] is what was found; v[i] is items[i] as printed, kept in step with it for
+ * the callers that log or print the lines. */
 typedef struct OkgErrors {
+        OkgError *items;
         char **v;
         size_t n;
 } OkgErrors;
@@ -37,13 +49,15 @@ void okg_errors_done(OkgErrors *e);
  * be read): then the line is "FILE: KEY: message". */
 void okg_errors_add(OkgErrors *e, const char *file, const OkgNode *at, const char *key,
                     const char *format, ...) __attribute__((format(printf, 5, 6)));
-/* Sorts the messages from index `from` on into file order (line, then column; messages without
- * a position first), keeping the order of equal positions. Section parsers produce messages
- * section by section; readers want them as they read the file. */
-void okg_errors_sort(OkgErrors *e, size_t from, const char *file);
 void okg_errors_add_at(OkgErrors *e, const char *file, unsigned line, unsigned column,
                        const char *key, const char *format, ...)
         __attribute__((format(printf, 6, 7)));
+/* The printed line of one error; NULL on ENOMEM. */
+char *okg_error_format(const OkgError *err);
+/* Sorts the errors from index `from` on into file order (line, then column; errors without a
+ * position first), keeping the order of equal positions. Section parsers produce errors
+ * section by section; readers want them as they read the file. */
+void okg_errors_sort(OkgErrors *e, size_t from);
 
 /* Parses; on YAML errors adds one message and returns -EINVAL. An empty document yields an
  * empty mapping. -ENOENT etc. from opening the file are returned and also added as a message. */

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-event.h"
 #include "probed-bus.h"
 #include "probed-endpoint.h"
 #include "probed-manager.h"
@@ -173,21 +174,10 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
 
 static int arm_timer(Endpoint *e, uint64_t when) {
         Manager *m = e->manager;
-        uint64_t accuracy = probe_timer_accuracy(m->config->interval_sec * USEC_PER_SEC);
-        int r;
 
-        if (!e->timer) {
-                r = sd_event_add_time(m->event, &e->timer, CLOCK_MONOTONIC, when, accuracy,
-                                      on_timer, e);
-                if (r < 0)
-                        return r;
-                (void) sd_event_source_set_description(e->timer, "probe-timer");
-                return 0;
-        }
-        r = sd_event_source_set_time(e->timer, when);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT);
+        return okg_timer_arm_at(m->event, &e->timer, when,
+                                probe_timer_accuracy(m->config->interval_sec * USEC_PER_SEC),
+                                on_timer, e, "probe-timer");
 }
 
 static void schedule_next(Endpoint *e) {
@@ -457,8 +447,7 @@ int endpoint_probe_now(Endpoint *e) {
 
         if (e->probing)
                 return 0;
-        if (e->timer)
-                (void) sd_event_source_set_enabled(e->timer, SD_EVENT_OFF);
+        (void) okg_timer_disarm(e->timer);
         r = probe_start(e);
         return r < 0 ? r : 1;
 }

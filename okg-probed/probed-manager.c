@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-kube-names.h"
 #include "probed-bus.h"
 #include "probed-endpoint.h"
@@ -224,15 +225,7 @@ void manager_endpoint_state_changed(Manager *m, Endpoint *e, const char *old_sta
         }
 
         /* Several endpoints may change in one loop iteration: write once after all of them. */
-        if (!m->sync_event) {
-                r = sd_event_add_defer(m->event, &m->sync_event, on_sync, m);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to schedule the storage update: %m");
-                        return;
-                }
-                (void) sd_event_source_set_description(m->sync_event, "probe-sync");
-        }
-        r = sd_event_source_set_enabled(m->sync_event, SD_EVENT_ONESHOT);
+        r = okg_defer_arm(m->event, &m->sync_event, on_sync, m, "probe-sync");
         if (r < 0)
                 log_error_errno(r, "Failed to schedule the storage update: %m");
 }

@@ -13,12 +13,11 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-curl.h"
+#include "okg-json.h"
+#include "okg-string-table.h"
 #include "probed-result.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
-
-static const char *const outcome_names[_PROBE_OUTCOME_MAX] = {
+static const char *const probe_outcome_table[_PROBE_OUTCOME_MAX] = {
         [PROBE_OUTCOME_NONE] = "none",
         [PROBE_OUTCOME_SUCCESS] = "success",
         [PROBE_OUTCOME_TIMEOUT] = "timeout",
@@ -28,11 +27,7 @@ static const char *const outcome_names[_PROBE_OUTCOME_MAX] = {
         [PROBE_OUTCOME_BAD_BODY] = "bad-body",
 };
 
-const char *probe_outcome_to_string(ProbeOutcome o) {
-        if (o < 0 || o >= _PROBE_OUTCOME_MAX)
-                return NULL;
-        return outcome_names[o];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(probe_outcome, ProbeOutcome);
 
 bool probe_status_ok(long status, int expected) {
         if (expected > 0)

@@ -113,7 +113,7 @@ int sq_config_parse(const OkgNode *node, const char *file, const char *path, Okg
 out:
         if (r == 0 && e->n > n_before)
                 r = -EINVAL;
-        okg_errors_sort(e, n_before, file);
+        okg_errors_sort(e, n_before);
         okg_errors_done(&local);
         if (r < 0)
                 return r;

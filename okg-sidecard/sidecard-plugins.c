@@ -3,7 +3,7 @@
 #include "okg-bus-api.h"
 #include "probed-config.h"
 #include "probed-sq-config.h"
-#include "sidecard-manager.h"
+#include "sidecard-plugins.h"
 
 const PluginType plugin_types[] = {
         {

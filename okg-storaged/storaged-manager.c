@@ -16,6 +16,7 @@
 #include "okg-bus-api.h"
 #include "okg-util.h"
 #include "okg-daemon.h"
+#include "okg-event.h"
 #include "storaged-manager.h"
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -45,9 +46,7 @@ size_t manager_pending(const Manager *m) {
         /* Refused fields count too: they are not on the API server. */
         for (size_t i = 0; i < _OBJECT_KIND_MAX; i++)
                 n += object_pending(&m->objects[i].object) + object_pending_refused(&m->objects[i].object);
-        for (PendingEvent *e = m->events_head; e; e = e->next)
-                n++;
-        return n;
+        return n + LIST_LENGTH(events, m->events_head);
 }
 
 static void set_last_error(Manager *m, const char *message) {
@@ -111,23 +110,6 @@ uint64_t manager_backoff(Manager *m, unsigned attempt, uint64_t retry_after) {
         return jittered_backoff(m, attempt, retry_after);
 }
 
-int manager_arm(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t cb,
-                void *userdata) {
-        int r;
-        if (*s) {
-                r = sd_event_source_set_time_relative(*s, usec);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
-                return r;
-        }
-        return sd_event_add_time_relative(m->event, s, CLOCK_MONOTONIC, usec, 0, cb, userdata);
-}
-
-static bool armed(sd_event_source *s) {
-        int enabled = 0;
-        return s && sd_event_source_get_enabled(s, &enabled) >= 0 && enabled != SD_EVENT_OFF;
-}
-
 /* ---- journal ---- */
 
 static json_object *field_entry(FieldKind kind, const char *key, const char *value) {
@@ -171,21 +153,14 @@ static int event_enqueue(Manager *m, uint64_t seq, json_object *event) {
                 return -ENOMEM;
         e->seq = seq;
         e->event = json_object_get(event);
-        if (m->events_tail)
-                m->events_tail->next = e;
-        else
-                m->events_head = e;
-        m->events_tail = e;
+        LIST_QUEUE_APPEND(events, m->events_head, m->events_tail, e);
         return 0;
 }
 
 static void event_drop_head(Manager *m) {
-        PendingEvent *e = m->events_head;
+        PendingEvent *e = LIST_QUEUE_POP(events, m->events_head, m->events_tail);
         if (!e)
                 return;
-        m->events_head = e->next;
-        if (!m->events_head)
-                m->events_tail = NULL;
         json_object_put(e->event);
         free(e);
 }
@@ -319,7 +294,8 @@ static int journal_compact(Manager *m) {
                         }
                 }
         }
-        for (PendingEvent *pe = m->events_head; pe; pe = pe->next) {
+        PendingEvent *pe;
+        LIST_FOREACH(events, pe, m->events_head) {
                 json_object *e = json_object_new_object();
                 json_object_object_add(e, "seq", json_object_new_int64((int64_t) pe->seq));
                 json_object_object_add(e, "event", json_object_get(pe->event));
@@ -474,7 +450,7 @@ static void object_retry_later(ObjectSlot *s, uint64_t retry_after) {
         delay = jittered_backoff(m, s->attempts, retry_after);
         log_debug("Retrying the %s write in %llu ms.", object_kind_to_string(s->object.kind),
                   (unsigned long long) (delay / USEC_PER_MSEC));
-        if (manager_arm(m, &s->retry_timer, delay, on_object_retry, s) < 0)
+        if (okg_timer_arm(m->event, &s->retry_timer, delay, 0, on_object_retry, s, NULL) < 0)
                 log_error("Cannot arm a retry timer; the write waits for the next one.");
 }
 
@@ -559,9 +535,9 @@ static void on_verify_answer(KubeClient *k, const KubeResponse *r, void *userdat
                   strempty(r->message));
         s->verify_wanted = true;
         s->verify_attempts++;
-        (void) manager_arm(m, &s->verify_timer,
-                           jittered_backoff(m, s->verify_attempts, r->retry_after_usec),
-                           on_verify_timer, s);
+        (void) okg_timer_arm(m->event, &s->verify_timer,
+                             jittered_backoff(m, s->verify_attempts, r->retry_after_usec), 0,
+                             on_verify_timer, s, NULL);
 }
 
 static void verify_send(ObjectSlot *s) {
@@ -574,7 +550,8 @@ static void verify_send(ObjectSlot *s) {
         if (object_path(m, s->object.kind == OBJECT_POD_STATUS ? OBJECT_POD : s->object.kind, false, &path) < 0)
                 return;
         if (kube_request(m->kube, "GET", path, NULL, NULL, on_verify_answer, s) < 0) {
-                (void) manager_arm(m, &s->verify_timer, RETRY_MAX_USEC, on_verify_timer, s);
+                (void) okg_timer_arm(m->event, &s->verify_timer, RETRY_MAX_USEC, 0,
+                                     on_verify_timer, s, NULL);
                 return;
         }
         s->verify_wanted = false;
@@ -588,12 +565,13 @@ static void object_want_verify(ObjectSlot *s) {
         uint64_t now = now_usec(), due = s->verified_usec + VERIFY_INTERVAL_USEC;
 
         s->verify_wanted = true;
-        if (s->verify_inflight || armed(s->verify_timer))
+        if (s->verify_inflight || okg_timer_armed(s->verify_timer))
                 return;
         if (s->verified_usec == 0 || now >= due)
                 verify_send(s);
         else
-                (void) manager_arm(m, &s->verify_timer, due - now, on_verify_timer, s);
+                (void) okg_timer_arm(m->event, &s->verify_timer, due - now, 0, on_verify_timer,
+                                     s, NULL);
 }
 
 static void object_refused(ObjectSlot *s, const KubeResponse *r) {
@@ -710,7 +688,8 @@ static void object_dispatch(ObjectSlot *s) {
         uint64_t seq;
         int r;
 
-        if (s->object.inflight || armed(s->retry_timer) || !object_needs_write(&s->object))
+        if (s->object.inflight || okg_timer_armed(s->retry_timer) ||
+            !object_needs_write(&s->object))
                 return;
         if (s->object.kind == OBJECT_POD_STATUS && !podwatch_may_send(m))
                 return;
@@ -798,9 +777,9 @@ static void on_event_answer(KubeClient *k, const KubeResponse *r, void *userdata
                 set_last_error(m, r->message);
                 m->retries++;
                 m->event_attempts++;
-                if (manager_arm(m, &m->event_timer,
-                                jittered_backoff(m, m->event_attempts, r->retry_after_usec),
-                                on_event_retry, m) < 0)
+                if (okg_timer_arm(m->event, &m->event_timer,
+                                  jittered_backoff(m, m->event_attempts, r->retry_after_usec), 0,
+                                  on_event_retry, m, NULL) < 0)
                         log_error("Cannot arm the event retry timer.");
                 return;
         } else {
@@ -860,7 +839,7 @@ static void events_dispatch(Manager *m) {
         json_object *body;
         int r;
 
-        if (!m->events_head || m->event_inflight || armed(m->event_timer))
+        if (!m->events_head || m->event_inflight || okg_timer_armed(m->event_timer))
                 return;
         body = event_body(m, m->events_head->event);
         if (!m->kube) {
@@ -887,8 +866,9 @@ static void events_dispatch(Manager *m) {
         if (r < 0) {
                 log_warning_errno(r, "Cannot send an event: %m");
                 m->event_attempts++;
-                (void) manager_arm(m, &m->event_timer, jittered_backoff(m, m->event_attempts, 0),
-                                   on_event_retry, m);
+                (void) okg_timer_arm(m->event, &m->event_timer,
+                                     jittered_backoff(m, m->event_attempts, 0), 0, on_event_retry,
+                                     m, NULL);
                 return;
         }
         m->event_inflight = true;
@@ -909,15 +889,11 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
 static void manager_dispatch(Manager *m) {
         int r;
 
-        if (!m->dispatch_source) {
-                r = sd_event_add_defer(m->event, &m->dispatch_source, on_dispatch, m);
-                if (r < 0) {
-                        log_warning_errno(r, "Cannot defer the dispatch, sending now: %m");
-                        (void) on_dispatch(NULL, m);
-                        return;
-                }
+        r = okg_defer_arm(m->event, &m->dispatch_source, on_dispatch, m, NULL);
+        if (r < 0 && !m->dispatch_source) {
+                log_warning_errno(r, "Cannot defer the dispatch, sending now: %m");
+                (void) on_dispatch(NULL, m);
         }
-        (void) sd_event_source_set_enabled(m->dispatch_source, SD_EVENT_ONESHOT);
 }
 
 /* ---- the pod: its GameServerSet and uid ---- */
@@ -967,8 +943,9 @@ static void on_pod_answer(KubeClient *k, const KubeResponse *r, void *userdata) 
         log_warning("Cannot read pod %s/%s yet: %s", m->namespace, m->pod, strempty(r->message));
         set_last_error(m, r->message);
         m->pod_attempts++;
-        (void) manager_arm(m, &m->pod_timer, jittered_backoff(m, m->pod_attempts, r->retry_after_usec),
-                           on_pod_retry, m);
+        (void) okg_timer_arm(m->event, &m->pod_timer,
+                             jittered_backoff(m, m->pod_attempts, r->retry_after_usec), 0,
+                             on_pod_retry, m, NULL);
 }
 
 static void pod_fetch(Manager *m) {
@@ -1134,8 +1111,9 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         (void) sd_notify(false, "STOPPING=1");
         m->draining = true;
         storaged_bus_changed(m);
-        (void) manager_arm(m, &m->drain_timer, (uint64_t) m->config->drain_timeout_sec * USEC_PER_SEC,
-                           on_drain_timeout, m);
+        (void) okg_timer_arm(m->event, &m->drain_timer,
+                             (uint64_t) m->config->drain_timeout_sec * USEC_PER_SEC, 0,
+                             on_drain_timeout, m, NULL);
         check_drained(m);
         return 0;
 }

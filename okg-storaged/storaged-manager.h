@@ -10,6 +10,7 @@
 
 #include "okg-bus.h"
 #include "okg-config.h"
+#include "okg-list.h"
 #include "storaged-journal.h"
 #include "storaged-kube.h"
 #include "storaged-local.h"
@@ -37,7 +38,7 @@ typedef struct ObjectSlot {
 
 typedef struct PendingEvent PendingEvent;
 struct PendingEvent {
-        PendingEvent *next;
+        LIST_FIELDS(PendingEvent, events);
         uint64_t seq;
         json_object *event;       /* type, reason, message, time */
 };
@@ -123,8 +124,6 @@ int manager_post_event(Manager *m, const char *type, const char *reason, const c
 /* Answers a GetRecord/GetFleetRecord call, now or when the API server answered. */
 int manager_get_record(Manager *m, sd_bus_message *call, const char *fleet_field);
 
-int manager_arm(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t cb,
-                void *userdata);
 uint64_t manager_jitter(Manager *m, uint64_t usec);
 /* Records were removed from the result ConfigMap: a record write refused before (a full
  * ConfigMap) is tried again. */

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
 #include "okg-util.h"
 #include "storaged-manager.h"
 
@@ -85,7 +86,7 @@ bool podwatch_may_send(Manager *m) {
         if (due > now) {
                 log_debug("Re-asserting the pod conditions in %llu ms.",
                           (unsigned long long) ((due - now) / USEC_PER_MSEC));
-                if (manager_arm(m, &m->reassert_timer, due - now, on_reassert_timer, m) < 0)
+                if (okg_timer_arm(m->event, &m->reassert_timer, due - now, 0, on_reassert_timer, m, NULL) < 0)
                         log_error("Cannot arm the re-assert timer.");
                 return false;
         }
@@ -172,7 +173,7 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 log_debug("The pod watch ended (%s); opening it again.", strempty(r->message));
                 delay = manager_backoff(m, ++m->watch_attempts, r->retry_after_usec);
         }
-        if (manager_arm(m, &m->watch_timer, delay, on_watch_timer, m) < 0)
+        if (okg_timer_arm(m->event, &m->watch_timer, delay, 0, on_watch_timer, m, NULL) < 0)
                 log_error("Cannot arm the pod watch timer.");
 }
 
@@ -192,8 +193,9 @@ void podwatch_start(Manager *m) {
                        on_watch_done, m);
         if (r < 0) {
                 log_warning_errno(r, "Cannot open the pod watch: %m");
-                (void) manager_arm(m, &m->watch_timer, manager_backoff(m, ++m->watch_attempts, 0),
-                                   on_watch_timer, m);
+                (void) okg_timer_arm(m->event, &m->watch_timer,
+                                     manager_backoff(m, ++m->watch_attempts, 0), 0, on_watch_timer,
+                                     m, NULL);
                 return;
         }
         m->watch_running = true;

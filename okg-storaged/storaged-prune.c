@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "okg-json.h"
 #include "okg-util.h"
 #include "storaged-prune.h"
 #include "storaged-state.h"

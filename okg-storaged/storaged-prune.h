@@ -10,8 +10,6 @@
 
 #include "macro.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-
 typedef struct PruneMissing {
         char *key;
         uint64_t since;           /* the first round (CLOCK_MONOTONIC usec) it was missing */

@@ -10,6 +10,8 @@
 
 #include "log.h"
 #include "macro.h"
+#include "okg-event.h"
+#include "okg-json.h"
 #include "okg-util.h"
 #include "storaged-manager.h"
 
@@ -46,8 +48,9 @@ static void round_clear(Manager *m) {
 
 static void round_end(Manager *m) {
         round_clear(m);
-        if (manager_arm(m, &m->prune_timer, manager_jitter(m, prune_interval_usec(grace_usec(m))),
-                        on_prune_timer, m) < 0)
+        if (okg_timer_arm(m->event, &m->prune_timer,
+                          manager_jitter(m, prune_interval_usec(grace_usec(m))), 0, on_prune_timer,
+                          m, NULL) < 0)
                 log_warning("Cannot arm the record pruning timer; records are no longer pruned.");
 }
 

@@ -6,6 +6,7 @@
 
 #include "macro.h"
 #include "okg-kube-names.h"
+#include "okg-string-table.h"
 #include "storaged-state.h"
 
 static const char *const object_kind_table[_OBJECT_KIND_MAX] = {
@@ -23,27 +24,8 @@ static const char *const field_kind_table[_FIELD_KIND_MAX] = {
         [FIELD_CONDITION] = "condition",
 };
 
-const char *object_kind_to_string(ObjectKind k) {
-        return k >= 0 && k < _OBJECT_KIND_MAX ? object_kind_table[k] : NULL;
-}
-
-ObjectKind object_kind_from_string(const char *s) {
-        for (int i = 0; s && i < _OBJECT_KIND_MAX; i++)
-                if (streq(s, object_kind_table[i]))
-                        return (ObjectKind) i;
-        return _OBJECT_KIND_INVALID;
-}
-
-const char *field_kind_to_string(FieldKind k) {
-        return k >= 0 && k < _FIELD_KIND_MAX ? field_kind_table[k] : NULL;
-}
-
-FieldKind field_kind_from_string(const char *s) {
-        for (int i = 0; s && i < _FIELD_KIND_MAX; i++)
-                if (streq(s, field_kind_table[i]))
-                        return (FieldKind) i;
-        return _FIELD_KIND_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(object_kind, ObjectKind);
+DEFINE_STRING_TABLE_LOOKUP(field_kind, FieldKind);
 
 void object_done(Object *o) {
         for (size_t i = 0; i < o->n_fields; i++) {

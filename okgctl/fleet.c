@@ -17,8 +17,11 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-build-config.h"
+#include "okg-event.h"
 #include "okg-kube-names.h"
 #include "okg-kube.h"
+#include "okg-list.h"
+#include "okg-string-table.h"
 #include "okg-util.h"
 
 #define DEFAULT_ANNOTATION "sidecar.vke.volcengine.com/hot-update-result"
@@ -52,7 +55,7 @@ typedef struct Fleet {
 struct Flight {
         Fleet *fleet;
         FleetPod *pod;
-        Flight *prev, *next;
+        LIST_FIELDS(Flight, flights);
         /* --direct transfer */
         CURL *easy;
         struct curl_slist *headers;
@@ -81,12 +84,8 @@ static void flight_free(Flight *fl) {
         }
         curl_slist_free_all(fl->headers);
         sd_event_source_disable_unref(fl->timer);
-        if (fl->prev)
-                fl->prev->next = fl->next;
-        else if (f->flights == fl)
-                f->flights = fl->next;
-        if (fl->next)
-                fl->next->prev = fl->prev;
+        if (LIST_LINKED(flights, f->flights, fl))
+                LIST_REMOVE(flights, f->flights, fl);
         free(fl->buf);
         free(fl->state);
         free(fl->message);
@@ -329,21 +328,22 @@ static int on_progress_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         Fleet *f = userdata;
 
         progress_show(f);
-        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        /* A one-shot source is off once it fired: moving its time alone would not bring it
+         * back, and the line would freeze until the next pod finished. */
+        (void) okg_event_source_rearm(s, USEC_PER_SEC);
         return 0;
 }
 
+/* Phases without a word here are shown by the pod's own state. */
+static const char *const fleet_phase_word_table[] = {
+        [FLEET_PENDING] = "NotStarted",
+        [FLEET_AT_VERSION] = "AtVersion",
+        [FLEET_IN_FLIGHT] = "InFlight",
+};
+DEFINE_PRIVATE_STRING_TABLE_LOOKUP_TO_STRING(fleet_phase_word, FleetPhase);
+
 static const char *phase_word(const FleetPod *p) {
-        switch (p->phase) {
-        case FLEET_AT_VERSION:
-                return "AtVersion";
-        case FLEET_PENDING:
-                return "NotStarted";
-        case FLEET_IN_FLIGHT:
-                return "InFlight";
-        default:
-                return p->state ?: "?";
-        }
+        return fleet_phase_word_to_string(p->phase) ?: p->state ?: "?";
 }
 
 static json_object *pod_json(const Fleet *f, const FleetPod *p) {
@@ -469,15 +469,8 @@ static void on_pod(KubeClient *k, const KubeResponse *resp, void *userdata) {
         }
         if (okg_now_usec() < fl->record_deadline) {
                 uint64_t wait = okg_backoff_usec(++fl->polls, POLL_FIRST_USEC, POLL_MAX_USEC);
-                int r;
 
-                if (fl->timer)
-                        r = sd_event_source_set_time_relative(fl->timer, wait) < 0 ? -EIO :
-                            sd_event_source_set_enabled(fl->timer, SD_EVENT_ONESHOT);
-                else
-                        r = sd_event_add_time_relative(f->event, &fl->timer, CLOCK_MONOTONIC, wait,
-                                                       0, on_poll_timer, fl);
-                if (r >= 0)
+                if (okg_timer_arm(f->event, &fl->timer, wait, 0, on_poll_timer, fl, NULL) >= 0)
                         return;
         }
         /* Not (yet) in the annotation: report the answer and say so. */
@@ -658,10 +651,7 @@ static void flight_start(Fleet *f, FleetPod *p) {
         }
         fl->fleet = f;
         fl->pod = p;
-        fl->next = f->flights;
-        if (f->flights)
-                f->flights->prev = fl;
-        f->flights = fl;
+        LIST_PREPEND(flights, f->flights, fl);
         if (!p->ip && f->direct) {
                 flight_end(fl, false, "Unreachable", "the pod has no IP (not running?)", p->from_version);
                 return;
@@ -934,8 +924,8 @@ static int cmd_hot_update(Fleet *f) {
         (void) sd_event_add_signal(f->event, NULL, SIGINT, on_interrupt, f);
         (void) sd_event_add_signal(f->event, NULL, SIGTERM, on_interrupt, f);
         if (f->tty)
-                (void) sd_event_add_time_relative(f->event, &f->progress_timer, CLOCK_MONOTONIC,
-                                                  USEC_PER_SEC, 0, on_progress_timer, f);
+                (void) okg_timer_arm(f->event, &f->progress_timer, USEC_PER_SEC, 0,
+                                     on_progress_timer, f, "progress");
         if (!f->json)
                 printf("Updating %s/%s to %s: %zu pods, %u already at the version, %s\n", f->namespace,
                        f->gss, f->version, f->n_pods, f->plan.at_version,

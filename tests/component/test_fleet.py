@@ -4,13 +4,16 @@ network namespace (fleet_env.py), the hot updates delivered through the API serv
 import http.server
 import json
 import os
+import pty
 import socket
+import subprocess
 import threading
 
 from kube import write_kubeconfig
 
-from fleet_env import (ANNOTATION, FileServer, fleet, fleet_world, have_kubectl,  # noqa: F401
-                       kubectl_plugin_dir)
+from conftest import SANITIZER_MARKERS, wait_for
+from fleet_env import (ANNOTATION, OKGCTL, FileServer, fleet, fleet_world,  # noqa: F401
+                       have_kubectl, kubectl_plugin_dir)
 
 V2 = b"v2 of the game config\n"
 
@@ -163,6 +166,7 @@ def test_rerun_resumes_a_stopped_rollout(fleet):
 class RecordsThenDies(http.server.BaseHTTPRequestHandler):
     """A fault: a sidecar that records the outcome on its pod, then dies before answering."""
     fleet = None
+    pod = "game-2"
 
     def log_message(self, *a):
         pass
@@ -173,7 +177,7 @@ class RecordsThenDies(http.server.BaseHTTPRequestHandler):
                    "success": True, "message": "applied", "at": "2026-12-06T00:00:00.000Z",
                    "currentVersion": req["version"]}
         f = self.fleet
-        f.admin.check(f.admin.patch(f.admin.pod_path(f.ns, "game-2"),
+        f.admin.check(f.admin.patch(f.admin.pod_path(f.ns, self.pod),
                                     {"metadata": {"annotations": {ANNOTATION: json.dumps(outcome)}}}),
                       200, what="the annotation")
         self.close_connection = True
@@ -205,6 +209,66 @@ def test_no_answer_the_annotation_decides(fleet):
     assert pods["game-2"]["state"] == "Succeeded" and pods["game-2"]["atVersion"]
     assert "annotation says v2 is in place" in pods["game-2"]["message"]
     assert out["updated"] == 2 and out["failed"] == 1
+
+
+class HeldThenRecords(RecordsThenDies):
+    """A pod that keeps the request until the test releases it, then records and dies."""
+    pod = "game-0"
+    release = None
+
+    def do_POST(self):
+        self.release.wait(300)
+        super().do_POST()
+
+
+def test_progress_line_stays_live_while_a_pod_takes_long(fleet):
+    # On a terminal the progress line is redrawn every second, not only when a pod finishes:
+    # with one pod holding its request, the line comes again and again (it used to come once
+    # from the timer, then freeze until the pod answered).
+    fake = fleet.add_pod("game-0", suite=False)
+    fleet.start()
+    HeldThenRecords.fleet = fleet
+    HeldThenRecords.release = threading.Event()
+    server = http.server.ThreadingHTTPServer((fake.ip, 5000), HeldThenRecords)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, _ = serve(fleet, "v2")
+    master, slave = pty.openpty()
+    err = bytearray()
+
+    def read_tty():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            err.extend(chunk)
+
+    env = {k: v for k, v in os.environ.items() if k != "OKG_NO_PROGRESS"}
+    env["KUBECONFIG"] = fleet.kubeconfig
+    proc = subprocess.Popen([OKGCTL, "fleet", "hot-update", "-n", fleet.ns, fleet.gss,
+                             "--version", "v2", "--url", url], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    reader = threading.Thread(target=read_tty, daemon=True)
+    reader.start()
+    try:
+        # One line when the pod starts, then one per second from the timer.
+        wait_for(lambda: err.count(b"in flight 1") >= 4, what="the progress line redrawn")
+        assert b"\r\033[Kdone 0  failed 0  in flight 1  left 0" in err
+    finally:
+        HeldThenRecords.release.set()
+        out, _ = proc.communicate(timeout=120)
+        reader.join(10)
+        os.close(master)
+        server.shutdown()
+        server.server_close()
+    text = err.decode(errors="replace")
+    assert not [m for m in SANITIZER_MARKERS if m in text], text[-4000:]
+    assert proc.returncode == 0, text[-2000:]
+    assert b"game-0: Succeeded" in out
 
 
 def test_direct_to_pod_ips(fleet):

@@ -6,42 +6,26 @@
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "hotupdated-config.h"
 #include "okg-config.h"
 #include "okg-yaml.h"
-#include "probed-config.h"
+#include "sidecard-plugins.h"
 
 #define CANONICAL_DEPTH 256
 
-static const PluginType types[] = {
-        { "hot_update", "okg-hotupdated", "io.kruise.game.HotUpdate1", hotupdate_config_validate },
-        { "http_probe", "okg-probed", "io.kruise.game.Probe1", probe_config_validate },
-};
-
-/* What okg-hotupdated and okg-probed do at start: find their own section and parse it. When
- * okg-sidecard accepted the file (loaded), a daemon must accept its section too, or
- * --check-config would pass a config that the daemon then refuses. */
+/* What okg-hotupdated and okg-probed do at start: find their own section and parse it (the
+ * validator is that parse). When okg-sidecard accepted the file (loaded), a daemon must accept
+ * its section too, or --check-config would pass a config that the daemon then refuses. Every
+ * kind in the registry okg-sidecard links is fuzzed, a new one included. */
 static void parse_sections(const OkgNode *root, bool loaded) {
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < n_plugin_types; i++) {
                 OkgErrors errors = {};
                 const OkgNode *section = NULL;
                 char *path = NULL;
 
-                if (sidecar_config_find_section(root, "fuzz.yaml", types[i].name, &section, &path,
-                                                &errors) >= 0) {
-                        if (i == 0) {
-                                HotUpdateConfig *c = NULL;
-                                if (hotupdate_config_parse(section, "fuzz.yaml", path, &errors, &c) >= 0)
-                                        hotupdate_config_free(c);
-                                else
-                                        FUZZ_ASSERT(!loaded);
-                        } else {
-                                ProbeConfig *c = NULL;
-                                if (probe_config_parse(section, "fuzz.yaml", path, &errors, &c) >= 0)
-                                        probe_config_free(c);
-                                else
-                                        FUZZ_ASSERT(!loaded);
-                        }
+                if (sidecar_config_find_section(root, "fuzz.yaml", plugin_types[i].name, &section,
+                                                &path, &errors) >= 0) {
+                        if (plugin_types[i].validate(section, "fuzz.yaml", path, &errors) < 0)
+                                FUZZ_ASSERT(!loaded);
                         free(path);
                 }
                 okg_errors_done(&errors);
@@ -82,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(canonical);
         }
 
-        r = sidecar_config_parse(root, "fuzz.yaml", types, 2, &config, &errors);
+        r = sidecar_config_parse(root, "fuzz.yaml", plugin_types, n_plugin_types, &config,
+                                 &errors);
         if (r >= 0) {
                 /* A config that loads carries no error lines and names a type per plugin. */
                 FUZZ_ASSERT(errors.n == 0);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,7 @@
 #include "okg-signal.h"
 #include "okg-test.h"
 #include "probed-config.h"
-
-static const PluginType types[] = {
-        { "hot_update", "okg-hotupdated", "io.kruise.game.HotUpdate1", hotupdate_config_validate },
-        { "http_probe", "okg-probed", "io.kruise.game.Probe1", probe_config_validate },
-};
+#include "sidecard-plugins.h"
 
 static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
@@ -97,7 +94,7 @@ static void test_bad_configs(void) {
                 n_expected = read_lines(expected_path, &expected);
                 ASSERT_TRUE(n_expected > 0);
 
-                r = sidecar_config_load(names[i], types, ELEMENTSOF(types), &c, &e);
+                r = sidecar_config_load(names[i], plugin_types, n_plugin_types, &c, &e);
                 bool same = r == -EINVAL && !c && e.n == n_expected;
                 for (size_t j = 0; same && j < n_expected; j++)
                         same = streq(e.v[j], expected[j]);
@@ -122,7 +119,7 @@ static SidecarConfig *load_good(const char *name, OkgNode **ret_root) {
         int r;
 
         ASSERT_TRUE(asprintf(&path, "config-good/%s", name) > 0);
-        r = sidecar_config_load(path, types, ELEMENTSOF(types), &c, &e);
+        r = sidecar_config_load(path, plugin_types, n_plugin_types, &c, &e);
         if (r < 0 || e.n > 0) {
                 fprintf(stderr, "%s: r=%d\n", path, r);
                 dump("errors", e.v, e.n);
@@ -429,8 +426,8 @@ static void test_missing_file(void) {
         _cleanup_(sidecar_config_freep) SidecarConfig *c = NULL;
         OkgErrors e = {};
 
-        ASSERT_EQ(sidecar_config_load("config-good/does-not-exist.yaml", types,
-                                      ELEMENTSOF(types), &c, &e),
+        ASSERT_EQ(sidecar_config_load("config-good/does-not-exist.yaml",
+                                      plugin_types, n_plugin_types, &c, &e),
                   -ENOENT);
         ASSERT_TRUE(!c);
         ASSERT_EQ(e.n, 1);
@@ -625,12 +622,156 @@ static void test_kube_names(void) {
         ASSERT_TRUE(!okg_http_token_valid(""));
 }
 
+/* OkgErrors keeps each error in parts and sorts on them: by line and column, errors without a
+ * position first, equal positions in the order found; v[i] is always items[i] as printed. */
+static void test_errors_structured(void) {
+        OkgErrors e = {};
+
+        /* A file name with ":1:1" in it: the position is a field, not read back from text. */
+        okg_errors_add_at(&e, "a:1:1.yaml", 9, 2, "k.x", "late %d", 1);
+        okg_errors_add_at(&e, "a:1:1.yaml", 0, 0, NULL, "no position");
+        okg_errors_add_at(&e, "a:1:1.yaml", 3, 7, "k", "early");
+        okg_errors_add_at(&e, "a:1:1.yaml", 3, 7, "", "early, second");
+        okg_errors_add_at(&e, NULL, 1, 1, "z", "first of the tail");
+        okg_errors_add_at(&e, NULL, 0, 0, "y", "tail without position");
+        okg_errors_sort(&e, 0);
+
+        ASSERT_EQ(e.n, 6);
+        ASSERT_STREQ(e.v[0], "a:1:1.yaml: no position");
+        ASSERT_STREQ(e.v[1], "<input>: y: tail without position");
+        ASSERT_STREQ(e.v[2], "<input>:1:1: z: first of the tail");
+        ASSERT_STREQ(e.v[3], "a:1:1.yaml:3:7: k: early");
+        ASSERT_STREQ(e.v[4], "a:1:1.yaml:3:7: early, second");
+        ASSERT_STREQ(e.v[5], "a:1:1.yaml:9:2: k.x: late 1");
+        ASSERT_STREQ(e.items[5].file, "a:1:1.yaml");
+        ASSERT_EQ(e.items[5].line, 9);
+        ASSERT_EQ(e.items[5].column, 2);
+        ASSERT_STREQ(e.items[5].key, "k.x");
+        ASSERT_STREQ(e.items[5].message, "late 1");
+        ASSERT_TRUE(!e.items[4].key);
+        ASSERT_TRUE(!e.items[2].file);
+        for (size_t i = 0; i < e.n; i++) {
+                _cleanup_(freep) char *line = okg_error_format(&e.items[i]);
+                ASSERT_STREQ(line, e.v[i]);
+        }
+
+        /* Only the errors from `from` on move. */
+        okg_errors_add_at(&e, "b", 2, 1, NULL, "b2");
+        okg_errors_add_at(&e, "b", 1, 1, NULL, "b1");
+        okg_errors_sort(&e, 6);
+        ASSERT_STREQ(e.v[5], "a:1:1.yaml:9:2: k.x: late 1");
+        ASSERT_STREQ(e.v[6], "b:1:1: b1");
+        ASSERT_STREQ(e.v[7], "b:2:1: b2");
+        okg_errors_done(&e);
+        ASSERT_TRUE(!e.items && !e.v && e.n == 0);
+}
+
+/* The table reader on a section of its own, as a new plugin kind would declare one. */
+typedef struct Demo {
+        char *name;
+        unsigned count;
+        uint16_t port;
+        bool on;
+        int mode;
+        char *method;
+        unsigned depth;
+} Demo;
+
+static const OkgConfigChoice demo_modes = {
+        .names = (const char *const[]) { "Fast", "Slow", NULL },
+};
+static const OkgConfigChoice demo_methods = {
+        .noun = "method",
+        .names = (const char *const[]) { "GET", "POST", NULL },
+};
+static const OkgConfigItem demo_inner[] = {
+        { "depth", NULL, okg_config_read_uint, offsetof(Demo, depth), 0, 9 },
+        {}
+};
+static const OkgConfigItem demo_items[] = {
+        { "name", NULL, okg_config_read_string, offsetof(Demo, name),
+          .flags = OKG_CONFIG_NONEMPTY },
+        { "count", "Count", okg_config_read_uint, offsetof(Demo, count), 1, 10 },
+        { "port", NULL, okg_config_read_uint16, offsetof(Demo, port), 1, 65535 },
+        { "on", NULL, okg_config_read_bool, offsetof(Demo, on) },
+        { "mode", NULL, okg_config_read_choice, offsetof(Demo, mode), .data = &demo_modes },
+        { "method", NULL, okg_config_read_choice_name, offsetof(Demo, method),
+          .flags = OKG_CONFIG_NONEMPTY, .data = &demo_methods },
+        { "inner", NULL, okg_config_read_section, .data = demo_inner },
+        { "other" },
+        {}
+};
+
+static int read_demo(const char *text, Demo *d, OkgErrors *e) {
+        _cleanup_(okg_node_freep) OkgNode *n = NULL;
+        _cleanup_(okg_config_ctx_done) OkgConfigCtx c = {};
+
+        ASSERT_EQ(okg_yaml_parse_string(text, strlen(text), "t.yaml", &n, e), 0);
+        okg_config_ctx_init(&c, "t.yaml", e);
+        (void) okg_config_read_items(&c, n, "s", demo_items, d);
+        return okg_config_ctx_finish(&c);
+}
+
+static void test_config_items(void) {
+        Demo d = { .count = 5, .port = 80, .mode = 0 };
+        OkgErrors e = {};
+
+        ASSERT_EQ(read_demo("name: x\nCount: 3\nport: 8080\non: true\nmode: slow\n"
+                            "method: post\ninner: {depth: 4}\nother: [1]\n", &d, &e), 0);
+        ASSERT_EQ(e.n, 0);
+        ASSERT_STREQ(d.name, "x");
+        ASSERT_EQ(d.count, 3);
+        ASSERT_EQ(d.port, 8080);
+        ASSERT_TRUE(d.on);
+        ASSERT_EQ(d.mode, 1);
+        ASSERT_STREQ(d.method, "POST");
+        ASSERT_EQ(d.depth, 4);
+
+        /* Null is absent: the values stay. */
+        ASSERT_EQ(read_demo("name:\ncount: ~\ninner:\n", &d, &e), 0);
+        ASSERT_STREQ(d.name, "x");
+        ASSERT_EQ(d.count, 3);
+
+        ASSERT_EQ(read_demo("name: \"\"\ncount: 1\nCount: 2\nport: 0\nmode: [a]\n"
+                            "method: PUT\ninner: {depth: 10, dept: 1}\nnme: y\n", &d, &e),
+                  -EINVAL);
+        static const char *const expected[] = {
+                "t.yaml:1:7: s.name: must not be empty",
+                "t.yaml:3:1: s: both \"count\" and \"Count\" given",
+                "t.yaml:4:7: s.port: must be between 1 and 65535, got 0",
+                "t.yaml:5:7: s.mode: expected Fast or Slow, got a sequence",
+                "t.yaml:6:9: s.method: invalid method \"PUT\" (expected GET or POST)",
+                "t.yaml:7:16: s.inner.depth: must be between 0 and 9, got 10",
+                "t.yaml:7:20: s.inner: unknown key \"dept\" (did you mean \"depth\"?)",
+                "t.yaml:8:1: s: unknown key \"nme\" (did you mean \"name\"?)",
+        };
+        ASSERT_EQ(e.n, ELEMENTSOF(expected));
+        for (size_t i = 0; i < e.n; i++)
+                ASSERT_STREQ(e.v[i], expected[i]);
+        /* Bad values change nothing. */
+        ASSERT_EQ(d.port, 8080);
+        ASSERT_EQ(d.mode, 1);
+        ASSERT_STREQ(d.method, "POST");
+        ASSERT_EQ(d.depth, 4);
+        okg_errors_done(&e);
+
+        /* Not a mapping. */
+        ASSERT_EQ(read_demo("- a\n", &d, &e), -EINVAL);
+        ASSERT_EQ(e.n, 1);
+        ASSERT_STREQ(e.v[0], "t.yaml:1:1: s: expected a mapping, got a sequence");
+        okg_errors_done(&e);
+        free(d.name);
+        free(d.method);
+}
+
 int main(int argc, char **argv) {
         if (argc > 1 && chdir(argv[1]) < 0) {
                 fprintf(stderr, "cannot chdir to %s: %m\n", argv[1]);
                 return 1;
         }
 
+        test_errors_structured();
+        test_config_items();
         test_enums();
         test_signals();
         test_kube_names();

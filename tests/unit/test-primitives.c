@@ -4,9 +4,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <signal.h>
+
+#include "log.h"
 #include "okg-event.h"
 #include "okg-json.h"
 #include "okg-list.h"
+#include "okg-signal.h"
 #include "okg-string-table.h"
 #include "okg-test.h"
 
@@ -49,6 +53,8 @@ static void test_list(void) {
         LIST_APPEND(items, head, &it[3]);
         ASSERT_STREQ(order(head), "0123");
         ASSERT_EQ(LIST_LENGTH(items, head), 4);
+        Item *const chead = head; /* a const head pointer, as in a const owner */
+        ASSERT_EQ(LIST_LENGTH(items, chead), 4);
         ASSERT_TRUE(LIST_LINKED(items, head, &it[0]));
         ASSERT_TRUE(LIST_LINKED(items, head, &it[3]));
         ASSERT_TRUE(!LIST_LINKED(items, head, &it[4]));
@@ -176,6 +182,55 @@ static void test_string_table(void) {
         ASSERT_STREQ(okg_string_table_get(colour_table, ELEMENTSOF(colour_table), 1), "green");
 }
 
+/* libokg-common's own tables, now over the string-table helpers: names, aliases, numbers. */
+static void test_common_tables(void) {
+        static const struct {
+                const char *name;
+                int level, target;
+        } cases[] = {
+                { "warning", LOG_WARNING, -EINVAL },
+                { "emerg", LOG_EMERG, -EINVAL },
+                { "error", LOG_ERR, -EINVAL },
+                { "6", LOG_INFO, -EINVAL },
+                { "8", -EINVAL, -EINVAL },
+                { "Debug", -EINVAL, -EINVAL },
+                { "", -EINVAL, -EINVAL },
+                { NULL, -EINVAL, -EINVAL },
+                { "null", -EINVAL, LOG_TARGET_NULL },
+                { "console", -EINVAL, LOG_TARGET_CONSOLE },
+                { "journal", -EINVAL, LOG_TARGET_KMSG },
+                { "syslog-or-kmsg", -EINVAL, LOG_TARGET_KMSG },
+                { "Console", -EINVAL, -EINVAL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                ASSERT_EQ(log_level_from_string(cases[i].name), cases[i].level);
+                ASSERT_EQ(log_target_from_string(cases[i].name), cases[i].target);
+        }
+        ASSERT_STREQ(log_level_to_string(LOG_ERR), "err");
+        ASSERT_STREQ(log_level_to_string(LOG_DEBUG), "debug");
+        ASSERT_TRUE(!log_level_to_string(-1) && !log_level_to_string(8));
+        ASSERT_STREQ(log_target_to_string(LOG_TARGET_KMSG), "kmsg");
+        ASSERT_TRUE(!log_target_to_string(_LOG_TARGET_MAX));
+        ASSERT_TRUE(!log_target_to_string(_LOG_TARGET_INVALID));
+
+        /* Signal names: one table serves both directions. */
+        ASSERT_EQ(okg_signal_from_string("sigterm"), SIGTERM);
+        ASSERT_EQ(okg_signal_from_string("SYS"), SIGSYS);
+        ASSERT_EQ(okg_signal_from_string("HUPP"), -EINVAL);
+        ASSERT_EQ(okg_signal_from_string("VTALRMVTALRMVTALRM"), -EINVAL);
+        ASSERT_EQ(okg_signal_from_string("SIGVTALRMXXXXXXXXXXXXXXXXXXXX"), -EINVAL);
+        ASSERT_STREQ(okg_signal_to_string(SIGHUP), "SIGHUP");
+        ASSERT_STREQ(okg_signal_to_string(SIGSYS), "SIGSYS");
+        ASSERT_TRUE(!okg_signal_to_string(-SIGHUP));
+        ASSERT_TRUE(!okg_signal_to_string(SIGRTMAX));
+        for (int sig = 1; sig < SIGRTMIN; sig++) {
+                const char *name = okg_signal_to_string(sig);
+                if (name)
+                        ASSERT_EQ(okg_signal_from_string(name), sig);
+        }
+}
+
 static void test_json_cleanup(void) {
         /* Under ASan a missing put shows up as a leak. */
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
@@ -281,11 +336,41 @@ static void test_timer(void) {
         sd_event_unref(t.event);
 }
 
+static int on_defer(sd_event_source *s, void *userdata) {
+        unsigned *runs = userdata;
+        (*runs)++;
+        return 0;
+}
+
+/* Three triggers before the loop runs make one run; a trigger after it makes another. */
+static void test_defer(void) {
+        sd_event *e = NULL;
+        sd_event_source *s = NULL;
+        unsigned runs = 0;
+
+        ASSERT_EQ(sd_event_new(&e), 0);
+        for (int i = 0; i < 3; i++)
+                ASSERT_EQ(okg_defer_arm(e, &s, on_defer, &runs, "defer"), 0);
+        ASSERT_TRUE(okg_timer_armed(s));
+        while (runs == 0)
+                ASSERT_TRUE(sd_event_run(e, SAFETY_TIMEOUT_USEC) > 0);
+        ASSERT_TRUE(!okg_timer_armed(s));
+        ASSERT_EQ(sd_event_run(e, 0), 0);
+        ASSERT_EQ(runs, 1);
+        ASSERT_EQ(okg_defer_arm(e, &s, NULL, NULL, NULL), 0);
+        ASSERT_TRUE(sd_event_run(e, SAFETY_TIMEOUT_USEC) > 0);
+        ASSERT_EQ(runs, 2);
+        sd_event_source_unref(s);
+        sd_event_unref(e);
+}
+
 int main(void) {
         test_list();
         test_queue();
         test_string_table();
+        test_common_tables();
         test_json_cleanup();
         test_timer();
+        test_defer();
         return 0;
 }

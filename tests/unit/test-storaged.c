@@ -579,7 +579,26 @@ static void test_journal(void) {
         ASSERT_TRUE(journal_compaction_due(100, 100, JOURNAL_COMPACT_ENTRIES));
 }
 
+/* The names the journal and the bus use for objects and fields, both ways. */
+static void test_kind_names(void) {
+        for (int k = 0; k < _OBJECT_KIND_MAX; k++)
+                ASSERT_EQ(object_kind_from_string(object_kind_to_string((ObjectKind) k)), k);
+        for (int k = 0; k < _FIELD_KIND_MAX; k++)
+                ASSERT_EQ(field_kind_from_string(field_kind_to_string((FieldKind) k)), k);
+        ASSERT_STREQ(object_kind_to_string(OBJECT_GAMESERVER), "gameserver");
+        ASSERT_STREQ(field_kind_to_string(FIELD_OPS_STATE), "opsState");
+        ASSERT_EQ(object_kind_from_string("records"), OBJECT_RECORDS);
+        ASSERT_EQ(object_kind_from_string("Pod"), _OBJECT_KIND_INVALID);
+        ASSERT_EQ(object_kind_from_string(NULL), _OBJECT_KIND_INVALID);
+        ASSERT_EQ(field_kind_from_string("opsstate"), _FIELD_KIND_INVALID);
+        ASSERT_EQ(field_kind_from_string(""), _FIELD_KIND_INVALID);
+        ASSERT_TRUE(!object_kind_to_string(_OBJECT_KIND_MAX));
+        ASSERT_TRUE(!object_kind_to_string(_OBJECT_KIND_INVALID));
+        ASSERT_TRUE(!field_kind_to_string((FieldKind) 99));
+}
+
 int main(void) {
+        test_kind_names();
         test_write_discipline();
         test_check_against_object();
         test_refused_field_isolated();
