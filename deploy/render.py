@@ -40,6 +40,8 @@ TARGETS = [
      "examples/probe/manifest.yaml"),
     ("examples/native-sidecar/config.yaml", "examples/native-sidecar/manifest.yaml.in",
      "examples/native-sidecar/manifest.yaml"),
+    ("examples/service-quality/config.yaml", "examples/service-quality/manifest.yaml.in",
+     "examples/service-quality/manifest.yaml"),
     ("kustomize/base/config.yaml", "kustomize/components/sidecar/patch.yaml.in",
      "kustomize/components/sidecar/patch.yaml"),
     ("kustomize/base/config.yaml", "kustomize/components/native-sidecar/patch.yaml.in",

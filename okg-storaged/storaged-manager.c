@@ -1253,7 +1253,8 @@ int manager_start(Manager *m) {
         /* What the journal says was acknowledged is read back once: the objects may have been
          * recreated or changed while okg-storaged was not running. */
         for (size_t i = 0; m->kube && i < _OBJECT_KIND_MAX; i++)
-                if (object_has_acked(&m->objects[i].object))
+                /* The pod's status is checked by the pod read just started. */
+                if (i != OBJECT_POD_STATUS && object_has_acked(&m->objects[i].object))
                         object_want_verify(&m->objects[i]);
         manager_dispatch(m);
         pruner_start(m);

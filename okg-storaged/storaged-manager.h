@@ -93,6 +93,7 @@ struct Manager {
         unsigned watch_attempts;
         unsigned watch_events;
         uint64_t watch_started_usec;
+        uint64_t watch_timeout_usec;
         sd_event_source *watch_timer;
         Reassert reassert;
         bool reassert_wanted;

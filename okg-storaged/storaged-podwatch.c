@@ -14,10 +14,9 @@
 #include "okg-util.h"
 #include "storaged-manager.h"
 
-/* The watch's timeoutSeconds, +-20 %: about three requests an hour while nothing changes. */
+/* The watch's timeoutSeconds, +-20 %: about three requests an hour while nothing changes.
+ * $OKG_STORAGED_WATCH_TIMEOUT_SEC overrides it (for tests). */
 #define WATCH_TIMEOUT_SEC 1200
-/* A watch that ends sooner than this without an event is not re-opened at once. */
-#define WATCH_MIN_USEC (5 * USEC_PER_SEC)
 /* After a refusal (403: no "watch" on pods in the Role), try again this much later. */
 #define WATCH_REFUSED_RETRY_USEC (300 * USEC_PER_SEC)
 
@@ -47,7 +46,7 @@ void podwatch_seen(Manager *m, json_object *pod) {
         ObjectSlot *s = &m->objects[OBJECT_POD_STATUS];
         const char *rv = pod_rv_of(pod);
         bool newer = resource_version_newer(rv, m->pod_rv);
-        size_t dropped;
+        size_t dropped, yielded;
 
         if (!newer && m->pod_rv && !streq_ptr(rv, m->pod_rv))
                 return; /* older than what we know: an answer that crossed a watch event */
@@ -58,7 +57,15 @@ void podwatch_seen(Manager *m, json_object *pod) {
                 if (resource_version_newer(rv, m->watch_rv))
                         (void) free_and_strdup(&m->watch_rv, rv);
         }
+        yielded = object_yielded(&s->object);
         dropped = object_check(&s->object, pod);
+        if (object_yielded(&s->object) > yielded) {
+                log_warning("%zu pod condition(s) okg-storaged wrote now hold a value it never wrote "
+                            "on pod %s/%s: another writer (kruise-daemon?) serves them; leaving them "
+                            "alone until they are written again.",
+                            object_yielded(&s->object) - yielded, m->namespace, m->pod);
+                storaged_bus_changed(m);
+        }
         if (dropped > 0) {
                 log_warning("%zu pod condition(s) okg-storaged wrote are no longer on pod %s/%s "
                             "(its status was replaced); writing them again.", dropped, m->namespace,
@@ -100,7 +107,7 @@ void podwatch_written(Manager *m) {
                 return;
         reassert_sent(&m->reassert, okg_now_usec());
         m->reassert_wanted = false;
-        (void) sd_event_source_set_enabled(m->reassert_timer, SD_EVENT_OFF);
+        (void) okg_timer_disarm(m->reassert_timer);
 }
 
 static void watch_line(KubeClient *k, const char *line, size_t len, void *userdata) {
@@ -123,10 +130,11 @@ static void watch_line(KubeClient *k, const char *line, size_t len, void *userda
                 if (rv)
                         (void) free_and_strdup(&m->watch_rv, rv);
         } else if (streq(t, "DELETED")) {
+                /* The watch (by name) goes on and shows a pod created again under the name;
+                 * its new uid makes the conditions go out again. */
                 log_warning("Pod %s/%s was deleted; its conditions are written again when it is "
                             "back.", m->namespace, m->pod);
                 (void) object_forget_acked(&m->objects[OBJECT_POD_STATUS].object);
-                m->watch_gone = true;
         } else if (streq(t, "ERROR")) {
                 /* 410 Gone: the resourceVersion is too old to resume from. */
                 if (json_object_object_get_ex(obj, "code", &code) && json_object_get_int(code) == 410)
@@ -155,8 +163,10 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 manager_pod_refetch(m);
                 return;
         }
+        /* A watch that ended long before its timeout without an event is suspect (a proxy
+         * that closes it at once): not re-opened at once, so it cannot turn into a loop. */
         if (outcome == KUBE_OK &&
-            (m->watch_events > 0 || okg_now_usec() - m->watch_started_usec >= WATCH_MIN_USEC)) {
+            (m->watch_events > 0 || okg_now_usec() - m->watch_started_usec >= m->watch_timeout_usec / 2)) {
                 m->watch_attempts = 0;
                 podwatch_start(m);
                 return;
@@ -177,6 +187,20 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 log_error("Cannot arm the pod watch timer.");
 }
 
+static uint64_t watch_timeout_sec(void) {
+        const char *e = getenv("OKG_STORAGED_WATCH_TIMEOUT_SEC");
+        char *end;
+        unsigned long v;
+
+        if (isempty(e))
+                return WATCH_TIMEOUT_SEC;
+        errno = 0;
+        v = strtoul(e, &end, 10);
+        if (errno != 0 || *end || v < 1 || v > 86400)
+                return WATCH_TIMEOUT_SEC;
+        return v;
+}
+
 void podwatch_start(Manager *m) {
         _cleanup_(freep) char *path = NULL;
         unsigned timeout;
@@ -184,7 +208,9 @@ void podwatch_start(Manager *m) {
 
         if (!m->kube || m->watch_running || !m->watch_rv || m->draining)
                 return;
-        timeout = (unsigned) (manager_jitter(m, WATCH_TIMEOUT_SEC * USEC_PER_SEC) / USEC_PER_SEC);
+        timeout = (unsigned) (manager_jitter(m, watch_timeout_sec() * USEC_PER_SEC) / USEC_PER_SEC);
+        if (timeout < 1)
+                timeout = 1;
         if (asprintf(&path, "/api/v1/namespaces/%s/pods?watch=1&fieldSelector=metadata.name%%3D%s"
                      "&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%u",
                      m->namespace, m->pod, m->watch_rv, timeout) < 0)
@@ -194,13 +220,14 @@ void podwatch_start(Manager *m) {
         if (r < 0) {
                 log_warning_errno(r, "Cannot open the pod watch: %m");
                 (void) okg_timer_arm(m->event, &m->watch_timer,
-                                     manager_backoff(m, ++m->watch_attempts, 0), 0, on_watch_timer,
-                                     m, NULL);
+                                     manager_backoff(m, ++m->watch_attempts, 0), 0, on_watch_timer, m,
+                                     NULL);
                 return;
         }
         m->watch_running = true;
         m->watch_events = 0;
         m->watch_started_usec = okg_now_usec();
+        m->watch_timeout_usec = (uint64_t) timeout * USEC_PER_SEC;
 }
 
 void podwatch_done(Manager *m) {

@@ -32,6 +32,7 @@ void object_done(Object *o) {
                 free(o->fields[i].key);
                 free(o->fields[i].desired);
                 free(o->fields[i].acked);
+                free(o->fields[i].acked_before);
                 free(o->fields[i].inflight);
         }
         free(o->fields);
@@ -74,8 +75,10 @@ int object_set_desired(Object *o, FieldKind kind, const char *key, const char *v
                 return -ENOMEM;
         if (seq > f->desired_seq)
                 f->desired_seq = seq;
-        if (seq > 0)
+        if (seq > 0) {
                 f->refused = false; /* written again: tried again */
+                f->yielded = false;
+        }
         return streq_ptr(f->acked, value) ? 1 : 0;
 }
 
@@ -191,16 +194,23 @@ size_t object_check(Object *o, json_object *server) {
                 Field *f = &o->fields[i];
                 if (!f->acked || f->inflight)
                         continue;
-                if (!server_field_holds(server, f->kind, f->key, f->acked)) {
+                if (server_field_holds(server, f->kind, f->key, f->acked))
+                        continue;
+                if (f->kind == FIELD_CONDITION && pod_condition_find(server, f->key) &&
+                    !(f->acked_before && server_field_holds(server, f->kind, f->key, f->acked_before))) {
+                        /* Another writer's value: do not fight it. */
+                        f->yielded = true;
                         f->acked = mfree(f->acked);
-                        n++;
+                        continue;
                 }
+                f->acked = mfree(f->acked);
+                n++;
         }
         return n;
 }
 
 static bool field_differs(const Field *f) {
-        return f->desired && !f->refused && !streq_ptr(f->desired, f->acked);
+        return f->desired && !f->refused && !f->yielded && !streq_ptr(f->desired, f->acked);
 }
 
 size_t object_patch_refused(Object *o, bool give_up, Field **ret_field) {
@@ -220,6 +230,14 @@ size_t object_patch_refused(Object *o, bool give_up, Field **ret_field) {
         object_patch_failed(o);
         if (ret_field)
                 *ret_field = one;
+        return n;
+}
+
+size_t object_yielded(const Object *o) {
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_fields; i++)
+                if (o->fields[i].yielded)
+                        n++;
         return n;
 }
 
@@ -349,6 +367,10 @@ size_t object_patch_succeeded(Object *o) {
                 Field *f = &o->fields[i];
                 if (!f->inflight)
                         continue;
+                if (f->acked && !streq(f->acked, f->inflight)) {
+                        free(f->acked_before);
+                        f->acked_before = TAKE_PTR(f->acked);
+                }
                 free(f->acked);
                 f->acked = TAKE_PTR(f->inflight);
                 if (f->inflight_seq > seq)
@@ -618,6 +640,18 @@ char *pod_condition_value(const char *prev, json_object *server_pod, const char 
         return text;
 }
 
+/* parent[key], made an empty object or array of that type when missing or of another type. */
+static json_object *member_of_type(json_object *parent, const char *key, json_type type) {
+        json_object *v;
+
+        if (json_object_object_get_ex(parent, key, &v) && json_object_is_type(v, type))
+                return v;
+        v = type == json_type_array ? json_object_new_array() : json_object_new_object();
+        if (v)
+                json_object_object_add(parent, key, v);
+        return v;
+}
+
 int pod_conditions_merge(json_object *pod, json_object *patch) {
         json_object *pstatus, *plist, *status, *list;
 
@@ -625,17 +659,17 @@ int pod_conditions_merge(json_object *pod, json_object *patch) {
             !json_object_object_get_ex(pstatus, "conditions", &plist) ||
             !json_object_is_type(plist, json_type_array))
                 return 0;
-        status = obj_child(pod, "status");
-        if (!json_object_object_get_ex(status, "conditions", &list) ||
-            !json_object_is_type(list, json_type_array)) {
-                list = json_object_new_array();
-                if (!list)
-                        return -ENOMEM;
-                json_object_object_add(status, "conditions", list);
-        }
+        /* A hand-edited local store may hold anything there. */
+        status = member_of_type(pod, "status", json_type_object);
+        list = status ? member_of_type(status, "conditions", json_type_array) : NULL;
+        if (!list)
+                return -ENOMEM;
         for (size_t i = 0; i < json_object_array_length(plist); i++) {
-                json_object *want = json_object_array_get_idx(plist, i);
-                json_object *have = pod_condition_find(pod, str_member(want, "type"));
+                json_object *want = json_object_array_get_idx(plist, i), *have;
+
+                if (!json_object_is_type(want, json_type_object) || !str_member(want, "type"))
+                        continue;
+                have = pod_condition_find(pod, str_member(want, "type"));
 
                 if (!have) {
                         have = json_object_new_object();
@@ -678,7 +712,7 @@ bool resource_version_newer(const char *a, const char *b) {
 uint64_t reassert_due(const Reassert *r, uint64_t now) {
         uint64_t d = REASSERT_FIRST_USEC;
 
-        if (r->last_usec == 0 || r->streak == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
+        if (r->streak == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
                 return now;
         for (unsigned i = 1; i < r->streak && d < REASSERT_MAX_USEC; i++)
                 d *= 2;
@@ -688,7 +722,7 @@ uint64_t reassert_due(const Reassert *r, uint64_t now) {
 }
 
 void reassert_sent(Reassert *r, uint64_t now) {
-        if (r->last_usec == 0 || now >= r->last_usec + REASSERT_QUIET_USEC)
+        if (r->streak > 0 && now >= r->last_usec + REASSERT_QUIET_USEC)
                 r->streak = 0;
         r->streak++;
         r->last_usec = now;

@@ -36,6 +36,10 @@ typedef struct Field {
         char *inflight;          /* the value in the request being sent, NULL if none */
         uint64_t inflight_seq;
         bool refused;            /* the API server refused desired: not sent until written again */
+        /* Conditions: the value acknowledged before the current one, and whether another writer
+         * holds the condition now (a value we never wrote): left to it until written again. */
+        char *acked_before;
+        bool yielded;
 } Field;
 
 typedef struct Object {
@@ -75,7 +79,10 @@ bool server_field_holds(json_object *server, FieldKind kind, const char *key, co
  * to a PATCH): a uid other than the known one (the object was deleted and created again) drops
  * every acknowledgement, and each acknowledged field whose value the object does not hold (set
  * by someone else) is dropped, so it is sent again. Fields in flight are left to the request.
- * Learns the uid. Returns the number of acknowledgements dropped. */
+ * A pod condition is sent again only when it is gone or holds the value acknowledged before
+ * ours (a status replaced with a stale copy); holding a value we never wrote, it belongs to
+ * another writer (kruise-daemon on a normal node): the field yields, not sent until written
+ * again. Learns the uid. Returns the number of acknowledgements dropped to be sent again. */
 size_t object_check(Object *o, json_object *server);
 
 /* A refusal (a 4xx other than those retried) of the request in flight. With several fields in
@@ -84,6 +91,8 @@ size_t object_check(Object *o, json_object *server);
  * flight and *ret_field NULL. With one field: when give_up, that field is marked refused (not
  * sent until it is written again); *ret_field is it. The in-flight mark is cleared. */
 size_t object_patch_refused(Object *o, bool give_up, Field **ret_field);
+/* Condition fields left to another writer (see object_check()). */
+size_t object_yielded(const Object *o);
 /* Fields refused and not acknowledged: they wait for a new write. */
 size_t object_pending_refused(const Object *o);
 /* Forgets the refusals (something changed that may make them pass now). Returns how many. */
@@ -164,7 +173,7 @@ bool resource_version_newer(const char *a, const char *b);
 #define REASSERT_QUIET_USEC (600ULL * 1000000ULL)
 typedef struct Reassert {
         unsigned streak;          /* re-asserts in this streak */
-        uint64_t last_usec;       /* CLOCK_MONOTONIC of the last one, 0: never */
+        uint64_t last_usec;       /* CLOCK_MONOTONIC of the last one (streak > 0) */
 } Reassert;
 /* When (CLOCK_MONOTONIC) the next re-assert may go out, given a removal seen at now. */
 uint64_t reassert_due(const Reassert *r, uint64_t now);

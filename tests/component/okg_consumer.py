@@ -148,16 +148,33 @@ def sync(gss, pod_conditions, gs):
 
 # ---- OKG's and Kruise's CRDs for tests ----
 
+def _main_checkout():
+    """The main checkout of this repository when TOP is a linked git worktree, else TOP."""
+    import subprocess
+    try:
+        common = subprocess.run(["git", "-C", TOP, "rev-parse", "--path-format=absolute",
+                                 "--git-common-dir"], capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return TOP
+    return os.path.dirname(common) if common.endswith("/.git") else TOP
+
+
 def fixtures_dir():
-    """$OKG_FIXTURES_DIR, default <repo>/../shared/fixtures. Raises (never skips) when the CRDs
-    are not there: the tests that need them must fail, saying where they looked."""
-    d = os.environ.get("OKG_FIXTURES_DIR") or os.path.join(TOP, "..", "shared", "fixtures")
-    d = os.path.abspath(d)
-    missing = [f for f in FIXTURE_FILES if not os.path.isfile(os.path.join(d, f))]
-    if missing:
-        raise RuntimeError(f"OKG/Kruise CRD fixtures missing in {d}: {', '.join(missing)} "
-                           f"(set OKG_FIXTURES_DIR to the directory holding them)")
-    return d
+    """$OKG_FIXTURES_DIR, default <repo>/../shared/fixtures (<repo> this checkout, or the main
+    checkout when this is a git worktree). Raises (never skips) when the CRDs are not there: the
+    tests that need them must fail, saying where they looked."""
+    if os.environ.get("OKG_FIXTURES_DIR"):
+        candidates = [os.path.abspath(os.environ["OKG_FIXTURES_DIR"])]
+    else:
+        candidates = [os.path.abspath(os.path.join(top, "..", "shared", "fixtures"))
+                      for top in dict.fromkeys((TOP, _main_checkout()))]
+    for d in candidates:
+        if all(os.path.isfile(os.path.join(d, f)) for f in FIXTURE_FILES):
+            return d
+    raise RuntimeError(f"OKG/Kruise CRD fixtures ({', '.join(FIXTURE_FILES)}) not found in "
+                       f"{' or '.join(candidates)}; set OKG_FIXTURES_DIR to the directory "
+                       f"holding them")
 
 
 def fixture_crd_text(path):

@@ -543,7 +543,9 @@ def dropped_fields(sent, got, path=""):
                 out += dropped_fields(v, got[k], f"{path}.{k}")
         return out
     if isinstance(sent, list):
-        if not isinstance(got, list) or len(got) != len(sent):
+        # Admission may append (DefaultTolerationSeconds adds the not-ready/unreachable
+        # tolerations after the pod's own); what was sent comes first.
+        if not isinstance(got, list) or len(got) < len(sent):
             return [path]
         return [p for i, (a, b) in enumerate(zip(sent, got))
                 for p in dropped_fields(a, b, f"{path}[{i}]")]

@@ -3,6 +3,8 @@ to a real kube-apiserver that has OKG's and Kruise's real CRDs installed: which
 serviceQualityAction of a GameServerSet (as the API server stored it, so checked against the
 published schema) would fire for each result, as docs/service-quality.md tables it. The rule
 itself is also checked without a cluster."""
+import os
+
 import pytest
 
 import okg_consumer as okg
@@ -10,6 +12,8 @@ from conftest import wait_for
 from kube import KubeEnv, build_apiserver
 from test_storage_kube import Pod, prop, start_suite
 from test_storage_podstatus import conditions, set_conditions
+
+EXAMPLE = os.path.join(okg.TOP, "deploy", "examples", "service-quality", "manifest.yaml")
 
 SQS = [{
     "name": "idle",
@@ -69,10 +73,15 @@ def test_rule_changes_and_permanent():
     assert tgs.spec == {"opsState": "7", "updatePriority": 7}
 
 
+def test_missing_fixtures_fail_clearly(monkeypatch, tmp_path):
+    monkeypatch.setenv("OKG_FIXTURES_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(RuntimeError, match="not found in .*nowhere; set OKG_FIXTURES_DIR"):
+        okg.fixtures_dir()
+
+
 def test_fixture_crd_text_drops_only_the_grpc_default():
     d = okg.fixtures_dir()
     for f in okg.FIXTURE_FILES:
-        import os
         raw = open(os.path.join(d, f)).read()
         fixed = okg.fixture_crd_text(os.path.join(d, f))
         assert raw.count('default: ""') - fixed.count('default: ""') == (0 if "gameservers." in f else 1)
@@ -85,7 +94,6 @@ def test_fixture_crd_text_drops_only_the_grpc_default():
 def okg_kube(tmp_path_factory):
     """An API server of its own (the session's has the project's test CRDs, which other tests
     rely on) with OKG's and Kruise's published CRDs. Fails, never skips, without them."""
-    import os
     os.environ.setdefault("KUBE_APISERVER", build_apiserver())
     env = KubeEnv(tmp_path_factory.mktemp("okg-kube"))
     env.start()
@@ -96,31 +104,54 @@ def okg_kube(tmp_path_factory):
         env.stop()
 
 
+def example_gameserverset():
+    """The GameServerSet of deploy/examples/service-quality, whose actions
+    docs/service-quality.md tables."""
+    import yaml
+    with open(EXAMPLE) as f:
+        return next(o for o in yaml.safe_load_all(f) if o and o.get("kind") == "GameServerSet")
+
+
+# docs/service-quality.md's table: (status, message) of game.kruise.io/state -> the actions of
+# the example's "state" serviceQuality that run, and what the GameServer's spec then holds.
+TABLE = [
+    (("True", "idle\n"), [0], {"opsState": "None"}),
+    (("True", "busy"), [1], {"opsState": "Allocated", "updatePriority": 10}),
+    (("True", "maintenance"), [2], {"opsState": "Maintaining", "networkDisabled": True}),
+    (("True", "bu|sy"), [1], {"opsState": "Allocated", "updatePriority": 10}),
+    (("True", "something else"), [], {}),
+    (("False", "HTTP probe failed with statuscode: 503"), [3],
+     {"opsState": "WaitToBeDeleted", "deletionPriority": 100}),
+    (("Unknown", "idle"), [], {}),
+]
+
+
 def test_actions_fire_from_the_conditions_storaged_wrote(okg_kube, suite_factory, tmp_path):
     kube = okg_kube
-    pod = Pod(kube, tmp_path, name="sq-0", gss="sq")
+    pod = Pod(kube, tmp_path, name="sq-gs-0", gss="sq-gs")
     c = kube.admin
-    stored = c.create(okg.gameserverset("sq", SQS), namespace=pod.ns)
-    # The published schema kept every field of our actions.
-    assert stored["spec"]["serviceQualities"] == SQS
+    gss = example_gameserverset()
+    stored = c.create(gss, namespace=pod.ns)
+    # The published schema kept every field of the example's serviceQualities.
+    assert stored["spec"]["serviceQualities"] == gss["spec"]["serviceQualities"]
     s = start_suite(suite_factory, pod)
     gs = okg.GameServer(spec={"opsState": "None"})
 
-    def step(status, message):
-        set_conditions(s, ("game.kruise.io/idle", status, message))
+    for (status, message), actions, spec in TABLE:
+        set_conditions(s, ("game.kruise.io/state", status, message))
         wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
         held = list(conditions(pod.get("pod")).values())
-        return okg.sync(stored, held, gs)["idle"]
-
-    assert step("True", "idle") == [0]
-    assert gs.spec["opsState"] == "None" and gs.labels["game.example/phase"] == "idle"
-    assert step("True", "bu|sy\n") == [1]            # what an exec probe's stdout may hold
-    assert gs.spec == {"opsState": "Allocated", "updatePriority": 10}
-    assert step("True", "maintenance") == [2]
-    assert gs.spec["networkDisabled"] is True and gs.spec["opsState"] == "Maintaining"
-    assert step("True", "something else") == []     # no action names that result
-    assert step("Unknown", "idle") == []             # Unknown fires nothing
-    assert step("False", "HTTP probe failed with statuscode: 503") == [3]
-    assert gs.spec["opsState"] == "WaitToBeDeleted" and gs.spec["deletionPriority"] == 100
-    # The other serviceQuality has no condition yet: nothing for it.
-    assert okg.sync(stored, list(conditions(pod.get("pod")).values()), gs)["permanent-ready"] == []
+        gs.spec = {"opsState": "Unchanged"}
+        assert okg.sync(stored, held, gs)["state"] == actions, (status, message)
+        assert gs.spec == dict({"opsState": "Unchanged"}, **spec), (status, message)
+    assert gs.labels == {"game.example/phase": "idle"}
+    assert gs.annotations == {"game.example/players": "some"}
+    # listening: no condition yet, nothing; then True and False set the label.
+    assert okg.sync(stored, list(conditions(pod.get("pod")).values()), gs)["listening"] == []
+    for status, label in (("True", "yes"), ("False", "no")):
+        set_conditions(s, ("game.kruise.io/listening", status, ""))
+        wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+        assert okg.sync(stored, list(conditions(pod.get("pod")).values()), gs)["listening"] != []
+        assert gs.labels["game.example/listening"] == label
+    # Kubelet's Ready is not a serviceQuality: the pod's conditions keep it apart.
+    assert "Ready" not in [sq["name"] for sq in stored["spec"]["serviceQualities"]]

@@ -252,3 +252,150 @@ def test_kube_steady_state_sends_nothing(kube, suite_factory, tmp_path):
     assert kube.audit.count(since=mark, user=sa_username(pod.ns)) == 0
     assert prop(s, "RequestsSent") == sent
     assert prop(s, "PodResourceVersion") == rv
+
+
+def test_kube_recreated_pod_gets_its_conditions_again(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "False", "down"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    c = kube.admin
+    c.check(c.delete(c.pod_path(pod.ns, pod.name) + "?gracePeriodSeconds=0"), 200, what="delete")
+    wait_for(lambda: c.get(c.pod_path(pod.ns, pod.name))[0] == 404, what="the pod gone")
+    new = c.create_pod(pod.ns, pod.name, labels={"game.kruise.io/owner-gss": pod.gss})
+    assert SQ not in conditions(new)
+    wait_for(lambda: SQ in conditions(pod.get("pod") or {}), what="conditions on the new pod")
+    got = pod.get("pod")
+    assert got["metadata"]["uid"] == new["metadata"]["uid"]
+    assert conditions(got)[SQ]["message"] == "down"
+    wait_for(lambda: json.loads(call(s, "GetPod", "")["data"][0])["metadata"]["uid"]
+             == new["metadata"]["uid"], what="GetPod shows the new pod")
+
+
+def test_kube_restart_keeps_conditions_and_writes_only_what_is_missing(kube, suite_factory, tmp_path):
+    """okg-storaged killed: the journal has the acknowledged conditions. A restart with the
+    pod unchanged sends no write; one after a status replace writes them again."""
+    import os
+    import signal
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+
+    def kill_storage():
+        pid = s.pid("storage")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: s.units()["storage"]["pid"] not in (0, pid) and s.units()["storage"]["ready"],
+                 what="storage restarted")
+
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    rv = pod.rv("pod")
+    kill_storage()
+    wait_for(lambda: prop(s, "PodResourceVersion") == rv, what="the pod read after the restart")
+    AuditLog.settle()
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
+    # One read of the pod at start, which checks the journal's conditions too.
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="get", resource="pods") == 1
+    assert pod.rv("pod") == rv
+
+    # Replaced while okg-storaged cannot see it (stopped), then a restart.
+    pid = s.pid("storage")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        replace_status(kube, pod)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: s.units()["storage"]["pid"] not in (0, pid) and s.units()["storage"]["ready"],
+             what="storage restarted")
+    wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted after the restart")
+    assert conditions(pod.get("pod"))[SQ]["message"] == "idle"
+
+
+def test_kube_watch_reopened_from_where_it_was(kube, suite_factory, tmp_path):
+    """The watch ends after its timeoutSeconds (here 2 s instead of about 20 minutes) and is
+    opened again from the last resourceVersion: no reads of the pod, no writes, and a status
+    replace after a few re-opens is still noticed."""
+    pod = Pod(kube, tmp_path)
+    pod.env["OKG_STORAGED_WATCH_TIMEOUT_SEC"] = "2"
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    rv = pod.rv("pod")
+    user = sa_username(pod.ns)
+    wait_for(lambda: kube.audit.count(since=mark, user=user, verb="watch", resource="pods") >= 3,
+             what="the watch re-opened three times")
+    AuditLog.settle()
+    assert kube.audit.count(since=mark, user=user, verb="patch") == 0
+    assert kube.audit.count(since=mark, user=user, verb="get", resource="pods") == 0
+    assert pod.rv("pod") == rv
+    replace_status(kube, pod)
+    wait_for(lambda: SQ in conditions(pod.get("pod")), what="re-asserted")
+
+
+def test_kube_signals_acknowledged_refused_and_resource_version(kube, suite_factory, tmp_path):
+    """What the plugin sees: Acknowledged("podstatus", seq), PropertiesChanged carrying the new
+    PodResourceVersion, and WriteFailed("podstatus", ...) naming the condition when the Role
+    does not allow patching pods/status."""
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    wait_for(lambda: prop(s, "PodResourceVersion") != "", what="the pod read")
+    with s.monitor(S[2], "Acknowledged").listen("st", "marker", 0) as acks, \
+            s.monitor("org.freedesktop.DBus.Properties", "PropertiesChanged").listen(
+                "sa{sv}as", "marker", 0, 0) as changes:
+        seq = set_conditions(s, (SQ, "True", "idle"))["data"][0]
+        acks.wait(lambda a: a == ["podstatus", seq], what="Acknowledged podstatus")
+        rv = pod.rv("pod")
+        changes.wait(lambda a: a[0] == S[2] and (a[1].get("PodResourceVersion") or {}).get("data") == rv,
+                     what="PodResourceVersion changed to the pod's")
+
+    # Without patch on pods/status: refused, reported, the condition named; nothing else held.
+    c = kube.admin
+    role = c.check(c.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.ns}/roles/okg-sidecar"))
+    role["rules"] = [r for r in role["rules"] if r.get("resources") != ["pods/status"]]
+    c.check(c.put(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.ns}/roles/okg-sidecar", role))
+    with s.monitor(S[2], "WriteFailed").listen("sts", "marker", 0, "") as failed:
+        seq = set_conditions(s, (SQ, "False", "down"))["data"][0]
+        obj, fseq, message = failed.wait(lambda a: a[0] == "podstatus", what="WriteFailed podstatus")
+    assert fseq == seq and f'condition "{SQ}"' in message and "forbidden" in message.lower()
+    assert conditions(pod.get("pod"))[SQ]["status"] == "True"
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "okg.test/after", "1", 0)
+    wait_for(lambda: (pod.get("pod")["metadata"]["labels"] or {}).get("okg.test/after") == "1",
+             what="a label written after the refusal")
+
+
+def admin_condition(kube, pod, status, message):
+    """Another writer of our condition type (kruise-daemon on a normal node, or a provider
+    writing back a stale copy)."""
+    kube.admin.check(kube.admin.patch(
+        kube.admin.pod_path(pod.ns, pod.name) + "/status",
+        {"status": {"conditions": [{"type": SQ, "status": status, "message": message}]}},
+        kind="strategic"), what="the condition by the admin")
+
+
+def test_kube_another_writer_is_not_fought_a_stale_copy_is(kube, suite_factory, tmp_path):
+    pod = Pod(kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    set_conditions(s, (SQ, "True", "idle"))
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    set_conditions(s, (SQ, "True", "busy"))
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="busy written")
+    # A stale copy of the status (our value before): written again.
+    admin_condition(kube, pod, "True", "idle")
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="busy re-asserted")
+    wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
+    # A value okg-storaged never wrote: another writer serves the condition; left alone.
+    AuditLog.settle()
+    mark = kube.audit.mark()
+    admin_condition(kube, pod, "False", "written by kruise-daemon")
+    s.wait_log(r"hold a value it never wrote")
+    time.sleep(3)
+    AuditLog.settle()
+    assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
+    assert conditions(pod.get("pod"))[SQ]["message"] == "written by kruise-daemon"
+    assert prop(s, "Pending") == 0
+    # Until the plugin hands on a value again.
+    set_conditions(s, (SQ, "True", "busy"))
+    wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="written again")

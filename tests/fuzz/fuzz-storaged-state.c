@@ -1,7 +1,8 @@
 /* libFuzzer target: okg-storaged's pure JSON logic on fuzzed documents: the RFC 7386 merge patch
  * it applies to its view of an object, the search for the newest record of a GameServerSet in
  * the result ConfigMap (written by every pod of the fleet, so untrusted), and pruning: the
- * PATCH-JSON read as a pod list, the TARGET-JSON as the ConfigMap's data, FIELD as the own pod.
+ * PATCH-JSON read as a pod list, the TARGET-JSON as the ConfigMap's data, FIELD as the own pod;
+ * and pod conditions merged into TARGET-JSON as a pod (type GSS, message FIELD).
  * Input: "GSS\nFIELD\nTARGET-JSON\n%%\nPATCH-JSON"; missing parts are empty. */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -91,6 +92,44 @@ static void check_prune(json_object *data, const char *list, size_t len, const c
         json_object_put(live);
 }
 
+/* Pod conditions, with TARGET-JSON as the pod (the API server's or a hand-edited local store's),
+ * GSS as the condition type and FIELD as the message: merged into any pod, the pod holds the
+ * condition, other conditions stay, and merging it again changes nothing. */
+static void check_conditions(json_object *pod, const char *type, const char *message) {
+        json_object *copy = NULL, *patch, *list, *c;
+        char *value;
+        size_t before = 0, after = 0;
+
+        if (!pod || !json_object_is_type(pod, json_type_object) ||
+            storage_check_condition(type, "True", message))
+                return;
+        value = pod_condition_value(NULL, pod, type, "True", message, "2026-12-06T00:00:00Z");
+        FUZZ_ASSERT(value);
+        if (json_object_deep_copy(pod, &copy, NULL) < 0) {
+                free(value);
+                return;
+        }
+        if (json_object_object_get_ex(copy, "status", &c) && json_object_object_get_ex(c, "conditions", &list) &&
+            json_object_is_type(list, json_type_array))
+                before = json_object_array_length(list);
+        patch = json_tokener_parse("{\"status\":{\"conditions\":[]}}");
+        json_object_object_get_ex(json_object_object_get(patch, "status"), "conditions", &list);
+        c = json_tokener_parse(value);
+        json_object_object_add(c, "type", json_object_new_string(type));
+        json_object_array_add(list, c);
+        FUZZ_ASSERT(pod_conditions_merge(copy, patch) == 0);
+        FUZZ_ASSERT(server_field_holds(copy, FIELD_CONDITION, type, value));
+        list = json_object_object_get(json_object_object_get(copy, "status"), "conditions");
+        after = json_object_array_length(list);
+        FUZZ_ASSERT(after == before || after == before + 1);
+        FUZZ_ASSERT(pod_conditions_merge(copy, patch) == 0);
+        FUZZ_ASSERT(json_object_array_length(list) == after);
+        FUZZ_ASSERT(pod_condition_value(value, copy, type, "True", message, "2026-12-07T00:00:00Z") == NULL);
+        json_object_put(patch);
+        json_object_put(copy);
+        free(value);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *gss = take_line(&data, &size), *field = take_line(&data, &size), *pod;
         const char *text = (const char *) data, *sep = memmem(text, size, SEPARATOR, strlen(SEPARATOR));
@@ -105,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 patch = parse(sep + strlen(SEPARATOR), size - target_len - strlen(SEPARATOR));
 
         check_newest(target, gss, field);
+        check_conditions(target, gss, field);
         if (sep)
                 check_prune(target, sep + strlen(SEPARATOR), size - target_len - strlen(SEPARATOR), gss,
                             field);

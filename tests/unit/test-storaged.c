@@ -579,6 +579,190 @@ static void test_journal(void) {
         ASSERT_TRUE(journal_compaction_due(100, 100, JOURNAL_COMPACT_ENTRIES));
 }
 
+static json_object *pod_with(const char *conditions_json) {
+        _cleanup_(freep) char *text = NULL;
+        ASSERT_TRUE(asprintf(&text, "{\"metadata\":{\"uid\":\"u1\",\"resourceVersion\":\"5\"},"
+                             "\"status\":{\"conditions\":%s}}", conditions_json) > 0);
+        json_object *o = json_tokener_parse(text);
+        ASSERT_TRUE(o != NULL);
+        return o;
+}
+
+/* Sends what the object has pending and acknowledges it; returns the fields acknowledged. */
+static size_t send_and_ack(Object *o) {
+        json_object *patch = NULL;
+        uint64_t seq;
+
+        ASSERT_EQ(object_begin_patch(o, &patch, &seq), 0);
+        json_object_put(patch);
+        return object_patch_succeeded(o);
+}
+
+/* object_check() against a pod holding these conditions. */
+static size_t check_with(Object *o, const char *conditions_json) {
+        json_object *pod = pod_with(conditions_json);
+        size_t n = object_check(o, pod);
+
+        json_object_put(pod);
+        return n;
+}
+
+static void test_pod_conditions(void) {
+        Object o = { .kind = OBJECT_POD_STATUS };
+        json_object *patch = NULL, *pod, *v;
+        uint64_t seq = 0;
+        char *a, *b, *c;
+
+        ASSERT_STREQ(object_kind_to_string(OBJECT_POD_STATUS), "podstatus");
+        ASSERT_EQ(object_kind_from_string("podstatus"), OBJECT_POD_STATUS);
+        ASSERT_EQ(field_kind_from_string("condition"), FIELD_CONDITION);
+
+        /* The value carries the times; a repeat of status and message changes nothing. */
+        a = pod_condition_value(NULL, NULL, "game.kruise.io/idle", "True", "idle", "2026-12-06T10:00:00Z");
+        ASSERT_STREQ(a, "{\"status\":\"True\",\"message\":\"idle\",\"lastProbeTime\":\"2026-12-06T10:00:00Z\","
+                        "\"lastTransitionTime\":\"2026-12-06T10:00:00Z\"}");
+        ASSERT_TRUE(pod_condition_value(a, NULL, "game.kruise.io/idle", "True", "idle", "2026-12-06T10:00:09Z") == NULL);
+        /* Same status, new message: probed now, the transition stays. */
+        b = pod_condition_value(a, NULL, "game.kruise.io/idle", "True", "busy", "2026-12-06T10:00:03Z");
+        ASSERT_TRUE(strstr(b, "\"lastProbeTime\":\"2026-12-06T10:00:03Z\"") != NULL);
+        ASSERT_TRUE(strstr(b, "\"lastTransitionTime\":\"2026-12-06T10:00:00Z\"") != NULL);
+        /* Another status: a transition. */
+        c = pod_condition_value(b, NULL, "game.kruise.io/idle", "False", "busy", "2026-12-06T10:00:06Z");
+        ASSERT_TRUE(strstr(c, "\"lastTransitionTime\":\"2026-12-06T10:00:06Z\"") != NULL);
+        free(b);
+        free(c);
+        /* Nothing wanted before (a fresh state folder): the pod's own condition is the previous one. */
+        pod = pod_with("[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"x\","
+                       "\"lastTransitionTime\":\"2026-12-01T00:00:00Z\"}]");
+        b = pod_condition_value(NULL, pod, "game.kruise.io/idle", "True", "y", "2026-12-06T10:00:00Z");
+        ASSERT_TRUE(strstr(b, "\"lastTransitionTime\":\"2026-12-01T00:00:00Z\"") != NULL);
+        free(b);
+        json_object_put(pod);
+
+        /* The patch: a list merged by type. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", a, 1), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), 0);
+        ASSERT_STREQ(patch_text(patch), "{\"status\":{\"conditions\":[{\"type\":\"game.kruise.io/idle\","
+                                        "\"status\":\"True\",\"message\":\"idle\",\"lastProbeTime\":"
+                                        "\"2026-12-06T10:00:00Z\",\"lastTransitionTime\":\"2026-12-06T10:00:00Z\"}]}}");
+        ASSERT_EQ(object_patch_succeeded(&o), 1);
+
+        /* The local store merges the same way: Ready stays, ours is added, then replaced. */
+        pod = pod_with("[{\"type\":\"Ready\",\"status\":\"True\"}]");
+        ASSERT_EQ(pod_conditions_merge(pod, patch), 0);
+        ASSERT_TRUE(pod_condition_find(pod, "Ready") != NULL);
+        v = pod_condition_find(pod, "game.kruise.io/idle");
+        ASSERT_TRUE(v != NULL);
+        ASSERT_EQ(object_check(&o, pod), 0);     /* it holds what was acknowledged */
+        json_object_put(patch);
+
+        /* A status replace that wiped ours: the acknowledgement goes, the field is sent again. */
+        json_object_put(pod);
+        ASSERT_EQ(check_with(&o, "[{\"type\":\"Ready\",\"status\":\"True\"}]"), 1);
+        ASSERT_EQ(object_pending(&o), 1);
+        /* Written again and acknowledged: "idle" becomes the value before. */
+        ASSERT_EQ(send_and_ack(&o), 1);
+        b = pod_condition_value(a, NULL, "game.kruise.io/idle", "False", "busy", "2026-12-06T10:00:09Z");
+        ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", b, 2), 0);
+        ASSERT_EQ(send_and_ack(&o), 1);
+        /* A stale copy of the status (our value before) is replaced again... */
+        ASSERT_EQ(check_with(&o, "[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"idle\"}]"), 1);
+        ASSERT_EQ(object_pending(&o), 1);
+        ASSERT_EQ(send_and_ack(&o), 1);
+        /* ...a value we never wrote is another writer's (kruise-daemon): not fought. */
+        ASSERT_EQ(check_with(&o, "[{\"type\":\"game.kruise.io/idle\",\"status\":\"True\",\"message\":\"kruise\"}]"), 0);
+        ASSERT_EQ(object_yielded(&o), 1);
+        ASSERT_EQ(object_pending(&o), 0);
+        ASSERT_EQ(object_begin_patch(&o, &patch, &seq), -ENODATA);
+        /* Until the plugin writes it again. */
+        ASSERT_EQ(object_set_desired(&o, FIELD_CONDITION, "game.kruise.io/idle", b, 3), 0);
+        ASSERT_EQ(object_yielded(&o), 0);
+        ASSERT_EQ(object_pending(&o), 1);
+        free(b);
+
+        /* Another message there: sent again too; an empty message is an absent one. */
+        ASSERT_TRUE(server_field_holds(pod = pod_with("[{\"type\":\"t\",\"status\":\"True\"}]"),
+                                       FIELD_CONDITION, "t", "{\"status\":\"True\",\"message\":\"\"}"));
+        ASSERT_TRUE(!server_field_holds(pod, FIELD_CONDITION, "t", "{\"status\":\"True\",\"message\":\"m\"}"));
+        ASSERT_TRUE(!server_field_holds(pod, FIELD_CONDITION, "t", "{\"status\":\"False\",\"message\":\"\"}"));
+        json_object_put(pod);
+        free(a);
+        object_done(&o);
+
+        /* A hand-edited local store: a status that is not an object, list items that are not. */
+        {
+                json_object *odd = json_tokener_parse("{\"status\":5}");
+                json_object *p2 = json_tokener_parse("{\"status\":{\"conditions\":[7,{\"status\":\"True\"},"
+                                                     "{\"type\":\"t\",\"status\":\"True\"}]}}");
+                ASSERT_EQ(pod_conditions_merge(odd, p2), 0);
+                ASSERT_TRUE(server_field_holds(odd, FIELD_CONDITION, "t", "{\"status\":\"True\",\"message\":\"\"}"));
+                ASSERT_EQ(json_object_array_length(json_object_object_get(json_object_object_get(odd, "status"),
+                                                                          "conditions")), 1);
+                json_object_put(odd);
+                json_object_put(p2);
+        }
+
+        /* Bad input. */
+        ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "True", "a|b\n\tc\r") == NULL);
+        ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "Unknown", "") == NULL);
+        ASSERT_TRUE(storage_check_condition("", "True", "") != NULL);
+        ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "true", "") != NULL);
+        ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "", "") != NULL);
+        ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "True", "a\x01") != NULL);
+        ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "True", "a\x7f") != NULL);
+        ASSERT_TRUE(storage_check_condition("Ready", "True", "") != NULL);
+        ASSERT_TRUE(storage_check_condition("a b", "True", "") != NULL);
+        {
+                char big[1026];
+                memset(big, 'x', sizeof big - 1);
+                big[1025] = 0;
+                ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "True", big) != NULL);
+                big[1024] = 0;
+                ASSERT_TRUE(storage_check_condition("game.kruise.io/idle", "True", big) == NULL);
+        }
+
+        /* resourceVersions: numeric where they are numbers. */
+        ASSERT_TRUE(resource_version_newer("10", "9"));
+        ASSERT_TRUE(!resource_version_newer("9", "10"));
+        ASSERT_TRUE(!resource_version_newer("9", "9"));
+        ASSERT_TRUE(resource_version_newer("9", NULL));
+        ASSERT_TRUE(!resource_version_newer(NULL, "9"));
+        ASSERT_TRUE(resource_version_newer("abc", "abd"));
+}
+
+static void test_reassert_bound(void) {
+        const uint64_t S = 1000000ULL;
+        Reassert r = {};
+        uint64_t now = 100 * S;
+
+        /* The first at once. */
+        ASSERT_EQ(reassert_due(&r, now), now);
+        reassert_sent(&r, now);
+        /* Wiped again at once: 1 s, then 2, 4, ... after the previous re-assert. */
+        ASSERT_EQ(reassert_due(&r, now), now + 1 * S);
+        reassert_sent(&r, now + 1 * S);
+        ASSERT_EQ(reassert_due(&r, now + 1 * S), now + 3 * S);
+        reassert_sent(&r, now + 3 * S);
+        ASSERT_EQ(reassert_due(&r, now + 3 * S), now + 7 * S);
+        /* Capped at 5 minutes. */
+        for (int i = 0; i < 20; i++)
+                r.streak++;
+        ASSERT_EQ(reassert_due(&r, now + 3 * S), now + 3 * S + REASSERT_MAX_USEC);
+        /* Quiet for 10 minutes: a new streak, at once. */
+        ASSERT_EQ(reassert_due(&r, now + 3 * S + REASSERT_QUIET_USEC), now + 3 * S + REASSERT_QUIET_USEC);
+        reassert_sent(&r, now + 3 * S + REASSERT_QUIET_USEC);
+        ASSERT_EQ(r.streak, 1);
+        /* So wiping every second for an hour costs at most about 20 writes. */
+        Reassert w = {};
+        unsigned writes = 0;
+        for (uint64_t t = 0; t < 3600 * S; t += S)
+                if (reassert_due(&w, t) <= t) {
+                        reassert_sent(&w, t);
+                        writes++;
+                }
+        ASSERT_TRUE(writes <= 20);
+}
+
 /* The names the journal and the bus use for objects and fields, both ways. */
 static void test_kind_names(void) {
         for (int k = 0; k < _OBJECT_KIND_MAX; k++)
@@ -609,6 +793,8 @@ int main(void) {
         test_kubeconfig();
         test_classify();
         test_journal();
+        test_pod_conditions();
+        test_reassert_bound();
         printf("storaged logic: all checks passed\n");
         return 0;
 }
