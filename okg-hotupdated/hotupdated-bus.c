@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "okg-bus-api.h"
 #include "okg-bus.h"
+#include "okg-json.h"
 
 typedef struct BusCall {
         Waiter waiter;          /* first: the Waiter pointer is the BusCall pointer */
@@ -170,17 +171,14 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        json_object *o = manager_status_json(userdata);
-        int r;
+        _cleanup_(json_object_putp) json_object *o = manager_status_json(userdata);
 
         if (!o)
                 return -ENOMEM;
-        r = sd_bus_reply_method_return(
+        return sd_bus_reply_method_return(
                         msg, "s",
                         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
-        return r;
 }
 
 static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "okg-http-server.h"
+#include "okg-json.h"
 #include "okg-util.h"
 
 #define PATH "/hot-update"
@@ -36,11 +37,6 @@ typedef struct HttpRequest {
         uint64_t deadline;
 } HttpRequest;
 
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct MHD_Response *, MHD_destroy_response);
 
 static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, const char *text,
@@ -59,7 +55,7 @@ static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, con
 }
 
 static char *result_text(const HotUpdateResult *r, bool recorded) {
-        _cleanup_(json_putp) json_object *o = hotupdate_result_to_json(r);
+        _cleanup_(json_object_putp) json_object *o = hotupdate_result_to_json(r);
         const char *s;
         char *t;
 
@@ -104,7 +100,7 @@ static enum MHD_Result refuse(Manager *m, struct MHD_Connection *c, HotUpdateOut
 }
 
 static enum MHD_Result respond_status(Manager *m, struct MHD_Connection *c) {
-        _cleanup_(json_putp) json_object *o = manager_status_json(m);
+        _cleanup_(json_object_putp) json_object *o = manager_status_json(m);
         _cleanup_(freep) char *t = NULL;
 
         if (!o || asprintf(&t, "%s\n", json_object_to_json_string_ext(

@@ -6,6 +6,7 @@
 #include "hotupdated-status.h"
 #include "macro.h"
 #include "okg-bus-api.h"
+#include "okg-string-table.h"
 
 #define E(x) OKG_HOTUPDATE_ERROR(x)
 
@@ -85,7 +86,7 @@ HotUpdateOutcome hotupdate_outcome_from_errno(int error) {
         return error == ENOSPC || error == EDQUOT ? OUTCOME_INSUFFICIENT_STORAGE : OUTCOME_FAILED;
 }
 
-static const char *const phases[_PHASE_MAX] = {
+static const char *const hotupdate_phase_table[_PHASE_MAX] = {
         [PHASE_IDLE] = "idle",
         [PHASE_RECOVERING] = "recovering",
         [PHASE_DOWNLOADING] = "downloading",
@@ -96,8 +97,4 @@ static const char *const phases[_PHASE_MAX] = {
         [PHASE_WAITING_FOR_GAME] = "waiting-for-game",
 };
 
-const char *hotupdate_phase_to_string(HotUpdatePhase p) {
-        if (p < 0 || p >= _PHASE_MAX)
-                return NULL;
-        return phases[p];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(hotupdate_phase, HotUpdatePhase);
