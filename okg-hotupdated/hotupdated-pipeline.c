@@ -247,7 +247,8 @@ static void append_pids(char *buf, size_t size, const GameProc *procs, size_t n,
         if (n == 0 || len >= size)
                 return;
         game_pids_text(procs, n, pids, sizeof pids);
-        snprintf(buf + len, size - len, "; PID %s %s", pids, what);
+        if (snprintf(buf + len, size - len, "; PID %s %s", pids, what) >= (int) (size - len))
+                log_debug("The list of processes in the message was cut at %zu bytes.", size);
 }
 
 /* A signalled process exited after the signal, and the previous file is back. Told to reload it:

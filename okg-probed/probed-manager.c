@@ -47,6 +47,11 @@ int manager_new(sd_event *event, ProbeConfig *config, Manager **ret) {
         r = curl_glue_new(event, &m->glue);
         if (r < 0)
                 return r;
+        /* One idle connection kept per endpoint: probes are paced, so curl's default cache
+         * (sized by the transfers running at once) would close and reopen them. */
+        r = curl_glue_set_max_connections(m->glue, config->n_endpoints);
+        if (r < 0)
+                return r;
 
         m->endpoints = calloc(config->n_endpoints ?: 1, sizeof(Endpoint *));
         if (!m->endpoints)
