@@ -14,7 +14,7 @@ export BENCH_SUMMARY
 BENCH_SUMMARY=$(mktemp)
 trap 'rm -f "$BENCH_SUMMARY"' EXIT
 
-for b in sidecard-bench.py storage-bench.py storage-converge-bench.py records-capacity-bench.py hotupdate-bench.py probe-bench.py probe-bench-1000 fleet-bench.py; do
+for b in sidecard-bench.py storage-bench.py storage-converge-bench.py records-capacity-bench.py hotupdate-bench.py probe-bench.py probe-bench-1000 sq-bench.py fleet-bench.py; do
         echo "== bench/$b"
         case $b in
         sidecard-bench.py) /usr/bin/python3 "bench/$b" build-bench "$runs" ;;

@@ -224,3 +224,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         errno = saved;
         return -error;
 }
+
+size_t okg_utf8_decode(const unsigned char *p, size_t left, uint32_t *ret_cp) {
+        return left > 0 ? utf8_decode(p, left, ret_cp) : 0;
+}

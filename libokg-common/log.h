@@ -57,6 +57,10 @@ const char *okg_control_kind(uint32_t cp);
  * reading, not for parsing back. */
 char *okg_escape_controls(const char *s, char *buf, size_t size);
 
+/* The length of the well-formed multi-byte UTF-8 sequence at p (2 to 4 bytes, at most left)
+ * and its code point; 0 for ASCII and for anything that is not well-formed UTF-8. */
+size_t okg_utf8_decode(const unsigned char *p, size_t left, uint32_t *ret_cp);
+
 /* Returns -abs(error) (or 0 when error is 0) so callers can `return log_error_errno(r, ...)`.
  * "%m" in the format expands to strerror(error). */
 int log_internal(int level, int error, const char *file, int line, const char *func,

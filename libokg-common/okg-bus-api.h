@@ -47,6 +47,13 @@
 #define OKG_PROBE_ENDPOINT_PATH_PREFIX OKG_PROBE_PATH "/endpoint"
 #define OKG_PROBE_ENDPOINT_IFACE OKG_PROBE_NAME ".Endpoint"
 
+/* okg-probed as the service_quality plugin */
+#define OKG_SERVICE_QUALITY_NAME OKG_BUS_NAME_PREFIX "ServiceQuality1"
+#define OKG_SERVICE_QUALITY_PATH OKG_BUS_PATH_PREFIX "ServiceQuality1"
+#define OKG_SERVICE_QUALITY_IFACE OKG_SERVICE_QUALITY_NAME
+#define OKG_SERVICE_QUALITY_PROBE_PATH_PREFIX OKG_SERVICE_QUALITY_PATH "/probe"
+#define OKG_SERVICE_QUALITY_PROBE_IFACE OKG_SERVICE_QUALITY_NAME ".Probe"
+
 /* Every daemon's log level (systemd's interface, same names). */
 #define OKG_LOG_CONTROL_PATH "/org/freedesktop/LogControl1"
 #define OKG_LOG_CONTROL_IFACE "org.freedesktop.LogControl1"

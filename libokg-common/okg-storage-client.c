@@ -21,6 +21,7 @@ typedef enum CallKind {
         CALL_POST_EVENT,
         CALL_GET_RECORD,
         CALL_GET_FLEET_RECORD,
+        CALL_SET_POD_CONDITIONS,
 } CallKind;
 
 typedef struct Call Call;
@@ -31,6 +32,7 @@ struct Call {
         CallKind kind;
         char *s[3];                     /* string arguments, by kind */
         char **labels, **annotations;   /* key, value, key, value, ..., NULL */
+        char **conditions;              /* type, status, message, ..., NULL */
         OkgStorageWriteDone write_cb;
         OkgStorageRecordDone record_cb;
         void *userdata;
@@ -55,6 +57,7 @@ static Call *call_free(Call *c) {
                 free(c->s[i]);
         strv_free(c->labels);
         strv_free(c->annotations);
+        strv_free(c->conditions);
         free(c);
         return NULL;
 }
@@ -168,6 +171,7 @@ static int build_call(sd_bus *bus, Call *call, sd_bus_message **ret) {
                 [CALL_SET_POD_METADATA] = "SetPodMetadata", [CALL_SET_GAMESERVER] = "SetGameServer",
                 [CALL_PUT_RECORD] = "PutRecord",            [CALL_POST_EVENT] = "PostEvent",
                 [CALL_GET_RECORD] = "GetRecord",            [CALL_GET_FLEET_RECORD] = "GetFleetRecord",
+                [CALL_SET_POD_CONDITIONS] = "SetPodConditions",
         };
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
@@ -199,6 +203,13 @@ static int build_call(sd_bus *bus, Call *call, sd_bus_message **ret) {
                 break;
         case CALL_GET_FLEET_RECORD:
                 r = sd_bus_message_append(m, "s", call->s[0]);
+                break;
+        case CALL_SET_POD_CONDITIONS:
+                r = sd_bus_message_open_container(m, 'a', "(sss)");
+                for (char **l = call->conditions; r >= 0 && l[0] && l[1] && l[2]; l += 3)
+                        r = sd_bus_message_append(m, "(sss)", l[0], l[1], l[2]);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
                 break;
         }
         if (r < 0)
@@ -357,6 +368,29 @@ int okg_storage_put_record(OkgStorageClient *c, const char *record_json, OkgStor
 int okg_storage_post_event(OkgStorageClient *c, const char *type, const char *reason,
                            const char *message, OkgStorageWriteDone cb, void *userdata) {
         return enqueue_strings(c, CALL_POST_EVENT, type, reason, message, cb, NULL, userdata);
+}
+
+int okg_storage_set_pod_conditions(OkgStorageClient *c, const OkgPodCondition *conditions,
+                                   size_t n, OkgStorageWriteDone cb, void *userdata) {
+        Call *call = call_new(CALL_SET_POD_CONDITIONS, cb, NULL, userdata);
+
+        if (!call)
+                return -ENOMEM;
+        call->conditions = calloc(n * 3 + 1, sizeof(char *));
+        if (!call->conditions) {
+                call_free(call);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *in[3] = { conditions[i].type, conditions[i].status,
+                                      conditions[i].message };
+                for (size_t k = 0; k < 3; k++)
+                        if (!(call->conditions[i * 3 + k] = strdup(strempty(in[k])))) {
+                                call_free(call);
+                                return -ENOMEM;
+                        }
+        }
+        return enqueue(c, call);
 }
 
 int okg_storage_get_record(OkgStorageClient *c, const char *fleet_field, OkgStorageRecordDone cb,

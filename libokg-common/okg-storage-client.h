@@ -50,6 +50,13 @@ int okg_storage_put_record(OkgStorageClient *c, const char *record_json, OkgStor
 /* A Kubernetes Event on the pod; type "Normal" or "Warning". */
 int okg_storage_post_event(OkgStorageClient *c, const char *type, const char *reason,
                            const char *message, OkgStorageWriteDone cb, void *userdata);
+/* Pod status conditions (type, status "True"/"False", message): okg-storaged merges them by
+ * type into status.conditions, other conditions are left alone. */
+typedef struct OkgPodCondition {
+        const char *type, *status, *message;
+} OkgPodCondition;
+int okg_storage_set_pod_conditions(OkgStorageClient *c, const OkgPodCondition *conditions,
+                                   size_t n, OkgStorageWriteDone cb, void *userdata);
 /* This pod's record; with fleet_field non-NULL, instead the record of the pod's GameServerSet
  * with the greatest value of that top-level string field (see docs/storage.md). Unlike writes,
  * a read is sent at once and not retried: -ENOTCONN (returned) while the bus is away, or the

@@ -2,6 +2,7 @@
 #include "hotupdated-config.h"
 #include "okg-bus-api.h"
 #include "probed-config.h"
+#include "probed-sq-config.h"
 #include "sidecard-plugins.h"
 
 const PluginType plugin_types[] = {
@@ -16,6 +17,13 @@ const PluginType plugin_types[] = {
                 .binary = "okg-probed",
                 .bus_name = OKG_PROBE_NAME,
                 .validate = probe_config_validate,
+        },
+        {
+                /* The same daemon, started with --plugin service_quality. */
+                .name = "service_quality",
+                .binary = "okg-probed",
+                .bus_name = "io.kruise.game.ServiceQuality1",
+                .validate = sq_config_validate,
         },
 };
 

@@ -484,6 +484,78 @@ static int cmd_probes(sd_bus *bus, char **args) {
         return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
 }
 
+/* ---- service qualities ---- */
+
+static int cmd_service_quality(sd_bus *bus, char **args) {
+        static const char *const props[] = { "Source", "SourceReason", "Writer", "WriterReason",
+                                             "ProbesError", "PodError" };
+        static const char *const keys[] = { "source", "sourceReason", "writer", "writerReason",
+                                            "probesError", "podError" };
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        json_object *top = json_object_new_object(), *arr = json_object_new_array();
+        const char *path, *name, *type, *status, *message, *error;
+        int r;
+
+        r = sd_bus_call_method(bus, OKG_SERVICE_QUALITY_NAME, OKG_SERVICE_QUALITY_PATH, OKG_SERVICE_QUALITY_IFACE, "ListProbes", &e, &reply, "");
+        if (r < 0) {
+                json_object_put(top);
+                json_object_put(arr);
+                fail_bus("service-quality", r, &e);
+                sd_bus_error_free(&e);
+                return OKG_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(props); i++) {
+                _cleanup_(freep) char *v = NULL;
+                (void) get_string_prop(bus, OKG_SERVICE_QUALITY_NAME, OKG_SERVICE_QUALITY_PATH,
+                                      OKG_SERVICE_QUALITY_IFACE, props[i], &v);
+                json_object_object_add(top, keys[i], json_object_new_string(strempty(v)));
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "(osssss)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(osssss)", &path, &name, &type, &status,
+                                                  &message, &error)) > 0) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "conditionType", json_object_new_string(type));
+                json_object_object_add(o, "status", json_object_new_string(status));
+                json_object_object_add(o, "message", json_object_new_string(message));
+                json_object_object_add(o, "lastError", json_object_new_string(error));
+                json_object_array_add(arr, o);
+        }
+        json_object_object_add(top, "probes", arr);
+        if (arg_json) {
+                print_json(top);
+                json_object_put(top);
+                return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
+        }
+        {
+                json_object *v;
+                char a[1024], b[1024];
+#define S(o, k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
+                okg_escape_controls(S(top, "sourceReason"), a, sizeof a);
+                okg_escape_controls(S(top, "writerReason"), b, sizeof b);
+                printf("source %s (%s)\nwriter %s (%s)\n", S(top, "source"), a, S(top, "writer"), b);
+                if (*S(top, "probesError")) {
+                        okg_escape_controls(S(top, "probesError"), a, sizeof a);
+                        printf("refused probes: %s\n", a);
+                }
+                printf("\n%-16s %-32s %-8s %-30s %s\n", "PROBE", "CONDITION", "STATUS", "MESSAGE",
+                       "LAST ERROR");
+                for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                        json_object *o = json_object_array_get_idx(arr, i);
+                        char n_s[256], t_s[256], m_s[256], e_s[512];
+                        okg_escape_controls(S(o, "name"), n_s, sizeof n_s);
+                        okg_escape_controls(S(o, "conditionType"), t_s, sizeof t_s);
+                        okg_escape_controls(S(o, "message"), m_s, sizeof m_s);
+                        okg_escape_controls(S(o, "lastError"), e_s, sizeof e_s);
+                        printf("%-16s %-32s %-8s %-30s %s\n", n_s, t_s, S(o, "status"), m_s, e_s);
+                }
+#undef S
+        }
+        json_object_put(top);
+        return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
+}
+
 /* ---- log level ---- */
 
 static const char *daemon_bus_name(const char *d) {
@@ -495,17 +567,19 @@ static const char *daemon_bus_name(const char *d) {
                 return OKG_HOTUPDATE_NAME;
         if (streq(d, "probed") || streq(d, "okg-probed") || streq(d, "http_probe"))
                 return OKG_PROBE_NAME;
+        if (streq(d, "service_quality") || streq(d, "service-quality"))
+                return OKG_SERVICE_QUALITY_NAME;
         return NULL;
 }
 
 static int cmd_log_level(sd_bus *bus, char **args) {
         static const char *const all[] = { OKG_SIDECAR_NAME, OKG_STORAGE_NAME, OKG_HOTUPDATE_NAME,
-                                           OKG_PROBE_NAME };
+                                           OKG_PROBE_NAME, OKG_SERVICE_QUALITY_NAME };
         const char *level = args[1] ? args[1] : args[0], *only = args[1] ? args[0] : NULL;
         int ret = 0;
 
         if (only && !daemon_bus_name(only)) {
-                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed)\n", only);
+                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed, service_quality)\n", only);
                 return OKG_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
@@ -545,6 +619,8 @@ static void help(void) {
                "  hot-update VERSION URL [SHA256 [FILENAME]]\n"
                "                             download, apply and signal the game\n"
                "  probes                     endpoints, states, results\n"
+               "  service-quality            the pod's Kruise probes, conditions, which source\n"
+               "                             won and who writes, and why\n"
                "  storage                    backend, pending writes, counters\n"
                "  log-level [DAEMON] [LEVEL] show or set (all daemons, or sidecard, storaged,\n"
                "                             hotupdated, probed)\n"
@@ -573,6 +649,7 @@ static int run(int argc, char **argv) {
                 { "start", 1, 1, cmd_start },         { "stop", 1, 1, cmd_stop },
                 { "restart", 1, 1, cmd_restart },     { "reload", 0, 0, cmd_reload },
                 { "hot-update", 0, 4, cmd_hot_update }, { "probes", 0, 0, cmd_probes },
+                { "service-quality", 0, 0, cmd_service_quality },
                 { "storage", 0, 0, cmd_storage },     { "log-level", 0, 2, cmd_log_level },
         };
         sd_bus *bus = NULL;

@@ -23,6 +23,11 @@ static void test_wire_names(void) {
         ASSERT_STREQ(OKG_PROBE_NAME, "io.kruise.game.Probe1");
         ASSERT_STREQ(OKG_PROBE_ENDPOINT_IFACE, "io.kruise.game.Probe1.Endpoint");
         ASSERT_STREQ(OKG_PROBE_ENDPOINT_PATH_PREFIX, "/io/kruise/game/Probe1/endpoint");
+        ASSERT_STREQ(OKG_STORAGE_ERROR_NOT_KNOWN, "io.kruise.game.Storage1.Error.NotKnown");
+        ASSERT_STREQ(OKG_SERVICE_QUALITY_NAME, "io.kruise.game.ServiceQuality1");
+        ASSERT_STREQ(OKG_SERVICE_QUALITY_PATH, "/io/kruise/game/ServiceQuality1");
+        ASSERT_STREQ(OKG_SERVICE_QUALITY_PROBE_IFACE, "io.kruise.game.ServiceQuality1.Probe");
+        ASSERT_STREQ(OKG_SERVICE_QUALITY_PROBE_PATH_PREFIX, "/io/kruise/game/ServiceQuality1/probe");
         ASSERT_STREQ(OKG_LOG_CONTROL_IFACE, "org.freedesktop.LogControl1");
 }
 

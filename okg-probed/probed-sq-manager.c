@@ -1,0 +1,419 @@
+/* The service_quality plugin: runs the probes of the pod's kruise.io/podprobe annotation with
+ * Kruise's semantics and hands the resulting pod conditions to okg-storaged, only when a status
+ * or message changed (docs/service-quality.md). Probes run on the one event loop: httpGet is a
+ * curl transfer, tcpSocket a non-blocking connect, exec a child process with pipes. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "macro.h"
+#include "okg-util.h"
+#include "okg-daemon.h"
+#include "probed-sq-manager.h"
+
+#define REFRESH_USEC (10 * USEC_PER_SEC)
+
+/* ---- the probes and where they come from ---- */
+
+static void manager_drop_runners(SqManager *m) {
+        for (size_t i = 0; i < m->n_runners; i++)
+                sq_runner_free(m->runners[i]);
+        free(m->runners);
+        m->runners = NULL;
+        m->n_runners = 0;
+}
+
+static void set_source(SqManager *m, const char *source, const char *reason) {
+        if (streq_ptr(m->source, source) && streq_ptr(m->source_reason, reason))
+                return;
+        log_info("Probes from %s: %s", source, reason);
+        (void) free_and_strdup(&m->source, source);
+        (void) free_and_strdup(&m->source_reason, reason);
+        sq_bus_emit_manager_changed(m);
+}
+
+/* Runs the probes of text (NULL: none). A refused text changes nothing but says why. */
+static int manager_use_probes(SqManager *m, const char *text) {
+        _cleanup_(sq_probes_done) SqProbes probes = {};
+        char err[256] = "";
+        int k;
+
+        if (text) {
+                k = sq_probes_parse(text, strlen(text), &probes, err, sizeof err);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0) {
+                        if (!streq_ptr(m->probes_error, err))
+                                log_error("The probes in %s are refused: %s", m->source, err);
+                        (void) free_and_strdup(&m->probes_error, err);
+                        sq_bus_emit_manager_changed(m);
+                        return 0;
+                }
+        }
+        if (m->probes_error) {
+                m->probes_error = mfree(m->probes_error);
+                sq_bus_emit_manager_changed(m);
+        }
+        if (sq_probes_equal(&probes, &m->probes) && m->n_runners == m->probes.n)
+                return 0;
+
+        manager_drop_runners(m);
+        sq_probes_done(&m->probes);
+        m->probes = probes;
+        probes = (SqProbes) {};
+        m->runners = calloc(m->probes.n ?: 1, sizeof(SqRunner *));
+        if (!m->runners)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->probes.n; i++) {
+                k = sq_runner_new(m, i, &m->runners[i]);
+                if (k < 0)
+                        return k;
+                m->n_runners++;
+                log_info("Probe %s: %s of container %s sets condition %s.", m->probes.v[i].name,
+                         m->probes.v[i].handler == SQ_HANDLER_HTTP  ? "httpGet"
+                         : m->probes.v[i].handler == SQ_HANDLER_TCP ? "tcpSocket"
+                                                                    : "exec",
+                         m->probes.v[i].container, m->probes.v[i].condition_type);
+                sq_runner_schedule(m->runners[i], 0);
+        }
+        (void) sd_notifyf(false, "STATUS=Running %zu probe(s) from %s", m->n_runners, m->source);
+        sq_bus_emit_manager_changed(m);
+        return 0;
+}
+
+/* Decides the source by the config and what exists, and runs its probes. */
+void sq_manager_choose_source(SqManager *m) {
+        _cleanup_(freep) char *text = NULL, *reason = NULL;
+        const SqConfig *c = m->config;
+        int k = -ENOENT;
+
+        if (!c->enabled) {
+                set_source(m, "disabled", "enabled: false in the config");
+                (void) manager_use_probes(m, NULL);
+                return;
+        }
+        if (c->source != SQ_SOURCE_ANNOTATION) {
+                k = okg_read_file(c->file, 1024 * 1024, &text, NULL);
+                if (k >= 0 && isempty(text))
+                        k = -ENODATA;
+        }
+        if (k >= 0) {
+                reason = sq_strf("%s: the downward-API file %s",
+                                c->source == SQ_SOURCE_FILE ? "source file" : "source auto, found",
+                                c->file);
+                set_source(m, "file", strempty(reason));
+        } else if (c->source == SQ_SOURCE_FILE) {
+                reason = sq_strf("source file: cannot read %s: %s", c->file, strerror(-k));
+                set_source(m, "none", strempty(reason));
+        } else if (!m->have_pod) {
+                set_source(m, "none", "waiting for the pod from okg-storaged");
+                return;
+        } else if (!m->pod.annotation) {
+                reason = sq_strf("%sthe pod has no " SQ_ANNOTATION " annotation",
+                                c->source == SQ_SOURCE_AUTO ? "source auto, no file and " : "");
+                set_source(m, "none", strempty(reason));
+        } else {
+                reason = sq_strf("%sthe pod's " SQ_ANNOTATION " annotation",
+                                c->source == SQ_SOURCE_AUTO ? "source auto, no file: " : "source annotation: ");
+                set_source(m, "annotation", strempty(reason));
+                text = strdup(m->pod.annotation);
+                if (!text)
+                        return;
+        }
+        k = manager_use_probes(m, text);
+        if (k < 0)
+                log_error_errno(k, "Failed to set up the probes: %m");
+}
+
+/* ---- the conditions ---- */
+
+/* Another writer (kruise-daemon, on a node it serves) sets the same conditions: a condition of
+ * ours holds a value this plugin never handed on, twice in a row. Then the plugin stops
+ * writing, so the two never fight (docs/service-quality.md). */
+static void manager_check_other_writer(SqManager *m, unsigned *strikes) {
+        for (size_t i = 0; i < m->n_runners; i++) {
+                SqRunner *r = m->runners[i];
+                const SqCondition *c;
+                _cleanup_(freep) char *reason = NULL;
+
+                if (r->sent.n == 0)
+                        continue;
+                c = sq_pod_condition(&m->pod, r->probe->condition_type);
+                if (!c || sq_history_has(&r->sent, c->status, c->message))
+                        continue;
+                if (++*strikes < 2)
+                        return;
+                reason = sq_strf(
+                                "condition %s holds status \"%s\" message \"%.200s\", which this "
+                                "plugin did not write: another writer (kruise-daemon) serves "
+                                "this pod, so the plugin stopped writing conditions",
+                                c->type, c->status, c->message);
+                log_warning("%s", strempty(reason));
+                (void) free_and_strdup(&m->writer, "kruise-daemon");
+                (void) free_and_strdup(&m->writer_reason, strempty(reason));
+                sq_bus_emit_manager_changed(m);
+                return;
+        }
+        *strikes = 0;
+}
+
+static void on_storage_done(int error, const char *message, uint64_t seq, void *userdata) {
+        SqManager *m = userdata;
+
+        if (error == -ECANCELED)
+                return;
+        if (error < 0) {
+                m->storage_errors++;
+                (void) free_and_strdup(&m->last_storage_error,
+                                       message ?: "okg-storaged refused the write");
+                log_warning_errno(error, "okg-storaged refused the conditions: %s",
+                                  message ?: "(no message)");
+                sq_bus_emit_manager_changed(m);
+                return;
+        }
+        log_debug("okg-storaged accepted the conditions as write #%llu.", (unsigned long long) seq);
+}
+
+static int manager_sync(SqManager *m) {
+        _cleanup_(freep) OkgPodCondition *v = NULL;
+        _cleanup_(freep) SqRunner **changed = NULL;
+        size_t n = 0;
+        int k;
+
+        if (!streq_ptr(m->writer, "okg-probed") || !m->storage)
+                return 0;
+        v = calloc(m->n_runners ?: 1, sizeof *v);
+        changed = calloc(m->n_runners ?: 1, sizeof(SqRunner *));
+        if (!v || !changed)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_runners; i++) {
+                SqRunner *r = m->runners[i];
+                const SqTracker *t = &r->tracker;
+                if (!t->has_result ||
+                    (r->sent.n > 0 && r->sent.status[0] == t->status &&
+                     streq_ptr(r->sent.message[0], t->message)))
+                        continue;
+                v[n] = (OkgPodCondition) { r->probe->condition_type, t->status ? "True" : "False",
+                                           strempty(t->message) };
+                changed[n++] = r;
+        }
+        if (n == 0)
+                return 0;
+        k = okg_storage_set_pod_conditions(m->storage, v, n, on_storage_done, m);
+        if (k < 0)
+                return k;
+        m->condition_writes++;
+        for (size_t i = 0; i < n; i++) {
+                SqRunner *r = changed[i];
+                if (sq_history_push(&r->sent, r->tracker.status, r->tracker.message) < 0)
+                        return -ENOMEM;
+                r->n_writes++;
+                log_info("Setting pod condition %s to %s (\"%.200s\").", r->probe->condition_type,
+                         r->sent.status[0] ? "True" : "False", r->sent.message[0]);
+                sq_bus_emit_runner_changed(r);
+        }
+        sq_bus_emit_manager_changed(m);
+        return 0;
+}
+
+static int on_sync(sd_event_source *s, void *userdata) {
+        int k = manager_sync(userdata);
+        if (k < 0)
+                log_error_errno(k, "Failed to hand the conditions to okg-storaged: %m");
+        return 0;
+}
+
+void sq_manager_schedule_sync(SqManager *m) {
+        int k;
+
+        /* Several probes may change in one loop iteration: one write for all of them. */
+        if (!m->sync_event) {
+                k = sd_event_add_defer(m->event, &m->sync_event, on_sync, m);
+                if (k < 0) {
+                        log_error_errno(k, "Failed to schedule the conditions' write: %m");
+                        return;
+                }
+        }
+        k = sd_event_source_set_enabled(m->sync_event, SD_EVENT_ONESHOT);
+        if (k < 0)
+                log_error_errno(k, "Failed to schedule the conditions' write: %m");
+}
+
+/* ---- the pod ---- */
+
+static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        SqManager *m = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        _cleanup_(sq_pod_done) SqPod pod = {};
+        const char *json = NULL;
+        int k;
+
+        m->get_pod_slot = sd_bus_slot_unref(m->get_pod_slot);
+        if (e || sd_bus_message_read(reply, "s", &json) < 0) {
+                _cleanup_(freep) char *why = NULL;
+                why = sq_strf("GetPod failed: %s", e ? strempty(e->message) : "bad reply");
+                if (!streq_ptr(m->pod_error, why))
+                        log_warning("Cannot read the pod from okg-storaged: %s", strempty(why));
+                (void) free_and_strdup(&m->pod_error, why);
+                sq_manager_choose_source(m);
+                return 0;
+        }
+        k = sq_pod_parse(json, strlen(json), &pod);
+        if (k < 0) {
+                (void) free_and_strdup(&m->pod_error, "GetPod returned no pod object");
+                sq_manager_choose_source(m);
+                return 0;
+        }
+        m->pod_error = mfree(m->pod_error);
+
+        /* A container that (re)started gets its first probe at its own time, not a period late. */
+        for (size_t i = 0; i < m->n_runners; i++) {
+                SqRunner *r = m->runners[i];
+                const SqContainer *old = sq_runner_container(r),
+                                  *new = sq_pod_container(&pod, r->probe->container);
+                if (!r->probing && new &&
+                    (!old || old->started_usec != new->started_usec || old->running != new->running))
+                        sq_runner_schedule(r, 0);
+        }
+        sq_pod_done(&m->pod);
+        m->pod = pod;
+        pod = (SqPod) {};
+        m->have_pod = true;
+
+        sq_manager_choose_source(m);
+        if (streq_ptr(m->writer, "okg-probed"))
+                manager_check_other_writer(m, &m->other_writer_strikes);
+        return 0;
+}
+
+void sq_manager_refresh(SqManager *m) {
+        sd_bus *bus = m->bus ? okg_bus_get(m->bus) : NULL;
+        int k;
+
+        if (!bus || m->get_pod_slot) {
+                sq_manager_choose_source(m);
+                return;
+        }
+        k = sd_bus_call_method_async(bus, &m->get_pod_slot, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                     OKG_STORAGE_IFACE, "GetPod", on_get_pod, m, NULL);
+        if (k < 0)
+                log_debug_errno(k, "Cannot ask okg-storaged for the pod: %m");
+}
+
+static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
+        SqManager *m = userdata;
+
+        /* A safety net for a missed PropertiesChanged and the downward-API file: bus-local,
+         * never a request to the API server. */
+        sq_manager_refresh(m);
+        (void) sd_event_source_set_time_relative(s, REFRESH_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+/* ---- life cycle ---- */
+
+int sq_manager_new(sd_event *event, SqConfig *config, SqManager **ret) {
+        _cleanup_(sq_manager_freep) SqManager *m = NULL;
+        int k;
+
+        m = calloc(1, sizeof *m);
+        if (!m) {
+                sq_config_free(config);
+                return -ENOMEM;
+        }
+        m->event = sd_event_ref(event);
+        m->config = config;
+        m->writer = strdup("okg-probed");
+        m->writer_reason = strdup("no other writer of these conditions seen");
+        if (!m->writer || !m->writer_reason)
+                return -ENOMEM;
+        k = curl_glue_new(event, &m->glue);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+SqManager *sq_manager_free(SqManager *m) {
+        if (!m)
+                return NULL;
+        okg_storage_client_free(m->storage);
+        m->storage = NULL;
+        sd_bus_slot_unref(m->get_pod_slot);
+        okg_bus_free(m->bus);
+        m->bus = NULL;
+        sd_event_source_disable_unref(m->sync_event);
+        sd_event_source_disable_unref(m->refresh_timer);
+        manager_drop_runners(m);
+        sq_probes_done(&m->probes);
+        sq_pod_done(&m->pod);
+        curl_glue_free(m->glue);
+        free(m->pod_error);
+        free(m->source);
+        free(m->source_reason);
+        free(m->probes_error);
+        free(m->writer);
+        free(m->writer_reason);
+        free(m->last_storage_error);
+        sq_config_free(m->config);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+int sq_manager_start(SqManager *m, const char *bus_address) {
+        int k;
+
+        k = okg_bus_new(m->event, bus_address, SQ_BUS_NAME, sq_bus_setup, sq_bus_connected, m,
+                        &m->bus);
+        if (k < 0)
+                return log_error_errno(k, "Failed to join the private bus as %s: %m", SQ_BUS_NAME);
+        k = okg_storage_client_new(m->event, m->bus, &m->storage);
+        if (k < 0)
+                return log_error_errno(k, "Failed to set up the storage client: %m");
+        k = sd_event_add_time_relative(m->event, &m->refresh_timer, CLOCK_MONOTONIC, REFRESH_USEC,
+                                       USEC_PER_SEC, on_refresh, m);
+        if (k < 0)
+                return log_error_errno(k, "Failed to arm the refresh timer: %m");
+        (void) sd_event_now(m->event, CLOCK_REALTIME, &m->start_realtime);
+        if (!m->config->enabled)
+                log_notice("service_quality is disabled (enabled: false); no probes run.");
+        sq_manager_refresh(m);
+        return 0;
+}
+
+OKG_SECTION_PARSER(parse_section, sq_config_parse, SqConfig);
+
+int sq_run(int argc, char **argv) {
+        _cleanup_(okg_plugin_context_done) OkgPluginContext c = {};
+        _cleanup_(sq_config_freep) SqConfig *config = NULL;
+        _cleanup_(sq_manager_freep) SqManager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        r = okg_daemon_plugin_begin(argc, argv, "okg-probed",
+                                    "HTTP probe and service_quality plugin of okg-sidecar.",
+                                    "service_quality", parse_section, &c, &config);
+        if (!config)
+                return r;
+
+        /* sd-event reaps the exec probes' children through SIGCHLD. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGCHLD);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = sq_manager_new(c.event, TAKE_PTR(config), &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the service_quality plugin: %m");
+        r = sq_manager_start(m, NULL);
+        if (r < 0)
+                return r;
+        (void) sd_notify(false, "READY=1\nSTATUS=Waiting for the pod");
+        return okg_daemon_loop(c.event);
+}

@@ -1,0 +1,747 @@
+/* The service_quality plugin's probes: one runner per probe of the annotation, its timer and
+ * the probe in flight on the one event loop (httpGet a curl transfer, tcpSocket a non-blocking
+ * connect, exec a child chrooted into the container's file system), Kruise's thresholds
+ * (docs/service-quality.md). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "okg-util.h"
+#include "probed-sq-manager.h"
+
+#define EXEC_OUTPUT_MAX (8 * 1024)
+/* A period is a period (Kruise's ticker): not sd-event's default 250 ms of slack. */
+#define PROBE_TIMER_ACCURACY_USEC (10 * USEC_PER_MSEC)
+#define NOT_SHARED_MESSAGE                                                                   \
+        "exec probe not run: the pod does not share its process namespace "                 \
+        "(spec.shareProcessNamespace), so the sidecar cannot reach container %s"
+
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+
+static int safe_close(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -1;
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static void exec_maybe_done(SqRunner *r);
+
+static uint64_t now_realtime(SqManager *m) {
+        uint64_t t = 0;
+        (void) sd_event_now(m->event, CLOCK_REALTIME, &t);
+        return t;
+}
+
+static uint64_t now_monotonic(SqManager *m) {
+        uint64_t t = 0;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+/* ---- one probe in flight ---- */
+
+static void runner_stop_probe(SqRunner *r) {
+        if (r->easy)
+                curl_glue_remove(r->manager->glue, r->easy);
+        r->io = sd_event_source_disable_unref(r->io);
+        r->deadline = sd_event_source_disable_unref(r->deadline);
+        if (r->fd >= 0)
+                close(r->fd);
+        r->fd = -1;
+        r->out_io = sd_event_source_disable_unref(r->out_io);
+        r->err_io = sd_event_source_disable_unref(r->err_io);
+        if (r->out_fd >= 0)
+                close(r->out_fd);
+        if (r->err_fd >= 0)
+                close(r->err_fd);
+        r->out_fd = r->err_fd = -1;
+        if (r->pgid > 0)
+                (void) kill(-r->pgid, SIGKILL);
+        if (r->pid > 0)
+                (void) kill(r->pid, SIGKILL);
+        r->pgid = 0;
+        /* The child source reaps it (or, when freed, sd-event leaves a zombie to init; we
+         * kill before that, so it is gone with us). */
+        r->child = sd_event_source_disable_unref(r->child);
+        if (r->pid > 0)
+                (void) waitpid(r->pid, NULL, 0);
+        r->pid = 0;
+        r->probing = false;
+}
+
+SqRunner *sq_runner_free(SqRunner *r) {
+        if (!r)
+                return NULL;
+        runner_stop_probe(r);
+        sd_event_source_disable_unref(r->timer);
+        if (r->easy)
+                curl_easy_cleanup(r->easy);
+        if (r->headers)
+                curl_slist_free_all(r->headers);
+        free(r->body);
+        free(r->out);
+        free(r->err);
+        free(r->path);
+        free(r->target);
+        free(r->container_id);
+        sq_tracker_done(&r->tracker);
+        sq_history_done(&r->sent);
+        free(r->last_message);
+        free(r->last_error);
+        free(r);
+        return NULL;
+}
+
+const SqContainer *sq_runner_container(SqRunner *r) {
+        return r->manager->have_pod ? sq_pod_container(&r->manager->pod, r->probe->container) : NULL;
+}
+
+/* One probe ended. success < 0: it gave no result (Kruise keeps the last one), error says why. */
+static void runner_finish(SqRunner *r, int success, const char *message, const char *error) {
+        SqManager *m = r->manager;
+        uint64_t elapsed = now_monotonic(m) - r->started_usec, period;
+        int k;
+
+        r->probing = false;
+        r->n_probes++;
+        r->last_probe_realtime = now_realtime(m);
+        (void) free_and_strdup(&r->last_error, error);
+        if (success < 0) {
+                r->n_failures++;
+                log_debug("Probe %s: no result: %s", r->probe->name, strempty(error));
+        } else {
+                if (!success)
+                        r->n_failures++;
+                r->last_success = success;
+                (void) free_and_strdup(&r->last_message, strempty(message));
+                k = sq_tracker_feed(&r->tracker, r->probe, success, strempty(message));
+                if (k < 0)
+                        log_error_errno(k, "Probe %s: %m", r->probe->name);
+                else if (k > 0) {
+                        log_info("Probe %s (%s): %s \"%s\".", r->probe->name,
+                                 r->probe->condition_type, r->tracker.status ? "True" : "False",
+                                 r->tracker.message);
+                        sq_manager_schedule_sync(m);
+                }
+        }
+        sq_bus_emit_runner_changed(r);
+        period = (uint64_t) sq_probe_period(r->probe) * USEC_PER_SEC;
+        sq_runner_schedule(r, elapsed >= period ? 0 : period - elapsed);
+}
+
+/* The result as Kruise sets it without thresholds (a container that does not run). */
+static void runner_force(SqRunner *r, const char *message) {
+        if (r->tracker.has_result && !r->tracker.status && streq_ptr(r->tracker.message, message))
+                return;
+        sq_tracker_reset(&r->tracker);
+        r->tracker.has_result = true;
+        r->tracker.status = false;
+        r->tracker.message = strdup(message);
+        if (!r->tracker.message)
+                r->tracker.has_result = false;
+        sq_manager_schedule_sync(r->manager);
+        sq_bus_emit_runner_changed(r);
+}
+
+/* httpGet */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
+        SqRunner *r = userdata;
+        size_t n = size * nmemb, room = SQ_BODY_MAX - r->body_len;
+
+        if (n > room) {
+                /* kubelet reads at most 10 KiB of a probe's body and uses what it read. */
+                memcpy(r->body + r->body_len, data, room);
+                r->body_len += room;
+                return room;
+        }
+        memcpy(r->body + r->body_len, data, n);
+        r->body_len += n;
+        return n;
+}
+
+static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        SqRunner *r = userdata;
+        _cleanup_(freep) char *msg = NULL, *err = NULL;
+        long status = 0;
+        bool ok = false;
+
+        if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && r->body_len == SQ_BODY_MAX)) {
+                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+                msg = sq_http_message(status, r->body, r->body_len, &ok);
+                runner_finish(r, ok, msg, NULL);
+                return;
+        }
+        /* The message Go's HTTP client gives for the same failure, as Kruise writes it. */
+        if (result == CURLE_COULDNT_CONNECT)
+                msg = sq_strf("Get \"%s\": dial tcp: connect: connection refused",
+                                r->target);
+        else if (result == CURLE_OPERATION_TIMEDOUT)
+                msg = sq_strf("Get \"%s\": context deadline exceeded (Client.Timeout "
+                                "exceeded while awaiting headers)", r->target);
+        else
+                msg = sq_strf("Get \"%s\": %s", r->target,
+                                r->curl_error[0] ? r->curl_error : curl_easy_strerror(result));
+        if (msg) {
+                err = sq_message_make(msg, strlen(msg));
+                runner_finish(r, false, err, NULL);
+        } else
+                runner_finish(r, -1, NULL, "out of memory");
+}
+
+static int runner_start_http(SqRunner *r, const SqContainer *c) {
+        const SqProbe *p = r->probe;
+        char errbuf[160] = "";
+        _cleanup_(freep) char *url = NULL;
+        bool have_ua = false, have_accept = false, ok;
+        int k;
+
+        k = sq_probe_url(p, &r->manager->pod, c, &url, errbuf, sizeof errbuf);
+        if (k < 0) {
+                runner_finish(r, -1, NULL, k == -ENOMEM ? "out of memory" : errbuf);
+                return 0;
+        }
+        free(r->target);
+        r->target = TAKE_PTR(url);
+
+        if (!r->easy) {
+                r->easy = curl_easy_init();
+                r->body = malloc(SQ_BODY_MAX);
+                if (!r->easy || !r->body)
+                        return -ENOMEM;
+                for (size_t i = 0; i < p->n_headers; i++) {
+                        _cleanup_(freep) char *h = NULL;
+                        struct curl_slist *l;
+                        if (strcasecmp(p->headers[i].name, "User-Agent") == 0)
+                                have_ua = true;
+                        if (strcasecmp(p->headers[i].name, "Accept") == 0)
+                                have_accept = true;
+                        /* "Name;" is how curl sends a header with an empty value. */
+                        if (asprintf(&h, isempty(p->headers[i].value) ? "%s;%s" : "%s: %s",
+                                     p->headers[i].name, p->headers[i].value) < 0)
+                                return -ENOMEM;
+                        l = curl_slist_append(r->headers, h);
+                        if (!l)
+                                return -ENOMEM;
+                        r->headers = l;
+                }
+                /* kubelet's (and Kruise's) defaults: User-Agent kube-probe, Accept any. */
+                if (!have_ua && !(r->headers = curl_slist_append(r->headers, "User-Agent: kube-probe")))
+                        return -ENOMEM;
+                if (!have_accept && !(r->headers = curl_slist_append(r->headers, "Accept: */*")))
+                        return -ENOMEM;
+                ok = curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_error) == CURLE_OK &&
+                     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK;
+                if (!ok)
+                        return -EIO;
+        }
+        r->body_len = 0;
+        r->curl_error[0] = 0;
+        ok = curl_easy_setopt(r->easy, CURLOPT_URL, r->target) == CURLE_OK &&
+             curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
+                              (long) sq_probe_timeout(p) * 1000) == CURLE_OK &&
+             curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                              (long) sq_probe_timeout(p) * 1000) == CURLE_OK;
+        if (!ok)
+                return -EIO;
+        return curl_glue_add(r->manager->glue, r->easy, on_http_done, r);
+}
+
+/* tcpSocket */
+
+static void tcp_done(SqRunner *r, int error) {
+        _cleanup_(freep) char *msg = NULL;
+        char what[128];
+
+        r->io = sd_event_source_disable_unref(r->io);
+        r->deadline = sd_event_source_disable_unref(r->deadline);
+        if (r->fd >= 0)
+                close(r->fd);
+        r->fd = -1;
+        if (error == 0) {
+                runner_finish(r, true, "", NULL);
+                return;
+        }
+        /* Go's dial error text: "dial tcp HOST:PORT: connect: connection refused". */
+        if (error == ETIMEDOUT)
+                (void) snprintf(what, sizeof what, "i/o timeout");
+        else {
+                (void) snprintf(what, sizeof what, "connect: %s", strerror(error));
+                what[9] = (char) tolower((unsigned char) what[9]);
+        }
+        if (asprintf(&msg, "dial tcp %s: %s", r->target, what) < 0)
+                runner_finish(r, -1, NULL, "out of memory");
+        else
+                runner_finish(r, false, msg, NULL);
+}
+
+static int on_tcp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        SqRunner *r = userdata;
+        int error = 0;
+        socklen_t len = sizeof error;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                error = errno;
+        tcp_done(r, error);
+        return 0;
+}
+
+static int on_probe_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        SqRunner *r = userdata;
+
+        if (r->fd >= 0) {
+                tcp_done(r, ETIMEDOUT);
+                return 0;
+        }
+        if (r->pid > 0 || r->out_fd >= 0 || r->err_fd >= 0) {
+                /* Kruise: an exec that times out is an error, not a result. What the command
+                 * left behind in its process group goes with it; a pipe something else still
+                 * holds open is closed here. */
+                r->timed_out = true;
+                if (r->pgid > 0)
+                        (void) kill(-r->pgid, SIGKILL);
+                if (r->pid > 0) {
+                        (void) kill(r->pid, SIGKILL);
+                        return 0;      /* on_exec_exit() ends it */
+                }
+                r->out_io = sd_event_source_disable_unref(r->out_io);
+                r->err_io = sd_event_source_disable_unref(r->err_io);
+                r->out_fd = safe_close(r->out_fd);
+                r->err_fd = safe_close(r->err_fd);
+                exec_maybe_done(r);
+        }
+        return 0;
+}
+
+static int runner_start_tcp(SqRunner *r, const SqContainer *c) {
+        const char *host = sq_probe_host(r->probe, &r->manager->pod);
+        struct sockaddr_storage sa = {};
+        socklen_t salen;
+        char errbuf[160] = "";
+        int port, k;
+
+        k = sq_probe_resolve_port(r->probe, c, &port, errbuf, sizeof errbuf);
+        if (k < 0) {
+                runner_finish(r, -1, NULL, errbuf);
+                return 0;
+        }
+        free(r->target);
+        if (asprintf(&r->target, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port) < 0) {
+                r->target = NULL;
+                return -ENOMEM;
+        }
+        if (inet_pton(AF_INET, host, &((struct sockaddr_in *) &sa)->sin_addr) == 1) {
+                ((struct sockaddr_in *) &sa)->sin_family = AF_INET;
+                ((struct sockaddr_in *) &sa)->sin_port = htons((uint16_t) port);
+                salen = sizeof(struct sockaddr_in);
+        } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *) &sa)->sin6_addr) == 1) {
+                ((struct sockaddr_in6 *) &sa)->sin6_family = AF_INET6;
+                ((struct sockaddr_in6 *) &sa)->sin6_port = htons((uint16_t) port);
+                salen = sizeof(struct sockaddr_in6);
+        } else {
+                /* Kruise forbids a tcpSocket host; only the pod IP or loopback get here. */
+                runner_finish(r, -1, NULL, "tcpSocket host is not an IP address");
+                return 0;
+        }
+        r->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (r->fd < 0)
+                return -errno;
+        if (connect(r->fd, (struct sockaddr *) &sa, salen) == 0) {
+                tcp_done(r, 0);
+                return 0;
+        }
+        if (errno != EINPROGRESS) {
+                tcp_done(r, errno);
+                return 0;
+        }
+        k = sd_event_add_io(r->manager->event, &r->io, r->fd, EPOLLOUT, on_tcp_io, r);
+        if (k >= 0)
+                k = sd_event_add_time_relative(r->manager->event, &r->deadline, CLOCK_MONOTONIC,
+                                               (uint64_t) sq_probe_timeout(r->probe) * USEC_PER_SEC,
+                                               0, on_probe_deadline, r);
+        return k;
+}
+
+/* exec */
+
+/* The first process whose cgroup names the container: its file system is the container's. */
+static pid_t find_container_pid(const char *id) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc");
+        pid_t best = 0;
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                _cleanup_(freep) char *path = NULL, *text = NULL;
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+
+                if (*end || pid <= 0 || pid == getpid())
+                        continue;
+                if (asprintf(&path, "/proc/%ld/cgroup", pid) < 0)
+                        return 0;
+                if (okg_read_file(path, 64 * 1024, &text, NULL) < 0)
+                        continue;
+                if (sq_cgroup_has_container(text, id) > 0 && (best == 0 || pid < best))
+                        best = (pid_t) pid;
+        }
+        return best;
+}
+
+static void exec_maybe_done(SqRunner *r) {
+        _cleanup_(freep) char *msg = NULL;
+
+        if (r->pid > 0 || r->out_fd >= 0 || r->err_fd >= 0)
+                return;
+        r->deadline = sd_event_source_disable_unref(r->deadline);
+        r->pgid = 0;
+        if (r->timed_out) {
+                char e[96];
+                (void) snprintf(e, sizeof e, "command timed out after %us",
+                                sq_probe_timeout(r->probe));
+                runner_finish(r, -1, NULL, e);
+                return;
+        }
+        /* Kruise (CRI ExecSync): stdout when the command exits 0, stderr otherwise. */
+        if (r->last_exit == 0)
+                msg = sq_message_make(r->out ?: "", r->out_len);
+        else
+                msg = sq_message_make(r->err ?: "", r->err_len);
+        if (!msg)
+                runner_finish(r, -1, NULL, "out of memory");
+        else
+                runner_finish(r, r->last_exit == 0, msg, NULL);
+}
+
+static int on_exec_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        SqRunner *r = userdata;
+        bool is_out = fd == r->out_fd;
+        char **buf = is_out ? &r->out : &r->err;
+        size_t *len = is_out ? &r->out_len : &r->err_len;
+        char tmp[4096];
+        ssize_t n;
+
+        n = read(fd, tmp, sizeof tmp);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0) {
+                if (is_out) {
+                        r->out_io = sd_event_source_disable_unref(r->out_io);
+                        r->out_fd = safe_close(r->out_fd);
+                } else {
+                        r->err_io = sd_event_source_disable_unref(r->err_io);
+                        r->err_fd = safe_close(r->err_fd);
+                }
+                exec_maybe_done(r);
+                return 0;
+        }
+        /* Enough to tell whether the message is longer than 1024 characters; the rest is
+         * read and dropped so the command never blocks on a full pipe. */
+        if (*len < EXEC_OUTPUT_MAX) {
+                size_t take = MIN((size_t) n, EXEC_OUTPUT_MAX - *len);
+                if (!*buf && !(*buf = malloc(EXEC_OUTPUT_MAX + 1)))
+                        return 0;
+                memcpy(*buf + *len, tmp, take);
+                *len += take;
+        }
+        return 0;
+}
+
+static int on_exec_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        SqRunner *r = userdata;
+
+        r->last_exit = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+        r->child = sd_event_source_disable_unref(r->child);
+        r->pid = 0;
+        exec_maybe_done(r);
+        return 0;
+}
+
+/* Reads /proc/PID/environ as a NULL-terminated list, and the process's uid and gid. */
+static int read_process(pid_t pid, char ***ret_env, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_(freep) char *path = NULL, *text = NULL, *status = NULL;
+        _cleanup_(strv_freep) char **env = NULL;
+        size_t len = 0, n = 0;
+        const char *u, *g;
+        int k;
+
+        if (asprintf(&path, "/proc/%d/environ", (int) pid) < 0)
+                return -ENOMEM;
+        k = okg_read_file(path, 1024 * 1024, &text, &len);
+        if (k < 0)
+                return k;
+        env = calloc(len / 2 + 2, sizeof(char *));
+        if (!env)
+                return -ENOMEM;
+        for (size_t i = 0; i < len;) {
+                size_t l = strnlen(text + i, len - i);
+                if (l > 0 && !(env[n++] = strndup(text + i, l)))
+                        return -ENOMEM;
+                i += l + 1;
+        }
+        free(path);
+        if (asprintf(&path, "/proc/%d/status", (int) pid) < 0)
+                return -ENOMEM;
+        k = okg_read_file(path, 64 * 1024, &status, NULL);
+        if (k < 0)
+                return k;
+        u = strstr(status, "\nUid:");
+        g = strstr(status, "\nGid:");
+        if (!u || !g)
+                return -EIO;
+        /* The effective IDs: the second field. */
+        if (sscanf(u + 5, "%*u %u", ret_uid) != 1 || sscanf(g + 5, "%*u %u", ret_gid) != 1)
+                return -EIO;
+        *ret_env = TAKE_PTR(env);
+        return 0;
+}
+
+static int runner_start_exec(SqRunner *r, const SqContainer *c) {
+        SqManager *m = r->manager;
+        _cleanup_(strv_freep) char **env = NULL;
+        _cleanup_(freep) char *root = NULL, *cwd_link = NULL;
+        char cwd[4096] = "/", errbuf[256];
+        int out[2] = { -1, -1 }, err[2] = { -1, -1 }, k;
+        uid_t uid;
+        gid_t gid;
+        ssize_t n;
+        pid_t target, pid;
+
+        free(r->target);
+        r->target = strdup(r->probe->command[0]);
+        if (!m->pod.share_process_namespace) {
+                (void) snprintf(errbuf, sizeof errbuf, NOT_SHARED_MESSAGE, r->probe->container);
+                runner_finish(r, false, errbuf, NULL);
+                return 0;
+        }
+        target = isempty(c->id) ? 0 : find_container_pid(c->id);
+        if (target <= 0) {
+                (void) snprintf(errbuf, sizeof errbuf,
+                                "exec probe not run: no process of container %s (ID %s) is "
+                                "visible to the sidecar", r->probe->container, strempty(c->id));
+                runner_finish(r, false, errbuf, NULL);
+                return 0;
+        }
+        k = read_process(target, &env, &uid, &gid);
+        if (k >= 0 && (asprintf(&root, "/proc/%d/root", (int) target) < 0 ||
+                       asprintf(&cwd_link, "/proc/%d/cwd", (int) target) < 0))
+                k = -ENOMEM;
+        if (k < 0) {
+                (void) snprintf(errbuf, sizeof errbuf,
+                                "exec probe not run: cannot read process %d of container %s: %s "
+                                "(the sidecar needs CAP_SYS_PTRACE or the same user)",
+                                (int) target, r->probe->container, strerror(-k));
+                runner_finish(r, false, errbuf, NULL);
+                return 0;
+        }
+        n = readlink(cwd_link, cwd, sizeof cwd - 1);
+        cwd[n > 0 ? n : 1] = 0;
+
+        if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+                k = -errno;
+                safe_close(out[0]);
+                safe_close(out[1]);
+                return k;
+        }
+        pid = fork();
+        if (pid < 0) {
+                k = -errno;
+                safe_close(out[0]);
+                safe_close(out[1]);
+                safe_close(err[0]);
+                safe_close(err[1]);
+                return k;
+        }
+        if (pid == 0) {
+                sigset_t all;
+                const char *why = "chroot";
+
+                (void) setpgid(0, 0);
+                (void) sigemptyset(&all);
+                (void) sigprocmask(SIG_SETMASK, &all, NULL);
+                for (int sig = 1; sig < _NSIG; sig++)
+                        (void) signal(sig, SIG_DFL);
+                if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+                        _exit(126);
+                if (chroot(root) < 0 || (why = "chdir", chdir(cwd) < 0 && chdir("/") < 0))
+                        goto fail;
+                why = "setgid";
+                if (getegid() != gid && (setgroups(0, NULL) < 0 || setgid(gid) < 0))
+                        goto fail;
+                why = "setuid";
+                if (geteuid() != uid && setuid(uid) < 0)
+                        goto fail;
+                execvpe(r->probe->command[0], r->probe->command, env);
+                why = r->probe->command[0];
+        fail:
+                /* Like a runtime's exec failure: stderr says why, the status is not 0. */
+                dprintf(2, "%s: %s", why, strerror(errno));
+                _exit(127);
+        }
+        safe_close(out[1]);
+        safe_close(err[1]);
+        r->pid = r->pgid = pid;
+        r->out_fd = out[0];
+        r->err_fd = err[0];
+        r->out_len = r->err_len = 0;
+        r->timed_out = false;
+        r->last_exit = -1;
+        k = sd_event_add_child(m->event, &r->child, pid, WEXITED, on_exec_exit, r);
+        if (k >= 0)
+                k = sd_event_add_io(m->event, &r->out_io, r->out_fd, EPOLLIN, on_exec_output, r);
+        if (k >= 0)
+                k = sd_event_add_io(m->event, &r->err_io, r->err_fd, EPOLLIN, on_exec_output, r);
+        if (k >= 0)
+                k = sd_event_add_time_relative(m->event, &r->deadline, CLOCK_MONOTONIC,
+                                               (uint64_t) sq_probe_timeout(r->probe) * USEC_PER_SEC,
+                                               0, on_probe_deadline, r);
+        return k;
+}
+
+/* ---- scheduling ---- */
+
+int sq_runner_probe(SqRunner *r) {
+        SqManager *m = r->manager;
+        const SqContainer *c = sq_runner_container(r);
+        SqContainer assumed;
+        uint64_t wait;
+        int k;
+
+        if (r->probing)
+                return 0;
+        if (!m->have_pod || !m->pod.has_statuses) {
+                /* No kubelet reports containers (a local run, or a pod okg-storaged cannot
+                 * read): the container is taken to run since the plugin started. */
+                assumed = (SqContainer) {
+                        .name = (char *) r->probe->container,
+                        .running = true,
+                        .started_usec = m->start_realtime,
+                        .ports = c ? c->ports : NULL,
+                        .n_ports = c ? c->n_ports : 0,
+                };
+                c = &assumed;
+        }
+        if (!c) {
+                /* Kruise: no such container (yet): nothing to say. */
+                sq_runner_schedule(r, (uint64_t) sq_probe_period(r->probe) * USEC_PER_SEC);
+                return 0;
+        }
+        if (!streq_ptr(c->id, r->container_id)) {
+                /* A new container: Kruise starts its results over. */
+                sq_tracker_reset(&r->tracker);
+                (void) free_and_strdup(&r->container_id, c->id);
+        }
+        if (!c->running && c->id) {
+                char msg[300];
+                (void) snprintf(msg, sizeof msg, "Container(%s) is Non-running", r->probe->container);
+                runner_force(r, msg);
+        }
+        if (!sq_probe_due(r->probe, c, now_realtime(m), &wait)) {
+                sq_runner_schedule(r, wait > 0 ? wait : (uint64_t) sq_probe_period(r->probe) * USEC_PER_SEC);
+                return 0;
+        }
+
+        r->probing = true;
+        r->started_usec = now_monotonic(m);
+        switch (r->probe->handler) {
+        case SQ_HANDLER_HTTP:
+                k = runner_start_http(r, c);
+                break;
+        case SQ_HANDLER_TCP:
+                k = runner_start_tcp(r, c);
+                break;
+        case SQ_HANDLER_EXEC:
+                k = runner_start_exec(r, c);
+                break;
+        default:
+                k = -EOPNOTSUPP;
+        }
+        if (k < 0) {
+                runner_stop_probe(r);
+                log_warning_errno(k, "Probe %s: cannot start: %m", r->probe->name);
+                runner_finish(r, -1, NULL, strerror(-k));
+        }
+        return 1;
+}
+
+static int on_runner_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) sq_runner_probe(userdata);
+        return 0;
+}
+
+void sq_runner_schedule(SqRunner *r, uint64_t delay_usec) {
+        int k;
+
+        if (!r->timer) {
+                k = sd_event_add_time_relative(r->manager->event, &r->timer, CLOCK_MONOTONIC,
+                                               delay_usec, PROBE_TIMER_ACCURACY_USEC,
+                                               on_runner_timer, r);
+                if (k < 0)
+                        log_error_errno(k, "Probe %s: cannot arm its timer: %m", r->probe->name);
+                return;
+        }
+        k = sd_event_source_set_time_relative(r->timer, delay_usec);
+        if (k >= 0)
+                k = sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT);
+        if (k < 0)
+                log_error_errno(k, "Probe %s: cannot arm its timer: %m", r->probe->name);
+}
+
+int sq_runner_new(SqManager *m, size_t index, SqRunner **ret) {
+        SqRunner *r = calloc(1, sizeof *r);
+
+        if (!r)
+                return -ENOMEM;
+        r->manager = m;
+        r->index = index;
+        r->probe = &m->probes.v[index];
+        r->fd = r->out_fd = r->err_fd = -1;
+        r->tracker.last = -1;
+        if (asprintf(&r->path, SQ_BUS_PROBE_PREFIX "/%zu", index) < 0) {
+                r->path = NULL;
+                sq_runner_free(r);
+                return -ENOMEM;
+        }
+        *ret = r;
+        return 0;
+}
+
+unsigned sq_manager_probe_now(SqManager *m) {
+        unsigned n = 0;
+        for (size_t i = 0; i < m->n_runners; i++)
+                if (sq_runner_probe(m->runners[i]) > 0)
+                        n++;
+        return n;
+}
+

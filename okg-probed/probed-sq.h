@@ -1,0 +1,173 @@
+/* The service_quality plugin's pure logic (docs/service-quality.md): the kruise.io/podprobe
+ * annotation as Kruise writes it, the facts of the pod it needs (pod IP, container ports, IDs
+ * and start times), where a probe goes, Kruise's result rules (thresholds, the message) and
+ * which conditions to hand to okg-storaged. No I/O. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+#define SQ_ANNOTATION "kruise.io/podprobe"
+/* Kruise cuts a result message longer than this many characters to this many bytes. */
+#define SQ_MESSAGE_MAX 1024
+/* kubelet's (and so Kruise's) cap on an HTTP probe's body. */
+#define SQ_BODY_MAX (10 * 1024)
+
+typedef enum SqHandler {
+        SQ_HANDLER_EXEC,
+        SQ_HANDLER_HTTP,
+        SQ_HANDLER_TCP,
+} SqHandler;
+
+typedef struct SqHeader {
+        char *name, *value;
+} SqHeader;
+
+typedef struct SqProbe {
+        char *name;                  /* name */
+        char *container;             /* containerName */
+        char *condition_type;        /* podConditionType */
+        SqHandler handler;
+        char **command;              /* exec.command, NULL-terminated */
+        char *scheme;                /* httpGet.scheme: "http" or "https" (lowercase) */
+        char *host;                  /* httpGet.host / tcpSocket.host, NULL when not given */
+        char *path;                  /* httpGet.path, NULL when not given */
+        int port;                    /* the numeric port, 0 when given by name */
+        char *port_name;             /* the named port, NULL when numeric */
+        SqHeader *headers;           /* httpGet.httpHeaders */
+        size_t n_headers;
+        /* As given; 0 when absent. sq_probe_*() apply Kruise's rules for 0. */
+        unsigned initial_delay, timeout, period, success_threshold, failure_threshold;
+} SqProbe;
+
+typedef struct SqProbes {
+        SqProbe *v;
+        size_t n;
+} SqProbes;
+
+void sq_probes_done(SqProbes *p);
+/* Parses the annotation's value (a JSON array). On error *ret is untouched, and err (when not
+ * NULL) says where and why in one line, e.g. "[1].probe: no exec, httpGet or tcpSocket".
+ * -EINVAL bad input, -ENOMEM. */
+int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size);
+/* 1 when both lists hold the same probes. */
+bool sq_probes_equal(const SqProbes *a, const SqProbes *b);
+
+/* Kruise's daemon: a value of 0 (absent) means 1 second / 1 in a row for every field. */
+static inline unsigned sq_probe_timeout(const SqProbe *p) {
+        return p->timeout ?: 1;
+}
+static inline unsigned sq_probe_period(const SqProbe *p) {
+        return p->period ?: 1;
+}
+static inline unsigned sq_probe_initial_delay(const SqProbe *p) {
+        return p->initial_delay ?: 1;
+}
+
+typedef struct SqPort {
+        char *name;
+        int number;
+} SqPort;
+
+typedef struct SqContainer {
+        char *name;
+        char *id;                    /* containerStatuses[].containerID without "runtime://" */
+        bool running;                /* state.running present */
+        uint64_t started_usec;       /* state.running.startedAt, CLOCK_REALTIME; 0 when unknown */
+        SqPort *ports;               /* spec.containers[].ports with a name */
+        size_t n_ports;
+} SqContainer;
+
+typedef struct SqCondition {
+        char *type, *status, *message;
+} SqCondition;
+
+typedef struct SqPod {
+        char *annotation;            /* metadata.annotations["kruise.io/podprobe"], or NULL */
+        char *pod_ip;                /* status.podIP, or NULL */
+        char *node_name;             /* spec.nodeName, or NULL */
+        bool share_process_namespace;
+        bool has_statuses;           /* status.containerStatuses is there (a kubelet reported) */
+        SqContainer *containers;     /* spec.containers and restartable init containers */
+        size_t n_containers;
+        SqCondition *conditions;     /* status.conditions */
+        size_t n_conditions;
+} SqPod;
+
+void sq_pod_done(SqPod *p);
+/* Parses the pod object okg-storaged hands out (Storage1.GetPod). -EINVAL not a JSON object. */
+int sq_pod_parse(const char *json, size_t len, SqPod *ret);
+const SqContainer *sq_pod_container(const SqPod *p, const char *name);
+const SqCondition *sq_pod_condition(const SqPod *p, const char *type);
+
+/* RFC 3339 ("2026-12-06T17:25:13Z", fraction and offset allowed) to microseconds since the
+ * epoch. -EINVAL. */
+int sq_parse_time(const char *s, uint64_t *ret);
+
+/* The port a probe dials: its number, or its name looked up in the container's ports (then, as
+ * Kruise reads a name, its digits). -ENOENT (err says why) when there is none. */
+int sq_probe_resolve_port(const SqProbe *p, const SqContainer *c, int *ret, char *err,
+                          size_t err_size);
+/* The host a probe dials: its own, else the pod IP, else loopback (a pod without an IP yet, or
+ * a local run). Borrowed. */
+const char *sq_probe_host(const SqProbe *p, const SqPod *pod);
+/* httpGet: the URL (scheme://host:port/path, IPv6 in brackets). */
+int sq_probe_url(const SqProbe *p, const SqPod *pod, const SqContainer *c, char **ret, char *err,
+                 size_t err_size);
+
+/* A result message as Kruise writes it: longer than SQ_MESSAGE_MAX characters it is cut to
+ * SQ_MESSAGE_MAX bytes. Then, for okg-storaged: invalid UTF-8 and control characters other
+ * than tab, CR and LF become U+FFFD (as Go's JSON encoder writes invalid UTF-8), NUL bytes are
+ * dropped, and the result never exceeds SQ_MESSAGE_MAX bytes (cut at a character's end; Kruise
+ * would keep up to 1024 multi-byte characters). A new string. */
+char *sq_message_make(const char *data, size_t len);
+/* The message of an HTTP answer: the body for 200-399, else
+ * "HTTP probe failed with statuscode: N". *ret_success says which. */
+char *sq_http_message(long status, const char *body, size_t len, bool *ret_success);
+
+/* Kruise's per-probe rule: a result counts once it came threshold times in a row (success or
+ * failure); then (and on every later probe of the same run) it is the probe's result, with the
+ * latest message. */
+typedef struct SqTracker {
+        int last;                    /* -1 none, 0 failed, 1 succeeded: the run's kind */
+        unsigned run;
+        bool has_result;
+        bool status;                 /* the result: true = "True" */
+        char *message;
+} SqTracker;
+
+void sq_tracker_done(SqTracker *t);
+/* Feeds one probe result. 1 when the result (status or message) changed, 0 when not, -ENOMEM. */
+int sq_tracker_feed(SqTracker *t, const SqProbe *p, bool success, const char *message);
+/* Forgets the result (the container restarted or the probe changed). */
+void sq_tracker_reset(SqTracker *t);
+
+/* The values of one condition handed to okg-storaged, newest first: a pod read while writes are
+ * on their way may show any of the last few, which is no sign of another writer. */
+#define SQ_HISTORY 4
+typedef struct SqHistory {
+        bool status[SQ_HISTORY];
+        char *message[SQ_HISTORY];
+        size_t n;
+} SqHistory;
+
+void sq_history_done(SqHistory *h);
+int sq_history_push(SqHistory *h, bool status, const char *message);
+/* Whether status ("True"/"False") and message are one of the values in h. */
+bool sq_history_has(const SqHistory *h, const char *status, const char *message);
+
+/* Whether the first probe is due: the container runs and initialDelaySeconds have passed since
+ * its start. Sets *ret_wait_usec to the time left (0 when due). Kruise's rule: a container with
+ * no known start time is not probed. */
+bool sq_probe_due(const SqProbe *p, const SqContainer *c, uint64_t now_usec, uint64_t *ret_wait_usec);
+
+/* The container ID a /proc/PID/cgroup text names, when one of its paths ends in a component
+ * holding id (containerd "cri-containerd-ID.scope", docker "docker-ID.scope", ".../ID").
+ * 1 when it does, 0 when not. */
+int sq_cgroup_has_container(const char *cgroup_text, const char *id);
+
+/* asprintf() that returns the new string, NULL when out of memory. */
+_printf_(1, 2) char *sq_strf(const char *fmt, ...);

@@ -1,0 +1,412 @@
+"""The service_quality plugin (okg-probed --plugin service_quality): the probes of the pod's
+kruise.io/podprobe annotation, written exactly as Kruise's webhook writes it, run against a real
+nginx game, a closed port and an exec in the game's process tree; the results become pod
+conditions through okg-storaged, against a real kube-apiserver (tests/kube/) and in the local
+store. There is no kubelet: the test writes containerStatuses, podIP and startedAt into the
+pod status as an admin."""
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import BUILD, SIDECARD, free_port, make_config, scaled, wait_for
+from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
+
+assert nginx_game   # fixture, used by name
+
+SQ = ("io.kruise.game.ServiceQuality1", "/io/kruise/game/ServiceQuality1",
+      "io.kruise.game.ServiceQuality1")
+PROBE_IFACE = "io.kruise.game.ServiceQuality1.Probe"
+
+
+def sq_plugin(config=""):
+    body = "".join(f"      {line}\n" for line in config.splitlines())
+    return "  - name: service_quality\n    bootorder: 2\n" + (
+        "    config:\n" + body if body else "")
+
+
+def kruise_annotation(probes):
+    """What Kruise's webhook writes: Go's json.Marshal of []PodContainerProbe (field order
+    name, containerName, probe, podConditionType; no spaces)."""
+    return json.dumps(probes, separators=(",", ":"))
+
+
+def probe(name, handler, container="game", delay=None, period=1, timeout=None, success=None,
+          failure=None):
+    p = dict(handler)
+    for k, v in (("initialDelaySeconds", delay), ("timeoutSeconds", timeout),
+                 ("periodSeconds", period), ("successThreshold", success),
+                 ("failureThreshold", failure)):
+        if v is not None:
+            p[k] = v
+    return {"name": name, "containerName": container, "probe": p,
+            "podConditionType": f"game.kruise.io/{name}"}
+
+
+def closed_port():
+    """A loopback port nobody listens on (bound, then closed: connect is refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def sq_prop(s, name):
+    return s.busctl("get-property", *SQ, name, json_out=True)["data"]
+
+
+def probe_prop(s, index, name):
+    return s.busctl("get-property", SQ[0], f"{SQ[1]}/probe/{index}", PROBE_IFACE, name,
+                    json_out=True)["data"]
+
+
+def wait_probe(s, index, status, message=None, what=None):
+    def ok():
+        try:
+            return (probe_prop(s, index, "Status") == status and
+                    (message is None or probe_prop(s, index, "Message") == message))
+        except Exception:
+            return False
+    wait_for(ok, what=what or f"probe {index} {status} {message!r}")
+
+
+def start_local(suite_factory, tmp_path, probes, config=None, env=None):
+    ann = tmp_path / "podprobe"
+    ann.write_text(kruise_annotation(probes))
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        config if config is not None else f"source: file\nfile: {ann}"))
+    return start_suite(suite_factory, text, env)
+
+
+def test_local_file_source_drives_conditions(suite_factory, tmp_path, nginx_game):
+    """A local run (no cluster, no kubelet): the probes come from a downward-API style file;
+    the game's page drives the condition through several messages and to False."""
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
+    assert sq_prop(s, "Source") == "file"
+    assert "downward-API file" in sq_prop(s, "SourceReason")
+    nginx_game.set_state("None")
+    wait_probe(s, 0, "True", "None")
+    nginx_game.set_state("WaitToBeDeleted")
+    wait_probe(s, 0, "True", "WaitToBeDeleted")
+    os.unlink(nginx_game.docroot / "state")
+    wait_probe(s, 0, "False", "HTTP probe failed with statuscode: 404")
+    assert probe_prop(s, 0, "ConditionType") == "game.kruise.io/idle"
+    assert probe_prop(s, 0, "Source") == "file"
+
+    # The local store mirrors the condition, merged by type, with okg-storaged's times.
+    def local_condition():
+        try:
+            pod = json.loads((s.state / "local-store.json").read_text())["pods"][
+                f"{NAMESPACE}/{POD}"]
+        except (FileNotFoundError, KeyError, ValueError):
+            return None
+        return {c["type"]: c for c in pod["status"]["conditions"]}.get("game.kruise.io/idle")
+    wait_for(lambda: (local_condition() or {}).get("message") ==
+             "HTTP probe failed with statuscode: 404", what="the local store's condition")
+    c = local_condition()
+    assert c["status"] == "False" and "reason" not in c and c["lastTransitionTime"]
+
+
+def test_local_tcp_closed_port_and_exec_without_shared_pid_namespace(suite_factory, tmp_path,
+                                                                     nginx_game):
+    """tcpSocket to a closed port gives False with Go's dial error, to the game's port True with
+    an empty message; exec in a pod that does not share its process namespace gives False with
+    a message saying why. /metrics shows the source and each condition."""
+    port = closed_port()
+    s = start_local(suite_factory, tmp_path, [
+        probe("closed", {"tcpSocket": {"port": port}}, delay=0),
+        probe("open", {"tcpSocket": {"port": nginx_game.port}}, delay=0),
+        probe("healthy", {"exec": {"command": ["sh", "-c", "echo ok"]}}, delay=0)])
+    wait_probe(s, 0, "False", f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+    wait_probe(s, 1, "True", "")
+    wait_probe(s, 2, "False")
+    assert "shareProcessNamespace" in probe_prop(s, 2, "Message")
+    assert probe_prop(s, 0, "Handler") == "tcpSocket"
+    assert probe_prop(s, 0, "Target") == f"127.0.0.1:{port}"
+
+    status, _ = s.http("/readyz")
+    assert status == 200
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
+                                  timeout=scaled(10)).read().decode()
+    assert 'okg_sidecar_service_quality_info{source="file"' in text
+    assert ('okg_sidecar_service_quality_condition{probe="closed",condition="game.kruise.io/closed"} 0'
+            in text)
+    assert ('okg_sidecar_service_quality_condition{probe="open",condition="game.kruise.io/open"} 1'
+            in text)
+
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address, "--json",
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["source"] == "file" and doc["writer"] == "okg-probed"
+    assert [p["status"] for p in doc["probes"]] == ["False", "True", "False"]
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0 and "source file (source file: the downward-API file" in out.stdout
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "log-level", "service_quality", "debug"], capture_output=True, text=True,
+                         timeout=scaled(30))
+    assert out.returncode == 0, out.stderr
+    assert s.busctl("get-property", SQ[0], "/org/freedesktop/LogControl1",
+                    "org.freedesktop.LogControl1", "LogLevel", json_out=True)["data"] == "debug"
+
+
+def test_bad_annotation_is_refused_and_changes_nothing(suite_factory, tmp_path, nginx_game):
+    """A refused probe list says why on the bus and keeps the probes that ran."""
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", "None")
+    (tmp_path / "podprobe").write_text('[{"name":"x"}]')
+    s.busctl("call", *SQ, "ProbeNow")
+    wait_for(lambda: sq_prop(s, "ProbesError") == '[0]: "containerName" is missing',
+             timeout=scaled(60), what="the refusal on the bus")
+    assert sq_prop(s, "Probes") == 1
+    nginx_game.set_state("Allocated")
+    wait_probe(s, 0, "True", "Allocated")
+
+
+def test_disabled_runs_nothing(suite_factory, tmp_path):
+    s = start_local(suite_factory, tmp_path, [probe("idle", {"tcpSocket": {"port": 1}})],
+                    config="enabled: false")
+    wait_for(lambda: sq_prop(s, "Source") == "disabled", what="disabled on the bus")
+    assert sq_prop(s, "Probes") == 0
+
+
+def test_check_config(tmp_path):
+    """okg-sidecard --check-config takes the entry without a config and refuses bad keys with
+    FILE:LINE:COLUMN: KEY: messages, every one of them; okg-probed refuses the same file."""
+    good = tmp_path / "good.yaml"
+    good.write_text("plugins:\n  - name: service_quality\n")
+    r = subprocess.run([SIDECARD, "--check-config", str(good)], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 0, r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("plugins:\n  - name: service_quality\n    config:\n      source: kubelet\n"
+                   "      file: podinfo/podprobe\n      enable: true\n")
+    r = subprocess.run([SIDECARD, "--check-config", str(bad)], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 3
+    lines = [line for line in r.stderr.splitlines() if line.startswith(str(bad))]
+    assert lines == [
+        f"{bad}:4:15: plugins[0].config.source: must be auto, annotation or file, got \"kubelet\"",
+        f"{bad}:5:13: plugins[0].config.file: must be an absolute path, got \"podinfo/podprobe\"",
+        f"{bad}:6:7: plugins[0].config: unknown key \"enable\" (did you mean \"enabled\"?)",
+    ], r.stderr
+    r = subprocess.run([os.path.join(BUILD, "okg-probed", "okg-probed"), "--config", str(bad),
+                        "--plugin", "service_quality"], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 3 and "must be auto, annotation or file" in r.stderr
+
+
+# ---- a real kube-apiserver ----
+
+from kube import AuditLog, kube  # noqa: E402,F401
+
+
+class KubePod:
+    """A namespace with deploy/rbac.yaml and a pod carrying the annotation exactly as Kruise's
+    webhook writes it; kubelet's part (podIP, containerStatuses) is written by the admin."""
+
+    def __init__(self, kube, tmp_path, probes, share_pid=True, name="game-0", game_port=80):
+        self.kube = kube
+        self.ns, _ = kube.sidecar_namespace("sq")
+        self.name = name
+        spec = {"shareProcessNamespace": share_pid, "containers": [
+            {"name": "game", "image": "nginx:stable",
+             "ports": [{"name": "http", "containerPort": game_port}]},
+            {"name": "sidecar", "image": "okg-sidecar:test"}]}
+        self.annotation = kruise_annotation(probes)
+        kube.admin.create_pod(self.ns, name, annotations={
+            "kruise.io/podprobe": self.annotation, "kruise.io/podprobemarker-list": "game"},
+            spec=spec)
+        self.token_file = str(tmp_path / f"token-{name}")
+        kube.admin.write_token_file(self.token_file, self.ns)
+        self.kubeconfig = kube.write_kubeconfig(str(tmp_path / f"kubeconfig-{name}"), self.ns,
+                                                token_file=self.token_file)
+        self.env = {"KUBECONFIG": self.kubeconfig, "POD_NAME": name, "POD_NAMESPACE": self.ns}
+        self.path = kube.admin.pod_path(self.ns, name)
+
+    def kubelet_status(self, game_id, started="2020-01-01T00:00:00Z"):
+        """What kubelet would report: the pod IP (loopback: the game listens there) and both
+        containers running since `started`."""
+        def cs(name, cid):
+            return {"name": name, "containerID": f"containerd://{cid}", "ready": True,
+                    "restartCount": 0, "image": "x", "imageID": "",
+                    "state": {"running": {"startedAt": started}}}
+        self.kube.admin.check(self.kube.admin.patch(self.path + "/status", {"status": {
+            "phase": "Running", "podIP": "127.0.0.1",
+            "containerStatuses": [cs("game", game_id), cs("sidecar", "f" * 64)]}},
+            kind="merge"), what="kubelet's status")
+
+    def get(self):
+        status, body = self.kube.admin.get(self.path)
+        assert status == 200
+        return body
+
+    def conditions(self):
+        return {c["type"]: c for c in self.get()["status"].get("conditions") or []}
+
+    def condition(self, name):
+        return self.conditions().get(f"game.kruise.io/{name}")
+
+    def rv(self):
+        return self.get()["metadata"]["resourceVersion"]
+
+
+def start_kube(suite_factory, pod, config=""):
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(config))
+    return start_suite(suite_factory, text, pod.env)
+
+
+def wait_condition(pod, name, status, message, what=None):
+    def ok():
+        c = pod.condition(name)
+        return c and c["status"] == status and c.get("message", "") == message
+    wait_for(ok, what=what or f"condition {name} {status} {message!r}")
+
+
+def test_kube_annotation_drives_conditions(kube, suite_factory, tmp_path, nginx_game):
+    """The annotation as Kruise writes it, an empty plugin config: nginx's page drives
+    game.kruise.io/idle through several messages and False; a closed port gives False; other
+    writers' conditions survive; a steady state writes nothing."""
+    port = closed_port()
+    pod = KubePod(kube, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port, "scheme": "HTTP"}},
+              delay=10, timeout=5, period=1, success=1, failure=3),
+        probe("closed", {"tcpSocket": {"port": port}}, delay=1, period=1, failure=1)])
+    pod.kubelet_status("a" * 64)
+    kube.admin.check(kube.admin.patch(pod.path + "/status", {"status": {"conditions": [
+        {"type": "Ready", "status": "True"}]}}, kind="strategic"), what="Ready")
+    s = start_kube(suite_factory, pod)
+
+    wait_for(lambda: sq_prop(s, "Source") == "annotation", what="the annotation as source")
+    assert "kruise.io/podprobe" in sq_prop(s, "SourceReason")
+    nginx_game.set_state("None")
+    wait_condition(pod, "idle", "True", "None")
+    wait_condition(pod, "closed", "False",
+                   f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+    for state in ("Allocated", "WaitToBeDeleted"):
+        nginx_game.set_state(state)
+        wait_condition(pod, "idle", "True", state)
+    os.unlink(nginx_game.docroot / "state")
+    wait_condition(pod, "idle", "False", "HTTP probe failed with statuscode: 404")
+    c = pod.conditions()
+    assert c["Ready"]["status"] == "True"                   # someone else's: untouched
+    assert "reason" not in c["game.kruise.io/idle"]
+    nginx_game.set_state("None")
+    wait_condition(pod, "idle", "True", "None")
+
+    # Steady state: several periods of probes, not one pod write.
+    wait_for(lambda: s.busctl("get-property", "io.kruise.game.Storage1",
+                              "/io/kruise/game/Storage1", "io.kruise.game.Storage1", "Pending",
+                              json_out=True)["data"] == 0, what="storaged idle")
+    rv = pod.rv()
+    n = probe_prop(s, 0, "Probes")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 5, what="five more probes")
+    assert pod.rv() == rv
+    assert sq_prop(s, "Writer") == "okg-probed"
+
+
+def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
+    """exec runs in the game container's file system (found by its container ID in
+    /proc/PID/cgroup; here a process the test puts in a cgroup named by that ID): stdout on
+    exit 0, stderr otherwise."""
+    cid = os.urandom(32).hex()
+    cg = f"/sys/fs/cgroup/pids/{cid}"
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot make a cgroup to stand for a container: {e}")
+    game = subprocess.Popen(["sleep", "600"])
+    try:
+        with open(f"{cg}/cgroup.procs", "w") as f:
+            f.write(str(game.pid))
+        state = tmp_path / "exec-state"
+        state.write_text("ready")
+        script = (f"if grep -q hang {state}; then sleep 60; fi; "
+                  f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi")
+        pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["sh", "-c", script]}},
+                                             delay=1, period=1, failure=1)])
+        pod.kubelet_status(cid)
+        s = start_kube(suite_factory, pod)
+        wait_condition(pod, "healthy", "True", "ready")
+        state.write_text("")
+        wait_condition(pod, "healthy", "False", "broken\n")
+        state.write_text("ready again")
+        wait_condition(pod, "healthy", "True", "ready again")
+        assert probe_prop(s, 0, "Handler") == "exec"
+        # A command that outlives timeoutSeconds (absent: 1) gives no result, as in Kruise:
+        # the condition stays, the probe says why, the command is killed.
+        state.write_text("hang")
+        wait_for(lambda: probe_prop(s, 0, "LastError") == "command timed out after 1s",
+                 what="the timeout on the bus")
+        assert pod.condition("healthy")["message"] == "ready again"
+        state.write_text("ready")
+        wait_condition(pod, "healthy", "True", "ready")
+    finally:
+        game.kill()
+        game.wait()
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
+
+
+def test_kube_exec_without_shared_process_namespace_is_false(kube, suite_factory, tmp_path):
+    pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["true"]}}, delay=1,
+                                         failure=1)], share_pid=False)
+    pod.kubelet_status("b" * 64)
+    start_kube(suite_factory, pod)
+    wait_for(lambda: (pod.condition("healthy") or {}).get("status") == "False",
+             what="False for exec")
+    assert "shareProcessNamespace" in pod.condition("healthy")["message"]
+
+
+def test_kube_other_writer_is_not_fought(kube, suite_factory, tmp_path, nginx_game):
+    """kruise-daemon writing the same condition (here: the admin, twice, with values the plugin
+    never wrote): the plugin stops writing and says why; the other writer's value stays."""
+    pod = KubePod(kube, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": "http"}}, delay=1, period=1)],
+        game_port=nginx_game.port)     # the named port resolves through the pod spec
+    pod.kubelet_status("c" * 64)
+    s = start_kube(suite_factory, pod)
+    wait_condition(pod, "idle", "True", "None")
+    for msg in ("from kruise-daemon", "from kruise-daemon again"):
+        kube.admin.check(kube.admin.patch(pod.path + "/status", {"status": {"conditions": [
+            {"type": "game.kruise.io/idle", "status": "False", "message": msg}]}},
+            kind="strategic"), what="the other writer")
+        wait_condition(pod, "idle", "False", msg)
+    wait_for(lambda: sq_prop(s, "Writer") == "kruise-daemon", what="the plugin yields")
+    assert "did not write" in sq_prop(s, "WriterReason")
+    # The game's answer changes: the plugin sees it but hands nothing to okg-storaged.
+    writes = sq_prop(s, "ConditionWrites")
+    nginx_game.set_state("Allocated")
+    wait_probe(s, 0, "True", "Allocated")
+    n = probe_prop(s, 0, "Probes")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 3, what="more probes")
+    assert sq_prop(s, "ConditionWrites") == writes
+    # okg-storaged leaves the other writer's value alone too: nobody writes back over it.
+    assert pod.condition("idle")["message"] == "from kruise-daemon again"
+
+
+def test_kube_wiped_condition_comes_back(kube, suite_factory, tmp_path):
+    """A provider that replaces the whole pod status wipes the condition: okg-storaged writes it
+    again (the plugin's value), and the plugin does not count the wipe as another writer."""
+    port = closed_port()
+    pod = KubePod(kube, tmp_path, [probe("closed", {"tcpSocket": {"port": port}}, delay=1,
+                                         failure=1)])
+    pod.kubelet_status("d" * 64)
+    s = start_kube(suite_factory, pod)
+    msg = f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+    wait_condition(pod, "closed", "False", msg)
+    body = pod.get()
+    body["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    kube.admin.check(kube.admin.put(pod.path + "/status", body), what="a status replace")
+    wait_condition(pod, "closed", "False", msg, what="the condition written again")
+    assert pod.conditions()["Ready"]["status"] == "True"
+    assert sq_prop(s, "Writer") == "okg-probed"
