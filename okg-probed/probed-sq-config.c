@@ -5,15 +5,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <stddef.h>
 
 #include "macro.h"
+#include "okg-config.h"
 #include "probed-sq-config.h"
 
-static const char *const section_keys[] = { "enabled", "source", "file", NULL };
+static const char *const source_names[] = {
+        [SQ_SOURCE_AUTO] = "auto",
+        [SQ_SOURCE_ANNOTATION] = "annotation",
+        [SQ_SOURCE_FILE] = "file",
+        NULL
+};
 
 const char *sq_source_to_string(SqSource s) {
-        return s == SQ_SOURCE_ANNOTATION ? "annotation" : s == SQ_SOURCE_FILE ? "file" : "auto";
+        return s >= 0 && s < (SqSource) ELEMENTSOF(source_names) - 1 ? source_names[s] : "auto";
 }
 
 SqConfig *sq_config_free(SqConfig *c) {
@@ -24,97 +30,41 @@ SqConfig *sq_config_free(SqConfig *c) {
         return NULL;
 }
 
-static OkgNode *get_opt(const OkgNode *m, const char *key) {
-        OkgNode *v = okg_node_get(m, key);
-        return okg_node_is_null(v) ? NULL : v;
-}
+#define SQ(f) offsetof(SqConfig, f)
+static const OkgConfigChoice source_choice = { .noun = "source", .names = source_names };
+static const OkgConfigItem section_items[] = {
+        { "enabled", NULL, okg_config_read_bool, SQ(enabled) },
+        { "source", NULL, okg_config_read_choice, SQ(source), .flags = OKG_CONFIG_AS_STRING,
+          .data = &source_choice },
+        { "file", NULL, okg_config_read_absolute_path, SQ(file), .flags = OKG_CONFIG_NONEMPTY },
+        {}
+};
 
 int sq_config_parse(const OkgNode *node, const char *file, const char *path, OkgErrors *errors,
                     SqConfig **ret) {
         _cleanup_(sq_config_freep) SqConfig *cfg = NULL;
-        OkgErrors local = {};
-        OkgErrors *e = errors ?: &local;
-        size_t n_before = e->n;
+        _cleanup_(okg_config_ctx_done) OkgConfigCtx c = {};
         OkgNode empty = { .type = OKG_NODE_MAPPING };
-        const OkgNode *v;
-        char what[80];
-        int r = 0;
+        int r;
 
+        okg_config_ctx_init(&c, file, errors);
         cfg = calloc(1, sizeof *cfg);
         if (!cfg)
                 return -ENOMEM;
-        cfg->enabled = true;
-        cfg->source = SQ_SOURCE_AUTO;
+        *cfg = (SqConfig) {
+                .enabled = true,
+                .source = SQ_SOURCE_AUTO,
+        };
 
         if (okg_node_is_null(node))
                 node = &empty;
-        if (node->type != OKG_NODE_MAPPING) {
-                okg_errors_add(e, file, node, path, "expected a mapping, got %s",
-                               okg_node_describe(node, what, sizeof what));
-                okg_errors_done(&local);
-                return -EINVAL;
-        }
-        r = okg_node_check_keys(node, file, path, section_keys, e);
-        if (r == -ENOMEM)
-                goto out;
-        r = 0;
-
-        v = get_opt(node, "enabled");
-        if (v) {
-                _cleanup_(freep) char *p = okg_path_key(path, "enabled");
-                if (!p) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                (void) okg_node_get_bool(v, file, p, e, &cfg->enabled);
-        }
-
-        v = get_opt(node, "source");
-        if (v) {
-                _cleanup_(freep) char *p = okg_path_key(path, "source"), *s = NULL;
-                if (!p) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                if (okg_node_get_string(v, file, p, e, &s) >= 0) {
-                        if (strcasecmp(s, "auto") == 0)
-                                cfg->source = SQ_SOURCE_AUTO;
-                        else if (strcasecmp(s, "annotation") == 0)
-                                cfg->source = SQ_SOURCE_ANNOTATION;
-                        else if (strcasecmp(s, "file") == 0)
-                                cfg->source = SQ_SOURCE_FILE;
-                        else
-                                okg_errors_add(e, file, v, p,
-                                               "must be auto, annotation or file, got \"%s\"", s);
-                }
-        }
-
-        v = get_opt(node, "file");
-        if (v) {
-                _cleanup_(freep) char *p = okg_path_key(path, "file"), *s = NULL;
-                if (!p) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                if (okg_node_get_string(v, file, p, e, &s) >= 0) {
-                        if (s[0] != '/')
-                                okg_errors_add(e, file, v, p, "must be an absolute path, got \"%s\"",
-                                               s);
-                        else
-                                cfg->file = TAKE_PTR(s);
-                }
-        }
-        if (!cfg->file) {
+        (void) okg_config_read_items(&c, node, path, section_items, cfg);
+        if (!cfg->file)
                 cfg->file = strdup(SQ_DEFAULT_FILE);
-                if (!cfg->file)
-                        r = -ENOMEM;
-        }
+        if (!cfg->file)
+                (void) okg_config_note(&c, -ENOMEM);
 
-out:
-        if (r == 0 && e->n > n_before)
-                r = -EINVAL;
-        okg_errors_sort(e, n_before);
-        okg_errors_done(&local);
+        r = okg_config_ctx_finish(&c);
         if (r < 0)
                 return r;
         if (ret)
