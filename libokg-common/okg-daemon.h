@@ -60,13 +60,14 @@ int okg_daemon_event_new_full(sd_event **ret, sd_event_signal_handler_t on_stop,
 void okg_daemon_log_errors(OkgErrors *errors);
 
 /* A plugin's section reader: a typed one (probe_config_parse(), ...) behind one signature,
- * ret_config being its T ** (OKG_SECTION_PARSER defines the adapter). */
+ * ret_config being its own `Config **`, converted from void * by the call in the adapter
+ * OKG_SECTION_PARSER defines. */
 typedef int (*OkgSectionParseFunc)(const OkgNode *section, const char *file, const char *path,
                                    OkgErrors *errors, void *ret_config);
-#define OKG_SECTION_PARSER(name, parse, T)                                                        \
+#define OKG_SECTION_PARSER(name, parse)                                                           \
         static int name(const OkgNode *section, const char *file, const char *path,              \
                         OkgErrors *errors, void *ret_config) {                                    \
-                return parse(section, file, path, errors, (T **) ret_config);                     \
+                return parse(section, file, path, errors, ret_config);                            \
         }
 
 /* What a plugin daemon's run() gets from okg_daemon_plugin_begin(). */

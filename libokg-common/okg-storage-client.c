@@ -112,8 +112,9 @@ static bool error_is_transient(const sd_bus_error *e) {
                 SD_BUS_ERROR_NO_REPLY,        SD_BUS_ERROR_DISCONNECTED,
                 SD_BUS_ERROR_TIMEOUT,         "org.freedesktop.DBus.Error.TimedOut",
                 SD_BUS_ERROR_NO_MEMORY,       SD_BUS_ERROR_LIMITS_EXCEEDED,
-                OKG_STORAGE_ERROR_BUSY,
         };
+        if (sd_bus_error_has_name(e, OKG_STORAGE_ERROR_BUSY))
+                return true;
         for (size_t i = 0; i < ELEMENTSOF(transient); i++)
                 if (sd_bus_error_has_name(e, transient[i]))
                         return true;

@@ -8,7 +8,7 @@
 #include "log.h"
 #include "okg-daemon.h"
 
-OKG_SECTION_PARSER(parse_section, hotupdate_config_parse, HotUpdateConfig);
+OKG_SECTION_PARSER(parse_section, hotupdate_config_parse);
 
 static int run(int argc, char **argv) {
         _cleanup_(okg_plugin_context_done) OkgPluginContext c = {};

@@ -10,7 +10,7 @@
 #include "probed-manager.h"
 #include "probed-sq-manager.h"
 
-OKG_SECTION_PARSER(parse_section, probe_config_parse, ProbeConfig);
+OKG_SECTION_PARSER(parse_section, probe_config_parse);
 
 /* The plugin name okg-sidecard starts us as: --plugin NAME, else $OKG_PLUGIN_NAME. */
 static const char *plugin_name(int argc, char **argv) {

@@ -388,7 +388,7 @@ int sq_manager_start(SqManager *m, const char *bus_address) {
         return 0;
 }
 
-OKG_SECTION_PARSER(parse_section, sq_config_parse, SqConfig);
+OKG_SECTION_PARSER(parse_section, sq_config_parse);
 
 int sq_run(int argc, char **argv) {
         _cleanup_(okg_plugin_context_done) OkgPluginContext c = {};
