@@ -47,7 +47,7 @@ static int get_runner_prop(sd_bus *bus, const char *path, const char *interface,
         if (streq(property, "Source"))
                 return sd_bus_message_append(reply, "s", strempty(r->manager->source));
         if (streq(property, "Written"))
-                return sd_bus_message_append(reply, "b", r->sent.n > 0);
+                return sd_bus_message_append(reply, "b", r->sent->n > 0);
         if (streq(property, "PeriodSeconds"))
                 return sd_bus_message_append(reply, "u", sq_probe_period(p));
         if (streq(property, "TimeoutSeconds"))

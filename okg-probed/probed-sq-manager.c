@@ -62,7 +62,10 @@ static int manager_use_probes(SqManager *m, const char *text) {
         if (sq_probes_equal(&probes, &m->probes) && m->n_runners == m->probes.n)
                 return 0;
 
+        /* The new runners find what was handed on for their condition types in m->sent: the
+         * plugin's own earlier values on the pod are no other writer's. */
         manager_drop_runners(m);
+        m->other_writer_strikes = 0;
         sq_probes_done(&m->probes);
         m->probes = probes;
         probes = (SqProbes) {};
@@ -94,13 +97,23 @@ void sq_manager_choose_source(SqManager *m) {
 
         if (!c->enabled) {
                 set_source(m, "disabled", "enabled: false in the config");
+                if (!streq_ptr(m->writer, "disabled")) {
+                        (void) free_and_strdup(&m->writer, "disabled");
+                        (void) free_and_strdup(&m->writer_reason,
+                                               "enabled: false in the config: the plugin writes "
+                                               "no conditions");
+                        sq_bus_emit_manager_changed(m);
+                }
                 (void) manager_use_probes(m, NULL);
                 return;
         }
         if (c->source != SQ_SOURCE_ANNOTATION) {
                 k = okg_read_file(c->file, 1024 * 1024, &text, NULL);
-                if (k >= 0 && isempty(text))
+                /* An empty file (only white space) holds no probe list: not a refused one. */
+                if (k >= 0 && strempty(text)[strspn(strempty(text), " \t\r\n")] == 0) {
+                        text = mfree(text);
                         k = -ENODATA;
+                }
         }
         if (k >= 0) {
                 reason = sq_strf("%s: the downward-API file %s",
@@ -108,7 +121,9 @@ void sq_manager_choose_source(SqManager *m) {
                                 c->file);
                 set_source(m, "file", strempty(reason));
         } else if (c->source == SQ_SOURCE_FILE) {
-                reason = sq_strf("source file: cannot read %s: %s", c->file, strerror(-k));
+                reason = k == -ENODATA ? sq_strf("source file: %s is empty", c->file)
+                                       : sq_strf("source file: cannot read %s: %s", c->file,
+                                                 strerror(-k));
                 set_source(m, "none", strempty(reason));
         } else if (!m->have_pod) {
                 set_source(m, "none", "waiting for the pod from okg-storaged");
@@ -141,10 +156,10 @@ static void manager_check_other_writer(SqManager *m, unsigned *strikes) {
                 const SqCondition *c;
                 _cleanup_(freep) char *reason = NULL;
 
-                if (r->sent.n == 0)
+                if (r->sent->n == 0)
                         continue;
                 c = sq_pod_condition(&m->pod, r->probe->condition_type);
-                if (!c || sq_history_has(&r->sent, c->status, c->message))
+                if (!c || sq_history_has(r->sent, c->status, c->message))
                         continue;
                 if (++*strikes < 2)
                         return;
@@ -195,8 +210,8 @@ static int manager_sync(SqManager *m) {
                 SqRunner *r = m->runners[i];
                 const SqTracker *t = &r->tracker;
                 if (!t->has_result ||
-                    (r->sent.n > 0 && r->sent.status[0] == t->status &&
-                     streq_ptr(r->sent.message[0], t->message)))
+                    (r->sent->n > 0 && r->sent->status[0] == t->status &&
+                     streq_ptr(r->sent->message[0], t->message)))
                         continue;
                 v[n] = (OkgPodCondition) { r->probe->condition_type, t->status ? "True" : "False",
                                            strempty(t->message) };
@@ -210,11 +225,11 @@ static int manager_sync(SqManager *m) {
         m->condition_writes++;
         for (size_t i = 0; i < n; i++) {
                 SqRunner *r = changed[i];
-                if (sq_history_push(&r->sent, r->tracker.status, r->tracker.message) < 0)
+                if (sq_history_push(r->sent, r->tracker.status, r->tracker.message) < 0)
                         return -ENOMEM;
                 r->n_writes++;
                 log_info("Setting pod condition %s to %s (\"%.200s\").", r->probe->condition_type,
-                         r->sent.status[0] ? "True" : "False", r->sent.message[0]);
+                         r->sent->status[0] ? "True" : "False", r->sent->message[0]);
                 sq_bus_emit_runner_changed(r);
         }
         sq_bus_emit_manager_changed(m);
@@ -352,6 +367,7 @@ SqManager *sq_manager_free(SqManager *m) {
         sd_event_source_disable_unref(m->refresh_timer);
         manager_drop_runners(m);
         sq_probes_done(&m->probes);
+        sq_sent_book_done(&m->sent);
         sq_pod_done(&m->pod);
         curl_glue_free(m->glue);
         free(m->pod_error);

@@ -60,8 +60,9 @@ typedef struct SqRunner {
         char *container_id;              /* the container the results are about */
         SqTracker tracker;
 
-        /* The values handed to okg-storaged, newest first. */
-        SqHistory sent;
+        /* The values handed to okg-storaged for the probe's condition type, newest first: the
+         * manager's, so they outlive the runner (a change of the probe list). */
+        SqHistory *sent;
 
         /* For the bus. */
         bool last_success;
@@ -89,6 +90,7 @@ struct SqManager {
         SqProbes probes;
         SqRunner **runners;
         size_t n_runners;
+        SqSentBook sent;                 /* what was handed on, per condition type */
 
         /* Which source won and why (docs/service-quality.md). */
         char *source;                    /* "annotation", "file", "none", "disabled" */

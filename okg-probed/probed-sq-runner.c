@@ -107,7 +107,6 @@ SqRunner *sq_runner_free(SqRunner *r) {
         free(r->target);
         free(r->container_id);
         sq_tracker_done(&r->tracker);
-        sq_history_done(&r->sent);
         free(r->last_message);
         free(r->last_error);
         free(r);
@@ -163,6 +162,28 @@ static void runner_force(SqRunner *r, const char *message) {
                 r->tracker.has_result = false;
         sq_manager_schedule_sync(r->manager);
         sq_bus_emit_runner_changed(r);
+}
+
+/* The curl options every probe through curl shares: its protocols, no signals, no proxy. */
+static bool runner_curl_init(SqRunner *r, const char *protocols) {
+        r->easy = curl_easy_init();
+        return r->easy &&
+               curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK &&
+               curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+               curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
+               curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_error) == CURLE_OK;
+}
+
+/* Starts the runner's curl transfer to url within the probe's timeout. */
+static int runner_curl_start(SqRunner *r, const char *url, CurlDoneCallback done) {
+        long timeout_ms = (long) sq_probe_timeout(r->probe) * 1000;
+
+        r->curl_error[0] = 0;
+        if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) != CURLE_OK)
+                return -EIO;
+        return curl_glue_add(r->manager->glue, r->easy, done, r);
 }
 
 /* httpGet */
@@ -227,10 +248,11 @@ static int runner_start_http(SqRunner *r, const SqContainer *c) {
         r->target = TAKE_PTR(url);
 
         if (!r->easy) {
-                r->easy = curl_easy_init();
                 r->body = malloc(SQ_BODY_MAX);
-                if (!r->easy || !r->body)
+                if (!r->body)
                         return -ENOMEM;
+                if (!runner_curl_init(r, "http,https"))
+                        return r->easy ? -EIO : -ENOMEM;
                 for (size_t i = 0; i < p->n_headers; i++) {
                         _cleanup_(freep) char *h = NULL;
                         struct curl_slist *l;
@@ -252,57 +274,109 @@ static int runner_start_http(SqRunner *r, const SqContainer *c) {
                         return -ENOMEM;
                 if (!have_accept && !(r->headers = curl_slist_append(r->headers, "Accept: */*")))
                         return -ENOMEM;
-                ok = curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
+                ok = curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
                      curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
                      curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
                      curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
                      curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_error) == CURLE_OK &&
                      curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK;
                 if (!ok)
                         return -EIO;
         }
         r->body_len = 0;
-        r->curl_error[0] = 0;
-        ok = curl_easy_setopt(r->easy, CURLOPT_URL, r->target) == CURLE_OK &&
-             curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
-                              (long) sq_probe_timeout(p) * 1000) == CURLE_OK &&
-             curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                              (long) sq_probe_timeout(p) * 1000) == CURLE_OK;
-        if (!ok)
-                return -EIO;
-        return curl_glue_add(r->manager->glue, r->easy, on_http_done, r);
+        return runner_curl_start(r, r->target, on_http_done);
 }
 
 /* tcpSocket */
 
-static void tcp_done(SqRunner *r, int error) {
+/* The end of a tcpSocket probe that dialled addr: error 0 is a success (empty message), else
+ * Go's dial error text, "dial tcp ADDR: connect: connection refused". */
+static void tcp_finish(SqRunner *r, const char *addr, int error) {
         _cleanup_(freep) char *msg = NULL;
         char what[128];
 
-        r->io = sd_event_source_disable_unref(r->io);
-        r->deadline = sd_event_source_disable_unref(r->deadline);
-        if (r->fd >= 0)
-                close(r->fd);
-        r->fd = -1;
         if (error == 0) {
                 runner_finish(r, true, "", NULL);
                 return;
         }
-        /* Go's dial error text: "dial tcp HOST:PORT: connect: connection refused". */
         if (error == ETIMEDOUT)
                 (void) snprintf(what, sizeof what, "i/o timeout");
         else {
                 (void) snprintf(what, sizeof what, "connect: %s", strerror(error));
                 what[9] = (char) tolower((unsigned char) what[9]);
         }
-        if (asprintf(&msg, "dial tcp %s: %s", r->target, what) < 0)
+        if (asprintf(&msg, "dial tcp %s: %s", addr, what) < 0)
                 runner_finish(r, -1, NULL, "out of memory");
         else
                 runner_finish(r, false, msg, NULL);
+}
+
+static void tcp_done(SqRunner *r, int error) {
+        r->io = sd_event_source_disable_unref(r->io);
+        r->deadline = sd_event_source_disable_unref(r->deadline);
+        if (r->fd >= 0)
+                close(r->fd);
+        r->fd = -1;
+        tcp_finish(r, r->target, error);
+}
+
+/* tcpSocket to a host name, as kubelet dials one: curl resolves it (its resolver does not block
+ * the loop) and connects, nothing more. */
+static void on_tcp_name_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        SqRunner *r = userdata;
+        _cleanup_(freep) char *addr = NULL, *msg = NULL, *text = NULL;
+        const char *ip = NULL;
+        long port = 0, os_errno = 0;
+
+        if (result == CURLE_OK) {
+                tcp_finish(r, r->target, 0);
+                return;
+        }
+        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
+        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
+        (void) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+        if (!isempty(ip) && port > 0) {
+                addr = sq_strf(strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
+                if (!addr) {
+                        runner_finish(r, -1, NULL, "out of memory");
+                        return;
+                }
+        }
+        if (result == CURLE_COULDNT_RESOLVE_HOST)
+                msg = sq_strf("dial tcp: lookup %s: no such host", r->probe->host);
+        else if (result == CURLE_OPERATION_TIMEDOUT && !addr)
+                msg = sq_strf("dial tcp: lookup %s: i/o timeout", r->probe->host);
+        else if (result == CURLE_OPERATION_TIMEDOUT) {
+                tcp_finish(r, addr, ETIMEDOUT);
+                return;
+        } else if (result == CURLE_COULDNT_CONNECT && os_errno > 0) {
+                tcp_finish(r, addr ?: r->target, (int) os_errno);
+                return;
+        } else
+                msg = sq_strf("dial tcp %s: %s", addr ?: r->target,
+                              r->curl_error[0] ? r->curl_error : curl_easy_strerror(result));
+        text = msg ? sq_message_make(msg, strlen(msg)) : NULL;
+        if (!text)
+                runner_finish(r, -1, NULL, "out of memory");
+        else
+                runner_finish(r, false, text, NULL);
+}
+
+static int runner_start_tcp_name(SqRunner *r, const char *host, int port) {
+        _cleanup_(freep) char *url = sq_strf("http://%s:%d/", host, port);
+
+        if (!url)
+                return -ENOMEM;
+        if (!r->easy) {
+                if (!runner_curl_init(r, "http"))
+                        return r->easy ? -EIO : -ENOMEM;
+                /* Connect only, and close the connection at once: a probe keeps nothing open. */
+                if (curl_easy_setopt(r->easy, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+                    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+                    curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK)
+                        return -EIO;
+        }
+        return runner_curl_start(r, url, on_tcp_name_done);
 }
 
 static int on_tcp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -368,11 +442,8 @@ static int runner_start_tcp(SqRunner *r, const SqContainer *c) {
                 ((struct sockaddr_in6 *) &sa)->sin6_family = AF_INET6;
                 ((struct sockaddr_in6 *) &sa)->sin6_port = htons((uint16_t) port);
                 salen = sizeof(struct sockaddr_in6);
-        } else {
-                /* Kruise forbids a tcpSocket host; only the pod IP or loopback get here. */
-                runner_finish(r, -1, NULL, "tcpSocket host is not an IP address");
-                return 0;
-        }
+        } else
+                return runner_start_tcp_name(r, host, port);
         r->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (r->fd < 0)
                 return -errno;
@@ -728,7 +799,8 @@ int sq_runner_new(SqManager *m, size_t index, SqRunner **ret) {
         r->probe = &m->probes.v[index];
         r->fd = r->out_fd = r->err_fd = -1;
         r->tracker.last = -1;
-        if (asprintf(&r->path, SQ_BUS_PROBE_PREFIX "/%zu", index) < 0) {
+        r->sent = sq_sent_book_get(&m->sent, r->probe->condition_type);
+        if (!r->sent || asprintf(&r->path, SQ_BUS_PROBE_PREFIX "/%zu", index) < 0) {
                 r->path = NULL;
                 sq_runner_free(r);
                 return -ENOMEM;

@@ -2,6 +2,7 @@
  * probe needs, Kruise's result rules and message. No I/O (docs/service-quality.md). */
 #define _GNU_SOURCE 1
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -208,10 +209,6 @@ static int parse_http(json_object *o, SqProbe *p, const char *at, char *err, siz
                 set_err(err, es, "%s.host: not a host name or IP", at);
                 return -EINVAL;
         }
-        if (p->path && strpbrk(p->path, " \t\r\n")) {
-                set_err(err, es, "%s.path: must not contain spaces or line breaks", at);
-                return -EINVAL;
-        }
 
         hs = get(o, "httpHeaders");
         if (!hs)
@@ -313,6 +310,8 @@ static int parse_one(json_object *o, SqProbe *p, const char *at, char *err, size
                 return parse_http(h, p, pat, err, es);
         }
         if ((h = get(probe, "tcpSocket"))) {
+                struct in6_addr a6;
+
                 p->handler = SQ_HANDLER_TCP;
                 (void) snprintf(pat, sizeof pat, "%s.probe.tcpSocket", at);
                 if (!json_object_is_type(h, json_type_object)) {
@@ -321,32 +320,75 @@ static int parse_one(json_object *o, SqProbe *p, const char *at, char *err, size
                 }
                 if ((r = str_field(h, "host", false, &p->host, pat, err, es)) < 0)
                         return r;
+                /* A host name (dialled by name) or an IP address, nothing else. */
+                if (p->host && (!*p->host || p->host[strspn(p->host, "abcdefghijklmnopqrstuvwxyz"
+                                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")] ||
+                               (strchr(p->host, ':') && inet_pton(AF_INET6, p->host, &a6) != 1))) {
+                        set_err(err, es, "%s.host: not a host name or IP", pat);
+                        return -EINVAL;
+                }
                 return port_field(h, p, pat, err, es);
         }
         set_err(err, es, "%s.grpc: gRPC probes are not supported", pat);
         return -EOPNOTSUPP;
 }
 
+/* How many of the first n bytes of s are JSON white space, from the start. */
+static size_t span_space(const char *s, size_t n) {
+        size_t i = 0;
+        while (i < n && strchr(" \t\r\n", s[i]) && s[i])
+                i++;
+        return i;
+}
+
 int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(sq_probes_done) SqProbes out = {};
-        size_t n;
+        _cleanup_(freep) char *copy = NULL;
+        size_t n, end;
         int r;
 
-        if (len > INT_MAX || memchr(text, 0, len)) {
-                set_err(err, err_size, "not JSON");
+        if (len > INT_MAX - 1 || memchr(text, 0, len)) {
+                set_err(err, err_size,
+                        len > INT_MAX - 1 ? "too long" : "not JSON: it holds a NUL byte");
                 return -EINVAL;
         }
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        root = json_tokener_parse_ex(tok, text, (int) len);
-        if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-            json_tokener_get_parse_end(tok) != len) {
-                set_err(err, err_size, "not JSON: %s",
-                        json_tokener_error_desc(json_tokener_get_error(tok)));
+        if (len == span_space(text, len)) {
+                set_err(err, err_size, "empty");
                 return -EINVAL;
+        }
+        /* With its NUL the tokener knows where the text ends (a lone literal or number). */
+        copy = strndup(text, len);
+        tok = json_tokener_new();
+        if (!copy || !tok)
+                return -ENOMEM;
+        root = json_tokener_parse_ex(tok, copy, (int) len + 1);
+        if (json_tokener_get_error(tok) == json_tokener_continue ||
+            json_tokener_get_error(tok) == json_tokener_error_parse_eof) {
+                set_err(err, err_size, "not JSON: the text ends before the JSON array does");
+                return -EINVAL;
+        }
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+                set_err(err, err_size, "not JSON: %s at offset %zu",
+                        json_tokener_error_desc(json_tokener_get_error(tok)),
+                        json_tokener_get_parse_end(tok));
+                return -EINVAL;
+        }
+        end = json_tokener_get_parse_end(tok);
+        if (end < len && span_space(copy + end, len - end) < len - end) {
+                set_err(err, err_size, "trailing data after the JSON array (offset %zu)",
+                        end + span_space(copy + end, len - end));
+                return -EINVAL;
+        }
+        /* Kruise's json.Unmarshal of null gives an empty list: no probes. */
+        if (!root) {
+                out.v = calloc(1, sizeof(SqProbe));
+                if (!out.v)
+                        return -ENOMEM;
+                *ret = out;
+                out.v = NULL;
+                return 0;
         }
         if (!json_object_is_type(root, json_type_array)) {
                 set_err(err, err_size, "must be a JSON array");
@@ -680,12 +722,41 @@ const char *sq_probe_host(const SqProbe *p, const SqPod *pod) {
         return "127.0.0.1";
 }
 
+char *sq_url_path_escape(const char *path) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(path), o = 0;
+        char *out = malloc(n * 3 + 1);
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char) path[i];
+                bool keep = ch > 0x20 && ch < 0x7f && !strchr("\"<>\\^`{|}", ch);
+                /* A "%" that starts an escape stays one; another is a percent sign. */
+                if (ch == '%')
+                        keep = isxdigit((unsigned char) path[i + 1]) &&
+                               isxdigit((unsigned char) path[i + 2]);
+                if (keep)
+                        out[o++] = (char) ch;
+                else {
+                        out[o++] = '%';
+                        out[o++] = hex[ch >> 4];
+                        out[o++] = hex[ch & 15];
+                }
+        }
+        out[o] = 0;
+        return out;
+}
+
 int sq_probe_url(const SqProbe *p, const SqPod *pod, const SqContainer *c, char **ret, char *err,
                  size_t err_size) {
-        const char *host = sq_probe_host(p, pod), *path = p->path ?: "";
+        const char *host = sq_probe_host(p, pod);
+        _cleanup_(freep) char *path = sq_url_path_escape(p->path ?: "");
         bool v6 = strchr(host, ':') != NULL;
         int port, r;
 
+        if (!path)
+                return -ENOMEM;
         r = sq_probe_resolve_port(p, c, &port, err, err_size);
         if (r < 0)
                 return r;
@@ -809,6 +880,38 @@ bool sq_history_has(const SqHistory *h, const char *status, const char *message)
                     streq_ptr(message, h->message[i]))
                         return true;
         return false;
+}
+
+void sq_sent_book_done(SqSentBook *b) {
+        for (size_t i = 0; i < b->n; i++) {
+                free(b->v[i]->type);
+                sq_history_done(&b->v[i]->history);
+                free(b->v[i]);
+        }
+        free(b->v);
+        *b = (SqSentBook) {};
+}
+
+SqHistory *sq_sent_book_get(SqSentBook *b, const char *type) {
+        SqSent **v, *e;
+
+        for (size_t i = 0; i < b->n; i++)
+                if (streq(b->v[i]->type, type))
+                        return &b->v[i]->history;
+        v = reallocarray(b->v, b->n + 1, sizeof(SqSent *));
+        if (!v)
+                return NULL;
+        b->v = v;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return NULL;
+        e->type = strdup(type);
+        if (!e->type) {
+                free(e);
+                return NULL;
+        }
+        b->v[b->n++] = e;
+        return &e->history;
 }
 
 bool sq_probe_due(const SqProbe *p, const SqContainer *c, uint64_t now_usec,

@@ -49,7 +49,7 @@ typedef struct SqProbes {
 } SqProbes;
 
 void sq_probes_done(SqProbes *p);
-/* Parses the annotation's value (a JSON array). On error *ret is untouched, and err (when not
+/* Parses the annotation's value (a JSON array; null, as Kruise reads it, is no probes). On error *ret is untouched, and err (when not
  * NULL) says where and why in one line, e.g. "[1].probe: no exec, httpGet or tcpSocket".
  * -EINVAL bad input, -ENOMEM. */
 int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size);
@@ -114,7 +114,11 @@ int sq_probe_resolve_port(const SqProbe *p, const SqContainer *c, int *ret, char
 /* The host a probe dials: its own, else the pod IP, else loopback (a pod without an IP yet, or
  * a local run). Borrowed. */
 const char *sq_probe_host(const SqProbe *p, const SqPod *pod);
-/* httpGet: the URL (scheme://host:port/path, IPv6 in brackets). */
+/* A httpGet path as kubelet sends it: spaces, control and non-ASCII bytes and the characters a
+ * URL cannot hold ("<>\^`{|} and a "%" that starts no escape) percent-encoded; "?" and what
+ * follows stay as given. A new string, NULL when out of memory. */
+char *sq_url_path_escape(const char *path);
+/* httpGet: the URL (scheme://host:port/path, IPv6 in brackets, the path escaped). */
 int sq_probe_url(const SqProbe *p, const SqPod *pod, const SqContainer *c, char **ret, char *err,
                  size_t err_size);
 
@@ -158,6 +162,24 @@ void sq_history_done(SqHistory *h);
 int sq_history_push(SqHistory *h, bool status, const char *message);
 /* Whether status ("True"/"False") and message are one of the values in h. */
 bool sq_history_has(const SqHistory *h, const char *status, const char *message);
+
+/* The histories of every condition type the plugin handed on, for as long as it runs: they
+ * belong to the condition, not to the probe that set it, so a new probe list (new runners)
+ * still knows the values the plugin wrote before and never takes them for another writer's. */
+typedef struct SqSent {
+        char *type;
+        SqHistory history;
+} SqSent;
+
+typedef struct SqSentBook {
+        SqSent **v;
+        size_t n;
+} SqSentBook;
+
+void sq_sent_book_done(SqSentBook *b);
+/* The history of type (empty when new). It keeps its address until sq_sent_book_done(). NULL
+ * when out of memory. */
+SqHistory *sq_sent_book_get(SqSentBook *b, const char *type);
 
 /* Whether the first probe is due: the container runs and initialDelaySeconds have passed since
  * its start. Sets *ret_wait_usec to the time left (0 when due). Kruise's rule: a container with

@@ -175,6 +175,131 @@ def test_disabled_runs_nothing(suite_factory, tmp_path):
                     config="enabled: false")
     wait_for(lambda: sq_prop(s, "Source") == "disabled", what="disabled on the bus")
     assert sq_prop(s, "Probes") == 0
+    # Nobody writes: not "okg-probed (no other writer of these conditions seen)".
+    assert sq_prop(s, "Writer") == "disabled"
+    assert "enabled: false" in sq_prop(s, "WriterReason")
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0 and "writer disabled" in out.stdout, out.stdout
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
+                                  timeout=scaled(10)).read().decode()
+    assert 'writer="disabled"' in text and 'writer="okg-probed"' not in text
+
+
+def local_conditions(s):
+    try:
+        pod = json.loads((s.state / "local-store.json").read_text())["pods"][f"{NAMESPACE}/{POD}"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return {}
+    return {c["type"]: c for c in pod["status"].get("conditions", [])}
+
+
+def wait_local(s, name, status, message, what=None):
+    def ok():
+        c = local_conditions(s).get(f"game.kruise.io/{name}") or {}
+        return c.get("status") == status and (message is None or c.get("message") == message)
+    wait_for(ok, timeout=scaled(60), what=what or f"condition {name} {status} {message!r}")
+
+
+def test_probe_list_change_is_no_other_writer(suite_factory, tmp_path, nginx_game):
+    """A new probe list (changed path and port) while the plugin runs: the plugin's own earlier
+    values still on the pod are not another writer's; it keeps writing."""
+    def probes(path, port):
+        return [probe("idle", {"httpGet": {"path": path, "port": nginx_game.port}}, delay=0),
+                probe("closed", {"tcpSocket": {"port": port}}, delay=0),
+                probe("healthy", {"exec": {"command": ["sh", "-c", "echo ok"]}}, delay=0),
+                probe("busy", {"httpGet": {"path": "/missing", "port": nginx_game.port}},
+                      delay=0)]
+    nginx_game.set_state("None")
+    p1, p2, p3 = closed_port(), closed_port(), closed_port()
+    s = start_local(suite_factory, tmp_path, probes("/state", p1))
+    wait_local(s, "idle", "True", "None")
+    wait_local(s, "closed", "False", f"dial tcp 127.0.0.1:{p1}: connect: connection refused")
+    wait_local(s, "busy", "False", "HTTP probe failed with statuscode: 404")
+    wait_local(s, "healthy", "False", None)
+    for n, (path, port, state) in enumerate((("/state?a", p2, "Allocated"),
+                                             ("/state?b", p3, "WaitToBeDeleted"),
+                                             ("/state", p1, "None"))):
+        nginx_game.set_state(state)
+        (tmp_path / "podprobe").write_text(kruise_annotation(probes(path, port)))
+        s.busctl("call", *SQ, "ProbeNow")
+        wait_local(s, "closed", "False", f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+        wait_local(s, "idle", "True", state)
+        # More pod reads after the change (each write is one): still the plugin's values.
+        nginx_game.set_state(state + "-again")
+        wait_local(s, "idle", "True", state + "-again")
+        assert sq_prop(s, "Writer") == "okg-probed", sq_prop(s, "WriterReason")
+    assert sq_prop(s, "Probes") == 4
+
+
+@pytest.mark.parametrize("text,error", [
+    ('[{"name":"x",', "not JSON: the text ends before the JSON array does"),
+    ('[] trailing', "trailing data after the JSON array (offset 3)"),
+    ('[}', "not JSON: "),
+])
+def test_bad_probe_text_says_why(suite_factory, tmp_path, nginx_game, text, error):
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", None)
+    (tmp_path / "podprobe").write_text(text)
+    s.busctl("call", *SQ, "ProbeNow")
+    wait_for(lambda: sq_prop(s, "ProbesError").startswith(error), timeout=scaled(60),
+             what=f"the refusal {error!r}")
+    assert "continue" not in sq_prop(s, "ProbesError")
+    assert "success" not in sq_prop(s, "ProbesError")
+    assert sq_prop(s, "Probes") == 1
+
+
+def test_null_probe_list_is_no_probes(suite_factory, tmp_path, nginx_game):
+    """Kruise's json.Unmarshal of null gives an empty list: no probes, no error."""
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", None)
+    (tmp_path / "podprobe").write_text("null")
+    s.busctl("call", *SQ, "ProbeNow")
+    wait_for(lambda: sq_prop(s, "Probes") == 0, timeout=scaled(60), what="no probes")
+    assert sq_prop(s, "ProbesError") == ""
+
+
+@pytest.mark.parametrize("text", ["", "\n"])
+def test_empty_file_is_no_probes(suite_factory, tmp_path, nginx_game, text):
+    """An empty downward-API file (the pod has no annotation) is no probe list, said once."""
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", None)
+    (tmp_path / "podprobe").write_text(text)
+    s.busctl("call", *SQ, "ProbeNow")
+    wait_for(lambda: sq_prop(s, "Probes") == 0, timeout=scaled(60), what="no probes")
+    assert sq_prop(s, "Source") == "none"
+    assert sq_prop(s, "SourceReason") == f"source file: {tmp_path / 'podprobe'} is empty"
+    assert sq_prop(s, "ProbesError") == ""
+
+
+def test_http_path_with_space_is_escaped(suite_factory, tmp_path, nginx_game):
+    """Kubernetes accepts a path with a space and kubelet escapes it: so does the plugin."""
+    (nginx_game.docroot / "my state").write_text("spaced")
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/my state", "port": nginx_game.port}}, delay=0),
+        probe("pct", {"httpGet": {"path": "/my%20state", "port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", "spaced")
+    wait_probe(s, 1, "True", "spaced")
+    assert probe_prop(s, 0, "Target").endswith("/my%20state")
+
+
+def test_tcp_host_name_is_resolved(suite_factory, tmp_path, nginx_game):
+    """tcpSocket with a host name: dialled as kubelet does, True/False with the dial error;
+    a name that does not resolve gives False with the lookup error."""
+    port = closed_port()
+    s = start_local(suite_factory, tmp_path, [
+        probe("open", {"tcpSocket": {"host": "localhost", "port": nginx_game.port}}, delay=0),
+        probe("closed", {"tcpSocket": {"host": "localhost", "port": port}}, delay=0),
+        probe("nosuch", {"tcpSocket": {"host": "nosuch.invalid", "port": port}}, delay=0)])
+    wait_probe(s, 0, "True", "")
+    wait_probe(s, 1, "False")
+    assert "connection refused" in probe_prop(s, 1, "Message")
+    wait_probe(s, 2, "False")
+    assert "lookup nosuch.invalid" in probe_prop(s, 2, "Message")
 
 
 def test_check_config(tmp_path):

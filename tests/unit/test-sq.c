@@ -75,15 +75,81 @@ static void test_parse(void) {
         sq_probes_done(&p);
 }
 
-static void expect_bad(const char *text, const char *msg) {
+/* text is refused with a reason that holds msg (exact: that is msg). */
+static void expect_refused(const char *text, const char *msg, bool exact) {
         SqProbes p = {};
         char err[256] = "";
         int r = sq_probes_parse(text, strlen(text), &p, err, sizeof err);
-        if (r >= 0 || !strstr(err, msg)) {
+        if (r >= 0 || !(exact ? streq(err, msg) : !!strstr(err, msg))) {
                 fprintf(stderr, "input %s: r=%d err \"%s\", expected \"%s\"\n", text, r, err, msg);
                 exit(1);
         }
         ASSERT_EQ(p.n, 0);
+}
+
+static void expect_bad(const char *text, const char *msg) {
+        expect_refused(text, msg, false);
+}
+
+static void expect_exact(const char *text, const char *msg) {
+        expect_refused(text, msg, true);
+}
+
+/* What Kruise accepts: null (no probes), white space around the array, a host name for
+ * tcpSocket, a path with a space (escaped when sent). */
+static void test_parse_lenient(void) {
+        const char *ok[] = {
+                "null", " null\n", "[]\n",
+                "[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
+                "{\"tcpSocket\":{\"port\":80,\"host\":\"localhost\"}}}]",
+                "[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
+                "{\"tcpSocket\":{\"port\":80,\"host\":\"::1\"}}}]",
+                "[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
+                "{\"httpGet\":{\"port\":80,\"path\":\"/my state\"}}}]",
+        };
+        char *e;
+
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                SqProbes p = {};
+                char err[256] = "";
+                if (sq_probes_parse(ok[i], strlen(ok[i]), &p, err, sizeof err) < 0) {
+                        fprintf(stderr, "input %s refused: %s\n", ok[i], err);
+                        exit(1);
+                }
+                ASSERT_EQ(p.n, i < 3 ? 0u : 1u);
+                sq_probes_done(&p);
+        }
+
+        e = sq_url_path_escape("/my state?x=a b");
+        ASSERT_STREQ(e, "/my%20state?x=a%20b");
+        free(e);
+        e = sq_url_path_escape("/a%20b/100%/\"<>\\^`{|}\t\r\n\xc3\xa9");
+        ASSERT_STREQ(e, "/a%20b/100%25/%22%3C%3E%5C%5E%60%7B%7C%7D%09%0D%0A%C3%A9");
+        free(e);
+        e = sq_url_path_escape("/plain/path;x=1&y=2");
+        ASSERT_STREQ(e, "/plain/path;x=1&y=2");
+        free(e);
+}
+
+/* The values handed on belong to the condition type: a new runner for the same type (a new
+ * probe list) finds them. */
+static void test_sent_book(void) {
+        SqSentBook b = {};
+        SqHistory *idle = sq_sent_book_get(&b, "game.kruise.io/idle");
+
+        ASSERT_TRUE(idle != NULL);
+        ASSERT_EQ(sq_history_push(idle, true, "None"), 0);
+        for (int i = 0; i < 20; i++) {
+                char t[32];
+                snprintf(t, sizeof t, "game.kruise.io/t%d", i);
+                ASSERT_TRUE(sq_sent_book_get(&b, t) != NULL);
+        }
+        ASSERT_TRUE(sq_sent_book_get(&b, "game.kruise.io/idle") == idle);
+        ASSERT_TRUE(sq_history_has(sq_sent_book_get(&b, "game.kruise.io/idle"), "True", "None"));
+        ASSERT_EQ(sq_sent_book_get(&b, "game.kruise.io/t3")->n, 0);
+        ASSERT_EQ(b.n, 21);
+        sq_sent_book_done(&b);
+        ASSERT_EQ(b.n, 0);
 }
 
 /* A refusal quotes what it refuses on one line: a line break in the input is shown escaped
@@ -101,9 +167,23 @@ static void test_parse_bad(void) {
         expect_one_line("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\\r\","
                         "\"probe\":{\"tcpSocket\":{\"port\":80}}},{\"name\":\"b\",\"containerName\":"
                         "\"c\",\"podConditionType\":\"t\\r\",\"probe\":{\"tcpSocket\":{\"port\":81}}}]");
-        expect_bad("", "not JSON");
-        expect_bad("[", "not JSON");
-        expect_bad("[] x", "not JSON");
+        /* One clear reason each, never the tokener's state ("continue", "success"). */
+        expect_exact("", "empty");
+        expect_exact(" \n", "empty");
+        expect_exact("[", "not JSON: the text ends before the JSON array does");
+        expect_exact("[{\"name\":\"x\",", "not JSON: the text ends before the JSON array does");
+        expect_exact("[] x", "trailing data after the JSON array (offset 3)");
+        expect_exact("[]\n[]", "trailing data after the JSON array (offset 3)");
+        expect_bad("[}", "not JSON: ");
+        expect_bad("tru", "not JSON: ");
+        expect_exact("1", "must be a JSON array");
+        /* Only a name or an IP address is a tcpSocket host. */
+        expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
+                   "{\"tcpSocket\":{\"port\":80,\"host\":\"a/b\"}}}]",
+                   "[0].probe.tcpSocket.host: not a host name or IP");
+        expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
+                   "{\"tcpSocket\":{\"port\":80,\"host\":\"a:b\"}}}]",
+                   "[0].probe.tcpSocket.host: not a host name or IP");
         expect_bad("{}", "must be a JSON array");
         expect_bad("[1]", "[0]: must be an object");
         expect_bad("[{\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":{}}]",
@@ -338,6 +418,8 @@ static void test_config(void) {
 int main(void) {
         test_parse();
         test_parse_bad();
+        test_parse_lenient();
+        test_sent_book();
         test_pod();
         test_time();
         test_messages();
