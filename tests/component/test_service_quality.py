@@ -536,3 +536,32 @@ def test_kube_wiped_condition_comes_back(kube, suite_factory, tmp_path):
     wait_condition(pod, "closed", "False", msg, what="the condition written again")
     assert pod.conditions()["Ready"]["status"] == "True"
     assert sq_prop(s, "Writer") == "okg-probed"
+
+
+def test_kube_probe_list_change_is_no_other_writer(kube, suite_factory, tmp_path, nginx_game):
+    """The tryout's case against the API server: four probes, then the annotation changes
+    idle's path and the tcpSocket port while the plugin runs. The plugin's own earlier values
+    are no other writer's: it keeps writing the new results."""
+    def probes(path, port):
+        return [probe("idle", {"httpGet": {"path": path, "port": "http"}}, delay=1),
+                probe("closed", {"tcpSocket": {"port": port}}, delay=1),
+                probe("healthy", {"exec": {"command": ["sh", "-c", "echo ok"]}}, delay=1),
+                probe("busy", {"httpGet": {"path": "/missing", "port": "http"}}, delay=1)]
+    p1, p2 = closed_port(), closed_port()
+    pod = KubePod(kube, tmp_path, probes("/state", p1), share_pid=False,
+                  game_port=nginx_game.port)
+    pod.kubelet_status("e" * 64)
+    s = start_kube(suite_factory, pod)
+    wait_condition(pod, "idle", "True", "None")
+    wait_condition(pod, "closed", "False", f"dial tcp 127.0.0.1:{p1}: connect: connection refused")
+    wait_condition(pod, "busy", "False", "HTTP probe failed with statuscode: 404")
+    nginx_game.set_state("Allocated")
+    kube.admin.check(kube.admin.patch(pod.path, {"metadata": {"annotations": {
+        "kruise.io/podprobe": kruise_annotation(probes("/state?v=2", p2))}}}, kind="merge"),
+        what="the new probe list")
+    wait_condition(pod, "closed", "False", f"dial tcp 127.0.0.1:{p2}: connect: connection refused")
+    wait_condition(pod, "idle", "True", "Allocated")
+    for state in ("WaitToBeDeleted", "None", "Allocated"):     # more pod reads, one per write
+        nginx_game.set_state(state)
+        wait_condition(pod, "idle", "True", state)
+    assert sq_prop(s, "Writer") == "okg-probed", sq_prop(s, "WriterReason")
