@@ -105,6 +105,7 @@ SqRunner *sq_runner_free(SqRunner *r) {
         free(r->err);
         free(r->path);
         free(r->target);
+        free(r->url);
         free(r->container_id);
         sq_tracker_done(&r->tracker);
         free(r->last_message);
@@ -203,16 +204,95 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
+
+/* The next request of a redirect kubelet follows: same transfer, what is left of the timeout
+ * (Go's client timeout covers the whole chain), a Referer as Go's client sends one. */
+static int runner_http_follow(SqRunner *r, const char *next) {
+        uint64_t spent = now_monotonic(r->manager) - r->started_usec,
+                 limit = (uint64_t) sq_probe_timeout(r->probe) * USEC_PER_SEC;
+        long left_ms = spent >= limit ? 1 : (long) ((limit - spent + 999) / 1000);
+        bool own_referer = false;
+
+        for (size_t i = 0; i < r->probe->n_headers; i++)
+                if (strcasecmp(r->probe->headers[i].name, "Referer") == 0)
+                        own_referer = true;
+        /* Go: no Referer from https to http. */
+        if (!own_referer &&
+            curl_easy_setopt(r->easy, CURLOPT_REFERER,
+                             startswith(r->url, "https:") && startswith(next, "http:") ? NULL
+                                                                                     : r->url) != CURLE_OK)
+                return -EIO;
+        if (free_and_strdup(&r->url, next) < 0)
+                return -ENOMEM;
+        r->n_requests++;
+        r->body_len = 0;
+        r->curl_error[0] = 0;
+        if (curl_easy_setopt(r->easy, CURLOPT_URL, r->url) != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, left_ms) != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, left_ms) != CURLE_OK)
+                return -EIO;
+        return curl_glue_add(r->manager->glue, r->easy, on_http_done, r);
+}
+
+/* An answer arrived: follow it (kubelet's rule, sq_http_redirect()) or make it the result. */
+static void http_answer(SqRunner *r, CURL *easy) {
+        _cleanup_(freep) char *msg = NULL;
+        struct curl_header *loc = NULL;
+        const char *next = NULL;
+        long status = 0;
+        bool ok = false;
+        int k;
+
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        (void) curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &next);
+        switch (sq_http_redirect(status, r->target, next, r->n_requests)) {
+        case SQ_REDIRECT_FOLLOW:
+                k = runner_http_follow(r, next);
+                if (k < 0) {
+                        log_warning_errno(k, "Probe %s: cannot follow the redirect: %m",
+                                          r->probe->name);
+                        runner_finish(r, -1, NULL, strerror(-k));
+                }
+                return;
+        case SQ_REDIRECT_TOO_MANY:
+                /* Go's url.Error names the Location as the answer gave it. */
+                if (curl_easy_header(easy, "Location", 0, CURLH_HEADER, -1, &loc) != CURLHE_OK)
+                        loc = NULL;
+                msg = sq_strf("Get \"%s\": stopped after %d redirects", loc ? loc->value : next,
+                              SQ_REDIRECTS_MAX);
+                break;
+        case SQ_REDIRECT_ANSWER:
+                msg = sq_http_message(status, r->body, r->body_len, &ok);
+                break;
+        }
+        if (!msg)
+                runner_finish(r, -1, NULL, "out of memory");
+        else
+                runner_finish(r, ok, msg, NULL);
+}
+
 static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         SqRunner *r = userdata;
         _cleanup_(freep) char *msg = NULL, *err = NULL;
         long status = 0;
-        bool ok = false;
 
         if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && r->body_len == SQ_BODY_MAX)) {
-                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-                msg = sq_http_message(status, r->body, r->body_len, &ok);
-                runner_finish(r, ok, msg, NULL);
+                http_answer(r, easy);
+                return;
+        }
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status > 0) {
+                /* The headers came, the body did not: Go's client returned the answer and
+                 * kubelet's read of the body failed, an error and no result (Kruise keeps
+                 * the last one). */
+                msg = sq_strf("%s", result == CURLE_OPERATION_TIMEDOUT
+                                            ? "context deadline exceeded (Client.Timeout or "
+                                              "context cancellation while reading body)"
+                                    : result == CURLE_PARTIAL_FILE ? "unexpected EOF"
+                                    : r->curl_error[0]             ? r->curl_error
+                                                                   : curl_easy_strerror(result));
+                runner_finish(r, -1, NULL, msg ?: "out of memory");
                 return;
         }
         /* The message Go's HTTP client gives for the same failure, as Kruise writes it. */
@@ -260,8 +340,15 @@ static int runner_start_http(SqRunner *r, const SqContainer *c) {
                                 have_ua = true;
                         if (strcasecmp(p->headers[i].name, "Accept") == 0)
                                 have_accept = true;
-                        /* "Name;" is how curl sends a header with an empty value. */
-                        if (asprintf(&h, isempty(p->headers[i].value) ? "%s;%s" : "%s: %s",
+                        /* "Name;" is how curl sends a header with an empty value; "Name:"
+                         * sends none, as Go does for an empty Accept (kubelet removes it)
+                         * and User-Agent. */
+                        bool drop = isempty(p->headers[i].value) &&
+                                    (strcasecmp(p->headers[i].name, "Accept") == 0 ||
+                                     strcasecmp(p->headers[i].name, "User-Agent") == 0);
+                        if (asprintf(&h, drop                           ? "%s:%s"
+                                         : isempty(p->headers[i].value) ? "%s;%s"
+                                                                        : "%s: %s",
                                      p->headers[i].name, p->headers[i].value) < 0)
                                 return -ENOMEM;
                         l = curl_slist_append(r->headers, h);
@@ -284,6 +371,10 @@ static int runner_start_http(SqRunner *r, const SqContainer *c) {
                         return -EIO;
         }
         r->body_len = 0;
+        r->n_requests = 1;
+        if (free_and_strdup(&r->url, r->target) < 0 ||
+            curl_easy_setopt(r->easy, CURLOPT_REFERER, NULL) != CURLE_OK)
+                return -ENOMEM;
         return runner_curl_start(r, r->target, on_http_done);
 }
 
@@ -639,10 +730,15 @@ static int runner_start_exec(SqRunner *r, const SqContainer *c) {
         n = readlink(cwd_link, cwd, sizeof cwd - 1);
         cwd[n > 0 ? n : 1] = 0;
 
-        if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+        /* Only our read ends are non-blocking: the command's stdout and stderr are ordinary
+         * blocking pipes, or a command that writes more than a pipe holds would see EAGAIN. */
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+            fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(err[0], F_SETFL, O_NONBLOCK) < 0) {
                 k = -errno;
                 safe_close(out[0]);
                 safe_close(out[1]);
+                safe_close(err[0]);
+                safe_close(err[1]);
                 return k;
         }
         pid = fork();
@@ -724,7 +820,14 @@ int sq_runner_probe(SqRunner *r) {
                 c = &assumed;
         }
         if (!c) {
-                /* Kruise: no such container (yet): nothing to say. */
+                /* Kruise: no such container: no result (the status stays Unknown). The bus
+                 * says why, once. */
+                _cleanup_(freep) char *why = sq_pod_missing_container(&m->pod, r->probe->container);
+                if (why && !streq_ptr(r->last_error, why)) {
+                        log_warning("Probe %s: %s.", r->probe->name, why);
+                        (void) free_and_strdup(&r->last_error, why);
+                        sq_bus_emit_runner_changed(r);
+                }
                 sq_runner_schedule(r, (uint64_t) sq_probe_period(r->probe) * USEC_PER_SEC);
                 return 0;
         }

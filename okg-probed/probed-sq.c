@@ -20,6 +20,10 @@
 #include "okg-kube-names.h"
 #include "probed-sq.h"
 
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+
 
 _printf_(3, 4) static void set_err(char *err, size_t size, const char *fmt, ...) {
         va_list ap;
@@ -342,7 +346,7 @@ static size_t span_space(const char *s, size_t n) {
 }
 
 int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size) {
-        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL, *strict = NULL;
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(sq_probes_done) SqProbes out = {};
         _cleanup_(freep) char *copy = NULL;
@@ -355,7 +359,7 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
                 return -EINVAL;
         }
         if (len == span_space(text, len)) {
-                set_err(err, err_size, "empty");
+                set_err(err, err_size, "empty (white space only): not a JSON array");
                 return -EINVAL;
         }
         /* With its NUL the tokener knows where the text ends (a lone literal or number). */
@@ -379,6 +383,20 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
         if (end < len && span_space(copy + end, len - end) < len - end) {
                 set_err(err, err_size, "trailing data after the JSON array (offset %zu)",
                         end + span_space(copy + end, len - end));
+                return -EINVAL;
+        }
+        /* Then the value once more, as Kruise's json.Unmarshal reads it: no comments, single
+         * quotes, trailing commas or other json-c leniencies (a hand-written list that only
+         * json-c accepts would fail everywhere else). */
+        end = MIN(end, len);
+        copy[end] = 0;
+        json_tokener_reset(tok);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        strict = json_tokener_parse_ex(tok, copy, (int) end + 1);
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+                set_err(err, err_size, "not JSON: %s at offset %zu",
+                        json_tokener_error_desc(json_tokener_get_error(tok)),
+                        json_tokener_get_parse_end(tok));
                 return -EINVAL;
         }
         /* Kruise's json.Unmarshal of null gives an empty list: no probes. */
@@ -622,6 +640,24 @@ const SqContainer *sq_pod_container(const SqPod *p, const char *name) {
         return container_find((SqPod *) p, name);
 }
 
+char *sq_pod_missing_container(const SqPod *p, const char *name) {
+        _cleanup_(freep) char *list = NULL;
+        size_t n = 1;
+
+        for (size_t i = 0; i < p->n_containers; i++)
+                n += strlen(p->containers[i].name) + 2;
+        list = calloc(1, n);
+        if (!list)
+                return NULL;
+        for (size_t i = 0; i < p->n_containers; i++) {
+                if (i > 0)
+                        strcat(list, ", ");
+                strcat(list, p->containers[i].name);
+        }
+        return sq_strf("container %s is not in the pod (containers: %s)", name,
+                       p->n_containers > 0 ? list : "none");
+}
+
 const SqCondition *sq_pod_condition(const SqPod *p, const char *type) {
         for (size_t i = 0; i < p->n_conditions; i++)
                 if (streq(p->conditions[i].type, type))
@@ -791,12 +827,13 @@ char *sq_message_make(const char *data, size_t len) {
                 return NULL;
         for (i = 0; i < len;) {
                 size_t k = utf8_seq(s + i, len - i);
-                bool control = k == 1 && ((s[i] < 0x20 && !strchr("\t\r\n", s[i])) || s[i] == 0x7f);
-                /* What okg-storaged (and a D-Bus string) cannot carry becomes U+FFFD, as Go's
-                 * JSON encoder writes invalid UTF-8; NUL is dropped. And a message must fit
+                bool control = k == 1 && ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\r' &&
+                                           s[i] != '\n') || s[i] == 0x7f);
+                /* What okg-storaged (and a D-Bus string) cannot carry, NUL included, becomes
+                 * U+FFFD, as Go's JSON encoder writes invalid UTF-8. And a message must fit
                  * in 1024 bytes, even one of fewer characters: cut at a character's end. */
-                const char *piece = k == 0 || (control && s[i] != 0) ? "\xef\xbf\xbd" : (const char *) s + i;
-                size_t plen = k == 0 || (control && s[i] != 0) ? 3 : s[i] == 0 ? 0 : k;
+                const char *piece = k == 0 || control ? "\xef\xbf\xbd" : (const char *) s + i;
+                size_t plen = k == 0 || control ? 3 : k;
 
                 if (o + plen > SQ_MESSAGE_MAX)
                         break;
@@ -809,10 +846,26 @@ char *sq_message_make(const char *data, size_t len) {
 }
 
 char *sq_http_message(long status, const char *body, size_t len, bool *ret_success) {
+        static const char redirect[] = "Probe terminated redirects, Response body: ";
+        _cleanup_(freep) char *text = NULL;
         char *m;
-        if (status >= 200 && status < 400) {
+
+        if (len > SQ_BODY_MAX)
+                len = SQ_BODY_MAX;
+        if (status >= 200 && status < 300) {
                 *ret_success = true;
-                return sq_message_make(body, len > SQ_BODY_MAX ? SQ_BODY_MAX : len);
+                return sq_message_make(body, len);
+        }
+        if (status >= 300 && status < 400) {
+                /* Kruise cuts the whole message, prefix and body, at 1024 characters. */
+                text = malloc(sizeof redirect - 1 + len);
+                if (!text)
+                        return NULL;
+                memcpy(text, redirect, sizeof redirect - 1);
+                if (len > 0)
+                        memcpy(text + sizeof redirect - 1, body, len);
+                *ret_success = true;
+                return sq_message_make(text, sizeof redirect - 1 + len);
         }
         *ret_success = false;
         if (asprintf(&m, "HTTP probe failed with statuscode: %ld", status) < 0)
@@ -962,4 +1015,49 @@ int sq_cgroup_has_container(const char *text, const char *id) {
                 line = *end ? end + 1 : NULL;
         }
         return 0;
+}
+
+/* Go's URL.Hostname() of an absolute URL: the host without userinfo, port and IPv6 brackets.
+ * Writes at most size bytes; an empty string when there is none. */
+static void url_hostname(const char *url, char *buf, size_t size) {
+        const char *s = strstr(url, "://"), *end, *at;
+        size_t n;
+
+        buf[0] = 0;
+        if (!s || size == 0)
+                return;
+        s += 3;
+        end = s + strcspn(s, "/?#");
+        at = memrchr(s, '@', (size_t) (end - s));
+        if (at)
+                s = at + 1;
+        if (*s == '[') {
+                const char *close = memchr(s, ']', (size_t) (end - s));
+                if (!close)
+                        return;
+                s++;
+                end = close;
+        } else {
+                const char *colon = memchr(s, ':', (size_t) (end - s));
+                if (colon)
+                        end = colon;
+        }
+        n = (size_t) (end - s) < size - 1 ? (size_t) (end - s) : size - 1;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+}
+
+SqRedirect sq_http_redirect(long status, const char *first_url, const char *next_url,
+                            unsigned n_requests) {
+        char a[256], b[256];
+
+        /* Go follows these with a Location; 300, 304 and the others are the answer. */
+        if (!(status == 301 || status == 302 || status == 303 || status == 307 ||
+              status == 308) || isempty(next_url) || !first_url)
+                return SQ_REDIRECT_ANSWER;
+        url_hostname(first_url, a, sizeof a);
+        url_hostname(next_url, b, sizeof b);
+        if (!streq(a, b))
+                return SQ_REDIRECT_ANSWER;
+        return n_requests >= SQ_REDIRECTS_MAX ? SQ_REDIRECT_TOO_MANY : SQ_REDIRECT_FOLLOW;
 }

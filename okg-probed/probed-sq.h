@@ -102,6 +102,10 @@ void sq_pod_done(SqPod *p);
 int sq_pod_parse(const char *json, size_t len, SqPod *ret);
 const SqContainer *sq_pod_container(const SqPod *p, const char *name);
 const SqCondition *sq_pod_condition(const SqPod *p, const char *type);
+/* Why a probe of container name does not run when the pod has no such container:
+ * "container NAME is not in the pod (containers: a, b)". A new string, NULL when out of
+ * memory. */
+char *sq_pod_missing_container(const SqPod *p, const char *name);
 
 /* RFC 3339 ("2026-12-06T17:25:13Z", fraction and offset allowed) to microseconds since the
  * epoch. -EINVAL. */
@@ -124,13 +128,30 @@ int sq_probe_url(const SqProbe *p, const SqPod *pod, const SqContainer *c, char 
 
 /* A result message as Kruise writes it: longer than SQ_MESSAGE_MAX characters it is cut to
  * SQ_MESSAGE_MAX bytes. Then, for okg-storaged: invalid UTF-8 and control characters other
- * than tab, CR and LF become U+FFFD (as Go's JSON encoder writes invalid UTF-8), NUL bytes are
- * dropped, and the result never exceeds SQ_MESSAGE_MAX bytes (cut at a character's end; Kruise
+ * than tab, CR and LF, NUL included, become U+FFFD (as Go's JSON encoder writes invalid UTF-8;
+ * Kruise keeps the control characters, which a D-Bus string and okg-storaged cannot carry),
+ * and the result never exceeds SQ_MESSAGE_MAX bytes (cut at a character's end; Kruise
  * would keep up to 1024 multi-byte characters). A new string. */
 char *sq_message_make(const char *data, size_t len);
-/* The message of an HTTP answer: the body for 200-399, else
+/* The message of an HTTP answer, as kubelet's prober gives it: the body for 200-299,
+ * "Probe terminated redirects, Response body: BODY" for 300-399 (a redirect not followed: a
+ * success with a warning in kubelet, a success in Kruise), else
  * "HTTP probe failed with statuscode: N". *ret_success says which. */
 char *sq_http_message(long status, const char *body, size_t len, bool *ret_success);
+
+/* kubelet's redirect rule with followNonLocalRedirects false (Kruise's prober): Go's HTTP
+ * client follows 301, 302, 303, 307 and 308 with a Location; kubelet stops at one whose host
+ * name (without port) differs from the first request's, and refuses the 10th redirect. */
+#define SQ_REDIRECTS_MAX 10
+typedef enum SqRedirect {
+        SQ_REDIRECT_ANSWER,          /* not followed: this answer is the result */
+        SQ_REDIRECT_FOLLOW,          /* request next_url */
+        SQ_REDIRECT_TOO_MANY,        /* a failure: Get "LOCATION": stopped after 10 redirects */
+} SqRedirect;
+/* status: the answer's; first_url: the probe's URL; next_url: the answer's Location resolved
+ * against the request's URL (NULL when none); n_requests: requests sent so far. */
+SqRedirect sq_http_redirect(long status, const char *first_url, const char *next_url,
+                            unsigned n_requests);
 
 /* Kruise's per-probe rule: a result counts once it came threshold times in a row (success or
  * failure); then (and on every later probe of the same run) it is the probe's result, with the

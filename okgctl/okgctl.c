@@ -486,6 +486,20 @@ static int cmd_probes(sd_bus *bus, char **args) {
 
 /* ---- service qualities ---- */
 
+/* Cuts s to at most width bytes for a table column, at a character's end, marking the cut
+ * with "...": the full text is in --json. */
+static char *column_fit(char *s, size_t width) {
+        size_t k;
+
+        if (strlen(s) <= width || width < 4)
+                return s;
+        k = width - 3;
+        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80)
+                k--;
+        memcpy(s + k, "...", 4);
+        return s;
+}
+
 static int cmd_service_quality(sd_bus *bus, char **args) {
         static const char *const props[] = { "Source", "SourceReason", "Writer", "WriterReason",
                                              "ProbesError", "PodError" };
@@ -548,7 +562,10 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                         okg_escape_controls(S(o, "conditionType"), t_s, sizeof t_s);
                         okg_escape_controls(S(o, "message"), m_s, sizeof m_s);
                         okg_escape_controls(S(o, "lastError"), e_s, sizeof e_s);
-                        printf("%-16s %-32s %-8s %-30s %s\n", n_s, t_s, S(o, "status"), m_s, e_s);
+                        /* One probe, one line, columns aligned: long texts are cut here;
+                         * the last column is free to run on. */
+                        printf("%-16s %-32s %-8s %-30s %s\n", column_fit(n_s, 16),
+                               column_fit(t_s, 32), S(o, "status"), column_fit(m_s, 30), e_s);
                 }
 #undef S
         }
@@ -705,8 +722,20 @@ static int run(int argc, char **argv) {
         }
         n = argc - optind;
         if (n < verb->min_args || n > verb->max_args) {
-                fprintf(stderr, "okgctl: '%s' takes %d to %d argument(s) (see okgctl --help)\n",
-                        verb->name, verb->min_args, verb->max_args);
+                char want[64];
+                if (verb->max_args == 0)
+                        (void) snprintf(want, sizeof want, "no arguments");
+                else if (verb->min_args == verb->max_args)
+                        (void) snprintf(want, sizeof want, "%d argument%s", verb->max_args,
+                                        verb->max_args == 1 ? "" : "s");
+                else if (verb->min_args == 0)
+                        (void) snprintf(want, sizeof want, "at most %d argument%s",
+                                        verb->max_args, verb->max_args == 1 ? "" : "s");
+                else
+                        (void) snprintf(want, sizeof want, "%d to %d arguments", verb->min_args,
+                                        verb->max_args);
+                fprintf(stderr, "okgctl: '%s' takes %s, got %d (see okgctl --help)\n",
+                        verb->name, want, n);
                 return OKG_EXIT_USAGE;
         }
         for (int i = 0; i < n; i++)

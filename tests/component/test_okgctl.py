@@ -37,7 +37,7 @@ def test_plugins_restart_and_errors(suite):
     r = okgctl(suite, "stop", "nope")
     assert r.returncode == 1 and "No plugin named 'nope'" in r.stderr
     r = okgctl(suite, "stop")
-    assert r.returncode == 2 and "takes 1 to 1 argument" in r.stderr
+    assert r.returncode == 2 and "takes 1 argument, got 0" in r.stderr
     r = okgctl(suite, "frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
     r = subprocess.run([OKGCTL, "--address", "/nonexistent", "status"], capture_output=True, text=True)

@@ -438,10 +438,10 @@ def test_kube_annotation_drives_conditions(kube, suite_factory, tmp_path, nginx_
     assert sq_prop(s, "Writer") == "okg-probed"
 
 
-def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
-    """exec runs in the game container's file system (found by its container ID in
-    /proc/PID/cgroup; here a process the test puts in a cgroup named by that ID): stdout on
-    exit 0, stderr otherwise."""
+@pytest.fixture
+def game_container():
+    """A container ID whose "container" is a process the test puts in a cgroup named by that
+    ID (as a runtime names its cgroups): the plugin's exec finds it in /proc/PID/cgroup."""
     cid = os.urandom(32).hex()
     cg = f"/sys/fs/cgroup/pids/{cid}"
     try:
@@ -452,28 +452,7 @@ def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
     try:
         with open(f"{cg}/cgroup.procs", "w") as f:
             f.write(str(game.pid))
-        state = tmp_path / "exec-state"
-        state.write_text("ready")
-        script = (f"if grep -q hang {state}; then sleep 60; fi; "
-                  f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi")
-        pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["sh", "-c", script]}},
-                                             delay=1, period=1, failure=1)])
-        pod.kubelet_status(cid)
-        s = start_kube(suite_factory, pod)
-        wait_condition(pod, "healthy", "True", "ready")
-        state.write_text("")
-        wait_condition(pod, "healthy", "False", "broken\n")
-        state.write_text("ready again")
-        wait_condition(pod, "healthy", "True", "ready again")
-        assert probe_prop(s, 0, "Handler") == "exec"
-        # A command that outlives timeoutSeconds (absent: 1) gives no result, as in Kruise:
-        # the condition stays, the probe says why, the command is killed.
-        state.write_text("hang")
-        wait_for(lambda: probe_prop(s, 0, "LastError") == "command timed out after 1s",
-                 what="the timeout on the bus")
-        assert pod.condition("healthy")["message"] == "ready again"
-        state.write_text("ready")
-        wait_condition(pod, "healthy", "True", "ready")
+        yield cid
     finally:
         game.kill()
         game.wait()
@@ -481,6 +460,35 @@ def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path):
             os.rmdir(cg)
         except OSError:
             pass
+
+
+def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path, game_container):
+    """exec runs in the game container's file system (found by its container ID in
+    /proc/PID/cgroup; here a process the test puts in a cgroup named by that ID): stdout on
+    exit 0, stderr otherwise."""
+    cid = game_container
+    state = tmp_path / "exec-state"
+    state.write_text("ready")
+    script = (f"if grep -q hang {state}; then sleep 60; fi; "
+              f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi")
+    pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["sh", "-c", script]}},
+                                         delay=1, period=1, failure=1)])
+    pod.kubelet_status(cid)
+    s = start_kube(suite_factory, pod)
+    wait_condition(pod, "healthy", "True", "ready")
+    state.write_text("")
+    wait_condition(pod, "healthy", "False", "broken\n")
+    state.write_text("ready again")
+    wait_condition(pod, "healthy", "True", "ready again")
+    assert probe_prop(s, 0, "Handler") == "exec"
+    # A command that outlives timeoutSeconds (absent: 1) gives no result, as in Kruise:
+    # the condition stays, the probe says why, the command is killed.
+    state.write_text("hang")
+    wait_for(lambda: probe_prop(s, 0, "LastError") == "command timed out after 1s",
+             what="the timeout on the bus")
+    assert pod.condition("healthy")["message"] == "ready again"
+    state.write_text("ready")
+    wait_condition(pod, "healthy", "True", "ready")
 
 
 def test_kube_exec_without_shared_process_namespace_is_false(kube, suite_factory, tmp_path):
@@ -565,3 +573,183 @@ def test_kube_probe_list_change_is_no_other_writer(kube, suite_factory, tmp_path
         nginx_game.set_state(state)
         wait_condition(pod, "idle", "True", state)
     assert sq_prop(s, "Writer") == "okg-probed", sq_prop(s, "WriterReason")
+
+
+# ---- the tryout's faults (issue 12: FB, FC, FF, FG, FI) ----
+
+def start_local_pod(suite_factory, tmp_path, probes, containers, statuses):
+    """A local run whose store already holds the pod (spec and kubelet's statuses), as
+    okg-storaged hands it out; the probes come from the file."""
+    ann = tmp_path / "podprobe"
+    ann.write_text(kruise_annotation(probes))
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    (state / "local-store.json").write_text(json.dumps({"pods": {f"{NAMESPACE}/{POD}": {
+        "metadata": {"name": POD, "namespace": NAMESPACE, "resourceVersion": "1"},
+        "spec": {"shareProcessNamespace": True, "containers": containers},
+        "status": {"podIP": "127.0.0.1", "containerStatuses": statuses}}}}))
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        f"source: file\nfile: {ann}"))
+    return start_suite(suite_factory, text)
+
+
+def running(name, cid):
+    return {"name": name, "containerID": f"containerd://{cid}",
+            "state": {"running": {"startedAt": "2020-01-01T00:00:00Z"}}}
+
+
+def test_exec_probe_with_much_output(suite_factory, tmp_path, game_container):
+    """An exec probe that prints more than a pipe holds (5 MB on stdout, 200 KB on stderr with
+    exit 0): the command's own stdout and stderr block as usual (only the plugin's read ends
+    are non-blocking), so it succeeds with the first 1024 bytes."""
+    cid = game_container
+    s = start_local_pod(suite_factory, tmp_path, [
+        probe("big", {"exec": {"command": ["sh", "-c", "yes | head -c 5000000"]}},
+              delay=1, timeout=30),
+        probe("noisy", {"exec": {"command": [
+            "sh", "-c", "head -c 200000 /dev/zero | tr '\\0' e >&2; echo done"]}},
+            delay=1, timeout=30)],
+        [{"name": "game"}], [running("game", cid)])
+    wait_probe(s, 0, "True", "y\n" * 512, what="the big output's first 1024 bytes")
+    wait_probe(s, 1, "True", "done\n")
+
+
+def test_missing_container_says_why(suite_factory, tmp_path, nginx_game):
+    """A containerName the pod does not have: no result (Unknown, as Kruise leaves it), and
+    LastError says why and which containers there are; the other probe runs."""
+    s = start_local_pod(suite_factory, tmp_path, [
+        probe("typo", {"httpGet": {"path": "/state", "port": nginx_game.port}}, container="gmae",
+              delay=0),
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)],
+        [{"name": "game"}, {"name": "sidecar"}],
+        [running("game", "a" * 64), running("sidecar", "b" * 64)])
+    wait_probe(s, 1, "True", "None")
+    wait_for(lambda: probe_prop(s, 0, "LastError") ==
+             "container gmae is not in the pod (containers: game, sidecar)",
+             what="why the probe does not run")
+    assert probe_prop(s, 0, "Status") == "Unknown"
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert "container gmae is not in the pod" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("text", ["/* c */[]", "['x']", "[] // c", "[{\"name\":\"x\",}]"])
+def test_probe_text_that_only_json_c_reads_is_refused(suite_factory, tmp_path, nginx_game,
+                                                      text):
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", None)
+    (tmp_path / "podprobe").write_text(text)
+    s.busctl("call", *SQ, "ProbeNow")
+    wait_for(lambda: sq_prop(s, "ProbesError").startswith("not JSON: "), timeout=scaled(60),
+             what=f"the refusal of {text!r}")
+    assert sq_prop(s, "Probes") == 1
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_empty_annotation_is_no_probes(suite_factory, tmp_path, value):
+    """An empty annotation value is what an empty downward-API file is: no probe list, said in
+    one line in SourceReason, no ProbesError."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "local-store.json").write_text(json.dumps({"pods": {f"{NAMESPACE}/{POD}": {
+        "metadata": {"name": POD, "namespace": NAMESPACE, "resourceVersion": "1",
+                     "annotations": {"kruise.io/podprobe": value}}}}}))
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        "source: annotation"))
+    s = start_suite(suite_factory, text)
+    wait_for(lambda: sq_prop(s, "SourceReason") ==
+             "source annotation: the pod's kruise.io/podprobe annotation is empty",
+             what="the empty annotation on the bus")
+    assert sq_prop(s, "Source") == "none"
+    assert sq_prop(s, "ProbesError") == ""
+
+
+class RedirectingGame:
+    """nginx with redirects: to its own page (relative and absolute, same host name), a loop,
+    to another host name (localhost, 127.0.0.2) for the same server."""
+
+    def __init__(self, base):
+        from probe_helpers import NginxGame
+        self.game = NginxGame(base)
+        conf = self.game.dir / "nginx.conf"
+        port = self.game.port
+        text = conf.read_text().replace(f"listen 127.0.0.1:{port};", f"listen {port};").replace(
+            "location / { }", f"""location / {{ }}
+        location = /moved {{ return 302 /state; }}
+        location = /moved-abs {{ return 301 http://127.0.0.1:{port}/hop; }}
+        location = /hop {{ return 307 /state; }}
+        location = /loop {{ return 302 /loop; }}
+        location = /elsewhere {{ return 302 http://localhost:{port}/state; }}
+        location = /other-ip {{ return 302 http://127.0.0.2:{port}/state; }}
+        location = /not-modified {{ return 304; }}""")
+        conf.write_text(text)
+        self.port = port
+
+    def __enter__(self):
+        self.game.start()
+        return self.game
+
+    def __exit__(self, *exc):
+        self.game.stop()
+
+
+def test_http_redirects_as_kubelet(suite_factory, tmp_path):
+    """kubelet's rule (Kruise's prober does not follow redirects to other hosts): a redirect to
+    the same host name is followed, up to 10, and the final page is the result; a loop fails
+    with Go's error; a redirect to another host name (localhost, 127.0.0.2 for 127.0.0.1) is
+    not followed: a success with "Probe terminated redirects, Response body: ..."."""
+    with RedirectingGame(tmp_path / "r") as game:
+        game.set_state("None")
+        port = game.port
+        paths = ["/moved", "/moved-abs", "/loop", "/elsewhere", "/other-ip", "/not-modified"]
+        s = start_local(suite_factory, tmp_path, [
+            probe(f"p{i}", {"httpGet": {"path": p, "port": port}}, delay=0, timeout=10)
+            for i, p in enumerate(paths)])
+        wait_probe(s, 0, "True", "None")
+        wait_probe(s, 1, "True", "None")
+        # nginx makes the Location absolute; Go's error names it as given.
+        wait_probe(s, 2, "False", f'Get "http://127.0.0.1:{port}/loop": stopped after 10 redirects')
+        wait_probe(s, 3, "True")
+        assert probe_prop(s, 3, "Message").startswith(
+            "Probe terminated redirects, Response body: <html>")
+        assert "302 Found" in probe_prop(s, 3, "Message")
+        wait_probe(s, 4, "True")
+        assert probe_prop(s, 4, "Message").startswith("Probe terminated redirects, Response body:")
+        wait_probe(s, 5, "True", "Probe terminated redirects, Response body: ")
+        # Ten requests for the loop, none to the other host names.
+        n = sum(1 for line in game.requests() if '"GET /loop ' in line)
+        assert n % 10 == 0 and n > 0, n
+        assert not any(line.startswith("127.0.0.2") for line in game.requests())
+
+
+def test_okgctl_service_quality_table_and_arguments(suite_factory, tmp_path, nginx_game):
+    """A long message is cut in the table (one line per probe, columns aligned), whole with
+    --json; an extra argument is refused with a plain sentence."""
+    long = "x" * 300
+    nginx_game.set_state(long)
+    s = start_local(suite_factory, tmp_path, [
+        probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0),
+        probe("open", {"tcpSocket": {"port": nginx_game.port}}, delay=0)])
+    wait_probe(s, 0, "True", long)
+    wait_probe(s, 1, "True", "")
+    okgctl = os.path.join(BUILD, "okgctl", "okgctl")
+    out = subprocess.run([okgctl, "-a", s.bus_address, "service-quality"], capture_output=True,
+                         text=True, timeout=scaled(30))
+    lines = out.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("PROBE"))
+    rows = lines[head + 1:]
+    assert len(rows) == 2
+    col = lines[head].index("LAST ERROR")
+    assert all(len(r.rstrip()) <= col for r in rows), rows
+    assert "x" * 27 + "..." in rows[0]
+    out = subprocess.run([okgctl, "-a", s.bus_address, "--json", "service-quality"],
+                         capture_output=True, text=True, timeout=scaled(30))
+    assert json.loads(out.stdout)["probes"][0]["message"] == long
+    out = subprocess.run([okgctl, "-a", s.bus_address, "service-quality", "extra"],
+                         capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 2
+    assert "'service-quality' takes no arguments, got 1" in out.stderr, out.stderr
+    out = subprocess.run([okgctl, "-a", s.bus_address, "hot-update", "1", "2", "3", "4", "5"],
+                         capture_output=True, text=True, timeout=scaled(30))
+    assert "'hot-update' takes at most 4 arguments, got 5" in out.stderr, out.stderr

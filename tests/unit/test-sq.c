@@ -168,8 +168,8 @@ static void test_parse_bad(void) {
                         "\"probe\":{\"tcpSocket\":{\"port\":80}}},{\"name\":\"b\",\"containerName\":"
                         "\"c\",\"podConditionType\":\"t\\r\",\"probe\":{\"tcpSocket\":{\"port\":81}}}]");
         /* One clear reason each, never the tokener's state ("continue", "success"). */
-        expect_exact("", "empty");
-        expect_exact(" \n", "empty");
+        expect_exact("", "empty (white space only): not a JSON array");
+        expect_exact(" \n", "empty (white space only): not a JSON array");
         expect_exact("[", "not JSON: the text ends before the JSON array does");
         expect_exact("[{\"name\":\"x\",", "not JSON: the text ends before the JSON array does");
         expect_exact("[] x", "trailing data after the JSON array (offset 3)");
@@ -295,7 +295,7 @@ static void test_messages(void) {
         free(m);
         m = sq_http_message(302, "", 0, &ok);
         ASSERT_TRUE(ok);
-        ASSERT_STREQ(m, "");
+        ASSERT_STREQ(m, "Probe terminated redirects, Response body: ");
         free(m);
         m = sq_http_message(503, "down", 4, &ok);
         ASSERT_TRUE(!ok);
@@ -323,9 +323,9 @@ static void test_messages(void) {
         m = sq_message_make(big, 1201);
         ASSERT_EQ(strlen(m), 1023);
         free(m);
-        /* Invalid UTF-8 and control characters become U+FFFD; NUL is dropped; newlines stay. */
+        /* Invalid UTF-8 and control characters, NUL too, become U+FFFD; newlines stay. */
         m = sq_message_make("a\xff" "b\0c\x1b\n", 7);
-        ASSERT_STREQ(m, "a\xef\xbf\xbd" "bc\xef\xbf\xbd\n");
+        ASSERT_STREQ(m, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\n");
         free(m);
 }
 
@@ -415,6 +415,78 @@ static void test_config(void) {
         okg_node_free(root);
 }
 
+
+/* kubelet's redirect rule (Kruise: followNonLocalRedirects false): same host name followed,
+ * up to the 10th redirect; another host name, other 3xx or no Location: the answer. */
+static void test_redirects(void) {
+        const char *first = "http://127.0.0.1:8080/state";
+        char *m;
+        bool ok;
+
+        ASSERT_EQ(sq_http_redirect(302, first, "http://127.0.0.1:8080/idle", 1), SQ_REDIRECT_FOLLOW);
+        /* The port and the scheme do not matter, the host name does (as Go's Hostname()). */
+        ASSERT_EQ(sq_http_redirect(301, first, "https://127.0.0.1:8443/x", 3), SQ_REDIRECT_FOLLOW);
+        ASSERT_EQ(sq_http_redirect(307, first, "http://u@127.0.0.1/", 9), SQ_REDIRECT_FOLLOW);
+        ASSERT_EQ(sq_http_redirect(308, first, "http://localhost:8080/state", 1), SQ_REDIRECT_ANSWER);
+        ASSERT_EQ(sq_http_redirect(303, first, "http://127.0.0.2:8080/state", 1), SQ_REDIRECT_ANSWER);
+        ASSERT_EQ(sq_http_redirect(302, "http://[::1]:80/", "http://[::1]:81/a", 1), SQ_REDIRECT_FOLLOW);
+        ASSERT_EQ(sq_http_redirect(302, "http://[::1]:80/", "http://[::2]/a", 1), SQ_REDIRECT_ANSWER);
+        /* The 10th redirect is refused; to another host it is still just the answer. */
+        ASSERT_EQ(sq_http_redirect(302, first, "http://127.0.0.1:8080/idle", 10), SQ_REDIRECT_TOO_MANY);
+        ASSERT_EQ(sq_http_redirect(302, first, "http://other/idle", 10), SQ_REDIRECT_ANSWER);
+        /* Not followed by Go's client: 300, 304, no Location. */
+        ASSERT_EQ(sq_http_redirect(300, first, "http://127.0.0.1:8080/idle", 1), SQ_REDIRECT_ANSWER);
+        ASSERT_EQ(sq_http_redirect(304, first, "http://127.0.0.1:8080/idle", 1), SQ_REDIRECT_ANSWER);
+        ASSERT_EQ(sq_http_redirect(302, first, NULL, 1), SQ_REDIRECT_ANSWER);
+        ASSERT_EQ(sq_http_redirect(200, first, "http://127.0.0.1:8080/idle", 1), SQ_REDIRECT_ANSWER);
+
+        m = sq_http_message(302, "<html>302 Found</html>", 22, &ok);
+        ASSERT_TRUE(ok);
+        ASSERT_STREQ(m, "Probe terminated redirects, Response body: <html>302 Found</html>");
+        free(m);
+        m = sq_http_message(399, "x", 1, &ok);
+        ASSERT_TRUE(ok);
+        free(m);
+        m = sq_http_message(400, "x", 1, &ok);
+        ASSERT_TRUE(!ok);
+        free(m);
+}
+
+/* The probe list is JSON as Go reads it: json-c's leniencies are refused. */
+static void test_parse_strict(void) {
+        const char *bad[] = {
+                "/* c */[]", "[] // c", "['a']", "[{\"name\":\"a\",}]", "[1,]",
+                "[{\"name\":\"a\"}",
+        };
+        SqProbes p = {};
+        char err[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err[0] = 0;
+                if (sq_probes_parse(bad[i], strlen(bad[i]), &p, err, sizeof err) != -EINVAL) {
+                        fprintf(stderr, "input %s accepted\n", bad[i]);
+                        exit(1);
+                }
+                ASSERT_TRUE(strncmp(err, "not JSON", 8) == 0 || strncmp(err, "trailing", 8) == 0);
+        }
+        ASSERT_EQ(sq_probes_parse(" \n", 2, &p, err, sizeof err), -EINVAL);
+        ASSERT_STREQ(err, "empty (white space only): not a JSON array");
+}
+
+static void test_missing_container(void) {
+        SqPod x = {};
+        char *m;
+
+        ASSERT_EQ(sq_pod_parse(pod, strlen(pod), &x), 0);
+        m = sq_pod_missing_container(&x, "gmae");
+        ASSERT_STREQ(m, "container gmae is not in the pod (containers: game, sidecar)");
+        free(m);
+        sq_pod_done(&x);
+        m = sq_pod_missing_container(&x, "game");
+        ASSERT_STREQ(m, "container game is not in the pod (containers: none)");
+        free(m);
+}
+
 int main(void) {
         test_parse();
         test_parse_bad();
@@ -427,5 +499,8 @@ int main(void) {
         test_history();
         test_cgroup();
         test_config();
+        test_redirects();
+        test_parse_strict();
+        test_missing_container();
         return 0;
 }
