@@ -92,15 +92,15 @@ def main():
             print_snapshot(f"{b}: {title}", snap, top)
             results.append((b, title, snap))
         print()
-    if len(builds) > 1:
-        base = {t: s for b, t, s in results if b == builds[0]}
-        for b, t, s in results:
-            if b == builds[0]:
-                continue
-            a0, a1 = sum(v[1] for v in base[t].values()), sum(v[1] for v in s.values())
-            summary(f"footprint ({t}): suite PSS alone", f"{a1 / 1024:.1f}", "MiB",
-                    f"{a0 / 1024:.1f}", f"{a1 / a0:.2f}", "<= 12")
-
+    # The last build against the first (its baseline) when there are two or more.
+    base = {t: s for b, t, s in results if b == builds[0]} if len(builds) > 1 else {}
+    for b, t, s in results:
+        if b != builds[-1]:
+            continue
+        a1 = sum(v[1] for v in s.values())
+        a0 = sum(v[1] for v in base[t].values()) if base else 0
+        summary(f"footprint ({t}): suite PSS alone", f"{a1 / 1024:.1f}", "MiB",
+                f"{a0 / 1024:.1f}" if a0 else "", f"{a1 / a0:.2f}" if a0 else "", "<= 12")
 
 if __name__ == "__main__":
     main()
