@@ -43,16 +43,21 @@ def cpu_ns(pid):
     return total
 
 
-def status_field(pid, name):
-    """A number of /proc/PID/status (VmRSS, voluntary_ctxt_switches...), 0 when gone."""
+def proc_field(path, name):
+    """The number after "name:" in a /proc file of "Name: value" lines, 0 when gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(name + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def status_field(pid, name):
+    """A number of /proc/PID/status (VmRSS, voluntary_ctxt_switches...), 0 when gone."""
+    return proc_field(f"/proc/{pid}/status", name)
 
 
 def wakeups(pid):
@@ -113,14 +118,7 @@ def child_pid(parent, match):
 
 def rollup(pid, field):
     """A field of /proc/PID/smaps_rollup in KiB (Pss, Private_Dirty...), 0 when gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return proc_field(f"/proc/{pid}/smaps_rollup", field)
 
 
 def mappings(pid):
