@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "okg-build-config.h"
 #include "okg-event.h"
+#include "okg-util.h"
 #include "probed-bus.h"
 #include "probed-endpoint.h"
 #include "probed-manager.h"
@@ -416,6 +417,9 @@ static int probe_start(Endpoint *e) {
                         schedule_next(e);
                         return r;
                 }
+                /* Loading may have taken a while (on a busy node, a good part of a second):
+                 * the probe, its timeout and the next probe's time count from now. */
+                e->started_usec = okg_now_usec();
         } else if (e->hop_url) {
                 /* The last probe was redirected: start again at the configured URL. hop_url
                  * goes only once the handle no longer points there, so a failure here is
