@@ -237,8 +237,8 @@ static void curl_facts(CURL *easy, CURLcode result, const char *url, SqNetFacts 
         f->os_errno = (int) os_errno;
         f->timed_out = result == CURLE_OPERATION_TIMEDOUT;
         f->connected = connect_us > 0;
-        /* curl may not say where a failed connect went: the URL's host and port then, which
-         * is Go's text for an IP (a name resolved but refused shows the name). */
+        /* curl does not say where a failed connect went: the URL's host and port then, which
+         * is Go's text for an IP (for a name Go shows the address it resolved to). */
         if (port <= 0)
                 port = sq_url_port(url);
         if (isempty(ip) && result != CURLE_COULDNT_RESOLVE_HOST)
