@@ -38,7 +38,6 @@ static __typeof__(curl_easy_getinfo) *sym_curl_easy_getinfo;
 static __typeof__(curl_easy_perform) *sym_curl_easy_perform;
 static __typeof__(curl_easy_cleanup) *sym_curl_easy_cleanup;
 static __typeof__(curl_easy_strerror) *sym_curl_easy_strerror;
-static __typeof__(curl_easy_header) *sym_curl_easy_header;
 static __typeof__(curl_easy_escape) *sym_curl_easy_escape;
 static __typeof__(curl_free) *sym_curl_free;
 static __typeof__(curl_slist_append) *sym_curl_slist_append;
@@ -67,7 +66,6 @@ int okg_curl_load(void) {
                 OKG_DL_SYM(sym_curl_easy_perform, curl_easy_perform),
                 OKG_DL_SYM(sym_curl_easy_cleanup, curl_easy_cleanup),
                 OKG_DL_SYM(sym_curl_easy_strerror, curl_easy_strerror),
-                OKG_DL_SYM(sym_curl_easy_header, curl_easy_header),
                 OKG_DL_SYM(sym_curl_easy_escape, curl_easy_escape),
                 OKG_DL_SYM(sym_curl_free, curl_free),
                 OKG_DL_SYM(sym_curl_slist_append, curl_slist_append),
@@ -156,12 +154,6 @@ void (curl_easy_cleanup)(CURL *curl) {
 
 const char *(curl_easy_strerror)(CURLcode code) {
         return okg_curl_load() < 0 ? "libcurl is not available" : sym_curl_easy_strerror(code);
-}
-
-CURLHcode (curl_easy_header)(CURL *easy, const char *name, size_t index, unsigned int origin,
-                             int request, struct curl_header **hout) {
-        return curl_dl ? sym_curl_easy_header(easy, name, index, origin, request, hout)
-                       : CURLHE_NOT_BUILT_IN;
 }
 
 char *(curl_easy_escape)(CURL *curl, const char *string, int length) {

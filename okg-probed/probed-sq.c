@@ -846,26 +846,25 @@ char *sq_message_make(const char *data, size_t len) {
 }
 
 char *sq_http_message(long status, const char *body, size_t len, bool *ret_success) {
-        static const char redirect[] = "Probe terminated redirects, Response body: ";
-        _cleanup_(freep) char *text = NULL;
         char *m;
-
         if (len > SQ_BODY_MAX)
                 len = SQ_BODY_MAX;
+        if (status >= 300 && status < 400) {
+                /* A redirect kubelet did not follow (another host, no Location, 300, 304):
+                 * a success with its warning text, which Kruise writes as the message. */
+                _cleanup_(freep) char *w = NULL;
+                static const char prefix[] = "Probe terminated redirects, Response body: ";
+                *ret_success = true;
+                w = malloc(sizeof prefix + len);
+                if (!w)
+                        return NULL;
+                memcpy(w, prefix, sizeof prefix - 1);
+                memcpy(w + sizeof prefix - 1, body, len);
+                return sq_message_make(w, sizeof prefix - 1 + len);
+        }
         if (status >= 200 && status < 300) {
                 *ret_success = true;
                 return sq_message_make(body, len);
-        }
-        if (status >= 300 && status < 400) {
-                /* Kruise cuts the whole message, prefix and body, at 1024 characters. */
-                text = malloc(sizeof redirect - 1 + len);
-                if (!text)
-                        return NULL;
-                memcpy(text, redirect, sizeof redirect - 1);
-                if (len > 0)
-                        memcpy(text + sizeof redirect - 1, body, len);
-                *ret_success = true;
-                return sq_message_make(text, sizeof redirect - 1 + len);
         }
         *ret_success = false;
         if (asprintf(&m, "HTTP probe failed with statuscode: %ld", status) < 0)
@@ -1015,49 +1014,4 @@ int sq_cgroup_has_container(const char *text, const char *id) {
                 line = *end ? end + 1 : NULL;
         }
         return 0;
-}
-
-/* Go's URL.Hostname() of an absolute URL: the host without userinfo, port and IPv6 brackets.
- * Writes at most size bytes; an empty string when there is none. */
-static void url_hostname(const char *url, char *buf, size_t size) {
-        const char *s = strstr(url, "://"), *end, *at;
-        size_t n;
-
-        buf[0] = 0;
-        if (!s || size == 0)
-                return;
-        s += 3;
-        end = s + strcspn(s, "/?#");
-        at = memrchr(s, '@', (size_t) (end - s));
-        if (at)
-                s = at + 1;
-        if (*s == '[') {
-                const char *close = memchr(s, ']', (size_t) (end - s));
-                if (!close)
-                        return;
-                s++;
-                end = close;
-        } else {
-                const char *colon = memchr(s, ':', (size_t) (end - s));
-                if (colon)
-                        end = colon;
-        }
-        n = (size_t) (end - s) < size - 1 ? (size_t) (end - s) : size - 1;
-        memcpy(buf, s, n);
-        buf[n] = 0;
-}
-
-SqRedirect sq_http_redirect(long status, const char *first_url, const char *next_url,
-                            unsigned n_requests) {
-        char a[256], b[256];
-
-        /* Go follows these with a Location; 300, 304 and the others are the answer. */
-        if (!(status == 301 || status == 302 || status == 303 || status == 307 ||
-              status == 308) || isempty(next_url) || !first_url)
-                return SQ_REDIRECT_ANSWER;
-        url_hostname(first_url, a, sizeof a);
-        url_hostname(next_url, b, sizeof b);
-        if (!streq(a, b))
-                return SQ_REDIRECT_ANSWER;
-        return n_requests >= SQ_REDIRECTS_MAX ? SQ_REDIRECT_TOO_MANY : SQ_REDIRECT_FOLLOW;
 }

@@ -139,19 +139,6 @@ char *sq_message_make(const char *data, size_t len);
  * "HTTP probe failed with statuscode: N". *ret_success says which. */
 char *sq_http_message(long status, const char *body, size_t len, bool *ret_success);
 
-/* kubelet's redirect rule with followNonLocalRedirects false (Kruise's prober): Go's HTTP
- * client follows 301, 302, 303, 307 and 308 with a Location; kubelet stops at one whose host
- * name (without port) differs from the first request's, and refuses the 10th redirect. */
-#define SQ_REDIRECTS_MAX 10
-typedef enum SqRedirect {
-        SQ_REDIRECT_ANSWER,          /* not followed: this answer is the result */
-        SQ_REDIRECT_FOLLOW,          /* request next_url */
-        SQ_REDIRECT_TOO_MANY,        /* a failure: Get "LOCATION": stopped after 10 redirects */
-} SqRedirect;
-/* status: the answer's; first_url: the probe's URL; next_url: the answer's Location resolved
- * against the request's URL (NULL when none); n_requests: requests sent so far. */
-SqRedirect sq_http_redirect(long status, const char *first_url, const char *next_url,
-                            unsigned n_requests);
 
 /* Kruise's per-probe rule: a result counts once it came threshold times in a row (success or
  * failure); then (and on every later probe of the same run) it is the probe's result, with the
