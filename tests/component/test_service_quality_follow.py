@@ -6,9 +6,10 @@ write and no marker read. Against a real kube-apiserver with Kruise's published 
 CRD installed, and with the local store (a file per marker)."""
 import json
 import os
+import subprocess
 import urllib.request
 
-from conftest import free_port, make_config, scaled, wait_for
+from conftest import BUILD, free_port, make_config, scaled, wait_for
 from kube import sa_username
 from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
 from test_service_quality import (KubePod, kruise_annotation, probe, probe_prop, sq_plugin,
@@ -229,6 +230,11 @@ def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
     s = start_suite(suite_factory, text)
     wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
     wait_local(s, "idle", "True", "None")
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0, out.stderr
+    assert "source podprobemarker (source auto: PodProbeMarker game, named by" in out.stdout, \
+        out.stdout
 
     write_marker(state, [idle_probe(nginx_game.port, "/missing")])
     wait_local(s, "idle", "False", "HTTP probe failed with statuscode: 404")
@@ -242,5 +248,6 @@ def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
     os.unlink(state / "podprobemarkers" / "game.json")
     wait_for(lambda: sq_prop(s, "Source") == "annotation", what="the annotation as fallback")
     assert "no file" in sq_prop(s, "SourceReason") and "game.json" in sq_prop(s, "SourceReason")
+    assert sq_prop(s, "PodProbeMarkers") == [["game", "notfound"]]
     wait_local(s, "idle", "True", "None")
     assert storage_prop(s, "PodProbeMarkersVersion") > 0
