@@ -146,6 +146,9 @@ void manager_pod_refetch(Manager *m);
  * kept when newer than the one known; our conditions are checked against it. */
 void podwatch_seen(Manager *m, json_object *pod);
 void podwatch_start(Manager *m);
+/* A watch's timeoutSeconds before jitter: about 20 minutes, or $OKG_STORAGED_WATCH_TIMEOUT_SEC
+ * (for tests). The PodProbeMarkers' watches use it too. */
+uint64_t podwatch_timeout_sec(void);
 void podwatch_done(Manager *m);
 /* Whether the pod's status write may go out now: a re-assert waits for its turn (and arms a
  * timer for it); a write of the plugin goes at once. */

@@ -25,8 +25,6 @@
 
 #define PPM_LIST_ANNOTATION "kruise.io/podprobemarker-list"
 #define PPM_API "/apis/apps.kruise.io/v1alpha1/namespaces"
-/* The watch's timeoutSeconds, +-20 % (as the pod's watch; the same variable overrides it). */
-#define PPM_WATCH_TIMEOUT_SEC 1200
 /* After a refusal (403: no get/list/watch of podprobemarkers; 404: the CRD is not installed). */
 #define PPM_REFUSED_RETRY_USEC (300 * USEC_PER_SEC)
 /* A pod naming more markers than this is not followed beyond them. */
@@ -201,20 +199,6 @@ static int local_setup(PpmWatch *w) {
 
 /* ---- Kubernetes: a list by name, then a watch ---- */
 
-static uint64_t watch_timeout_sec(void) {
-        const char *e = getenv("OKG_STORAGED_WATCH_TIMEOUT_SEC");
-        char *end;
-        unsigned long v;
-
-        if (isempty(e))
-                return PPM_WATCH_TIMEOUT_SEC;
-        errno = 0;
-        v = strtoul(e, &end, 10);
-        if (errno != 0 || *end || v < 1 || v > 86400)
-                return PPM_WATCH_TIMEOUT_SEC;
-        return v;
-}
-
 /* A request ended with nobody wanting the marker any more: it goes. */
 static bool ppm_reap(Ppm *p) {
         if (p->wanted)
@@ -311,7 +295,7 @@ static void ppm_watch(Ppm *p) {
         unsigned timeout;
         int r;
 
-        timeout = (unsigned) (manager_jitter(m, watch_timeout_sec() * USEC_PER_SEC) / USEC_PER_SEC);
+        timeout = (unsigned) (manager_jitter(m, podwatch_timeout_sec() * USEC_PER_SEC) / USEC_PER_SEC);
         if (timeout < 1)
                 timeout = 1;
         if (asprintf(&path, PPM_API "/%s/podprobemarkers?watch=1&fieldSelector=metadata.name%%3D%s"

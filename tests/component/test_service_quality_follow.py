@@ -251,3 +251,25 @@ def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
     assert sq_prop(s, "PodProbeMarkers") == [["game", "notfound"]]
     wait_local(s, "idle", "True", "None")
     assert storage_prop(s, "PodProbeMarkersVersion") > 0
+
+
+def test_kube_marker_watch_resumes_without_reading_again(okg_kube, suite_factory, tmp_path,
+                                                         nginx_game):
+    """The marker's watch ends every few seconds here (OKG_STORAGED_WATCH_TIMEOUT_SEC; about
+    20 minutes otherwise): it is opened again from where it was, the marker is not read again,
+    and an edit after several of them still arrives."""
+    kube = okg_kube
+    pod = MarkedPod(kube, tmp_path, [idle_probe(nginx_game.port)])
+    pod.kubelet_status("d" * 64)
+    pod.env["OKG_STORAGED_WATCH_TIMEOUT_SEC"] = "2"
+    mark = kube.audit.mark()
+    s = start_kube(suite_factory, pod)
+    wait_condition(pod, "idle", "True", "None")
+    user = sa_username(pod.ns)
+    assert kube.audit.wait_count(4, mark, timeout=120, user=user, resource="podprobemarkers",
+                                 verb="watch") >= 4
+    pod.edit_probes([idle_probe(nginx_game.port, "/missing")])
+    wait_condition(pod, "idle", "False", "HTTP probe failed with statuscode: 404")
+    assert kube.audit.count(mark, user=user, resource="podprobemarkers",
+                            verb={"get", "list"}) == 1
+    assert sq_prop(s, "Source") == "podprobemarker"
