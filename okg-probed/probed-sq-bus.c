@@ -109,6 +109,12 @@ static int probe_enumerate(sd_bus *bus, const char *prefix, void *userdata, char
         return 0;
 }
 
+/* The markers are shown while the pod names them and the config asks for them. */
+static bool wants_ppm_list(const SqManager *m) {
+        return m->config->enabled && m->have_pod && !isempty(m->pod.ppm_list) &&
+               (m->config->source == SQ_SOURCE_AUTO || m->config->source == SQ_SOURCE_PODPROBEMARKER);
+}
+
 static int get_probe_count(sd_bus *bus, const char *path, const char *interface,
                            const char *property, sd_bus_message *reply, void *userdata,
                            sd_bus_error *error) {
@@ -120,6 +126,19 @@ static int get_enabled(sd_bus *bus, const char *path, const char *interface, con
                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         SqManager *m = userdata;
         return sd_bus_message_append(reply, "b", m->config->enabled);
+}
+
+static int get_ppms(sd_bus *bus, const char *path, const char *interface, const char *property,
+                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        SqManager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(ss)");
+        for (size_t i = 0; r >= 0 && wants_ppm_list(m) && i < m->n_ppms; i++)
+                r = sd_bus_message_append(reply, "(ss)", m->ppms[i].name, m->ppms[i].state);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
 }
 
 static int method_list_probes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -172,6 +191,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("WriterReason", "s", get_string, offsetof(SqManager, writer_reason),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Probes", "u", get_probe_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PodProbeMarkers", "a(ss)", get_ppms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ConditionWrites", "t", NULL, offsetof(SqManager, condition_writes),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StorageErrors", "t", NULL, offsetof(SqManager, storage_errors),
@@ -201,7 +221,7 @@ static int on_storage_changed(sd_bus_message *msg, void *userdata, sd_bus_error 
         while (r > 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
                 if (sd_bus_message_read(msg, "s", &name) < 0)
                         return 0;
-                if (streq(name, "PodResourceVersion"))
+                if (streq(name, "PodResourceVersion") || streq(name, "PodProbeMarkersVersion"))
                         hit = true;
                 if (sd_bus_message_skip(msg, "v") < 0 || sd_bus_message_exit_container(msg) < 0)
                         return 0;
@@ -209,7 +229,7 @@ static int on_storage_changed(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (r >= 0 && sd_bus_message_exit_container(msg) >= 0 &&
             sd_bus_message_enter_container(msg, 'a', "s") > 0)
                 while (sd_bus_message_read(msg, "s", &name) > 0)
-                        if (streq(name, "PodResourceVersion"))
+                        if (streq(name, "PodResourceVersion") || streq(name, "PodProbeMarkersVersion"))
                                 hit = true;
         if (hit)
                 sq_manager_refresh(m);
@@ -277,6 +297,13 @@ int sq_metrics_render(SqManager *m, char **ret) {
         okg_metrics_family(&x, "okg_sidecar_service_quality_info", "gauge",
                            "Where the probes come from and who writes the conditions, and why.");
         okg_metrics_sample(&x, "okg_sidecar_service_quality_info", info, 1);
+        okg_metrics_family(&x, "okg_sidecar_service_quality_podprobemarker", "gauge",
+                           "The PodProbeMarkers the pod names and what okg-storaged knows of each "
+                           "(found, notfound, error, pending).");
+        for (size_t i = 0; wants_ppm_list(m) && i < m->n_ppms; i++) {
+                const char *l[] = { "name", m->ppms[i].name, "state", m->ppms[i].state, NULL };
+                okg_metrics_sample(&x, "okg_sidecar_service_quality_podprobemarker", l, 1);
+        }
         okg_metrics_family(&x, "okg_sidecar_service_quality_probes", "gauge", "Probes being run.");
         okg_metrics_sample(&x, "okg_sidecar_service_quality_probes", NULL, (double) m->n_runners);
         okg_metrics_family(&x, "okg_sidecar_service_quality_condition_writes_total", "counter",

@@ -15,6 +15,7 @@ static const char *const source_names[] = {
         [SQ_SOURCE_AUTO] = "auto",
         [SQ_SOURCE_ANNOTATION] = "annotation",
         [SQ_SOURCE_FILE] = "file",
+        [SQ_SOURCE_PODPROBEMARKER] = "podprobemarker",
         NULL
 };
 

@@ -6,9 +6,10 @@
 #include "okg-yaml.h"
 
 typedef enum SqSource {
-        SQ_SOURCE_AUTO,              /* the file when it exists and reads, else the annotation */
+        SQ_SOURCE_AUTO,              /* the PodProbeMarkers, else the file, else the annotation */
         SQ_SOURCE_ANNOTATION,        /* the pod's kruise.io/podprobe annotation via okg-storaged */
         SQ_SOURCE_FILE,              /* a downward-API file holding that annotation's value */
+        SQ_SOURCE_PODPROBEMARKER,    /* the PodProbeMarkers the pod names, followed by okg-storaged */
 } SqSource;
 
 typedef struct SqConfig {

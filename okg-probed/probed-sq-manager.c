@@ -91,10 +91,34 @@ static int manager_use_probes(SqManager *m, const char *text) {
         return 0;
 }
 
+static bool wants_ppms(const SqManager *m) {
+        return m->config->enabled &&
+               (m->config->source == SQ_SOURCE_AUTO || m->config->source == SQ_SOURCE_PODPROBEMARKER);
+}
+
+/* The PodProbeMarkers' probes, when the pod names markers: 1 with *ret_text when they can be
+ * used, 0 with *ret_why when not (or not yet: *ret_pending), -ENOMEM. */
+static int ppm_text(SqManager *m, char **ret_text, char **ret_why, bool *ret_pending) {
+        int k;
+
+        *ret_pending = false;
+        if (!m->have_ppms) {
+                *ret_pending = true;
+                *ret_why = strdup("waiting for the PodProbeMarkers from okg-storaged");
+                return *ret_why ? 0 : -ENOMEM;
+        }
+        k = sq_ppm_probes(m->ppms, m->n_ppms, &m->pod, ret_text, ret_why);
+        if (k == -ENOMEM)
+                return k;
+        return k >= 0 ? 1 : 0;
+}
+
 /* Decides the source by the config and what exists, and runs its probes. */
 void sq_manager_choose_source(SqManager *m) {
-        _cleanup_(freep) char *text = NULL, *reason = NULL;
+        _cleanup_(freep) char *text = NULL, *reason = NULL, *ppm_why = NULL, *ppm_note = NULL;
         const SqConfig *c = m->config;
+        const char *fallback = "";
+        bool pending = false;
         int k = -ENOENT;
 
         if (!c->enabled) {
@@ -109,6 +133,51 @@ void sq_manager_choose_source(SqManager *m) {
                 (void) manager_use_probes(m, NULL);
                 return;
         }
+        if (c->source == SQ_SOURCE_PODPROBEMARKER ||
+            (c->source == SQ_SOURCE_AUTO && m->have_pod && !isempty(m->pod.ppm_list))) {
+                if (!m->have_pod) {
+                        set_source(m, "none", "waiting for the pod from okg-storaged");
+                        return;
+                }
+                if (isempty(m->pod.ppm_list)) {
+                        set_source(m, "none", "source podprobemarker: the pod has no "
+                                              SQ_PPM_LIST_ANNOTATION " annotation");
+                        (void) manager_use_probes(m, NULL);
+                        return;
+                }
+                k = ppm_text(m, &text, &ppm_why, &pending);
+                if (k < 0) {
+                        log_error_errno(k, "Failed to read the PodProbeMarkers: %m");
+                        return;
+                }
+                if (k > 0) {
+                        reason = sq_strf("source %s: %s, named by the pod's " SQ_PPM_LIST_ANNOTATION
+                                         " annotation, followed through okg-storaged",
+                                         sq_source_to_string(c->source), strempty(ppm_why));
+                        set_source(m, "podprobemarker", strempty(reason));
+                        k = manager_use_probes(m, text);
+                        if (k < 0)
+                                log_error_errno(k, "Failed to set up the probes: %m");
+                        return;
+                }
+                if (pending && (c->source == SQ_SOURCE_PODPROBEMARKER || !m->source ||
+                                streq(m->source, "none"))) {
+                        set_source(m, "none", strempty(ppm_why));
+                        return;
+                }
+                if (pending)
+                        return;  /* what runs goes on until the answer comes */
+                if (c->source == SQ_SOURCE_PODPROBEMARKER) {
+                        reason = sq_strf("source podprobemarker: %s", strempty(ppm_why));
+                        set_source(m, "none", strempty(reason));
+                        (void) manager_use_probes(m, NULL);
+                        return;
+                }
+                /* source auto: the annotation (or its file) as Kruise wrote it at creation. */
+                ppm_note = sq_strf("%s; ", strempty(ppm_why));
+                fallback = strempty(ppm_note);
+        }
+        k = -ENOENT;
         if (c->source != SQ_SOURCE_ANNOTATION) {
                 k = okg_read_file(c->file, 1024 * 1024, &text, NULL);
                 /* An empty file (only white space) holds no probe list: not a refused one. */
@@ -118,9 +187,12 @@ void sq_manager_choose_source(SqManager *m) {
                 }
         }
         if (k >= 0) {
-                reason = sq_strf("%s: the downward-API file %s",
-                                c->source == SQ_SOURCE_FILE ? "source file" : "source auto, found",
-                                c->file);
+                if (c->source == SQ_SOURCE_FILE)
+                        reason = sq_strf("source file: the downward-API file %s", c->file);
+                else if (*fallback)
+                        reason = sq_strf("source auto, %sthe downward-API file %s", fallback, c->file);
+                else
+                        reason = sq_strf("source auto, found: the downward-API file %s", c->file);
                 set_source(m, "file", strempty(reason));
         } else if (c->source == SQ_SOURCE_FILE) {
                 reason = k == -ENODATA ? sq_strf("source file: %s is empty", c->file)
@@ -131,8 +203,9 @@ void sq_manager_choose_source(SqManager *m) {
                 set_source(m, "none", "waiting for the pod from okg-storaged");
                 return;
         } else if (!m->pod.annotation) {
-                reason = sq_strf("%sthe pod has no " SQ_ANNOTATION " annotation",
-                                c->source == SQ_SOURCE_AUTO ? "source auto, no file and " : "");
+                reason = sq_strf("%s%sthe pod has no " SQ_ANNOTATION " annotation",
+                                 c->source == SQ_SOURCE_AUTO ? "source auto, " : "",
+                                 c->source == SQ_SOURCE_AUTO ? (*fallback ? fallback : "no file and ") : "");
                 set_source(m, "none", strempty(reason));
         } else if (m->pod.annotation[strspn(m->pod.annotation, " \t\r\n")] == 0) {
                 /* Like an empty file (which is what the downward API makes of it): no probe
@@ -141,8 +214,9 @@ void sq_manager_choose_source(SqManager *m) {
                                 c->source == SQ_SOURCE_AUTO ? "source auto, no file and " : "source annotation: ");
                 set_source(m, "none", strempty(reason));
         } else {
-                reason = sq_strf("%sthe pod's " SQ_ANNOTATION " annotation",
-                                c->source == SQ_SOURCE_AUTO ? "source auto, no file: " : "source annotation: ");
+                reason = sq_strf("%s%sthe pod's " SQ_ANNOTATION " annotation",
+                                 c->source == SQ_SOURCE_AUTO ? "source auto, " : "source annotation: ",
+                                 c->source == SQ_SOURCE_AUTO ? (*fallback ? fallback : "no file: ") : "");
                 set_source(m, "annotation", strempty(reason));
                 text = strdup(m->pod.annotation);
                 if (!text)
@@ -267,7 +341,95 @@ void sq_manager_schedule_sync(SqManager *m) {
                 log_error_errno(k, "Failed to schedule the conditions' write: %m");
 }
 
-/* ---- the pod ---- */
+/* ---- the pod and its PodProbeMarkers ---- */
+
+static void manager_set_ppms(SqManager *m, SqPpm *v, size_t n) {
+        sq_ppms_free(m->ppms, m->n_ppms);
+        m->ppms = v;
+        m->n_ppms = n;
+        m->have_ppms = true;
+        sq_bus_emit_manager_changed(m);
+}
+
+/* A failed call is one marker that cannot be read, so the reason says it like the others. */
+static void manager_ppms_failed(SqManager *m, const char *why) {
+        SqPpm *v = calloc(1, sizeof(SqPpm));
+
+        if (v && (!(v[0].name = strdup(strempty(m->pod.ppm_list))) || !(v[0].state = strdup("error")) ||
+                  !(v[0].text = sq_strf("GetPodProbeMarkers failed: %s", why)))) {
+                sq_ppms_free(v, 1);
+                v = NULL;
+        }
+        if (!v)
+                return;
+        manager_set_ppms(m, v, 1);
+}
+
+static int on_get_ppms(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        SqManager *m = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *name, *state, *text;
+        SqPpm *v = NULL;
+        size_t n = 0;
+        int k;
+
+        m->get_ppms_slot = sd_bus_slot_unref(m->get_ppms_slot);
+        if (e) {
+                log_debug("GetPodProbeMarkers failed: %s", strempty(e->message));
+                manager_ppms_failed(m, strempty(e->message));
+                sq_manager_choose_source(m);
+                return 0;
+        }
+        k = sd_bus_message_enter_container(reply, 'a', "(sss)");
+        while (k >= 0 && (k = sd_bus_message_read(reply, "(sss)", &name, &state, &text)) > 0) {
+                SqPpm *t = reallocarray(v, n + 1, sizeof(SqPpm));
+                if (!t) {
+                        k = -ENOMEM;
+                        break;
+                }
+                v = t;
+                v[n] = (SqPpm) { strdup(name), strdup(state), strdup(text) };
+                n++;
+                if (!v[n - 1].name || !v[n - 1].state || !v[n - 1].text)
+                        k = -ENOMEM;
+        }
+        if (k < 0) {
+                sq_ppms_free(v, n);
+                manager_ppms_failed(m, "bad reply");
+        } else
+                manager_set_ppms(m, v, n);
+        sq_manager_choose_source(m);
+        return 0;
+}
+
+/* Asks okg-storaged for the markers the pod names (a bus call: it answers from what it
+ * follows, no request to the API server). 1 when a call went out. */
+static int manager_refresh_ppms(SqManager *m) {
+        sd_bus *bus = m->bus ? okg_bus_get(m->bus) : NULL;
+        int k;
+
+        if (!wants_ppms(m) || !m->have_pod || isempty(m->pod.ppm_list))
+                return 0;
+        if (!streq_ptr(m->ppm_list, m->pod.ppm_list)) {
+                /* Another list: what was known is of other markers. */
+                sq_ppms_free(m->ppms, m->n_ppms);
+                m->ppms = NULL;
+                m->n_ppms = 0;
+                m->have_ppms = false;
+                (void) free_and_strdup(&m->ppm_list, m->pod.ppm_list);
+        }
+        if (m->get_ppms_slot)
+                return 1;
+        if (!bus)
+                return 0;
+        k = sd_bus_call_method_async(bus, &m->get_ppms_slot, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                     OKG_STORAGE_IFACE, "GetPodProbeMarkers", on_get_ppms, m, NULL);
+        if (k < 0) {
+                log_debug_errno(k, "Cannot ask okg-storaged for the PodProbeMarkers: %m");
+                return 0;
+        }
+        return 1;
+}
 
 static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         SqManager *m = userdata;
@@ -308,7 +470,10 @@ static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         pod = (SqPod) {};
         m->have_pod = true;
 
-        sq_manager_choose_source(m);
+        /* With markers to ask for, the source is chosen when their answer comes (unless an
+         * earlier one is known: then now too, and again then). */
+        if (manager_refresh_ppms(m) == 0 || m->have_ppms)
+                sq_manager_choose_source(m);
         if (streq_ptr(m->writer, "okg-probed"))
                 manager_check_other_writer(m, &m->other_writer_strikes);
         return 0;
@@ -369,6 +534,7 @@ SqManager *sq_manager_free(SqManager *m) {
         okg_storage_client_free(m->storage);
         m->storage = NULL;
         sd_bus_slot_unref(m->get_pod_slot);
+        sd_bus_slot_unref(m->get_ppms_slot);
         okg_bus_free(m->bus);
         m->bus = NULL;
         sd_event_source_disable_unref(m->sync_event);
@@ -377,6 +543,8 @@ SqManager *sq_manager_free(SqManager *m) {
         sq_probes_done(&m->probes);
         sq_sent_book_done(&m->sent);
         sq_pod_done(&m->pod);
+        sq_ppms_free(m->ppms, m->n_ppms);
+        free(m->ppm_list);
         curl_glue_free(m->glue);
         free(m->pod_error);
         free(m->source);

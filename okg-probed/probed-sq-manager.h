@@ -89,13 +89,22 @@ struct SqManager {
         sd_bus_slot *get_pod_slot;
         sd_event_source *refresh_timer;
 
+        /* The PodProbeMarkers the pod names, as okg-storaged follows them (GetPodProbeMarkers,
+         * asked again whenever Storage1's properties change). */
+        SqPpm *ppms;
+        size_t n_ppms;
+        bool have_ppms;                  /* an answer (or a failure) for the pod as last read */
+        char *ppm_list;                  /* the pod's kruise.io/podprobemarker-list it was for */
+        sd_bus_slot *get_ppms_slot;
+
         SqProbes probes;
         SqRunner **runners;
         size_t n_runners;
         SqSentBook sent;                 /* what was handed on, per condition type */
 
         /* Which source won and why (docs/service-quality.md). */
-        char *source;                    /* "annotation", "file", "none", "disabled" */
+        char *source;                    /* "podprobemarker", "annotation", "file", "none",
+                                          * "disabled" */
         char *source_reason;
         char *probes_error;              /* the annotation was refused: why */
         /* Who writes the conditions: "okg-probed", or "kruise-daemon" once another writer was

@@ -475,6 +475,12 @@ bool sq_probes_equal(const SqProbes *a, const SqProbes *b) {
 
 void sq_pod_done(SqPod *p) {
         free(p->annotation);
+        free(p->ppm_list);
+        for (size_t i = 0; i < p->n_labels; i++) {
+                free(p->labels[i].key);
+                free(p->labels[i].value);
+        }
+        free(p->labels);
         free(p->pod_ip);
         free(p->node_name);
         for (size_t i = 0; i < p->n_containers; i++) {
@@ -583,7 +589,7 @@ int sq_pod_parse(const char *json, size_t len, SqPod *ret) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(sq_pod_done) SqPod p = {};
-        json_object *spec, *status, *conds, *spn;
+        json_object *spec, *status, *conds, *spn, *labels;
         int r;
 
         if (len > INT_MAX || memchr(json, 0, len))
@@ -600,9 +606,24 @@ int sq_pod_parse(const char *json, size_t len, SqPod *ret) {
         status = get(root, "status");
         if ((r = dup_opt(get_str(get(get(root, "metadata"), "annotations"), SQ_ANNOTATION),
                          &p.annotation)) < 0 ||
+            (r = dup_opt(get_str(get(get(root, "metadata"), "annotations"), SQ_PPM_LIST_ANNOTATION),
+                         &p.ppm_list)) < 0 ||
             (r = dup_opt(get_str(status, "podIP"), &p.pod_ip)) < 0 ||
             (r = dup_opt(get_str(spec, "nodeName"), &p.node_name)) < 0)
                 return r;
+        labels = get(get(root, "metadata"), "labels");
+        if (json_object_is_type(labels, json_type_object)) {
+                p.labels = calloc(json_object_object_length(labels) ?: 1, sizeof(SqLabel));
+                if (!p.labels)
+                        return -ENOMEM;
+                json_object_object_foreach(labels, k, v) {
+                        if (!json_object_is_type(v, json_type_string))
+                                continue;
+                        SqLabel *l = &p.labels[p.n_labels++];
+                        if (!(l->key = strdup(k)) || !(l->value = strdup(json_object_get_string(v))))
+                                return -ENOMEM;
+                }
+        }
         spn = get(spec, "shareProcessNamespace");
         p.share_process_namespace = json_object_is_type(spn, json_type_boolean) &&
                                     json_object_get_boolean(spn);

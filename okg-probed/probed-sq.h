@@ -11,6 +11,8 @@
 #include "macro.h"
 
 #define SQ_ANNOTATION "kruise.io/podprobe"
+/* The PodProbeMarkers whose probes Kruise's webhook put into SQ_ANNOTATION: "a,b". */
+#define SQ_PPM_LIST_ANNOTATION "kruise.io/podprobemarker-list"
 /* Kruise cuts a result message longer than this many characters to this many bytes. */
 #define SQ_MESSAGE_MAX 1024
 /* kubelet's (and so Kruise's) cap on an HTTP probe's body. */
@@ -85,8 +87,15 @@ typedef struct SqCondition {
         char *type, *status, *message;
 } SqCondition;
 
+typedef struct SqLabel {
+        char *key, *value;
+} SqLabel;
+
 typedef struct SqPod {
         char *annotation;            /* metadata.annotations["kruise.io/podprobe"], or NULL */
+        char *ppm_list;              /* metadata.annotations["kruise.io/podprobemarker-list"] */
+        SqLabel *labels;             /* metadata.labels */
+        size_t n_labels;
         char *pod_ip;                /* status.podIP, or NULL */
         char *node_name;             /* spec.nodeName, or NULL */
         bool share_process_namespace;
@@ -198,6 +207,24 @@ bool sq_probe_due(const SqProbe *p, const SqContainer *c, uint64_t now_usec, uin
  * holding id (containerd "cri-containerd-ID.scope", docker "docker-ID.scope", ".../ID").
  * 1 when it does, 0 when not. */
 int sq_cgroup_has_container(const char *cgroup_text, const char *id);
+
+/* A PodProbeMarker as okg-storaged follows it (Storage1.GetPodProbeMarkers). */
+typedef struct SqPpm {
+        char *name;
+        char *state;                 /* "found", "notfound", "error", "pending" */
+        char *text;                  /* found: the object's JSON; otherwise why */
+} SqPpm;
+
+void sq_ppms_free(SqPpm *v, size_t n);
+/* The probe list the markers give the pod, in the kruise.io/podprobe annotation's shape, by
+ * Kruise's webhook's rules: the markers in the given order, of each only when its
+ * spec.selector selects the pod's labels (an empty or invalid selector selects nothing), the
+ * probes of spec.probes that have a podConditionType and a container of the pod, the first of
+ * each condition type and of each container/name; markerPolicy left out. 0 with *ret_text (a
+ * JSON array) and *ret_note (which markers select the pod, for SourceReason) when every marker
+ * is found; -ENOENT when one is not (or n is 0) and -EINVAL when one is not a PodProbeMarker
+ * object, with *ret_note saying why; -ENOMEM. */
+int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, char **ret_note);
 
 /* asprintf() that returns the new string, NULL when out of memory. */
 _printf_(1, 2) char *sq_strf(const char *fmt, ...);

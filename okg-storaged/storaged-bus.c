@@ -214,6 +214,10 @@ static int method_get_pod(sd_bus_message *m, void *userdata, sd_bus_error *error
                 m, "s", json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+static int method_get_pod_probe_markers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return ppmwatch_reply(userdata, m);
+}
+
 static int method_get_record(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return manager_get_record(userdata, m, NULL);
 }
@@ -291,6 +295,7 @@ GETTER(get_retries, "t", m->retries)
 GETTER(get_failures, "t", m->failures)
 GETTER(get_draining, "b", (int) m->draining)
 GETTER(get_pod_rv, "s", manager_pod_resource_version(m))
+GETTER(get_ppm_version, "t", ppmwatch_version(m))
 
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 static const sd_bus_vtable storage_vtable[] = {
@@ -310,6 +315,7 @@ static const sd_bus_vtable storage_vtable[] = {
         SD_BUS_PROPERTY("Failures", "t", get_failures, 0, EMITS),
         SD_BUS_PROPERTY("Draining", "b", get_draining, 0, EMITS),
         SD_BUS_PROPERTY("PodResourceVersion", "s", get_pod_rv, 0, EMITS),
+        SD_BUS_PROPERTY("PodProbeMarkersVersion", "t", get_ppm_version, 0, EMITS),
         SD_BUS_METHOD_WITH_ARGS("SetPodMetadata", SD_BUS_ARGS("a{ss}", labels, "a{ss}", annotations),
                                 SD_BUS_RESULT("t", seq), method_set_pod_metadata,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -326,6 +332,9 @@ static const sd_bus_vtable storage_vtable[] = {
                                 SD_BUS_RESULT("t", seq), method_set_pod_conditions,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetPod", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_get_pod,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPodProbeMarkers", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sss)", markers), method_get_pod_probe_markers,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetRecord", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", record, "s", pod),
                                 method_get_record, SD_BUS_VTABLE_UNPRIVILEGED),

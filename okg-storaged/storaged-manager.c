@@ -1280,6 +1280,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->dispatch_source);
         sd_event_source_disable_unref(m->pod_timer);
         podwatch_done(m);
+        ppmwatch_free(m->ppmwatch);
         sd_event_source_disable_unref(m->drain_timer);
         sd_event_unref(m->event);
         sidecar_config_free(m->config);

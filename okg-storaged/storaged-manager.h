@@ -18,6 +18,7 @@
 #include "storaged-state.h"
 
 typedef struct Manager Manager;
+typedef struct PpmWatch PpmWatch;
 
 typedef struct ObjectSlot {
         Manager *manager;
@@ -99,6 +100,9 @@ struct Manager {
         bool reassert_wanted;
         sd_event_source *reassert_timer;
 
+        /* The PodProbeMarkers the pod names, once a plugin asked (storaged-ppmwatch.c). */
+        PpmWatch *ppmwatch;
+
         uint64_t acked_writes, retries, failures;
         char *last_error;
 
@@ -142,6 +146,9 @@ void manager_pod_refetch(Manager *m);
  * kept when newer than the one known; our conditions are checked against it. */
 void podwatch_seen(Manager *m, json_object *pod);
 void podwatch_start(Manager *m);
+/* A watch's timeoutSeconds before jitter: about 20 minutes, or $OKG_STORAGED_WATCH_TIMEOUT_SEC
+ * (for tests). The PodProbeMarkers' watches use it too. */
+uint64_t podwatch_timeout_sec(void);
 void podwatch_done(Manager *m);
 /* Whether the pod's status write may go out now: a re-assert waits for its turn (and arms a
  * timer for it); a write of the plugin goes at once. */
@@ -152,6 +159,14 @@ void podwatch_written(Manager *m);
  * not known). */
 json_object *manager_pod(Manager *m);
 const char *manager_pod_resource_version(Manager *m);
+
+/* storaged-ppmwatch.c: the PodProbeMarkers the pod names (kruise.io/podprobemarker-list),
+ * followed from the first GetPodProbeMarkers on. Freed after the Kubernetes client. */
+PpmWatch *ppmwatch_free(PpmWatch *w);
+/* Answers Storage1.GetPodProbeMarkers. */
+int ppmwatch_reply(Manager *m, sd_bus_message *call);
+/* Storage1.PodProbeMarkersVersion: changes whenever what GetPodProbeMarkers says does. */
+uint64_t ppmwatch_version(Manager *m);
 
 /* storaged-pruner.c: a round every prune_interval_usec() with the Kubernetes backend. */
 void pruner_start(Manager *m);

@@ -187,7 +187,7 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 log_error("Cannot arm the pod watch timer.");
 }
 
-static uint64_t watch_timeout_sec(void) {
+uint64_t podwatch_timeout_sec(void) {
         const char *e = getenv("OKG_STORAGED_WATCH_TIMEOUT_SEC");
         char *end;
         unsigned long v;
@@ -208,7 +208,7 @@ void podwatch_start(Manager *m) {
 
         if (!m->kube || m->watch_running || !m->watch_rv || m->draining)
                 return;
-        timeout = (unsigned) (manager_jitter(m, watch_timeout_sec() * USEC_PER_SEC) / USEC_PER_SEC);
+        timeout = (unsigned) (manager_jitter(m, podwatch_timeout_sec() * USEC_PER_SEC) / USEC_PER_SEC);
         if (timeout < 1)
                 timeout = 1;
         if (asprintf(&path, "/api/v1/namespaces/%s/pods?watch=1&fieldSelector=metadata.name%%3D%s"

@@ -319,14 +319,14 @@ def test_check_config(tmp_path):
     lines = [line for line in r.stderr.splitlines() if line.startswith(str(bad))]
     assert lines == [
         f"{bad}:4:15: plugins[0].config.source: invalid source \"kubelet\" "
-        "(expected auto, annotation or file)",
+        "(expected auto, annotation, file or podprobemarker)",
         f"{bad}:5:13: plugins[0].config.file: must be an absolute path, got \"podinfo/podprobe\"",
         f"{bad}:6:7: plugins[0].config: unknown key \"enable\" (did you mean \"enabled\"?)",
     ], r.stderr
     r = subprocess.run([os.path.join(BUILD, "okg-probed", "okg-probed"), "--config", str(bad),
                         "--plugin", "service_quality"], capture_output=True, text=True,
                        timeout=scaled(30))
-    assert r.returncode == 3 and "(expected auto, annotation or file)" in r.stderr
+    assert r.returncode == 3 and "(expected auto, annotation, file or podprobemarker)" in r.stderr
 
 
 # ---- a real kube-apiserver ----

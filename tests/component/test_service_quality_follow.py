@@ -1,0 +1,275 @@
+"""The service_quality plugin follows the PodProbeMarkers its pod names
+(kruise.io/podprobemarker-list): an edit of the marker (what OKG does when a GameServerSet's
+serviceQualities change) reaches the running pod, a deleted or unreadable marker falls back to
+the kruise.io/podprobe annotation with the reason on the bus, and a steady state costs no pod
+write and no marker read. Against a real kube-apiserver with Kruise's published PodProbeMarker
+CRD installed, and with the local store (a file per marker)."""
+import json
+import os
+import subprocess
+import urllib.request
+
+from conftest import BUILD, free_port, make_config, scaled, wait_for
+from kube import sa_username
+from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
+from test_service_quality import (KubePod, kruise_annotation, probe, probe_prop, sq_plugin,
+                                  sq_prop, start_kube, wait_condition, wait_probe)
+from test_service_quality_consumer import okg_kube
+
+assert nginx_game and okg_kube   # fixtures, used by name
+
+PPM_API = "/apis/apps.kruise.io/v1alpha1/namespaces/{ns}/podprobemarkers"
+STORAGE = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
+LABELS = {"game.kruise.io/owner-gss": "game"}
+
+
+def marker(name, probes, selector=None):
+    """A PodProbeMarker as OKG makes one per GameServerSet (same name)."""
+    return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "PodProbeMarker",
+            "metadata": {"name": name},
+            "spec": {"selector": selector or {"matchLabels": dict(LABELS)}, "probes": probes}}
+
+
+def idle_probe(port, path="/state"):
+    return probe("idle", {"httpGet": {"path": path, "port": port}}, delay=1, period=1)
+
+
+class MarkedPod(KubePod):
+    """KubePod with the labels the marker selects, and the marker itself, created first as
+    Kruise's webhook needs it (the annotations are what the webhook wrote from it)."""
+
+    def __init__(self, kube, tmp_path, probes, rbac=None):
+        self.kube = kube
+        self.ns, _ = kube.sidecar_namespace("sqf")
+        if rbac:
+            rbac(kube, self.ns)
+        self.name = "game-0"
+        self.ppm_path = PPM_API.format(ns=self.ns) + "/game"
+        kube.admin.check(kube.admin.post(PPM_API.format(ns=self.ns), marker("game", probes)),
+                         201, what="the PodProbeMarker")
+        kube.admin.create_pod(self.ns, self.name, labels=LABELS, annotations={
+            "kruise.io/podprobe": kruise_annotation(probes),
+            "kruise.io/podprobemarker-list": "game"}, spec={"containers": [
+                {"name": "game", "image": "nginx:stable"},
+                {"name": "sidecar", "image": "okg-sidecar:test"}]})
+        self.token_file = str(tmp_path / "token")
+        kube.admin.write_token_file(self.token_file, self.ns)
+        self.kubeconfig = kube.write_kubeconfig(str(tmp_path / "kubeconfig"), self.ns,
+                                                token_file=self.token_file)
+        self.env = {"KUBECONFIG": self.kubeconfig, "POD_NAME": self.name,
+                    "POD_NAMESPACE": self.ns}
+        self.path = kube.admin.pod_path(self.ns, self.name)
+
+    def edit_probes(self, probes):
+        self.kube.admin.check(self.kube.admin.patch(self.ppm_path, {"spec": {"probes": probes}},
+                                                    kind="merge"), what="the marker's edit")
+
+
+def storage_prop(s, name):
+    return s.busctl("get-property", *STORAGE, name, json_out=True)["data"]
+
+
+def metrics(s):
+    return urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
+                                  timeout=scaled(10)).read().decode()
+
+
+def test_kube_marker_edit_reaches_the_running_pod(okg_kube, suite_factory, tmp_path,
+                                                  nginx_game):
+    kube = okg_kube
+    pod = MarkedPod(kube, tmp_path, [idle_probe(nginx_game.port)])
+    pod.kubelet_status("a" * 64)
+    uid = pod.get()["metadata"]["uid"]
+    s = start_kube(suite_factory, pod)
+
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker as source")
+    assert "PodProbeMarker game" in sq_prop(s, "SourceReason")
+    assert "kruise.io/podprobemarker-list" in sq_prop(s, "SourceReason")
+    assert sq_prop(s, "PodProbeMarkers") == [["game", "found"]]
+    wait_condition(pod, "idle", "True", "None")
+
+    # The GameServerSet's serviceQuality changed: OKG edits the marker. The pod stays.
+    pod.edit_probes([idle_probe(nginx_game.port, "/missing")])
+    wait_condition(pod, "idle", "False", "HTTP probe failed with statuscode: 404")
+    assert pod.get()["metadata"]["uid"] == uid
+    assert probe_prop(s, 0, "Target").endswith("/missing")
+    assert sq_prop(s, "Writer") == "okg-probed", sq_prop(s, "WriterReason")
+    assert 'okg_sidecar_service_quality_info{source="podprobemarker"' in metrics(s)
+    assert ('okg_sidecar_service_quality_podprobemarker{name="game",state="found"} 1'
+            in metrics(s))
+
+    # Steady state: probes go on, nothing is written and the marker is not read again.
+    wait_for(lambda: storage_prop(s, "Pending") == 0, what="storaged idle")
+    rv = pod.rv()
+    mark = kube.audit.mark()
+    n = probe_prop(s, 0, "Probes")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 5, what="five more probes")
+    kube.audit.settle()
+    user = sa_username(pod.ns)
+    assert pod.rv() == rv
+    assert kube.audit.count(mark, user=user, verb={"patch", "update", "create"}) == 0
+    assert kube.audit.count(mark, user=user, resource="podprobemarkers",
+                            verb={"get", "list"}) == 0
+
+    # The marker is deleted: back to the annotation Kruise wrote at creation, saying why.
+    kube.admin.check(kube.admin.delete(pod.ppm_path), 200, what="delete the marker")
+    wait_for(lambda: sq_prop(s, "Source") == "annotation", what="the annotation as fallback")
+    reason = sq_prop(s, "SourceReason")
+    assert "PodProbeMarker game is missing" in reason and "deleted" in reason, reason
+    assert "kruise.io/podprobe annotation" in reason
+    assert sq_prop(s, "PodProbeMarkers") == [["game", "notfound"]]
+    wait_condition(pod, "idle", "True", "None")
+    assert sq_prop(s, "Writer") == "okg-probed", sq_prop(s, "WriterReason")
+
+    # Created again (a GameServerSet back with serviceQualities): followed again, by the watch.
+    mark = kube.audit.mark()
+    kube.admin.check(kube.admin.post(PPM_API.format(ns=pod.ns), marker(
+        "game", [idle_probe(nginx_game.port, "/missing")])), 201, what="the marker again")
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker again")
+    wait_condition(pod, "idle", "False", "HTTP probe failed with statuscode: 404")
+    assert kube.audit.count(mark, user=user, resource="podprobemarkers",
+                            verb={"get", "list"}) == 0
+
+
+def no_marker_rights(kube, ns):
+    """The Role without podprobemarkers (an older deploy/rbac.yaml)."""
+    status, role = kube.admin.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/"
+                                  "okg-sidecar")
+    assert status == 200
+    role["rules"] = [r for r in role["rules"] if "podprobemarkers" not in r["resources"]]
+    kube.admin.check(kube.admin.put(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/"
+                                    "okg-sidecar", role), what="the Role without markers")
+
+
+def test_kube_unreadable_marker_falls_back_without_a_storm(okg_kube, suite_factory, tmp_path,
+                                                           nginx_game):
+    """403 (no right to read podprobemarkers): the annotation, the refusal in SourceReason,
+    and the refused read is not repeated while the plugin keeps asking okg-storaged."""
+    kube = okg_kube
+    pod = MarkedPod(kube, tmp_path, [idle_probe(nginx_game.port)], rbac=no_marker_rights)
+    pod.kubelet_status("b" * 64)
+    mark = kube.audit.mark()
+    s = start_kube(suite_factory, pod)
+    wait_for(lambda: sq_prop(s, "Source") == "annotation", what="the annotation")
+    reason = sq_prop(s, "SourceReason")
+    assert "PodProbeMarker game cannot be read" in reason and "forbidden" in reason, reason
+    assert sq_prop(s, "PodProbeMarkers") == [["game", "error"]]
+    wait_condition(pod, "idle", "True", "None")
+    user = sa_username(pod.ns)
+    assert kube.audit.wait_count(1, mark, user=user, resource="podprobemarkers") >= 1
+    refused = kube.audit.count(mark, user=user, resource="podprobemarkers")
+    # The plugin asks okg-storaged again on every change and every 10 s; it does not ask the
+    # API server again (the next try is minutes away).
+    n = probe_prop(s, 0, "Probes")
+    nginx_game.set_state("Allocated")
+    wait_condition(pod, "idle", "True", "Allocated")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= n + 5, what="five more probes")
+    s.busctl("call", "io.kruise.game.ServiceQuality1", "/io/kruise/game/ServiceQuality1",
+             "io.kruise.game.ServiceQuality1", "ProbeNow")
+    kube.audit.settle()
+    assert kube.audit.count(mark, user=user, resource="podprobemarkers") == refused == 1
+    assert sq_prop(s, "Source") == "annotation"
+
+
+def test_kube_explicit_source_without_marker_runs_nothing(okg_kube, suite_factory, tmp_path,
+                                                          nginx_game):
+    """source: podprobemarker does not fall back: a deleted marker stops the probes."""
+    kube = okg_kube
+    pod = MarkedPod(kube, tmp_path, [idle_probe(nginx_game.port)])
+    pod.kubelet_status("c" * 64)
+    s = start_kube(suite_factory, pod, "source: podprobemarker")
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker as source")
+    wait_condition(pod, "idle", "True", "None")
+    kube.admin.check(kube.admin.delete(pod.ppm_path), 200, what="delete the marker")
+    wait_for(lambda: sq_prop(s, "Source") == "none", what="no source")
+    assert sq_prop(s, "SourceReason").startswith("source podprobemarker: PodProbeMarker game is "
+                                                 "missing")
+    assert sq_prop(s, "Probes") == 0
+
+
+# ---- the local store: a file per marker ----
+
+def local_pod(state, probes, labels=LABELS):
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "local-store.json").write_text(json.dumps({"pods": {f"{NAMESPACE}/{POD}": {
+        "metadata": {"name": POD, "namespace": NAMESPACE, "labels": labels, "annotations": {
+            "kruise.io/podprobe": kruise_annotation(probes),
+            "kruise.io/podprobemarker-list": "game"}}}}}))
+
+
+def write_marker(state, probes, **kw):
+    d = state / "podprobemarkers"
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / ".game.json.tmp"
+    tmp.write_text(json.dumps(marker("game", probes, **kw)))
+    os.rename(tmp, d / "game.json")
+
+
+def local_condition(s, name):
+    try:
+        pod = json.loads((s.state / "local-store.json").read_text())["pods"][f"{NAMESPACE}/{POD}"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return {}
+    return {c["type"]: c for c in pod.get("status", {}).get("conditions", [])}.get(
+        f"game.kruise.io/{name}", {})
+
+
+def wait_local(s, name, status, message):
+    wait_for(lambda: (local_condition(s, name).get("status"), local_condition(s, name).get(
+        "message")) == (status, message), timeout=scaled(60),
+        what=f"local condition {name} {status} {message!r}")
+
+
+def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
+    state = tmp_path / "state"
+    probes = [idle_probe(nginx_game.port)]
+    local_pod(state, probes)
+    write_marker(state, probes)
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        f"file: {tmp_path / 'no-such-file'}"))
+    s = start_suite(suite_factory, text)
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    wait_local(s, "idle", "True", "None")
+    out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
+                          "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert out.returncode == 0, out.stderr
+    assert "source podprobemarker (source auto: PodProbeMarker game, named by" in out.stdout, \
+        out.stdout
+
+    write_marker(state, [idle_probe(nginx_game.port, "/missing")])
+    wait_local(s, "idle", "False", "HTTP probe failed with statuscode: 404")
+    wait_probe(s, 0, "False", "HTTP probe failed with statuscode: 404")
+
+    # A selector that no longer selects the pod: the marker gives it no probes.
+    write_marker(state, [idle_probe(nginx_game.port)], selector={"matchLabels": {"x": "y"}})
+    wait_for(lambda: sq_prop(s, "Probes") == 0, what="no probes")
+    assert "no longer selects the pod" in sq_prop(s, "SourceReason")
+
+    os.unlink(state / "podprobemarkers" / "game.json")
+    wait_for(lambda: sq_prop(s, "Source") == "annotation", what="the annotation as fallback")
+    assert "no file" in sq_prop(s, "SourceReason") and "game.json" in sq_prop(s, "SourceReason")
+    assert sq_prop(s, "PodProbeMarkers") == [["game", "notfound"]]
+    wait_local(s, "idle", "True", "None")
+    assert storage_prop(s, "PodProbeMarkersVersion") > 0
+
+
+def test_kube_marker_watch_resumes_without_reading_again(okg_kube, suite_factory, tmp_path,
+                                                         nginx_game):
+    """The marker's watch ends every few seconds here (OKG_STORAGED_WATCH_TIMEOUT_SEC; about
+    20 minutes otherwise): it is opened again from where it was, the marker is not read again,
+    and an edit after several of them still arrives."""
+    kube = okg_kube
+    pod = MarkedPod(kube, tmp_path, [idle_probe(nginx_game.port)])
+    pod.kubelet_status("d" * 64)
+    pod.env["OKG_STORAGED_WATCH_TIMEOUT_SEC"] = "2"
+    mark = kube.audit.mark()
+    s = start_kube(suite_factory, pod)
+    wait_condition(pod, "idle", "True", "None")
+    user = sa_username(pod.ns)
+    assert kube.audit.wait_count(4, mark, timeout=120, user=user, resource="podprobemarkers",
+                                 verb="watch") >= 4
+    pod.edit_probes([idle_probe(nginx_game.port, "/missing")])
+    wait_condition(pod, "idle", "False", "HTTP probe failed with statuscode: 404")
+    assert kube.audit.count(mark, user=user, resource="podprobemarkers",
+                            verb={"get", "list"}) == 1
+    assert sq_prop(s, "Source") == "podprobemarker"
