@@ -5,7 +5,6 @@
  * objects' writes and read-backs), -events.c, -records.c (record reads), -podwatch.c (the
  * pod), -pruner.c; the pure decisions are storaged-entries.c and storaged-state.c. */
 #include <errno.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,15 +248,12 @@ int manager_start(Manager *m) {
         r = journal_open(m->state_dir, persist_replay_entry, m, &m->journal);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the journal in %s: %m", m->state_dir);
-        const JournalDamage *d = journal_damage(m->journal);
-        if (d->lines > 0 || d->unreadable) {
-                _cleanup_(freep) char *what = NULL;
-                if (asprintf(&what, "journal damaged: %zu entr%s (%" PRIu64 " bytes) could not be read%s; "
-                             "the writes they held are lost", d->lines, d->lines == 1 ? "y" : "ies",
-                             d->bytes, d->unreadable ? ", and the file could not be read to its end" : "") >= 0) {
-                        log_error("The %s; the rest was replayed.", what);
-                        manager_set_last_error(m, what);
-                }
+        /* Kept apart from LastError, which the next error of any kind replaces: the operator
+         * must still see that writes were lost (JournalDamage, and a metric). */
+        m->journal_damage = journal_damage_describe(journal_damage(m->journal), journal_path(m->journal));
+        if (m->journal_damage) {
+                log_error("The %s; the rest was replayed.", m->journal_damage);
+                manager_set_last_error(m, m->journal_damage);
         }
         r = persist_compact(m);
         if (r < 0)
@@ -320,6 +316,7 @@ Manager *manager_free(Manager *m) {
         free(m->records_namespace);
         free(m->records_name);
         free(m->last_error);
+        free(m->journal_damage);
         free(m);
         return NULL;
 }

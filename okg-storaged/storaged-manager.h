@@ -109,6 +109,7 @@ struct Manager {
 
         uint64_t acked_writes, retries, failures;
         char *last_error;
+        char *journal_damage;     /* what the journal lost at start (JournalDamage), or NULL */
 
         bool draining;
         sd_event_source *drain_timer;
