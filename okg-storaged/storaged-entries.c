@@ -55,28 +55,31 @@ json_object *entry_field(FieldKind kind, const char *key, const char *value) {
 }
 
 int entry_apply_fields(Object *o, json_object *list, bool acked, uint64_t seq) {
-        size_t n = json_object_array_length(list);
-        int repeats = 0;
+        _cleanup_(freep) FieldValue *v = NULL;
+        size_t n;
 
+        if (!json_object_is_type(list, json_type_array))
+                return -EBADMSG;
+        n = json_object_array_length(list);
+        v = calloc(n ?: 1, sizeof(FieldValue));
+        if (!v)
+                return -ENOMEM;
+        /* Every field is checked before any is applied: an entry is applied whole or not at
+         * all, never in part. */
         for (size_t i = 0; i < n; i++) {
-                json_object *e = json_object_array_get_idx(list, i), *k, *key, *v;
-                FieldKind kind;
-                int r;
+                json_object *e = json_object_array_get_idx(list, i), *k, *key, *val;
 
                 if (!json_object_object_get_ex(e, "kind", &k) || !json_object_object_get_ex(e, "key", &key) ||
-                    !json_object_object_get_ex(e, "value", &v))
+                    !json_object_object_get_ex(e, "value", &val) || !json_object_is_type(key, json_type_string) ||
+                    !json_object_is_type(val, json_type_string))
                         return -EBADMSG;
-                kind = field_kind_from_string(json_object_get_string(k));
-                if (kind < 0)
+                v[i].kind = field_kind_from_string(json_object_get_string(k));
+                if (v[i].kind < 0)
                         return -EBADMSG;
-                r = acked ? object_set_acked(o, kind, json_object_get_string(key), json_object_get_string(v))
-                          : object_set_desired(o, kind, json_object_get_string(key),
-                                               json_object_get_string(v), seq);
-                if (r < 0)
-                        return r;
-                repeats += r;
+                v[i].key = json_object_get_string(key);
+                v[i].value = json_object_get_string(val);
         }
-        return repeats;
+        return object_apply(o, v, n, acked, seq);
 }
 
 json_object *entry_set(ObjectKind kind, uint64_t seq, json_object *fields) {

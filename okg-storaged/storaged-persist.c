@@ -95,16 +95,18 @@ int persist_compact(Manager *m) {
                 return -ENOMEM;
 #define PUSH(e)                                                                         \
         do {                                                                            \
+                json_object *_e = (e);                                                  \
                 if (n == cap) {                                                         \
                         json_object **t = realloc(entries, 2 * cap * sizeof(*entries)); /* NOLINT(bugprone-sizeof-expression) */ \
                         if (!t) {                                                       \
+                                json_object_put(_e);                                    \
                                 r = -ENOMEM;                                            \
                                 goto finish;                                            \
                         }                                                               \
                         entries = t;                                                    \
                         cap *= 2;                                                       \
                 }                                                                       \
-                entries[n++] = (e);                                                     \
+                entries[n++] = _e;                                                      \
         } while (0)
 
         {
@@ -114,18 +116,37 @@ int persist_compact(Manager *m) {
         }
         for (size_t k = 0; k < _OBJECT_KIND_MAX; k++) {
                 Object *o = &m->objects[k].object;
+                json_object *acks = json_object_new_array();
+
+                for (size_t i = 0; i < o->n_fields; i++)
+                        if (o->fields[i].acked)
+                                json_object_array_add(acks, entry_field(o->fields[i].kind, o->fields[i].key,
+                                                                        o->fields[i].acked));
+                if (json_object_array_length(acks) > 0)
+                        PUSH(persist_ack_entry(m, o, acks));
+                else
+                        json_object_put(acks);
+                /* One entry per write, as it was accepted (its fields that no later write
+                 * replaced): a write of labels and annotations stays one line, applied whole or
+                 * not at all, whatever happens to the file. */
                 for (size_t i = 0; i < o->n_fields; i++) {
                         Field *f = &o->fields[i];
-                        if (f->acked) {
-                                json_object *l = json_object_new_array();
-                                json_object_array_add(l, entry_field(f->kind, f->key, f->acked));
-                                PUSH(persist_ack_entry(m, o, l));
-                        }
-                        if (f->desired) {
-                                json_object *l = json_object_new_array();
-                                json_object_array_add(l, entry_field(f->kind, f->key, f->desired));
-                                PUSH(entry_set(k, f->desired_seq, l));
-                        }
+                        bool first = true;
+                        json_object *l;
+
+                        if (!f->desired)
+                                continue;
+                        for (size_t j = 0; j < i && first; j++)
+                                if (o->fields[j].desired && o->fields[j].desired_seq == f->desired_seq)
+                                        first = false;
+                        if (!first)
+                                continue; /* in the entry of an earlier field */
+                        l = json_object_new_array();
+                        for (size_t j = i; j < o->n_fields; j++)
+                                if (o->fields[j].desired && o->fields[j].desired_seq == f->desired_seq)
+                                        json_object_array_add(l, entry_field(o->fields[j].kind, o->fields[j].key,
+                                                                             o->fields[j].desired));
+                        PUSH(entry_set(k, f->desired_seq, l));
                 }
         }
         PendingEvent *pe;

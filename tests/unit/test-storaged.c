@@ -830,6 +830,38 @@ static void test_entries(void) {
         json_object_put(ack);
         object_done(&o);
 
+        /* An entry is applied whole or not at all: a bad field anywhere in it (damage, a kind
+         * this version does not know) leaves the object as it was. */
+        Object half = { .kind = OBJECT_POD };
+        static const char *const bad[] = {
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annot\",\"key\":\"a\",\"value\":\"1\"}]",
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annotation\",\"key\":\"a\"}]",
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annotation\",\"key\":\"a\",\"value\":null}]",
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},7]",
+                "{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                json_object *b = json_tokener_parse(bad[i]);
+                ASSERT_TRUE(b != NULL);
+                ASSERT_EQ(entry_apply_fields(&half, b, false, 9), -EBADMSG);
+                ASSERT_EQ(entry_apply_fields(&half, b, true, 0), -EBADMSG);
+                json_object_put(b);
+        }
+        ASSERT_EQ(object_pending(&half), 0);
+        ASSERT_TRUE(!object_has_acked(&half));
+        ASSERT_TRUE(!object_find(&half, FIELD_LABEL, "app") || !object_find(&half, FIELD_LABEL, "app")->desired);
+        /* A journal of an earlier version holds one write as one entry per field (its
+         * compaction split them): both replay. */
+        json_object *l1 = json_tokener_parse("[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"}]");
+        json_object *l2 = json_tokener_parse("[{\"kind\":\"annotation\",\"key\":\"a\",\"value\":\"1\"}]");
+        ASSERT_EQ(entry_apply_fields(&half, l1, false, 4), 0);
+        ASSERT_EQ(entry_apply_fields(&half, l2, false, 4), 0);
+        ASSERT_EQ(object_pending(&half), 2);
+        ASSERT_EQ(object_find(&half, FIELD_ANNOTATION, "a")->desired_seq, 4);
+        json_object_put(l1);
+        json_object_put(l2);
+        object_done(&half);
+
         /* Events: the name fixed at acceptance, the body on the pod. */
         _cleanup_(freep) char *name = event_object_name("game-0", 0x10, 0x2);
         ASSERT_STREQ(name, "game-0.102");
