@@ -643,6 +643,9 @@ static int request_send(KubeRequest *q) {
         (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
         (void) curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
         (void) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        /* Requests made while the first connection is still being set up wait for it and
+         * share it (HTTP/2), instead of each opening its own: a start issues several at once. */
+        (void) curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
         /* Idle connections: TCP keep-alive notices a peer or NAT entry that is gone, and a
          * connection idle for longer than client-go's HTTP/2 read-idle timeout is not trusted
          * with a write but replaced (libcurl 7.88 has no HTTP/2 PING that waits for the

@@ -262,6 +262,10 @@ static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *e
         okg_metrics_family(&x, "okg_sidecar_storage_errors_total", "counter",
                            "Writes the API server refused for good (reported, not retried).");
         okg_metrics_sample(&x, "okg_sidecar_storage_errors_total", NULL, (double) mgr->failures);
+        okg_metrics_family(&x, "okg_sidecar_storage_journal_damaged_entries", "gauge",
+                           "Journal entries that could not be read at start (their writes are lost).");
+        okg_metrics_sample(&x, "okg_sidecar_storage_journal_damaged_entries", NULL,
+                           (double) (mgr->journal ? journal_damage(mgr->journal)->lines : 0));
         okg_metrics_family(&x, "okg_sidecar_storage_pending_writes", "gauge",
                            "Fields and events accepted but not acknowledged yet.");
         okg_metrics_sample(&x, "okg_sidecar_storage_pending_writes", NULL,
@@ -289,6 +293,7 @@ GETTER(get_records, "s", m->records_name)
 GETTER(get_records_ns, "s", m->records_namespace)
 GETTER(get_pending, "u", (uint32_t) manager_pending(m))
 GETTER(get_last_error, "s", strempty(m->last_error))
+GETTER(get_journal_damage, "s", strempty(m->journal_damage))
 GETTER(get_requests, "t", (uint64_t) (m->kube ? kube_client_requests(m->kube) : 0))
 GETTER(get_acked, "t", m->acked_writes)
 GETTER(get_retries, "t", m->retries)
@@ -309,6 +314,7 @@ static const sd_bus_vtable storage_vtable[] = {
         SD_BUS_PROPERTY("ResultNamespace", "s", get_records_ns, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Pending", "u", get_pending, 0, EMITS),
         SD_BUS_PROPERTY("LastError", "s", get_last_error, 0, EMITS),
+        SD_BUS_PROPERTY("JournalDamage", "s", get_journal_damage, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("RequestsSent", "t", get_requests, 0, EMITS),
         SD_BUS_PROPERTY("WritesAcknowledged", "t", get_acked, 0, EMITS),
         SD_BUS_PROPERTY("Retries", "t", get_retries, 0, EMITS),

@@ -174,6 +174,22 @@ const JournalDamage *journal_damage(const Journal *j) {
         return &j->damage;
 }
 
+char *journal_damage_describe(const JournalDamage *d, const char *path) {
+        _cleanup_(freep) char *aside = NULL;
+        char *what;
+
+        if (d->lines == 0 && !d->unreadable)
+                return NULL;
+        if (d->unreadable && asprintf(&aside, ", and the file could not be read to its end (kept as "
+                                      "%s.unreadable)", path) < 0)
+                return NULL;
+        if (asprintf(&what, "journal damaged: %zu entr%s (%" PRIu64 " bytes) could not be read%s; "
+                     "the writes they held are lost (%s)", d->lines, d->lines == 1 ? "y" : "ies",
+                     d->bytes, strempty(aside), path) < 0)
+                return NULL;
+        return what;
+}
+
 bool journal_compaction_due(uint64_t bytes, uint64_t snapshot_bytes, size_t entries) {
         if (entries >= JOURNAL_COMPACT_ENTRIES)
                 return true;

@@ -44,6 +44,10 @@ int journal_rewrite(Journal *j, json_object *const *entries, size_t n);
 size_t journal_entries(const Journal *j);
 uint64_t journal_bytes(const Journal *j);
 const JournalDamage *journal_damage(const Journal *j);
+/* What the damage means for the operator, naming the file (path): "journal damaged: N
+ * entries (B bytes) could not be read; the writes they held are lost (PATH)". NULL when
+ * nothing was damaged (or out of memory). Pure. */
+char *journal_damage_describe(const JournalDamage *d, const char *path);
 /* Whether the journal should be rewritten as a snapshot now. Pure. */
 bool journal_compaction_due(uint64_t bytes, uint64_t snapshot_bytes, size_t entries);
 bool journal_wants_compaction(const Journal *j);

@@ -11,6 +11,7 @@
 #include "okg-bus.h"
 #include "okg-config.h"
 #include "okg-list.h"
+#include "storaged-entries.h"
 #include "storaged-journal.h"
 #include "storaged-kube.h"
 #include "storaged-local.h"
@@ -19,6 +20,13 @@
 
 typedef struct Manager Manager;
 typedef struct PpmWatch PpmWatch;
+
+/* The back-off of every retry: 200 ms doubling to this, +-20 %. */
+#define MANAGER_RETRY_MAX_USEC (30 * USEC_PER_SEC)
+/* A refusal (403, 422, ...) is tried again this many times before it is reported and left
+ * alone: right after an API server restart its authorizer denies until its caches are
+ * filled, and a write refused for that must not be lost. */
+#define MANAGER_REFUSALS_BEFORE_GIVING_UP 6
 
 typedef struct ObjectSlot {
         Manager *manager;
@@ -105,6 +113,7 @@ struct Manager {
 
         uint64_t acked_writes, retries, failures;
         char *last_error;
+        char *journal_damage;     /* what the journal lost at start (JournalDamage), or NULL */
 
         bool draining;
         sd_event_source *drain_timer;
@@ -134,14 +143,48 @@ uint64_t manager_jitter(Manager *m, uint64_t usec);
  * ConfigMap) is tried again. */
 void manager_records_freed(Manager *m);
 
-/* Sends what the object has pending, unless a request or a back-off is under way. */
-void manager_object_dispatch(ObjectSlot *s);
+/* For the daemon's own files. */
 void manager_set_last_error(Manager *m, const char *message);
 uint64_t manager_backoff(Manager *m, unsigned attempt, uint64_t retry_after);
-/* Reads the pod (GET) again, then follows it with a watch. */
-void manager_pod_refetch(Manager *m);
+/* Sends what every object and the events have pending, from a deferred event: bus calls
+ * handled in one loop iteration end up in one request per object. */
+void manager_dispatch(Manager *m);
+/* While draining: exits once nothing is left to send. */
+void manager_check_drained(Manager *m);
+/* Where an object lives on the API server (storaged-entries.h). */
+int manager_object_path(Manager *m, ObjectKind kind, bool collection, char **ret);
+const char *manager_object_ns(Manager *m, ObjectKind kind);
+const char *manager_object_name(Manager *m, ObjectKind kind);
+
+/* storaged-persist.c: the journal as the daemon uses it. */
+int persist_replay_entry(json_object *entry, void *userdata);
+/* Rewrites the journal as a snapshot of the current state. */
+int persist_compact(Manager *m);
+/* persist_compact() when the journal grew enough (journal_wants_compaction()). */
+void persist_maybe_compact(Manager *m);
+/* The journal line acknowledging fields (taken) of the object. */
+json_object *persist_ack_entry(Manager *m, const Object *o, json_object *fields);
+
+/* storaged-writer.c: the objects' writes. */
+/* Sends what the object has pending, unless a request or a back-off is under way. */
+void manager_object_dispatch(ObjectSlot *s);
+/* Reads the object back (GET), now or once VERIFY_INTERVAL has passed since the last answer
+ * that showed it. */
+void writer_want_verify(ObjectSlot *s);
+
+/* storaged-events.c */
+int events_enqueue(Manager *m, uint64_t seq, json_object *event);
+void events_drop_head(Manager *m);
+/* Posts the oldest event, unless one is in flight or a back-off is under way. */
+void events_dispatch(Manager *m);
 
 /* storaged-podwatch.c: the pod as last seen. */
+/* Reads the pod (GET) unless known or under way, then follows it with a watch. */
+void manager_pod_fetch(Manager *m);
+/* Reads the pod (GET) again, then follows it with a watch. */
+void manager_pod_refetch(Manager *m);
+/* Its uid and GameServerSet label, from a pod object. */
+void manager_pod_learned(Manager *m, json_object *pod);
 /* A pod object from the API server (a GET, a PATCH's answer, a watch event) or the local store:
  * kept when newer than the one known; our conditions are checked against it. */
 void podwatch_seen(Manager *m, json_object *pod);

@@ -2,7 +2,9 @@
  * with long timeouts, so a steady state costs a few requests an hour), and the pod conditions
  * okg-storaged wrote (Storage1.SetPodConditions) re-asserted when someone else removed them:
  * some virtual-kubelet providers replace the whole pod status. Re-asserts are bounded (see
- * reassert_due()), so a writer that keeps wiping them does not start a storm. */
+ * reassert_due()), so a writer that keeps wiping them does not start a storm. The pod is
+ * read (GET) at start for its uid (for Events) and its GameServerSet, and again after the
+ * watch said 410 Gone. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,8 @@
 #include "okg-event.h"
 #include "okg-util.h"
 #include "storaged-manager.h"
+
+#define OWNER_GSS_LABEL "game.kruise.io/owner-gss"
 
 /* The watch's timeoutSeconds, +-20 %: about three requests an hour while nothing changes.
  * $OKG_STORAGED_WATCH_TIMEOUT_SEC overrides it (for tests). */
@@ -237,4 +241,73 @@ void podwatch_done(Manager *m) {
         m->watch_rv = mfree(m->watch_rv);
         m->watch_timer = sd_event_source_disable_unref(m->watch_timer);
         m->reassert_timer = sd_event_source_disable_unref(m->reassert_timer);
+}
+
+/* ---- reading the pod: its GameServerSet and uid ---- */
+
+void manager_pod_learned(Manager *m, json_object *pod) {
+        json_object *meta, *labels, *v;
+
+        if (json_object_object_get_ex(pod, "metadata", &meta)) {
+                if (json_object_object_get_ex(meta, "uid", &v))
+                        (void) free_and_strdup(&m->pod_uid, json_object_get_string(v));
+                if (json_object_object_get_ex(meta, "labels", &labels) &&
+                    json_object_object_get_ex(labels, OWNER_GSS_LABEL, &v)) {
+                        if (!streq_ptr(m->gss, json_object_get_string(v)))
+                                log_info("Pod %s belongs to GameServerSet %s.", m->pod,
+                                         json_object_get_string(v));
+                        (void) free_and_strdup(&m->gss, json_object_get_string(v));
+                        m->pod_has_gss_label = true;
+                }
+        }
+        m->pod_known = true;
+        storaged_bus_changed(m);
+}
+
+static int on_pod_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_pod_fetch(userdata);
+        return 0;
+}
+
+static void on_pod_answer(KubeClient *k, const KubeResponse *r, void *userdata) {
+        Manager *m = userdata;
+        json_object *pod;
+
+        m->pod_fetch_inflight = false;
+        if (kube_classify(r->curl, r->status) == KUBE_OK) {
+                pod = json_tokener_parse(r->body);
+                if (pod) {
+                        m->pod_attempts = 0;
+                        manager_pod_learned(m, pod);
+                        podwatch_seen(m, pod);
+                        json_object_put(pod);
+                        podwatch_start(m);
+                        return;
+                }
+        }
+        log_warning("Cannot read pod %s/%s yet: %s", m->namespace, m->pod, strempty(r->message));
+        manager_set_last_error(m, r->message);
+        m->pod_attempts++;
+        (void) okg_timer_arm(m->event, &m->pod_timer,
+                             manager_backoff(m, m->pod_attempts, r->retry_after_usec), 0,
+                             on_pod_retry, m, NULL);
+}
+
+void manager_pod_fetch(Manager *m) {
+        _cleanup_(freep) char *path = NULL;
+
+        if (m->pod_known || m->pod_fetch_inflight || !m->kube)
+                return;
+        if (manager_object_path(m, OBJECT_POD, false, &path) < 0)
+                return;
+        if (kube_request(m->kube, "GET", path, NULL, NULL, on_pod_answer, m) >= 0)
+                m->pod_fetch_inflight = true;
+}
+
+void manager_pod_refetch(Manager *m) {
+        /* A pod that came back is a new object: what was known of the old one goes. */
+        m->pod_rv = mfree(m->pod_rv);
+        m->watch_rv = mfree(m->watch_rv);
+        m->pod_known = false;
+        manager_pod_fetch(m);
 }

@@ -90,6 +90,47 @@ int object_set_acked(Object *o, FieldKind kind, const char *key, const char *val
         return free_and_strdup(&f->acked, value);
 }
 
+int object_apply(Object *o, const FieldValue *v, size_t n, bool acked, uint64_t seq) {
+        _cleanup_(freep) size_t *at = NULL;
+        _cleanup_(freep) char **copies = NULL;
+        int repeats = 0;
+
+        at = calloc(n ?: 1, sizeof(size_t));
+        copies = calloc(n ?: 1, sizeof(char *));
+        if (!at || !copies)
+                return -ENOMEM;
+        /* What can fail first: the fields made (an empty field is no wish) and the values
+         * copied; then the values go in, which cannot fail. */
+        for (size_t i = 0; i < n; i++) {
+                Field *f = object_get(o, v[i].kind, v[i].key);
+                copies[i] = f ? strdup(v[i].value) : NULL;
+                if (!copies[i]) {
+                        for (size_t k = 0; k < i; k++)
+                                free(copies[k]);
+                        return -ENOMEM;
+                }
+                at[i] = (size_t) (f - o->fields);
+        }
+        for (size_t i = 0; i < n; i++) {
+                Field *f = &o->fields[at[i]];
+                char **slot = acked ? &f->acked : &f->desired;
+
+                free(*slot);
+                *slot = copies[i];
+                if (acked)
+                        continue;
+                if (seq > f->desired_seq)
+                        f->desired_seq = seq;
+                if (seq > 0) {
+                        f->refused = false; /* written again: tried again */
+                        f->yielded = false;
+                }
+                if (streq_ptr(f->acked, f->desired))
+                        repeats++;
+        }
+        return repeats;
+}
+
 bool object_has_acked(const Object *o) {
         for (size_t i = 0; i < o->n_fields; i++)
                 if (o->fields[i].acked)

@@ -66,6 +66,16 @@ int object_set_desired(Object *o, FieldKind kind, const char *key, const char *v
 /* Records what the API server holds (journal replay and acknowledgements). */
 int object_set_acked(Object *o, FieldKind kind, const char *key, const char *value);
 
+/* One field of a write or an acknowledgement. */
+typedef struct FieldValue {
+        FieldKind kind;
+        const char *key, *value;
+} FieldValue;
+/* Applies n fields at once, all or nothing (a write of labels and annotations is never applied
+ * in part): as object_set_desired() with seq, or with acked as object_set_acked(). Returns how
+ * many values repeat what the API server acknowledged, or -ENOMEM with the object unchanged. */
+int object_apply(Object *o, const FieldValue *v, size_t n, bool acked, uint64_t seq);
+
 /* Whether the object holds any acknowledged value. */
 bool object_has_acked(const Object *o);
 /* Forgets every acknowledgement (except of the values in flight): they are sent again. */

@@ -283,3 +283,46 @@ def test_tls_failure_says_why_name_mismatch(kube, suite_factory, tmp_path):
                                    kube.ca)
     assert "no alternative certificate subject name matches target host name" in err
     s.wait_log("no alternative certificate subject name matches")
+
+
+def test_start_reads_back_over_one_connection(kube, suite_factory, tmp_path, proxy):
+    """A start with acknowledged values in the journal reads the pod and reads back the pod,
+    the GameServer and the result ConfigMap at once: those requests share one connection
+    (they used to open one each, 4 in all), counted by the proxy the sidecar talks through."""
+    pod = Pod(kube, tmp_path)
+    through(pod, proxy, kube, tmp_path)
+    s = start_suite(suite_factory, pod)
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
+    call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "okg.test/a", "1", 0)
+    call(s, "PutRecord", "s", json.dumps({"version": "v1"}))
+    wait_for(lambda: prop(s, "Pending") == 0, what="the writes")
+    s.stop()
+    before = proxy.connections()
+    s.start(pod.env)
+    s.wait_ready()
+    # The pod's read, three read-backs and the pod watch.
+    wait_for(lambda: prop(s, "PodResourceVersion") != "" and prop(s, "RequestsSent") >= 5,
+             what="the start's requests")
+    assert proxy.connections() - before == 1
+
+
+def test_start_with_pending_writes_uses_one_connection(kube, suite_factory, tmp_path, proxy):
+    """Another member: a journal with writes to three objects still pending; the start sends
+    them and reads the pod at once, over one connection."""
+    pod = Pod(kube, tmp_path)
+    through(pod, proxy, kube, tmp_path)
+    state = tmp_path / "state"
+    state.mkdir()
+    entries = [
+        {"seq": 1, "object": "gameserver", "set": [{"kind": "opsState", "key": "", "value": "Allocated"}]},
+        {"seq": 2, "object": "pod", "set": [{"kind": "label", "key": "okg.test/a", "value": "1"}]},
+        {"seq": 3, "object": "records", "set": [{"kind": "data", "key": pod.name,
+                                                 "value": json.dumps({"version": "v1"})}]},
+    ]
+    (state / "storaged.journal").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    s = start_suite(suite_factory, pod)
+    assert s.state == state
+    wait_for(lambda: prop(s, "Pending") == 0 and prop(s, "PodResourceVersion") != "",
+             what="the pending writes")
+    assert ops_state(pod) == "Allocated"
+    assert proxy.connections() == 1

@@ -144,3 +144,55 @@ def test_missing_resource_type_other_than_the_crd(suite_factory, tmp_path, fake)
     err = prop(s, "LastError")
     assert "/api/v1/namespaces/games/pods/gs-1" in err and "CRD" not in err
     wait_for(lambda: prop(s, "Pending") == 0, what="applied once served")
+
+
+def start_on_journal(suite_factory, tmp_path, fake, make_journal):
+    """okg-storaged started on a state folder whose journal make_journal(path) wrote."""
+    state = tmp_path / "state"
+    state.mkdir()
+    make_journal(state / "storaged.journal")
+    s, _ = start(suite_factory, tmp_path, fake)
+    assert s.state == state
+    return s
+
+
+def metric(s, name):
+    text = call(s, "GetMetrics", "")["data"][0]
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_journal_damage_stays_visible_after_later_errors(suite_factory, tmp_path, fake):
+    """A damaged journal entry found at start is reported in LastError, which the next error
+    of any kind replaces (here the API server's 500 to the pending write): JournalDamage and a
+    metric keep it visible for as long as the daemon runs."""
+    def journal(path):
+        path.write_text('{"seq": 1, "object": "gameserver", "set": [{"kind": "opsState", '
+                        '"key": "", "value": "Allocated"}]}\n'
+                        '{"seq": 2, "object": "pod", "set": [{"kind": "annot\n'
+                        '{"seq": 3, "object": "pod", "set": [{"kind": "label", "key": "app", '
+                        '"value": "x"}]}\n')
+    fake.script = [(500, {}, {"kind": "Status", "message": "etcd is sad", "code": 500})] * 3
+    s = start_on_journal(suite_factory, tmp_path, fake, journal)
+    wait_for(lambda: prop(s, "LastError") == "etcd is sad", what="a later error")
+    damage = prop(s, "JournalDamage")
+    assert damage.startswith("journal damaged: 1 entry (")
+    assert "the writes they held are lost" in damage
+    assert damage.endswith(f"({s.state / 'storaged.journal'})")
+    assert metric(s, "okg_sidecar_storage_journal_damaged_entries") == 1
+    # The entries around the damaged one were replayed and are delivered.
+    wait_for(lambda: prop(s, "Pending") == 0, what="the replayed writes")
+    assert prop(s, "JournalDamage") == damage
+
+
+def test_unreadable_journal_stays_visible_after_later_errors(suite_factory, tmp_path, fake):
+    """Another member: a journal that cannot be read at all (here a folder in its place) is
+    moved aside; that too stays in JournalDamage after a later error."""
+    fake.script = [(500, {}, {"kind": "Status", "message": "etcd is sad", "code": 500})]
+    s = start_on_journal(suite_factory, tmp_path, fake, lambda path: path.mkdir())
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
+    wait_for(lambda: prop(s, "LastError") == "etcd is sad", what="a later error")
+    damage = prop(s, "JournalDamage")
+    assert "the file could not be read to its end (kept as " in damage, damage
+    assert (s.state / "storaged.journal.unreadable").is_dir()
+    assert metric(s, "okg_sidecar_storage_journal_damaged_entries") == 0
+    assert prop(s, "JournalDamage") == damage

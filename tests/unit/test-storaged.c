@@ -1,12 +1,13 @@
 /* okg-storaged's logic without a bus or a network: the write discipline per object, JSON merge
  * patch, fleet record selection, record pruning, kubeconfig parsing, response classification
- * and the journal. */
+ * the journal and its entries. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "okg-test.h"
+#include "storaged-entries.h"
 #include "storaged-journal.h"
 #include "storaged-kube.h"
 #include "storaged-prune.h"
@@ -781,6 +782,118 @@ static void test_kind_names(void) {
         ASSERT_TRUE(!field_kind_to_string((FieldKind) 99));
 }
 
+/* The places of the objects, the journal's entries, Events and refused fields' names. */
+static void test_entries(void) {
+        ObjectPlace p = { .namespace = "ns", .pod = "game-0", .records_namespace = "rns",
+                          .records_name = "sidecar-result" };
+        static const char *const paths[] = {
+                [OBJECT_POD] = "/api/v1/namespaces/ns/pods/game-0",
+                [OBJECT_GAMESERVER] = "/apis/game.kruise.io/v1alpha1/namespaces/ns/gameservers/game-0",
+                [OBJECT_RECORDS] = "/api/v1/namespaces/rns/configmaps/sidecar-result",
+                [OBJECT_POD_STATUS] = "/api/v1/namespaces/ns/pods/game-0/status",
+        };
+        for (int k = 0; k < _OBJECT_KIND_MAX; k++) {
+                _cleanup_(freep) char *path = NULL;
+                ASSERT_EQ(object_api_path(&p, (ObjectKind) k, false, &path), 0);
+                ASSERT_STREQ(path, paths[k]);
+        }
+        {
+                _cleanup_(freep) char *path = NULL;
+                ASSERT_EQ(object_api_path(&p, OBJECT_RECORDS, true, &path), 0);
+                ASSERT_STREQ(path, "/api/v1/namespaces/rns/configmaps");
+        }
+        ASSERT_STREQ(object_place_namespace(&p, OBJECT_RECORDS), "rns");
+        ASSERT_STREQ(object_place_name(&p, OBJECT_RECORDS), "sidecar-result");
+        ASSERT_STREQ(object_place_namespace(&p, OBJECT_GAMESERVER), "ns");
+        ASSERT_STREQ(object_place_name(&p, OBJECT_POD_STATUS), "game-0");
+
+        /* A write and its acknowledgement, as journaled and replayed. */
+        Object o = { .kind = OBJECT_POD };
+        json_object *l = json_object_new_array();
+        json_object_array_add(l, entry_field(FIELD_LABEL, "app", "x"));
+        json_object_array_add(l, entry_field(FIELD_ANNOTATION, "a/b", "1"));
+        json_object *set = entry_set(OBJECT_POD, 7, l);
+        ASSERT_STREQ(patch_text(set), "{\"seq\":7,\"object\":\"pod\",\"set\":[{\"kind\":\"label\","
+                     "\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annotation\",\"key\":\"a/b\","
+                     "\"value\":\"1\"}]}");
+        ASSERT_EQ(entry_apply_fields(&o, l, false, 7), 0);
+        ASSERT_EQ(object_pending(&o), 2);
+        json_object *ack = entry_ack(OBJECT_POD, "ns", "game-0", "u1", json_object_get(l));
+        ASSERT_STREQ(patch_text(ack), "{\"object\":\"pod\",\"namespace\":\"ns\",\"name\":\"game-0\","
+                     "\"uid\":\"u1\",\"ack\":[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},"
+                     "{\"kind\":\"annotation\",\"key\":\"a/b\",\"value\":\"1\"}]}");
+        ASSERT_EQ(entry_apply_fields(&o, l, true, 0), 0);
+        ASSERT_EQ(object_pending(&o), 0);
+        /* The same values written again repeat what was acknowledged. */
+        ASSERT_EQ(entry_apply_fields(&o, l, false, 8), 2);
+        json_object_put(set);
+        json_object_put(ack);
+        object_done(&o);
+
+        /* An entry is applied whole or not at all: a bad field anywhere in it (damage, a kind
+         * this version does not know) leaves the object as it was. */
+        Object half = { .kind = OBJECT_POD };
+        static const char *const bad[] = {
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annot\",\"key\":\"a\",\"value\":\"1\"}]",
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annotation\",\"key\":\"a\"}]",
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},{\"kind\":\"annotation\",\"key\":\"a\",\"value\":null}]",
+                "[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"},7]",
+                "{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                json_object *b = json_tokener_parse(bad[i]);
+                ASSERT_TRUE(b != NULL);
+                ASSERT_EQ(entry_apply_fields(&half, b, false, 9), -EBADMSG);
+                ASSERT_EQ(entry_apply_fields(&half, b, true, 0), -EBADMSG);
+                json_object_put(b);
+        }
+        ASSERT_EQ(object_pending(&half), 0);
+        ASSERT_TRUE(!object_has_acked(&half));
+        ASSERT_TRUE(!object_find(&half, FIELD_LABEL, "app") || !object_find(&half, FIELD_LABEL, "app")->desired);
+        /* A journal of an earlier version holds one write as one entry per field (its
+         * compaction split them): both replay. */
+        json_object *l1 = json_tokener_parse("[{\"kind\":\"label\",\"key\":\"app\",\"value\":\"x\"}]");
+        json_object *l2 = json_tokener_parse("[{\"kind\":\"annotation\",\"key\":\"a\",\"value\":\"1\"}]");
+        ASSERT_EQ(entry_apply_fields(&half, l1, false, 4), 0);
+        ASSERT_EQ(entry_apply_fields(&half, l2, false, 4), 0);
+        ASSERT_EQ(object_pending(&half), 2);
+        ASSERT_EQ(object_find(&half, FIELD_ANNOTATION, "a")->desired_seq, 4);
+        json_object_put(l1);
+        json_object_put(l2);
+        object_done(&half);
+
+        /* Events: the name fixed at acceptance, the body on the pod. */
+        _cleanup_(freep) char *name = event_object_name("game-0", 0x10, 0x2);
+        ASSERT_STREQ(name, "game-0.102");
+        json_object *ev = json_tokener_parse("{\"type\":\"Normal\",\"reason\":\"HotUpdated\","
+                                             "\"message\":\"v2\",\"time\":\"2026-01-01T00:00:00Z\","
+                                             "\"name\":\"game-0.102\"}");
+        json_object *body = event_object_new(ev, "ns", "game-0", "u1"), *v, *meta;
+        ASSERT_TRUE(json_object_object_get_ex(body, "metadata", &meta));
+        ASSERT_TRUE(json_object_object_get_ex(meta, "name", &v));
+        ASSERT_STREQ(json_object_get_string(v), "game-0.102");
+        ASSERT_TRUE(json_object_object_get_ex(body, "involvedObject", &v));
+        ASSERT_STREQ(patch_text(v), "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"name\":\"game-0\","
+                     "\"namespace\":\"ns\",\"uid\":\"u1\"}");
+        ASSERT_TRUE(json_object_object_get_ex(body, "firstTimestamp", &v));
+        ASSERT_STREQ(json_object_get_string(v), "2026-01-01T00:00:00Z");
+        ASSERT_TRUE(!json_object_object_get_ex(body, "name", NULL));
+        ASSERT_TRUE(!json_object_object_get_ex(body, "time", NULL));
+        json_object_put(body);
+        /* An event journaled without a name gets one generated. */
+        json_object_object_del(ev, "name");
+        body = event_object_new(ev, "ns", "game-0", NULL);
+        ASSERT_TRUE(json_object_object_get_ex(body, "metadata", &meta));
+        ASSERT_TRUE(json_object_object_get_ex(meta, "generateName", &v));
+        ASSERT_STREQ(json_object_get_string(v), "game-0.");
+        json_object_put(body);
+        json_object_put(ev);
+
+        Field f = { .kind = FIELD_ANNOTATION, .key = (char *) "a/b" };
+        _cleanup_(freep) char *what = field_describe(&f);
+        ASSERT_STREQ(what, "annotation \"a/b\"");
+}
+
 int main(void) {
         test_kind_names();
         test_write_discipline();
@@ -795,6 +908,7 @@ int main(void) {
         test_journal();
         test_pod_conditions();
         test_reassert_bound();
+        test_entries();
         printf("storaged logic: all checks passed\n");
         return 0;
 }
