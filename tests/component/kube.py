@@ -6,6 +6,7 @@ service-account tokens, kubeconfigs and the audit log. Standard library only.
 Use it from a test module with `from kube import kube` (the fixture) plus whatever helpers.
 If the API server cannot be built or started, every test using the fixture fails with the
 reason; nothing is skipped."""
+import fcntl
 import json
 import os
 import shlex
@@ -617,7 +618,12 @@ def start_apiserver():
 
 def build_apiserver():
     """Path of the cached kube-apiserver, building it on first use (minutes, cold)."""
-    r = subprocess.run([BUILD_SCRIPT], capture_output=True, text=True, timeout=3600)
+    # Under pytest-xdist every worker asks at once: one builds, the others wait and then find the
+    # binary cached (two builds at once would share build-apiserver.sh's work directory).
+    lock_path = os.path.join(tempfile.gettempdir(), "okg-build-apiserver.lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run([BUILD_SCRIPT], capture_output=True, text=True, timeout=3600)
     if r.returncode != 0 or not r.stdout.strip():
         raise RuntimeError(f"tests/kube/build-apiserver.sh failed ({r.returncode}):\n"
                            f"{r.stderr.strip()[-4000:]}")
