@@ -13,6 +13,8 @@ packages=(
         dbus-daemon systemd
         # tests: the game process, HTTP client, test runner, process tools
         nginx-light curl ca-certificates openssl python3 python3-pytest procps iproute2
+        # tests: the component tests in parallel (scripts/test.sh: pytest -n)
+        python3-pytest-xdist
         # tests: hardening-check for the built binaries
         devscripts
         # the image (scripts/image.sh, tests/image): build, a stand-in base, run

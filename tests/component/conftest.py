@@ -68,10 +68,52 @@ def spawn(argv, **kw):
     return subprocess.Popen(argv, **kw)
 
 
-def free_port():
+# Under pytest-xdist each worker hands out ports from a range of its own, below the kernel's
+# ephemeral range (where bind(0) and outgoing connections take theirs): a port one test chose
+# but has not bound yet (or keeps unbound on purpose, to be refused) is never another worker's.
+# Without xdist, the kernel chooses (bind to port 0).
+WORKER_PORTS = (20000, 32000)
+_next_port = None
+
+
+def _worker_port_range():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return None
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    # A replaced (crashed) worker gets a higher number: it takes over a range no one uses now.
+    n = int(worker[2:]) % count
+    size = (WORKER_PORTS[1] - WORKER_PORTS[0]) // count
+    return WORKER_PORTS[0] + n * size, WORKER_PORTS[0] + (n + 1) * size
+
+
+def _bindable(port):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing is bound to (nor lingering on, in TIME_WAIT)."""
+    global _next_port
+    span = _worker_port_range()
+    if span is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    lo, hi = span
+    if _next_port is None:
+        # Another run on the machine may use the same worker numbers: start somewhere else.
+        _next_port = lo + (os.getpid() * 7919) % (hi - lo)
+    for _ in range(hi - lo):
+        port = _next_port
+        _next_port = lo + (_next_port + 1 - lo) % (hi - lo)
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {lo}-{hi - 1}")
 
 
 def wait_for(cond, timeout=SAFETY_TIMEOUT, interval=0.05, what="condition"):
@@ -358,6 +400,48 @@ class SignalMonitor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---- running in parallel (pytest-xdist, --dist loadgroup) ----
+
+# Test modules whose tests share something outside their tmp_path and so must run one after
+# another, on one worker: module -> why.
+SERIAL_MODULES = {
+    # run-local.sh keeps its demo in the build directory and holds a lock on it for the run.
+    "test_run_local.py": "run-local.sh's demo in the build directory",
+}
+
+
+def _xdist_group(item):
+    """The group an item must share a worker with, or None."""
+    module = os.path.basename(str(item.fspath))
+    if module in SERIAL_MODULES:
+        return module
+    # A module-scoped fixture (an API server of the module's own, a netns world, an install
+    # tree) is made once per worker that runs one of its tests: keep its users together.
+    defs = getattr(item, "_fixtureinfo", None)
+    for fixturedefs in (defs.name2fixturedefs.values() if defs else ()):
+        if any(d.scope in ("module", "package", "class") for d in fixturedefs):
+            return module + "::module-fixtures"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, marks the items that must share a worker (see _xdist_group) with
+    xdist_group, and puts the groups first, the largest first, so that none of them starts late
+    and keeps the run waiting at the end. Without xdist nothing changes."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    groups = {}
+    for item in items:
+        g = _xdist_group(item)
+        if g:
+            item.add_marker(pytest.mark.xdist_group(g))
+            groups.setdefault(g, []).append(item)
+    grouped = [i for g in sorted(groups, key=lambda g: -len(groups[g])) for i in groups[g]]
+    rest = [i for i in items if not _xdist_group(i)]
+    items[:] = grouped + rest
 
 
 @pytest.fixture

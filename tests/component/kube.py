@@ -6,6 +6,8 @@ service-account tokens, kubeconfigs and the audit log. Standard library only.
 Use it from a test module with `from kube import kube` (the fixture) plus whatever helpers.
 If the API server cannot be built or started, every test using the fixture fails with the
 reason; nothing is skipped."""
+import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -530,7 +532,8 @@ class KubeEnv:
         self.env = env
 
     def start(self):
-        self._script("start")
+        with _startup_lock():
+            self._script("start")
         self.admin = KubeClient(self.server, self.ca, token=self.admin_token)
         self.audit = AuditLog(self.env["KUBE_AUDIT_LOG"])
         return self
@@ -560,7 +563,8 @@ class KubeEnv:
 
     def start_apiserver(self):
         """Back on the same address, certificates and data; returns when /readyz is ok."""
-        self._script("start-apiserver")
+        with _startup_lock():
+            self._script("start-apiserver")
 
     def client(self, token=None, token_file=None):
         return KubeClient(self.server, self.ca, token=token, token_file=token_file)
@@ -601,7 +605,21 @@ class KubeEnv:
                                 namespace=namespace)
 
 
+@contextlib.contextmanager
+def _startup_lock():
+    """Held while an API server starts. Its start is CPU-heavy and its post-start hooks give up
+    after a fixed time: on a loaded machine, several starting at once (pytest-xdist workers,
+    other test runs) can make each other fail. One at a time, each gets through."""
+    with open(os.path.join(tempfile.gettempdir(), "okg-kube-start.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 _active = None
+# Test modules import the `kube` fixture (`from kube import kube`), which gives every module a
+# fixture definition of its own; they all share this process's one KubeEnv (one per xdist
+# worker), started on first use and stopped when the last of them is finalized.
+_shared = {"env": None, "error": None, "users": 0}
 
 
 def stop_apiserver():
@@ -617,11 +635,35 @@ def start_apiserver():
 
 def build_apiserver():
     """Path of the cached kube-apiserver, building it on first use (minutes, cold)."""
-    r = subprocess.run([BUILD_SCRIPT], capture_output=True, text=True, timeout=3600)
+    # Under pytest-xdist every worker asks at once: one builds, the others wait and then find the
+    # binary cached (two builds at once would share build-apiserver.sh's work directory).
+    lock_path = os.path.join(tempfile.gettempdir(), "okg-build-apiserver.lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run([BUILD_SCRIPT], capture_output=True, text=True, timeout=3600)
     if r.returncode != 0 or not r.stdout.strip():
         raise RuntimeError(f"tests/kube/build-apiserver.sh failed ({r.returncode}):\n"
                            f"{r.stderr.strip()[-4000:]}")
     return r.stdout.strip().splitlines()[-1]
+
+
+def _start_shared(tmp_path_factory):
+    """(KubeEnv, None) or (None, why it could not be provided)."""
+    try:
+        os.environ["KUBE_APISERVER"] = build_apiserver()
+    except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+        return None, f"no kube-apiserver for the tests: {e}"
+    env = KubeEnv(tmp_path_factory.mktemp("kube"))
+    try:
+        env.start()
+        env.admin.apply(GAMESERVER_CRD)
+    except Exception as e:
+        try:
+            env.stop()
+        except Exception:
+            pass
+        return None, f"kube-apiserver with the GameServer CRD could not be provided: {e}"
+    return env, None
 
 
 @pytest.fixture(scope="session")
@@ -629,28 +671,16 @@ def kube(tmp_path_factory):
     """The session's KubeEnv: a real kube-apiserver + etcd on loopback with the GameServer
     CRD installed. Fails (never skips) the tests that use it when it cannot be provided."""
     global _active
-    error = None
+    if _shared["env"] is None and _shared["error"] is None:
+        _shared["env"], _shared["error"] = _start_shared(tmp_path_factory)
+    if _shared["error"]:
+        pytest.fail(_shared["error"], pytrace=False)
+    _shared["users"] += 1
+    _active = _shared["env"]
     try:
-        os.environ["KUBE_APISERVER"] = build_apiserver()
-    except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
-        error = f"no kube-apiserver for the tests: {e}"
-    if error:
-        pytest.fail(error, pytrace=False)
-    env = KubeEnv(tmp_path_factory.mktemp("kube"))
-    try:
-        env.start()
-        env.admin.apply(GAMESERVER_CRD)
-    except Exception as e:
-        error = f"kube-apiserver with the GameServer CRD could not be provided: {e}"
-        try:
-            env.stop()
-        except Exception:
-            pass
-    if error:
-        pytest.fail(error, pytrace=False)
-    _active = env
-    try:
-        yield env
+        yield _active
     finally:
-        _active = None
-        env.stop()
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            env, _shared["env"], _active = _shared["env"], None, None
+            env.stop()

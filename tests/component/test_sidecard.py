@@ -302,7 +302,8 @@ def test_health_port_in_use_is_a_clear_error(tmp_path):
 def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
     # resetAfterSeconds is well above the time a replacement takes to become ready and be killed
     # again, even on a loaded machine, so only the deliberate wait below resets the back-off.
-    reset = max(5, round(scaled(5)))
+    # (5 s was not: with parallel test workers beside other jobs, a cycle took longer.)
+    reset = max(20, round(scaled(20)))
     extra = f"restartBackoff:\n  initialMilliseconds: 50\n  maxSeconds: 1\n  resetAfterSeconds: {reset}\n"
     s = suite_factory(make_config(free_port(), extra=extra)).start()
     s.wait_ready()

@@ -183,7 +183,8 @@ def test_kube_conditions_reach_the_pod_and_others_survive(kube, suite_factory, t
 
 def replace_status(kube, pod, keep=("Ready",)):
     """What some virtual-kubelet providers do: PUT the whole status, with only the conditions
-    they know about (here kubelet's Ready)."""
+    they know about (here kubelet's Ready). Returns the pod as the PUT wrote it (a later read
+    may already show okg-storaged's re-assertion)."""
     c = kube.admin
     for _ in range(20):
         p = c.check(c.get(c.pod_path(pod.ns, pod.name)), what="read the pod")
@@ -195,6 +196,7 @@ def replace_status(kube, pod, keep=("Ready",)):
         if status != 409:   # okg-storaged wrote in between: read again, as a provider would
             break
     c.check((status, body), what="replace the status")
+    return body
 
 
 def test_kube_wiped_condition_is_reasserted(kube, suite_factory, tmp_path):
@@ -202,8 +204,7 @@ def test_kube_wiped_condition_is_reasserted(kube, suite_factory, tmp_path):
     s = start_suite(suite_factory, pod)
     set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "False", "7"))
     wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
-    replace_status(kube, pod)
-    assert SQ not in conditions(pod.get("pod"))
+    assert SQ not in conditions(replace_status(kube, pod))
     wait_for(lambda: SQ in conditions(pod.get("pod")), what="the condition re-asserted")
     c = conditions(pod.get("pod"))
     assert c[SQ]["message"] == "idle" and c["game.kruise.io/players"]["message"] == "7"
