@@ -27,7 +27,7 @@ typedef struct PluginKind {
 #define PLUGIN_KIND_GLUE(kind, Context, parse_fn, new_fn, start_fn, free_fn)                    \
         OKG_SECTION_PARSER(kind##_parse, parse_fn)                                                \
         static int kind##_new(sd_event *e, void *config, void **ret) {                            \
-                Context *m = NULL;                                                                \
+                Context *m = NULL; /* NOLINT(bugprone-macro-parentheses): a type */      \
                 int r = new_fn(e, config, &m);                                                    \
                 if (r >= 0)                                                                       \
                         *ret = m;                                                                 \
