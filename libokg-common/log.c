@@ -10,6 +10,7 @@
 static int max_level = LOG_INFO;
 static LogTarget target = LOG_TARGET_CONSOLE;
 static char ident[64] = "okg";
+static bool cli;
 
 static const char *const log_level_table[] = {
         [LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -62,6 +63,15 @@ void log_setup(const char *id) {
         e = getenv("SYSTEMD_LOG_TARGET");
         if (e && log_target_from_string(e) >= 0)
                 target = log_target_from_string(e);
+}
+
+void log_setup_cli(const char *id) {
+        const char *e = getenv("SYSTEMD_LOG_LEVEL");
+
+        if (!cli && !(e && log_level_from_string(e) >= 0))
+                max_level = LOG_NOTICE;
+        cli = true;
+        log_setup(id);
 }
 
 int log_get_max_level(void) { return max_level; }
@@ -213,7 +223,11 @@ int log_internal(int level, int error, const char *file, int line, const char *f
          * the terminal. */
         okg_escape_controls(buf, text, sizeof text);
 
-        if (target == LOG_TARGET_KMSG)
+        if (cli && max_level >= LOG_DEBUG)
+                fprintf(stderr, "%s: %s (%s:%i %s)\n", ident, text, file, line, func);
+        else if (cli)
+                fprintf(stderr, "%s: %s\n", ident, text);
+        else if (target == LOG_TARGET_KMSG)
                 fprintf(stderr, "<%i>%s[%i]: %s\n", level, ident, (int) getpid(), text);
         else if (max_level >= LOG_DEBUG)
                 fprintf(stderr, "%s[%i]: %s (%s:%i %s)\n", ident, (int) getpid(), text, file,

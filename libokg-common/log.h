@@ -20,6 +20,10 @@ typedef enum LogTarget {
 } LogTarget;
 
 void log_setup(const char *ident);          /* reads SYSTEMD_LOG_LEVEL / SYSTEMD_LOG_TARGET */
+/* For a command-line tool (okgctl): messages read "ident: message" on stderr, without a PID or
+ * a "<N>" prefix, whatever SYSTEMD_LOG_TARGET says (except null); notices and worse unless
+ * SYSTEMD_LOG_LEVEL says otherwise. May be called again to change the ident. */
+void log_setup_cli(const char *ident);
 int log_get_max_level(void);
 void log_set_max_level(int level);
 LogTarget log_get_target(void);

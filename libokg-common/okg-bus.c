@@ -1,5 +1,7 @@
 /* The private-bus connection with reconnect; see okg-bus.h. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -242,4 +244,24 @@ int okg_bus_emit_all_changed(OkgBus *b, const char *path, const char *iface) {
         if (!b || !b->bus || !sd_bus_is_open(b->bus))
                 return 0;
         return sd_bus_emit_properties_changed_strv(b->bus, path, iface, NULL);
+}
+
+int okg_bus_property_get_string(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
+}
+
+int okg_bus_property_get_bool(sd_bus *bus, const char *path, const char *interface,
+                              const char *property, sd_bus_message *reply, void *userdata,
+                              sd_bus_error *error) {
+        /* sd-bus's own "b" reads an int: a C bool is one byte. */
+        return sd_bus_message_append(reply, "b", (int) *(bool *) userdata);
+}
+
+int okg_bus_property_get_size(sd_bus *bus, const char *path, const char *interface,
+                              const char *property, sd_bus_message *reply, void *userdata,
+                              sd_bus_error *error) {
+        size_t v = *(size_t *) userdata;
+        return sd_bus_message_append(reply, "u", v > UINT32_MAX ? UINT32_MAX : (uint32_t) v);
 }

@@ -30,6 +30,24 @@ unsigned okg_bus_reconnects(const OkgBus *b);
  * disconnected). */
 int okg_bus_emit_all_changed(OkgBus *b, const char *path, const char *iface);
 
+/* Property getters for a field of the object at the property's offset, as in
+ *   SD_BUS_PROPERTY("LastError", "s", okg_bus_property_get_string, offsetof(T, last_error), 0)
+ * (sd-bus passes the object's userdata plus the offset). sd-bus reads fixed-size D-Bus types at
+ * an offset by itself (getter NULL: uint64_t as "t", uint32_t as "u"); these cover the C types
+ * it does not. */
+/* char *, "s": NULL reads as "". */
+int okg_bus_property_get_string(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error);
+/* bool, "b". */
+int okg_bus_property_get_bool(sd_bus *bus, const char *path, const char *interface,
+                              const char *property, sd_bus_message *reply, void *userdata,
+                              sd_bus_error *error);
+/* size_t, "u" (a count; UINT32_MAX when larger). */
+int okg_bus_property_get_size(sd_bus *bus, const char *path, const char *interface,
+                              const char *property, sd_bus_message *reply, void *userdata,
+                              sd_bus_error *error);
+
 /* The org.freedesktop.LogControl1 vtable at /org/freedesktop/LogControl1 (added by okg_bus on
  * every connection; exported for tests). */
 extern const sd_bus_vtable okg_log_control_vtable[];

@@ -122,24 +122,6 @@ static const char *scalar(const OkgNode *m, const char *key) {
         return n && n->type == OKG_NODE_SCALAR && !okg_node_is_null(n) ? n->scalar : NULL;
 }
 
-/* The `inner` mapping of the entry named `name` in the sequence `list` (clusters, users,
- * contexts). */
-static const OkgNode *named(const OkgNode *root, const char *list, const char *name,
-                            const char *inner) {
-        const OkgNode *seq = okg_node_get(root, list);
-
-        if (!seq || seq->type != OKG_NODE_SEQUENCE || !name)
-                return NULL;
-        for (size_t i = 0; i < seq->n; i++) {
-                const char *n = scalar(seq->values[i], "name");
-                if (n && streq(n, name)) {
-                        const OkgNode *m = okg_node_get(seq->values[i], inner);
-                        return m && m->type == OKG_NODE_MAPPING ? m : NULL;
-                }
-        }
-        return NULL;
-}
-
 static char *resolve(const char *dir, const char *path) {
         char *p = NULL;
         if (path[0] == '/' || !dir)
@@ -147,45 +129,69 @@ static char *resolve(const char *dir, const char *path) {
         return asprintf(&p, "%s/%s", dir, path) < 0 ? NULL : p;
 }
 
-int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig **ret,
-                     char **ret_error) {
-        return kubeconfig_parse_context(text, len, dir, NULL, ret, ret_error);
+/* One file of a kubeconfig list, parsed. */
+typedef struct KubeconfigRoot {
+        OkgNode *root;          /* NULL for an empty file */
+        const char *path, *dir;
+} KubeconfigRoot;
+
+static void kubeconfig_roots_free(KubeconfigRoot *v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                okg_node_free(v[i].root);
+        free(v);
 }
 
-int kubeconfig_parse_context(const char *text, size_t len, const char *dir, const char *context,
-                             KubeConfig **ret, char **ret_error) {
-        _cleanup_(okg_node_freep) OkgNode *root = NULL;
-        _cleanup_(kube_config_freep) KubeConfig *c = NULL;
-        const OkgNode *ctx, *cluster, *user;
-        const char *current, *v;
-        OkgErrors errors = {};
-        int r;
+/* "" for a lone text without a path, else " in PATH" or " in PATH, PATH, ...": where a name
+ * was looked for, for messages. */
+static char *where(const KubeconfigRoot *v, size_t n) {
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f;
 
-        r = okg_yaml_parse_string(text, len, "kubeconfig", &root, &errors);
-        if (r < 0) {
-                _cleanup_(freep) char *line =
-                        errors.n > 0 ? okg_error_format(&errors.items[0]) : NULL;
-                r = fail(ret_error, "%s", line ?: "invalid YAML");
-                okg_errors_done(&errors);
-                return r;
+        if (n == 0 || (n == 1 && !v[0].path))
+                return strdup("");
+        f = open_memstream(&s, &len);
+        if (!f)
+                return NULL;
+        fputs(" in ", f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%s%s", i > 0 ? ", " : "", strempty(v[i].path));
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
         }
-        okg_errors_done(&errors);
-        if (root->type != OKG_NODE_MAPPING)
-                return fail(ret_error, "a kubeconfig is a mapping");
+        return s;
+}
 
-        current = context ?: scalar(root, "current-context");
-        if (!current)
-                return fail(ret_error, "no current-context");
-        ctx = named(root, "contexts", current, "context");
-        if (!ctx)
-                return fail(ret_error, "%s \"%s\" is not among the contexts",
-                            context ? "context" : "current-context", current);
-        cluster = named(root, "clusters", scalar(ctx, "cluster"), "cluster");
-        if (!cluster)
-                return fail(ret_error, "the cluster of context \"%s\" is not defined", current);
-        user = named(root, "users", scalar(ctx, "user"), "user");
-        if (!user)
-                return fail(ret_error, "the user of context \"%s\" is not defined", current);
+/* kubectl's merge: the first file that has an entry of that name in `list` gives it (its
+ * `inner` mapping, or NULL when that entry has none), with the file it came from. */
+static const OkgNode *merged_named(const KubeconfigRoot *v, size_t n, const char *list,
+                                   const char *name, const char *inner, size_t *ret_file) {
+        for (size_t i = 0; name && i < n; i++) {
+                const OkgNode *seq = v[i].root ? okg_node_get(v[i].root, list) : NULL;
+
+                if (!seq || seq->type != OKG_NODE_SEQUENCE)
+                        continue;
+                for (size_t j = 0; j < seq->n; j++) {
+                        const char *e = scalar(seq->values[j], "name");
+                        if (e && streq(e, name)) {
+                                const OkgNode *m = okg_node_get(seq->values[j], inner);
+                                *ret_file = i;
+                                return m && m->type == OKG_NODE_MAPPING ? m : NULL;
+                        }
+                }
+        }
+        return NULL;
+}
+
+/* A context's cluster and user turned into a KubeConfig; relative paths resolve against the
+ * directory of the file that gave each entry. */
+static int kube_config_build(const OkgNode *ctx, const OkgNode *cluster, const char *cluster_dir,
+                             const OkgNode *user, const char *user_dir, KubeConfig **ret,
+                             char **ret_error) {
+        _cleanup_(kube_config_freep) KubeConfig *c = NULL;
+        const char *v;
+        int r;
 
         c = calloc(1, sizeof *c);
         if (!c)
@@ -210,7 +216,7 @@ int kubeconfig_parse_context(const char *text, size_t len, const char *dir, cons
                 if (r < 0)
                         return fail(ret_error, "certificate-authority-data is not valid base64");
         } else if ((v = scalar(cluster, "certificate-authority"))) {
-                c->ca_file = resolve(dir, v);
+                c->ca_file = resolve(cluster_dir, v);
                 if (!c->ca_file)
                         return -ENOMEM;
         }
@@ -226,7 +232,7 @@ int kubeconfig_parse_context(const char *text, size_t len, const char *dir, cons
                 if (!c->token)
                         return -ENOMEM;
         } else if ((v = scalar(user, "tokenFile"))) {
-                c->token_file = resolve(dir, v);
+                c->token_file = resolve(user_dir, v);
                 if (!c->token_file)
                         return -ENOMEM;
         } else
@@ -240,38 +246,197 @@ int kubeconfig_parse_context(const char *text, size_t len, const char *dir, cons
         return 0;
 }
 
+/* The merged view of parsed files: the context (named, or the first current-context), its
+ * cluster and its user, each from the first file that names it. */
+static int kubeconfig_resolve(const KubeconfigRoot *v, size_t n, const char *context,
+                              KubeConfig **ret, char **ret_error) {
+        _cleanup_(freep) char *in = where(v, n);
+        const OkgNode *ctx, *cluster, *user;
+        const char *current = context;
+        size_t ctx_file = 0, cluster_file = 0, user_file = 0;
+
+        if (!in)
+                return -ENOMEM;
+        for (size_t i = 0; !current && i < n; i++)
+                if (v[i].root && !isempty(scalar(v[i].root, "current-context")))
+                        current = scalar(v[i].root, "current-context");
+        if (!current)
+                return fail(ret_error, "no current-context%s", in);
+        ctx = merged_named(v, n, "contexts", current, "context", &ctx_file);
+        if (!ctx)
+                return fail(ret_error, "%s \"%s\" is not among the contexts%s",
+                            context ? "context" : "current-context", current, in);
+        cluster = merged_named(v, n, "clusters", scalar(ctx, "cluster"), "cluster", &cluster_file);
+        if (!cluster)
+                return fail(ret_error, "the cluster of context \"%s\" is not defined%s", current, in);
+        user = merged_named(v, n, "users", scalar(ctx, "user"), "user", &user_file);
+        if (!user)
+                return fail(ret_error, "the user of context \"%s\" is not defined%s", current, in);
+        return kube_config_build(ctx, cluster, v[cluster_file].dir, user, v[user_file].dir, ret,
+                                 ret_error);
+}
+
+/* Parses one file of the list into *ret (NULL root for an empty file); errors name the file
+ * when it has a path. */
+static int kubeconfig_root_parse(const KubeconfigFile *file, KubeconfigRoot *ret,
+                                 char **ret_error) {
+        _cleanup_(okg_node_freep) OkgNode *root = NULL;
+        OkgErrors errors = {};
+        const char *prefix = file->path ?: "", *sep = file->path ? ": " : "";
+        int r;
+
+        *ret = (KubeconfigRoot) { .path = file->path, .dir = file->dir };
+        r = okg_yaml_parse_string(file->text, file->len, file->path ?: "kubeconfig", &root, &errors);
+        if (r < 0) {
+                _cleanup_(freep) char *line =
+                        errors.n > 0 ? okg_error_format(&errors.items[0]) : NULL;
+                /* The YAML error already starts with the file's name. */
+                if (line)
+                        r = fail(ret_error, "%s", line);
+                else
+                        r = fail(ret_error, "%s%sinvalid YAML", prefix, sep);
+                okg_errors_done(&errors);
+                return r;
+        }
+        okg_errors_done(&errors);
+        if (!root || (root->type == OKG_NODE_SCALAR && okg_node_is_null(root)))
+                return 0; /* an empty file sets nothing, as for kubectl */
+        if (root->type != OKG_NODE_MAPPING)
+                return fail(ret_error, "%s%sa kubeconfig is a mapping", prefix, sep);
+        ret->root = TAKE_PTR(root);
+        return 0;
+}
+
+int kubeconfig_parse_merged(const KubeconfigFile *files, size_t n, const char *context,
+                            KubeConfig **ret, char **ret_error) {
+        KubeconfigRoot *v = calloc(n ?: 1, sizeof *v);
+        int r = 0;
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = kubeconfig_root_parse(&files[i], &v[i], ret_error);
+        if (r >= 0)
+                r = kubeconfig_resolve(v, n, context, ret, ret_error);
+        kubeconfig_roots_free(v, n);
+        return r;
+}
+
+int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig **ret,
+                     char **ret_error) {
+        return kubeconfig_parse_context(text, len, dir, NULL, ret, ret_error);
+}
+
+int kubeconfig_parse_context(const char *text, size_t len, const char *dir, const char *context,
+                             KubeConfig **ret, char **ret_error) {
+        const KubeconfigFile f = { .path = NULL, .dir = dir, .text = text, .len = len };
+        return kubeconfig_parse_merged(&f, 1, context, ret, ret_error);
+}
+
+/* The directory of path ("." when it has none). */
+static char *dir_of(const char *path) {
+        char *dir = strdup(path), *slash;
+
+        if (!dir)
+                return NULL;
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = 0;
+        else if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+        return dir;
+}
+
+int kube_config_from_files(const char *list, const char *context, KubeConfig **ret,
+                           char **ret_error) {
+        _cleanup_(freep) KubeconfigFile *files = NULL;
+        _cleanup_(freep) char *copy = NULL, *source = NULL;
+        size_t n = 0, source_len = 0;
+        KubeConfig *c = NULL;
+        FILE *src;
+        char *save = NULL;
+        int r = 0;
+
+        copy = strdup(strempty(list));
+        files = calloc(strlen(strempty(list)) / 2 + 1, sizeof *files);
+        if (!copy || !files)
+                return -ENOMEM;
+        src = open_memstream(&source, &source_len);
+        if (!src)
+                return -ENOMEM;
+        for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+                KubeconfigFile *f = &files[n];
+                char *text = NULL;
+                bool seen = false;
+
+                /* kubectl reads a file named twice once. */
+                for (size_t i = 0; i < n; i++)
+                        seen = seen || streq(files[i].path, p);
+                if (seen)
+                        continue;
+                r = okg_read_file(p, FILE_MAX, &text, &f->len);
+                if (r == -ENOENT) {
+                        r = 0;
+                        continue; /* kubectl skips files of the list that do not exist */
+                }
+                if (r < 0) {
+                        (void) fail(ret_error, "cannot read %s: %s", p, strerror(-r));
+                        break;
+                }
+                f->path = p;
+                f->text = text;
+                f->dir = dir_of(p);
+                n++;
+                if (!f->dir) {
+                        r = -ENOMEM;
+                        break;
+                }
+                fprintf(src, "%s%s", n > 1 ? ":" : "", p);
+        }
+        if (fclose(src) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r >= 0 && n == 0)
+                r = (fail(ret_error, "none of the files exists (%s)", strempty(list)), -ENOENT);
+        if (r >= 0)
+                r = kubeconfig_parse_merged(files, n, context, &c, ret_error);
+        for (size_t i = 0; i < n; i++) {
+                free((char *) files[i].text);
+                free((char *) files[i].dir);
+        }
+        if (r < 0)
+                return r;
+        assert(c); /* for the analyzer: kubeconfig_parse_merged() sets it on success */
+        c->source = TAKE_PTR(source);
+        *ret = c;
+        return 0;
+}
+
 int kube_config_from_kubeconfig(KubeConfig **ret, char **ret_error) {
-        _cleanup_(freep) char *path = NULL;
         const char *e = getenv("KUBECONFIG");
 
         if (isempty(e))
                 return -ENOENT;
-        path = strndup(e, strcspn(e, ":"));
-        if (!path)
-                return -ENOMEM;
-        return kube_config_from_file(path, NULL, ret, ret_error);
+        return kube_config_from_files(e, NULL, ret, ret_error);
 }
 
 int kube_config_from_file(const char *path, const char *context, KubeConfig **ret,
                           char **ret_error) {
         _cleanup_(freep) char *text = NULL, *dir = NULL;
         KubeConfig *c = NULL;
-        char *slash;
-        size_t len;
+        KubeconfigFile f = { .path = path };
         int r;
 
-        r = okg_read_file(path, FILE_MAX, &text, &len);
+        r = okg_read_file(path, FILE_MAX, &text, &f.len);
         if (r < 0)
                 return fail(ret_error, "cannot read %s: %s", path, strerror(-r)), r;
-        dir = strdup(path);
+        dir = dir_of(path);
         if (!dir)
                 return -ENOMEM;
-        slash = strrchr(dir, '/');
-        if (slash)
-                *slash = 0;
-        else
-                strcpy(dir, ".");
-        r = kubeconfig_parse_context(text, len, dir, context, &c, ret_error);
+        f.text = text;
+        f.dir = dir;
+        r = kubeconfig_parse_merged(&f, 1, context, &c, ret_error);
         if (r < 0)
                 return r;
         assert(c); /* for the analyzer: fail() always returns -EINVAL */

@@ -34,10 +34,28 @@ int kubeconfig_parse(const char *text, size_t len, const char *dir, KubeConfig *
 /* The same with the context named `context` instead of current-context (NULL: current). */
 int kubeconfig_parse_context(const char *text, size_t len, const char *dir, const char *context,
                              KubeConfig **ret, char **ret_error);
+/* One file of a kubeconfig list, for kubeconfig_parse_merged(). */
+typedef struct KubeconfigFile {
+        const char *path;       /* for messages; NULL for a lone text */
+        const char *dir;        /* its relative paths resolve against this */
+        const char *text;
+        size_t len;
+} KubeconfigFile;
+/* kubectl's merge of a KUBECONFIG list (pure): current-context from the first file that sets
+ * one (unless context is given), each context, cluster and user from the first file that has
+ * one of that name. A file that is not YAML or not a mapping is an error naming it, whatever
+ * the others hold; an empty file sets nothing. */
+int kubeconfig_parse_merged(const KubeconfigFile *files, size_t n, const char *context,
+                            KubeConfig **ret, char **ret_error);
 /* A kubeconfig file read and parsed (context as above). */
 int kube_config_from_file(const char *path, const char *context, KubeConfig **ret,
                           char **ret_error);
-/* $KUBECONFIG (the first file of a ':'-separated list) read and parsed. -ENOENT when unset. */
+/* A ':'-separated list of kubeconfig files (as $KUBECONFIG) read and merged as kubectl does:
+ * files that do not exist are skipped (-ENOENT when none does), one that cannot be read or
+ * parsed is an error naming it. source is the list of files read. */
+int kube_config_from_files(const char *list, const char *context, KubeConfig **ret,
+                           char **ret_error);
+/* $KUBECONFIG read and merged (kube_config_from_files()). -ENOENT when unset. */
 int kube_config_from_kubeconfig(KubeConfig **ret, char **ret_error);
 /* KUBERNETES_SERVICE_HOST/PORT and the service-account files under sa_dir
  * (/var/run/secrets/kubernetes.io/serviceaccount in a pod). -ENOENT when not in a cluster. */

@@ -14,13 +14,6 @@
 #include "probed-manager.h"
 #include "probed-metrics.h"
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface,
-                               const char *property, sd_bus_message *reply, void *userdata,
-                               sd_bus_error *error) {
-        /* userdata points at a char* field, which may be NULL. */
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static int property_get_const_string(sd_bus *bus, const char *path, const char *interface,
                                      const char *property, sd_bus_message *reply,
                                      void *userdata, sd_bus_error *error) {
@@ -73,32 +66,11 @@ static int property_get_timeout(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "t", (uint64_t) e->config->timeout_sec * USEC_PER_SEC);
 }
 
-static int property_get_state(sd_bus *bus, const char *path, const char *interface,
-                              const char *property, sd_bus_message *reply, void *userdata,
-                              sd_bus_error *error) {
-        Endpoint *e = userdata;
-        return sd_bus_message_append(reply, "s", strempty(e->tracker.state));
-}
-
 static int property_get_result(sd_bus *bus, const char *path, const char *interface,
                                const char *property, sd_bus_message *reply, void *userdata,
                                sd_bus_error *error) {
         Endpoint *e = userdata;
         return sd_bus_message_append(reply, "s", probe_outcome_to_string(e->last_outcome));
-}
-
-static int property_get_failing(sd_bus *bus, const char *path, const char *interface,
-                                const char *property, sd_bus_message *reply, void *userdata,
-                                sd_bus_error *error) {
-        Endpoint *e = userdata;
-        return sd_bus_message_append(reply, "b", (int) e->tracker.failing);
-}
-
-static int property_get_probing(sd_bus *bus, const char *path, const char *interface,
-                                const char *property, sd_bus_message *reply, void *userdata,
-                                sd_bus_error *error) {
-        Endpoint *e = userdata;
-        return sd_bus_message_append(reply, "b", (int) e->probing);
 }
 
 static int method_endpoint_probe_now(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -131,17 +103,18 @@ static const sd_bus_vtable endpoint_vtable[] = {
         SD_BUS_PROPERTY("FailureThreshold", "u", property_get_endpoint_u, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
 
-        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastState", "s", property_get_string, offsetof(Endpoint, last_state),
+        SD_BUS_PROPERTY("State", "s", okg_bus_property_get_string, offsetof(Endpoint, tracker.state),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastState", "s", okg_bus_property_get_string, offsetof(Endpoint, last_state),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "s", property_get_result, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastError", "s", property_get_string, offsetof(Endpoint, last_error),
+        SD_BUS_PROPERTY("LastError", "s", okg_bus_property_get_string, offsetof(Endpoint, last_error),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastStatusCode", "u", property_get_endpoint_u, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Failing", "b", property_get_failing, 0,
-                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Failing", "b", okg_bus_property_get_bool,
+                        offsetof(Endpoint, tracker.failing), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StateChanges", "t", NULL, offsetof(Endpoint, n_state_changes),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
@@ -152,7 +125,7 @@ static const sd_bus_vtable endpoint_vtable[] = {
         SD_BUS_PROPERTY("ConsecutiveFailures", "u", property_get_endpoint_u, 0, 0),
         SD_BUS_PROPERTY("Probes", "t", NULL, offsetof(Endpoint, n_probes), 0),
         SD_BUS_PROPERTY("Failures", "t", NULL, offsetof(Endpoint, n_failures), 0),
-        SD_BUS_PROPERTY("Probing", "b", property_get_probing, 0, 0),
+        SD_BUS_PROPERTY("Probing", "b", okg_bus_property_get_bool, offsetof(Endpoint, probing), 0),
 
         SD_BUS_METHOD_WITH_ARGS("ProbeNow", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", started),
                                 method_endpoint_probe_now, 0),
@@ -166,8 +139,6 @@ static int property_get_manager_const(sd_bus *bus, const char *path, const char 
 
         if (streq(property, "Version"))
                 return sd_bus_message_append(reply, "s", OKG_VERSION);
-        if (streq(property, "Endpoints"))
-                return sd_bus_message_append(reply, "u", (uint32_t) m->n_endpoints);
         if (streq(property, "ProbeIntervalUSec"))
                 return sd_bus_message_append(reply, "t",
                                              (uint64_t) m->config->interval_sec * USEC_PER_SEC);
@@ -246,19 +217,19 @@ static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error 
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_manager_const, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Endpoints", "u", property_get_manager_const, 0,
+        SD_BUS_PROPERTY("Endpoints", "u", okg_bus_property_get_size, offsetof(Manager, n_endpoints),
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("ProbeIntervalUSec", "t", property_get_manager_const, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("StartDelayUSec", "t", property_get_manager_const, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("OpsState", "s", property_get_string, offsetof(Manager, ops_state),
+        SD_BUS_PROPERTY("OpsState", "s", okg_bus_property_get_string, offsetof(Manager, ops_state),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StorageWrites", "t", NULL, offsetof(Manager, storage_writes),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StorageErrors", "t", NULL, offsetof(Manager, storage_errors),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastStorageError", "s", property_get_string,
+        SD_BUS_PROPERTY("LastStorageError", "s", okg_bus_property_get_string,
                         offsetof(Manager, last_storage_error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StoragePending", "u", property_get_storage_pending, 0, 0),
 

@@ -11,11 +11,6 @@
 #include "okg-metrics.h"
 #include "probed-sq-manager.h"
 
-static int get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static const char *handler_name(SqHandler h) {
         return h == SQ_HANDLER_HTTP ? "httpGet" : h == SQ_HANDLER_TCP ? "tcpSocket" : "exec";
 }
@@ -38,12 +33,8 @@ static int get_runner_prop(sd_bus *bus, const char *path, const char *interface,
                 return sd_bus_message_append(reply, "s", p->container);
         if (streq(property, "Handler"))
                 return sd_bus_message_append(reply, "s", handler_name(p->handler));
-        if (streq(property, "Target"))
-                return sd_bus_message_append(reply, "s", strempty(r->target));
         if (streq(property, "Status"))
                 return sd_bus_message_append(reply, "s", runner_status(r));
-        if (streq(property, "Message"))
-                return sd_bus_message_append(reply, "s", strempty(r->tracker.message));
         if (streq(property, "Source"))
                 return sd_bus_message_append(reply, "s", strempty(r->manager->source));
         if (streq(property, "Written"))
@@ -63,14 +54,16 @@ static const sd_bus_vtable probe_vtable[] = {
         SD_BUS_PROPERTY("Handler", "s", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("PeriodSeconds", "u", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("TimeoutSeconds", "u", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Target", "s", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Target", "s", okg_bus_property_get_string, offsetof(SqRunner, target),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Status", "s", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Message", "s", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Message", "s", okg_bus_property_get_string,
+                        offsetof(SqRunner, tracker.message), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Source", "s", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Written", "b", get_runner_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastError", "s", get_string, offsetof(SqRunner, last_error),
+        SD_BUS_PROPERTY("LastError", "s", okg_bus_property_get_string, offsetof(SqRunner, last_error),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastProbeMessage", "s", get_string, offsetof(SqRunner, last_message),
+        SD_BUS_PROPERTY("LastProbeMessage", "s", okg_bus_property_get_string, offsetof(SqRunner, last_message),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastProbeTime", "t", NULL, offsetof(SqRunner, last_probe_realtime),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -113,13 +106,6 @@ static int probe_enumerate(sd_bus *bus, const char *prefix, void *userdata, char
 static bool wants_ppm_list(const SqManager *m) {
         return m->config->enabled && m->have_pod && !isempty(m->pod.ppm_list) &&
                (m->config->source == SQ_SOURCE_AUTO || m->config->source == SQ_SOURCE_PODPROBEMARKER);
-}
-
-static int get_probe_count(sd_bus *bus, const char *path, const char *interface,
-                           const char *property, sd_bus_message *reply, void *userdata,
-                           sd_bus_error *error) {
-        SqManager *m = userdata;
-        return sd_bus_message_append(reply, "u", (uint32_t) m->n_runners);
 }
 
 static int get_enabled(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -178,25 +164,26 @@ static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error 
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Enabled", "b", get_enabled, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Source", "s", get_string, offsetof(SqManager, source),
+        SD_BUS_PROPERTY("Source", "s", okg_bus_property_get_string, offsetof(SqManager, source),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("SourceReason", "s", get_string, offsetof(SqManager, source_reason),
+        SD_BUS_PROPERTY("SourceReason", "s", okg_bus_property_get_string, offsetof(SqManager, source_reason),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("ProbesError", "s", get_string, offsetof(SqManager, probes_error),
+        SD_BUS_PROPERTY("ProbesError", "s", okg_bus_property_get_string, offsetof(SqManager, probes_error),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("PodError", "s", get_string, offsetof(SqManager, pod_error),
+        SD_BUS_PROPERTY("PodError", "s", okg_bus_property_get_string, offsetof(SqManager, pod_error),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Writer", "s", get_string, offsetof(SqManager, writer),
+        SD_BUS_PROPERTY("Writer", "s", okg_bus_property_get_string, offsetof(SqManager, writer),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("WriterReason", "s", get_string, offsetof(SqManager, writer_reason),
+        SD_BUS_PROPERTY("WriterReason", "s", okg_bus_property_get_string, offsetof(SqManager, writer_reason),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Probes", "u", get_probe_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Probes", "u", okg_bus_property_get_size, offsetof(SqManager, n_runners),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PodProbeMarkers", "a(ss)", get_ppms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ConditionWrites", "t", NULL, offsetof(SqManager, condition_writes),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StorageErrors", "t", NULL, offsetof(SqManager, storage_errors),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastStorageError", "s", get_string,
+        SD_BUS_PROPERTY("LastStorageError", "s", okg_bus_property_get_string,
                         offsetof(SqManager, last_storage_error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("ListProbes", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(osssss)", probes), method_list_probes, 0),

@@ -579,33 +579,3 @@ int sq_manager_start(SqManager *m, const char *bus_address) {
         sq_manager_refresh(m);
         return 0;
 }
-
-OKG_SECTION_PARSER(parse_section, sq_config_parse);
-
-int sq_run(int argc, char **argv) {
-        _cleanup_(okg_plugin_context_done) OkgPluginContext c = {};
-        _cleanup_(sq_config_freep) SqConfig *config = NULL;
-        _cleanup_(sq_manager_freep) SqManager *m = NULL;
-        sigset_t mask;
-        int r;
-
-        r = okg_daemon_plugin_begin(argc, argv, "okg-probed",
-                                    "HTTP probe and service_quality plugin of okg-sidecar.",
-                                    "service_quality", parse_section, &c, &config);
-        if (!config)
-                return r;
-
-        /* sd-event reaps the exec probes' children through SIGCHLD. */
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGCHLD);
-        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
-
-        r = sq_manager_new(c.event, TAKE_PTR(config), &m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the service_quality plugin: %m");
-        r = sq_manager_start(m, NULL);
-        if (r < 0)
-                return r;
-        (void) sd_notify(false, "READY=1\nSTATUS=Waiting for the pod");
-        return okg_daemon_loop(c.event);
-}

@@ -151,7 +151,3 @@ void sq_bus_connected(OkgBus *b, bool reconnect, void *userdata);
 void sq_bus_emit_manager_changed(SqManager *m);
 void sq_bus_emit_runner_changed(SqRunner *r);
 int sq_metrics_render(SqManager *m, char **ret);
-
-/* okg-probed started as the service_quality plugin: run()'s result (an OkgExitCode, or a
- * negative errno already logged). */
-int sq_run(int argc, char **argv);

@@ -1,11 +1,13 @@
 /* io.kruise.game.Storage1: what the plugins call to record results. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "log.h"
 #include "macro.h"
 #include "okg-bus-api.h"
+#include "okg-bus.h"
 #include "okg-metrics.h"
 #include "storaged-manager.h"
 
@@ -286,19 +288,8 @@ static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *e
 
 GETTER(get_backend, "s", manager_backend(m))
 GETTER(get_server, "s", m->kube ? kube_client_config(m->kube)->server : local_store_path(m->local))
-GETTER(get_pod, "s", m->pod)
-GETTER(get_namespace, "s", m->namespace)
-GETTER(get_gss, "s", strempty(m->gss))
-GETTER(get_records, "s", m->records_name)
-GETTER(get_records_ns, "s", m->records_namespace)
 GETTER(get_pending, "u", (uint32_t) manager_pending(m))
-GETTER(get_last_error, "s", strempty(m->last_error))
-GETTER(get_journal_damage, "s", strempty(m->journal_damage))
 GETTER(get_requests, "t", (uint64_t) (m->kube ? kube_client_requests(m->kube) : 0))
-GETTER(get_acked, "t", m->acked_writes)
-GETTER(get_retries, "t", m->retries)
-GETTER(get_failures, "t", m->failures)
-GETTER(get_draining, "b", (int) m->draining)
 GETTER(get_pod_rv, "s", manager_pod_resource_version(m))
 GETTER(get_ppm_version, "t", ppmwatch_version(m))
 
@@ -307,19 +298,27 @@ static const sd_bus_vtable storage_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Backend", "s", get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Server", "s", get_server, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("PodName", "s", get_pod, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Namespace", "s", get_namespace, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("GameServerSet", "s", get_gss, 0, EMITS),
-        SD_BUS_PROPERTY("ResultConfigMap", "s", get_records, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("ResultNamespace", "s", get_records_ns, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PodName", "s", okg_bus_property_get_string, offsetof(Manager, pod),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Namespace", "s", okg_bus_property_get_string, offsetof(Manager, namespace),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("GameServerSet", "s", okg_bus_property_get_string, offsetof(Manager, gss),
+                        EMITS),
+        SD_BUS_PROPERTY("ResultConfigMap", "s", okg_bus_property_get_string, offsetof(Manager, records_name),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ResultNamespace", "s", okg_bus_property_get_string, offsetof(Manager, records_namespace),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Pending", "u", get_pending, 0, EMITS),
-        SD_BUS_PROPERTY("LastError", "s", get_last_error, 0, EMITS),
-        SD_BUS_PROPERTY("JournalDamage", "s", get_journal_damage, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LastError", "s", okg_bus_property_get_string, offsetof(Manager, last_error),
+                        EMITS),
+        SD_BUS_PROPERTY("JournalDamage", "s", okg_bus_property_get_string, offsetof(Manager, journal_damage),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("RequestsSent", "t", get_requests, 0, EMITS),
-        SD_BUS_PROPERTY("WritesAcknowledged", "t", get_acked, 0, EMITS),
-        SD_BUS_PROPERTY("Retries", "t", get_retries, 0, EMITS),
-        SD_BUS_PROPERTY("Failures", "t", get_failures, 0, EMITS),
-        SD_BUS_PROPERTY("Draining", "b", get_draining, 0, EMITS),
+        SD_BUS_PROPERTY("WritesAcknowledged", "t", NULL, offsetof(Manager, acked_writes), EMITS),
+        SD_BUS_PROPERTY("Retries", "t", NULL, offsetof(Manager, retries), EMITS),
+        SD_BUS_PROPERTY("Failures", "t", NULL, offsetof(Manager, failures), EMITS),
+        SD_BUS_PROPERTY("Draining", "b", okg_bus_property_get_bool, offsetof(Manager, draining),
+                        EMITS),
         SD_BUS_PROPERTY("PodResourceVersion", "s", get_pod_rv, 0, EMITS),
         SD_BUS_PROPERTY("PodProbeMarkersVersion", "t", get_ppm_version, 0, EMITS),
         SD_BUS_METHOD_WITH_ARGS("SetPodMetadata", SD_BUS_ARGS("a{ss}", labels, "a{ss}", annotations),

@@ -32,6 +32,9 @@
 #define POLL_FIRST_USEC (20 * USEC_PER_MSEC)
 #define POLL_MAX_USEC (250 * USEC_PER_MSEC)
 #define LIST_LIMIT 500
+/* A pod without status.podIP (Pending, not scheduled or not started yet) cannot be reached,
+ * through the proxy (the API server refuses it as "address not allowed") or directly. */
+#define NO_IP_MESSAGE "the pod has no IP yet (status.podIP is empty: not running?); nothing was sent"
 
 typedef struct Flight Flight;
 
@@ -218,7 +221,7 @@ static int list_all(Fleet *f, const char *base, const char *what, json_object **
                         *ret_status = a.status;
                 if (a.status != 200) {
                         if (!ret_status)
-                                fprintf(stderr, "okgctl: cannot list %s: %s\n", what,
+                                fprintf(stderr, "okgctl fleet: cannot list %s: %s\n", what,
                                         a.message ?: "no answer");
                         sync_answer_done(&a);
                         json_object_put(all);
@@ -273,7 +276,7 @@ static int load_set(Fleet *f) {
         r = list_all(f, gs_base, "the GameServers", &gss, &gs_status);
         if (r < 0) {
                 /* Without GameServers the order is by name; say why. */
-                fprintf(stderr, "okgctl: warning: cannot list GameServers (HTTP %ld): ordering by "
+                fprintf(stderr, "okgctl fleet: warning: cannot list GameServers (HTTP %ld): ordering by "
                                 "name, opsState unknown\n", gs_status);
                 return 0;
         }
@@ -437,12 +440,13 @@ static void on_pod(KubeClient *k, const KubeResponse *resp, void *userdata) {
         _cleanup_(fleet_annotation_done) FleetAnnotation ann = {};
         _cleanup_(freep) char *msg = NULL;
         json_object *o = NULL;
-        bool mine;
+        bool mine, no_ip = false;
 
         if (resp->status == 200) {
                 o = json_tokener_parse(resp->body);
                 (void) fleet_annotation_parse(jstr(jget(jget(o, "metadata"), "annotations"),
                                                    f->annotation_key), &ann);
+                no_ip = isempty(jstr(jget(o, "status"), "podIP"));
                 json_object_put(o);
         }
 
@@ -454,9 +458,14 @@ static void on_pod(KubeClient *k, const KubeResponse *resp, void *userdata) {
                                      fl->error, f->version, ann.state) < 0)
                                 msg = NULL;
                         flight_end(fl, true, ann.state, msg ?: fl->error, ann.current_version);
-                } else
-                        flight_end(fl, false, "Unreachable", fl->error,
+                } else {
+                        /* Say why it could not answer when the pod says so. */
+                        if (no_ip && asprintf(&msg, "%s; the pod has no IP now (status.podIP is "
+                                                    "empty: not running?)", fl->error) < 0)
+                                msg = NULL;
+                        flight_end(fl, false, "Unreachable", msg ?: fl->error,
                                    ann.present ? ann.current_version : fl->pod->from_version);
+                }
                 return;
         }
 
@@ -637,15 +646,48 @@ static int flight_send_proxy(Flight *fl, const char *body) {
                                  f->timeout_usec, on_proxy_answer, fl);
 }
 
-static void flight_start(Fleet *f, FleetPod *p) {
-        _cleanup_(freep) char *body = request_body(f);
-        Flight *fl = calloc(1, sizeof *fl);
+/* Sends the pod its request; a failure to send ends the flight. */
+static void flight_send(Flight *fl) {
+        Fleet *f = fl->fleet;
+        _cleanup_(freep) char *body = request_body(f), *m = NULL;
         int r;
+
+        if (!body) {
+                flight_end(fl, false, "Failed", "out of memory", fl->pod->from_version);
+                return;
+        }
+        r = f->direct ? flight_send_direct(fl, body) : flight_send_proxy(fl, body);
+        if (r >= 0)
+                return;
+        if (asprintf(&m, "cannot send the request: %s", strerror(-r)) < 0)
+                m = NULL;
+        flight_end(fl, false, "Failed", m ?: "cannot send the request", fl->pod->from_version);
+}
+
+/* The pod had no IP when the set was listed: it may have one now. */
+static void on_pod_ip(KubeClient *k, const KubeResponse *resp, void *userdata) {
+        Flight *fl = userdata;
+        json_object *o = resp->status == 200 ? json_tokener_parse(resp->body) : NULL;
+        const char *ip = jstr(jget(o, "status"), "podIP");
+
+        if (!isempty(ip)) {
+                free(fl->pod->ip);
+                fl->pod->ip = strdup(ip);
+        }
+        json_object_put(o);
+        if (fl->pod->ip)
+                flight_send(fl);
+        else
+                flight_end(fl, false, "Unreachable", NO_IP_MESSAGE, fl->pod->from_version);
+}
+
+static void flight_start(Fleet *f, FleetPod *p) {
+        _cleanup_(freep) char *path = NULL;
+        Flight *fl = calloc(1, sizeof *fl);
 
         free(p->from_version);
         p->from_version = dup_or_null(p->ann.current_version);
-        if (!fl || !body) {
-                free(fl);
+        if (!fl) {
                 (void) fleet_pod_set_outcome(p, "Failed", "out of memory", NULL);
                 fleet_plan_finish(&f->plan, p, false);
                 return;
@@ -653,17 +695,13 @@ static void flight_start(Fleet *f, FleetPod *p) {
         fl->fleet = f;
         fl->pod = p;
         LIST_PREPEND(flights, f->flights, fl);
-        if (!p->ip && f->direct) {
-                flight_end(fl, false, "Unreachable", "the pod has no IP (not running?)", p->from_version);
+        if (p->ip) {
+                flight_send(fl);
                 return;
         }
-        r = f->direct ? flight_send_direct(fl, body) : flight_send_proxy(fl, body);
-        if (r < 0) {
-                _cleanup_(freep) char *m = NULL;
-                if (asprintf(&m, "cannot send the request: %s", strerror(-r)) < 0)
-                        m = NULL;
-                flight_end(fl, false, "Failed", m ?: "cannot send the request", p->from_version);
-        }
+        if (asprintf(&path, "/api/v1/namespaces/%s/pods/%s", f->namespace, p->name) < 0 ||
+            kube_request(f->kube, "GET", path, NULL, NULL, on_pod_ip, fl) < 0)
+                flight_end(fl, false, "Unreachable", NO_IP_MESSAGE, p->from_version);
 }
 
 /* Starts whatever the plan allows; ends the loop when the rollout is over. */
@@ -687,7 +725,7 @@ static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, v
         f->interrupted = true;
         f->plan.stop_reason = "interrupted";
         progress_clear(f);
-        fprintf(stderr, "okgctl: interrupted: waiting for %u pod(s) in flight (again to quit)\n",
+        fprintf(stderr, "okgctl fleet: interrupted: waiting for %u pod(s) in flight (again to quit)\n",
                 f->plan.in_flight);
         return 0;
 }
@@ -773,12 +811,9 @@ static int load_kubeconfig(const Args *a, KubeConfig **ret) {
 
         if (a->kubeconfig)
                 r = kube_config_from_file(a->kubeconfig, a->context, ret, &err);
-        else if (!isempty(env)) {
-                _cleanup_(freep) char *first = strndup(env, strcspn(env, ":"));
-                if (!first)
-                        return -ENOMEM;
-                r = kube_config_from_file(first, a->context, ret, &err);
-        } else if (!a->context && (r = kube_config_in_cluster(SA_DIR, ret, &err)) != -ENOENT) {
+        else if (!isempty(env))
+                r = kube_config_from_files(env, a->context, ret, &err);
+        else if (!a->context && (r = kube_config_in_cluster(SA_DIR, ret, &err)) != -ENOENT) {
                 /* in a pod */
         } else {
                 if (asprintf(&home_cfg, "%s/.kube/config", home ?: "") < 0)
@@ -1020,6 +1055,8 @@ OkgExitCode fleet_main(int argc, char **argv, bool json) {
         OkgExitCode ret = OKG_EXIT_FAILURE;
         int c, r;
 
+        /* What the Kubernetes client and the curl glue say reads like the rest of its output. */
+        log_setup_cli("okgctl fleet");
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 fleet_help();
                 return argc < 2 ? OKG_EXIT_USAGE : OKG_EXIT_SUCCESS;

@@ -674,6 +674,8 @@ static int run(int argc, char **argv) {
         char *args[5] = {};
         int c, n, r;
 
+        /* A command's messages, not a daemon's: "okgctl: ...", no PID. */
+        log_setup_cli("okgctl");
         /* fleet talks to the Kubernetes API, not to a suite's bus: its own options follow. */
         for (int i = 1; i < argc; i++) {
                 if (streq(argv[i], "--json") || streq(argv[i], "-j")) {

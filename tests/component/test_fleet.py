@@ -472,3 +472,92 @@ def test_kubectl_plugin(fleet, tmp_path):
                                 env=dict(env, KUBECONFIG="/nonexistent"))
     assert rc == 0, err
     assert json.loads(out)["summary"] == "v2: 2"
+
+
+def test_kubeconfig_list_is_merged_like_kubectl(fleet, tmp_path):
+    """KUBECONFIG=a:b as kubectl reads it: each context, cluster and user from the first file
+    that has one of that name, current-context from the first file that sets one, relative
+    paths against the file that holds them, missing files skipped; a bad file anywhere in the
+    list is an error naming it, and nothing is sent."""
+    import shutil
+    import yaml
+    fleet.add_pod("game-0", suite=False)
+    whole = yaml.safe_load(open(fleet.kubeconfig))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(fleet.kube.ca, tmp_path / "b" / "ca.crt")
+    cluster = dict(whole["clusters"][0]["cluster"], **{"certificate-authority": "ca.crt"})
+    a = {"kind": "Config", "current-context": "okg-test", "contexts": whole["contexts"]}
+    b = {"current-context": "decoy",
+         "contexts": [{"name": "okg-test", "context": {"cluster": "nowhere", "user": "nobody"}},
+                      {"name": "decoy", "context": {"cluster": "nowhere", "user": "nobody"}}],
+         "clusters": [{"name": "okg-test", "cluster": cluster}],
+         "users": whole["users"]}
+    (tmp_path / "a" / "config").write_text(yaml.safe_dump(a))
+    (tmp_path / "b" / "config").write_text(yaml.safe_dump(b))
+    (tmp_path / "empty").write_text("")
+    merged = ":".join([str(tmp_path / "missing"), str(tmp_path / "a" / "config"),
+                       str(tmp_path / "empty"), str(tmp_path / "b" / "config")])
+    rc, out, err = fleet.okgctl("fleet", "status", fleet.gss, "--json", kubeconfig=merged)
+    assert rc == 0, err
+    assert [p["pod"] for p in json.loads(out)["pods"]] == ["game-0"]
+    # b first: its current-context wins, and its cluster "nowhere" is defined in no file.
+    swapped = f"{tmp_path / 'b' / 'config'}:{tmp_path / 'a' / 'config'}"
+    rc, out, err = fleet.okgctl("fleet", "status", fleet.gss, kubeconfig=swapped)
+    assert rc == 1 and 'the cluster of context "decoy" is not defined in' in err, err
+
+    (tmp_path / "bad").write_text("clusters: [\n")
+    (tmp_path / "list").write_text("- not a mapping\n")
+    (tmp_path / "a-dir").mkdir()
+    mark = fleet.kube.audit.mark()
+    for bad in ("bad", "list", "a-dir"):
+        rc, out, err = fleet.okgctl("fleet", "status", fleet.gss,
+                                    kubeconfig=f"{merged}:{tmp_path / bad}")
+        assert rc == 1 and "no usable Kubernetes configuration" in err, (bad, err)
+        assert str(tmp_path / bad) in err, (bad, err)
+    rc, out, err = fleet.okgctl("fleet", "status", fleet.gss,
+                                kubeconfig=f"{tmp_path / 'missing'}:{tmp_path / 'gone'}")
+    assert rc == 1 and "none of the files exists" in err, err
+    fleet.kube.audit.settle()
+    assert fleet.kube.audit.count(mark, namespace=fleet.ns) == 0
+
+
+def test_pod_without_an_ip_is_named_and_sent_nothing(fleet):
+    """A pod of the set with no status.podIP yet (Pending): through the proxy as with --direct,
+    it is not sent anything and the message says why, instead of the API server's "address
+    not allowed"."""
+    fleet.add_pod("game-0")
+    fleet.start()
+    labels = {"game.kruise.io/owner-gss": fleet.gss}
+    fleet.admin.create_pod(fleet.ns, "game-1", labels=labels)
+    fleet.admin.create_gameserver(fleet.ns, "game-1", ops_state="None", labels=labels)
+    url, _ = serve(fleet, "v2")
+    for extra in ((), ("--direct",)):
+        mark = fleet.kube.audit.mark()
+        rc, out, err = fleet.hot_update_json("v2", url, "--order", "name", *extra)
+        assert rc == 1, err
+        pods = {p["pod"]: p for p in out["pods"]}
+        assert pods["game-1"]["state"] == "Unreachable", out
+        assert "has no IP yet" in pods["game-1"]["message"], out
+        assert "address not allowed" not in pods["game-1"]["message"], out
+        assert pods["game-0"]["atVersion"], out
+        fleet.kube.audit.settle()
+        assert "game-1" not in fleet.proxy_posts(mark)
+
+
+def test_messages_are_okgctl_fleet_not_a_daemon_log(fleet, tmp_path):
+    """What the Kubernetes client says reads "okgctl fleet: message", never "okg[PID]: ...";
+    its notes show only when SYSTEMD_LOG_LEVEL asks for them."""
+    import re
+    fleet.add_pod("game-0", suite=False)
+    cfg = fleet.operator()
+    rc, out, err = fleet.okgctl("fleet", "status", fleet.gss, kubeconfig=cfg)
+    assert rc == 0, err
+    assert err == "", err
+    rc, out, err = fleet.okgctl("fleet", "status", fleet.gss, kubeconfig=cfg,
+                                env={"SYSTEMD_LOG_LEVEL": "debug", "SYSTEMD_LOG_TARGET": "kmsg"})
+    assert rc == 0, err
+    assert "okgctl fleet: Using the token in" in err, err
+    for line in err.splitlines():
+        assert line.startswith("okgctl fleet: "), err
+        assert not re.match(r"^(<\d>)?[\w-]+\[\d+\]:", line), err

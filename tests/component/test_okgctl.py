@@ -115,3 +115,23 @@ def test_address_paths_of_every_kind(suite, tmp_path):
                        text=True, cwd=str(tmp_path), timeout=scaled(30))
     assert r.returncode == 1 and r.stdout == ""
     assert "no-such-run: No such file or directory" in r.stderr, r.stderr
+
+
+def test_messages_are_a_commands_not_a_daemons(suite):
+    """Every subcommand's messages on stderr read "okgctl: ..." (or continue such a line), never
+    the daemons' "okg[PID]: ..." or "<N>" prefixes, whatever SYSTEMD_LOG_TARGET says."""
+    import re
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "debug", "SYSTEMD_LOG_TARGET": "kmsg"}
+    cases = [["status"], ["plugins"], ["probes"], ["storage"], ["log-level"],
+             ["service-quality"], ["hot-update"], ["stop", "nope"], ["frobnicate"], ["reload"]]
+    for args in cases:
+        r = subprocess.run([OKGCTL, "--address", str(suite.runtime), *args], capture_output=True,
+                           text=True, timeout=scaled(30), env=env)
+        assert "okgctl: Exiting with status" in r.stderr, (args, r.stderr)
+        for line in r.stderr.splitlines():
+            assert not re.match(r"^(<\d>)?[\w-]+\[\d+\]:", line), (args, r.stderr)
+            assert line.startswith(("okgctl: ", "(")), (args, r.stderr)
+    r = subprocess.run([OKGCTL, "--address", "/nonexistent", "status"], capture_output=True,
+                       text=True, timeout=scaled(30), env=env)
+    assert r.returncode == 1 and "okgctl: cannot connect" in r.stderr, r.stderr
+    assert not re.search(r"^(<\d>)?[\w-]+\[\d+\]:", r.stderr, re.M), r.stderr

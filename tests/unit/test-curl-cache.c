@@ -102,7 +102,7 @@ int main(void) {
         /* For comparison only (curl's own policy, not asserted): the default cache. */
         run_rounds(0);
         printf("default cache: %ld new connections in round 2 of %u requests\n",
-               new_connections[1], N_SERVERS);
+               new_connections[1], (unsigned) N_SERVERS);
 
         printf("OK\n");
         return 0;

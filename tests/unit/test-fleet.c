@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fleet-logic.h"
+#include "okg-kube.h"
 #include "okg-test.h"
 
 static FleetPod *pods_new(size_t n) {
@@ -251,6 +252,75 @@ static void test_resume(void) {
         fleet_pods_free(p, 4);
 }
 
+/* KUBECONFIG=a:b as kubectl reads it: the first file to name a context, cluster or user gives
+ * it, current-context comes from the first file that sets one, relative paths resolve against
+ * the file that holds them, and a bad file is an error naming it. */
+static void test_kubeconfig_merge(void) {
+        static const char a[] =
+                "kind: Config\ncurrent-context: play\n"
+                "contexts:\n- name: play\n  context: {cluster: k, user: u, namespace: games}\n"
+                "clusters:\n- name: k\n  cluster: {server: \"https://first:6443\", certificate-authority: ca.crt}\n";
+        static const char b[] =
+                "current-context: other\n"
+                "contexts:\n- name: play\n  context: {cluster: x, user: x}\n"
+                "- name: other\n  context: {cluster: k2, user: u}\n"
+                "clusters:\n- name: k\n  cluster: {server: \"https://second:6443\"}\n"
+                "- name: k2\n  cluster: {server: \"https://k2:6443\", certificate-authority: ../k2.crt}\n"
+                "users:\n- name: u\n  user: {tokenFile: token}\n";
+        static const char no_current[] = "kind: Config\ncurrent-context: \"\"\n";
+        KubeconfigFile v[3] = {
+                { "/a/config", "/a", a, sizeof a - 1 },
+                { "/b/config", "/b", b, sizeof b - 1 },
+        };
+        KubeConfig *c = NULL;
+        char *err = NULL;
+
+        /* The context and cluster of a, the user only b has (its tokenFile against /b). */
+        ASSERT_EQ(kubeconfig_parse_merged(v, 2, NULL, &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://first:6443");
+        ASSERT_STREQ(c->ca_file, "/a/ca.crt");
+        ASSERT_STREQ(c->token_file, "/b/token");
+        ASSERT_STREQ(c->namespace, "games");
+        kube_config_free(c);
+        /* --context picks b's context; its cluster is b's own. */
+        ASSERT_EQ(kubeconfig_parse_merged(v, 2, "other", &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://k2:6443");
+        ASSERT_STREQ(c->ca_file, "/b/../k2.crt");
+        kube_config_free(c);
+        /* b first: its current-context and its "play" win. */
+        v[2] = v[0];
+        ASSERT_EQ(kubeconfig_parse_merged(v + 1, 2, NULL, &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://k2:6443");
+        kube_config_free(c);
+        ASSERT_EQ(kubeconfig_parse_merged(v + 1, 2, "play", &c, &err), -EINVAL);
+        ASSERT_STREQ(err, "the cluster of context \"play\" is not defined in /b/config, /a/config");
+        free(err);
+        err = NULL;
+        /* An empty current-context and an empty file set nothing: the next file's counts. */
+        v[0] = (KubeconfigFile) { "/e/config", "/e", no_current, sizeof no_current - 1 };
+        v[2] = (KubeconfigFile) { "/e/empty", "/e", "", 0 };
+        ASSERT_EQ(kubeconfig_parse_merged(v, 3, NULL, &c, &err), 0);
+        ASSERT_STREQ(c->server, "https://k2:6443");
+        kube_config_free(c);
+        ASSERT_EQ(kubeconfig_parse_merged(v, 1, NULL, &c, &err), -EINVAL);
+        ASSERT_STREQ(err, "no current-context in /e/config");
+        free(err);
+        err = NULL;
+
+        /* A bad file is an error naming it, even after a file that has all that is needed. */
+        v[0] = (KubeconfigFile) { "/a/config", "/a", a, sizeof a - 1 };
+        v[1] = (KubeconfigFile) { "/b/config", "/b", b, sizeof b - 1 };
+        v[2] = (KubeconfigFile) { "/c/config", "/c", "- a list\n", 9 };
+        ASSERT_EQ(kubeconfig_parse_merged(v, 3, NULL, &c, &err), -EINVAL);
+        ASSERT_STREQ(err, "/c/config: a kubeconfig is a mapping");
+        free(err);
+        err = NULL;
+        v[2] = (KubeconfigFile) { "/c/config", "/c", "clusters: [\n", 12 };
+        ASSERT_EQ(kubeconfig_parse_merged(v, 3, NULL, &c, &err), -EINVAL);
+        ASSERT_TRUE(strncmp(err, "/c/config:", 10) == 0);
+        free(err);
+}
+
 int main(void) {
         test_limits();
         test_names();
@@ -261,5 +331,6 @@ int main(void) {
         test_canary();
         test_max_failures();
         test_resume();
+        test_kubeconfig_merge();
         return 0;
 }

@@ -107,6 +107,8 @@ typedef struct Buf {
 } Buf;
 
 static void buf_put(Buf *b, const void *p, size_t n) {
+        if (n == 0)
+                return; /* b->p may still be NULL: memcpy() wants a pointer even for 0 bytes */
         if (b->len + n > b->cap) {
                 b->cap = (b->len + n) * 2;
                 b->p = realloc(b->p, b->cap);

@@ -287,6 +287,7 @@ static void test_time(void) {
 
 static void test_messages(void) {
         char big[2000], *m;
+        static const char e_acute[2] = "\xc3\xa9"; /* U+00E9 in UTF-8, without a terminator */
         bool ok;
 
         m = sq_http_message(200, "idle", 4, &ok);
@@ -318,13 +319,13 @@ static void test_messages(void) {
         /* 600 two-byte characters are 1200 bytes but fewer than 1024 characters: Kruise keeps
          * them whole, okg-storaged takes 1024 bytes at most: cut at a character's end. */
         for (size_t i = 0; i < 600; i++)
-                memcpy(big + 2 * i, "\xc3\xa9", 2);
+                memcpy(big + 2 * i, e_acute, sizeof e_acute);
         m = sq_message_make(big, 1200);
         ASSERT_EQ(strlen(m), 1024);
         free(m);
         big[0] = 'x';
         for (size_t i = 0; i < 600; i++)
-                memcpy(big + 1 + 2 * i, "\xc3\xa9", 2);
+                memcpy(big + 1 + 2 * i, e_acute, sizeof e_acute);
         m = sq_message_make(big, 1201);
         ASSERT_EQ(strlen(m), 1023);
         free(m);

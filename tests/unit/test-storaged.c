@@ -402,7 +402,7 @@ static void test_kubeconfig(void) {
         kube_config_free(c);
 
         char *t = strdup(kc);
-        memcpy(strstr(t, "current-context: c2"), "current-context: c1", 19);
+        strstr(t, "current-context: c2")[strlen("current-context: c")] = '1';
         ASSERT_EQ(kubeconfig_parse(t, strlen(t), "/etc/kube", &c, &err), 0);
         ASSERT_STREQ(c->server, "https://10.0.0.1:6443");
         ASSERT_STREQ(c->ca_data, "-----BEGIN CERTIFICATE-----\n");
