@@ -468,7 +468,15 @@ def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path, ga
     exit 0, stderr otherwise."""
     cid = game_container
     state = tmp_path / "exec-state"
-    state.write_text("ready")
+
+    def set_state(text):
+        # Replaced whole (rename), never truncated then written: a probe running between the
+        # two would read an empty or half-written state and report it.
+        tmp = tmp_path / "exec-state.new"
+        tmp.write_text(text)
+        os.replace(tmp, state)
+
+    set_state("ready")
     script = (f"if grep -q hang {state}; then sleep 60; fi; "
               f"if [ -s {state} ]; then cat {state}; else echo broken >&2; exit 1; fi")
     pod = KubePod(kube, tmp_path, [probe("healthy", {"exec": {"command": ["sh", "-c", script]}},
@@ -476,18 +484,18 @@ def test_kube_exec_probe_in_the_game_container(kube, suite_factory, tmp_path, ga
     pod.kubelet_status(cid)
     s = start_kube(suite_factory, pod)
     wait_condition(pod, "healthy", "True", "ready")
-    state.write_text("")
+    set_state("")
     wait_condition(pod, "healthy", "False", "broken\n")
-    state.write_text("ready again")
+    set_state("ready again")
     wait_condition(pod, "healthy", "True", "ready again")
     assert probe_prop(s, 0, "Handler") == "exec"
     # A command that outlives timeoutSeconds (absent: 1) gives no result, as in Kruise:
     # the condition stays, the probe says why, the command is killed.
-    state.write_text("hang")
+    set_state("hang")
     wait_for(lambda: probe_prop(s, 0, "LastError") == "command timed out after 1s",
              what="the timeout on the bus")
     assert pod.condition("healthy")["message"] == "ready again"
-    state.write_text("ready")
+    set_state("ready")
     wait_condition(pod, "healthy", "True", "ready")
 
 
