@@ -671,3 +671,51 @@ def test_lagging_storaged_is_no_other_writer(suite_factory, tmp_path, counter_ga
     lag_then_settle(s, counter_game,
                     lambda: local_conditions(s).get("game.kruise.io/counter"), storaged_stopped)
 
+
+
+def test_kube_apiserver_outage_is_no_other_writer(kube, suite_factory, tmp_path, counter_game):
+    """The same against the API server: it is away (stopped) for more than four periods while
+    the message changes every period. okg-storaged keeps the writes and sends them when it is
+    back; the plugin's own older values on the pod are not another writer's."""
+    import contextlib
+    from kube import start_apiserver, stop_apiserver
+    pod = KubePod(kube, tmp_path, [
+        probe("counter", {"httpGet": {"path": "/counter", "port": counter_game.port}},
+              delay=1, period=1, timeout=1)])
+    pod.kubelet_status("9" * 64)
+    s = start_kube(suite_factory, pod)
+    wait_for(lambda: (pod.condition("counter") or {}).get("status") == "True",
+             what="the first value")
+
+    @contextlib.contextmanager
+    def outage():
+        stop_apiserver()
+        try:
+            yield
+        finally:
+            start_apiserver()
+
+    lag_then_settle(s, counter_game, lambda: pod.condition("counter"), outage)
+    # The other writer test (test_kube_other_writer_is_not_fought) still sees a real one.
+
+
+def test_same_probe_name_twice_gives_distinct_series(suite_factory, tmp_path, nginx_game):
+    """Two PodProbeMarkers selecting one pod may name their probes alike, with different
+    condition types: the per-probe series of /metrics carry the condition too, so no series is
+    there twice (a valid exposition)."""
+    import urllib.request
+    a = probe("idle", {"tcpSocket": {"port": nginx_game.port}}, delay=0)
+    b = dict(probe("idle", {"tcpSocket": {"port": nginx_game.port}}, delay=0),
+             podConditionType="game.kruise.io/other")
+    s = start_local(suite_factory, tmp_path, [a, b])
+    wait_probe(s, 0, "True", "")
+    wait_probe(s, 1, "True", "")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
+                                  timeout=scaled(10)).read().decode()
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines()
+              if line.startswith("okg_sidecar_service_quality_")]
+    assert len(series) == len(set(series)), sorted(series)
+    for family in ("probes_total", "probe_failures_total"):
+        for cond in ("game.kruise.io/idle", "game.kruise.io/other"):
+            assert (f'okg_sidecar_service_quality_{family}{{probe="idle",condition="{cond}"}}'
+                    in series)
