@@ -16,13 +16,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
+from benchlib import Nginx, build_curl_loop, connections, cpu_ns, curl_loop, status_field, \
+    wait_for, wakeups
 from benchsummary import summary
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,105 +32,6 @@ ENDPOINTS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 IDLE_SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
 PROBED = os.path.join(BUILD, "okg-probed", "okg-probed")
 BUS_CONF = os.path.join(BUILD, "units", "okg-bus.conf")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def cpu_ns(pid):
-    """Time on CPU of every thread of pid, in ns (schedstat: finer than utime/stime ticks)."""
-    total = 0
-    for t in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-            total += int(f.read().split()[0])
-    return total
-
-
-def status_field(pid, name):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def wakeups(pid):
-    # A single-threaded daemon sleeps in epoll_wait between events: every wake-up ends in one
-    # voluntary context switch when it goes back to sleep.
-    return status_field(pid, "voluntary_ctxt_switches") + \
-        status_field(pid, "nonvoluntary_ctxt_switches")
-
-
-class Nginx:
-    def __init__(self, d):
-        self.dir = d
-        os.makedirs(f"{d}/html", exist_ok=True)
-        os.makedirs(f"{d}/logs", exist_ok=True)
-        with open(f"{d}/html/state", "w") as f:
-            f.write("Allocated\n")
-        self.port = free_port()
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        with open(f"{d}/nginx.conf", "w") as f:
-            f.write(f"""{user}worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    log_format probe '$connection $connection_requests "$http_user_agent"';
-    access_log {d}/logs/access.log probe buffer=64k flush=1s;
-    keepalive_requests 1000000;
-    client_body_temp_path {d}/tmp-body;
-    proxy_temp_path {d}/tmp-proxy;
-    fastcgi_temp_path {d}/tmp-fastcgi;
-    uwsgi_temp_path {d}/tmp-uwsgi;
-    scgi_temp_path {d}/tmp-scgi;
-    default_type text/plain;
-    server {{ listen 127.0.0.1:{self.port} backlog=4096; root {d}/html; location / {{ }} }}
-}}
-""")
-        self.proc = subprocess.Popen([NGINX, "-p", d, "-c", f"{d}/nginx.conf", "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._up, 15, "nginx")
-
-    def _up(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def url(self, q=""):
-        return f"http://127.0.0.1:{self.port}/state{q}"
-
-    def log_lines(self):
-        with open(f"{self.dir}/logs/access.log") as f:
-            return f.read().splitlines()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        self.proc.wait(10)
-
-
-def connections(lines, agent):
-    """(requests, connections opened) among the log lines of one user agent: a connection is
-    new where its request number ($connection_requests) is 1. (Counting distinct connections
-    would count the kept-alive pool too.)"""
-    mine = [l.split() for l in lines if l.endswith(f'"{agent}"') or agent in l]
-    return len(mine), sum(1 for f in mine if f[1] == "1")
 
 
 def probed_config(path, urls, interval, start_delay):
@@ -185,12 +86,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="probe-bench-")
     procs = []
     try:
-        baseline = os.path.join(tmp, "probe-bench-curl")
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"], capture_output=True,
-                               text=True, check=True).stdout.split()
-        subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", baseline,
-                        os.path.join(TOP, "bench", "probe-bench-curl.c"), *flags], check=True)
-
+        baseline = build_curl_loop(tmp)
         nginx = Nginx(os.path.join(tmp, "nginx"))
         # Idle daemons first: they are measured while the busy one runs (they only sleep).
         idle = {
@@ -242,13 +138,8 @@ def main():
                 ("new connection each, back to back", "fresh", PROBES, 0),
                 (f"keep-alive, paced at {ENDPOINTS}/s", "reuse", paced, ENDPOINTS),
                 (f"new connection each, paced at {ENDPOINTS}/s", "fresh", paced, ENDPOINTS)):
-            before = len(nginx.log_lines())
-            out = subprocess.run([baseline, nginx.url("?e=0"), str(count), mode, str(rate)],
-                                 capture_output=True, text=True)
-            count, ok, used = out.stdout.split()
-            time.sleep(1.2)
-            req, conn = connections(nginx.log_lines()[before:], "okg-probed/bench")
-            base[label] = (float(used) * 10000 / int(count), int(ok), int(count), req, conn)
+            cpu, ok, made, conn = curl_loop(baseline, nginx, nginx.url("?e=0"), count, mode, rate)
+            base[label] = (cpu, ok, made, conn)
 
         # Idle figures
         time.sleep(max(0.0, IDLE_SECONDS - (time.monotonic() - idle_start[next(iter(idle))][1])))
@@ -265,19 +156,19 @@ def main():
         print(f"  wake-ups per probe         {(w1 - w0) / n:.2f}")
         print(f"  new connections per probe  {probed_conn / max(probed_req, 1):.3f}")
         print(f"  RSS                        {rss} kB")
-        for label, (cpu, ok, count, req, conn) in base.items():
+        for label, (cpu, ok, count, conn) in base.items():
             print(f"minimal libcurl loop ({label}), same URL, {ok}/{count} ok")
             print(f"  CPU per 10,000 probes      {cpu:.3f} s")
-            print(f"  new connections per probe  {conn / max(req, 1):.3f}")
+            print(f"  new connections per probe  {conn:.3f}")
             print(f"  okg-probed / baseline      {probed_cpu / cpu:.2f}")
-        for label, (cpu, ok, count, req, conn) in base.items():
+        for label, (cpu, ok, count, conn) in base.items():
             summary(f"probes ({ENDPOINTS} endpoints): CPU per 10,000 (vs libcurl {label})",
                     f"{probed_cpu:.2f}", "s", f"{cpu:.2f}", f"{probed_cpu / cpu:.2f}",
                     "<= 1.05x" if label.startswith("keep-alive, paced") else "")
         keep = base[f"keep-alive, paced at {ENDPOINTS}/s"]
         summary(f"probes ({ENDPOINTS} endpoints): new connections per probe",
                 f"{probed_conn / max(probed_req, 1):.3f}", "",
-                f"{keep[4] / max(keep[3], 1):.3f}", "", "~0 (keep-alive endpoints)")
+                f"{keep[3]:.3f}", "", "~0 (keep-alive endpoints)")
         if IDLE_SECONDS >= 10:
             print(f"idle okg-probed, wake-ups per minute (over {IDLE_SECONDS:.0f} s)")
             for k, v in idle_rows:

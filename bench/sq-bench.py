@@ -3,7 +3,10 @@
 on the local store) against a real nginx on loopback:
   - CPU time per 10,000 probes of the service_quality okg-probed: PROBES httpGet probes of the
     kruise.io/podprobe list (from a downward-API style file) at periodSeconds 1, next to the
-    http_probe okg-probed of the same suite probing the same number of endpoints every second;
+    http_probe okg-probed of the same suite probing the same number of endpoints every second,
+    and next to a minimal libcurl loop (bench/probe-bench-curl.c) making keep-alive requests
+    paced at the same rate, in the same run;
+  - new connections per probe of both plugins (from nginx's access log; kept-alive: goal ~0);
   - condition writes handed to okg-storaged, and okg-storaged's writes, in the steady state
     (goal 0): every answer stays the same during the measurement.
 Usage: bench/sq-bench.py [BUILD_DIR] [PROBES] [SECONDS]. Prints a table; asserts nothing."""
@@ -12,44 +15,20 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from benchlib import Nginx, build_curl_loop, child_pid, connections, cpu_ns, curl_loop, \
+    free_port, wait_for
 from benchsummary import summary
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build-run"))
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 SECONDS = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def cpu_ns(pid):
-    total = 0
-    for t in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-            total += int(f.read().split()[0])
-    return total
 
 
 def metrics(port):
@@ -63,40 +42,13 @@ def total(text, name):
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def child_pid(parent, needle):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if ppid == parent and needle(cmd):
-            return int(pid)
-    return None
-
-
 def main():
     tmp = tempfile.mkdtemp(prefix="sq-bench-")
-    procs = []
+    procs, nginx = [], None
     try:
-        port = free_port()
-        d = os.path.join(tmp, "nginx")
-        os.makedirs(os.path.join(d, "html"))
-        os.makedirs(os.path.join(d, "logs"))
-        with open(os.path.join(d, "html", "state"), "w") as f:
-            f.write("None")
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(f"{user}worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log;\n"
-                    "events { worker_connections 1024; }\nhttp { access_log off; "
-                    "keepalive_requests 1000000; default_type text/plain;\n"
-                    f"server {{ listen 127.0.0.1:{port}; root {d}/html; location / {{ }} }} }}\n")
-        procs.append(subprocess.Popen([NGINX, "-p", d, "-c", f"{d}/nginx.conf", "-g", "daemon off;"]))
-
+        nginx = Nginx(os.path.join(tmp, "nginx"), "None")
+        port = nginx.port
+        baseline = build_curl_loop(tmp)
         probes = [{"name": f"q{i}", "containerName": "game", "probe": {
             "httpGet": {"path": f"/state?q={i}", "port": port}, "periodSeconds": 1},
             "podConditionType": f"game.kruise.io/q{i}"} for i in range(N)]
@@ -125,10 +77,11 @@ def main():
         procs.append(suite)
         m = lambda: metrics(health)  # noqa: E731
         wait_for(lambda: total(m(), "okg_sidecar_service_quality_probes_total") >= 3 * N and
-                 total(m(), "okg_sidecar_probe_probes_total") >= 3 * N, 120, "first probes")
+                 total(m(), "okg_sidecar_probe_probes_total") >= 3 * N, 120, "first probes",
+                 interval=0.5)
         sq = child_pid(suite.pid, lambda c: "service_quality" in c)
         hp = child_pid(suite.pid, lambda c: "okg-probed" in c and "service_quality" not in c)
-        st = child_pid(suite.pid, lambda c: "okg-storaged" in c)
+        lines_before = len(nginx.log_lines())
         t0 = m()
         c0 = {k: cpu_ns(p) for k, p in (("sq", sq), ("hp", hp))}
         time.sleep(SECONDS)
@@ -140,18 +93,33 @@ def main():
         cpu_hp = (c1["hp"] - c0["hp"]) / 1e9 * 10000 / n_hp
         w_sq = (total(t1, "okg_sidecar_service_quality_condition_writes_total") -
                 total(t0, "okg_sidecar_service_quality_condition_writes_total"))
+        time.sleep(1.2)   # nginx flushes its log buffer every second
+        lines = nginx.log_lines()[lines_before:]
+        req_sq, conn_sq = connections(lines, '"kube-probe')
+        req_hp, conn_hp = connections(lines, '"okg-probed/')
+        new_sq, new_hp = conn_sq / max(req_sq, 1), conn_hp / max(req_hp, 1)
+        # The baseline: keep-alive requests paced at the plugin's rate (N per second, 10 s).
+        cpu_loop, ok, made, new_loop = curl_loop(baseline, nginx, nginx.url("?loop"), 10 * N,
+                                                 "reuse", N)
         w_st = (total(t1, "okg_sidecar_storage_writes_acknowledged_total") - total(t0, "okg_sidecar_storage_writes_acknowledged_total"))
         print(f"suite {BUILD}, nginx on loopback, {N} probes each at 1 s, {SECONDS:.0f} s measured")
         print(f"  service_quality: {n_sq:.0f} probes, CPU per 10,000 probes {cpu_sq:.2f} s")
         print(f"  http_probe:      {n_hp:.0f} probes, CPU per 10,000 probes {cpu_hp:.2f} s "
               f"(ratio {cpu_sq / cpu_hp:.2f})")
+        print(f"  libcurl loop, keep-alive, paced at {N}/s: {ok}/{made} ok, CPU per 10,000 "
+              f"{cpu_loop:.2f} s (service_quality / loop {cpu_sq / cpu_loop:.2f})")
+        print(f"  new connections per probe: service_quality {new_sq:.3f}, http_probe {new_hp:.3f}, "
+              f"loop {new_loop:.3f}")
         print(f"  steady state: condition writes handed on {w_sq:.0f}, okg-storaged writes {w_st:.0f} "
               f"(per hour: {w_st * 3600 / SECONDS:.0f})")
         summary(f"service_quality: CPU per 10,000 probes ({N} at 1 s)", f"{cpu_sq:.2f}", "s",
                 f"http_probe {cpu_hp:.2f} s", f"{cpu_sq / cpu_hp:.2f}")
+        summary(f"service_quality: CPU per 10,000 probes (vs libcurl keep-alive, paced {N}/s)",
+                f"{cpu_sq:.2f}", "s", f"{cpu_loop:.2f}", f"{cpu_sq / cpu_loop:.2f}", "<= 1.05x")
+        summary("service_quality: new connections per probe", f"{new_sq:.3f}", "",
+                f"{new_loop:.3f}", "", "~0 (keep-alive endpoints)")
         summary("service_quality: writes per hour, steady state", f"{w_st * 3600 / SECONDS:.0f}",
                 "", "", "", "0")
-        _ = st
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -160,6 +128,8 @@ def main():
                     p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        if nginx:
+            nginx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

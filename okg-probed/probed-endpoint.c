@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "okg-build-config.h"
 #include "okg-event.h"
+#include "okg-util.h"
 #include "probed-bus.h"
 #include "probed-endpoint.h"
 #include "probed-manager.h"
@@ -69,6 +70,16 @@ static int endpoint_set_request(Endpoint *e, const char *url, bool same_method) 
         } else if (!streq(c->method, "GET"))
                 ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
         return ok ? 0 : -EIO;
+}
+
+static void endpoint_drop_curl(Endpoint *e) {
+        if (e->easy) {
+                curl_glue_remove(e->manager->glue, e->easy);
+                curl_easy_cleanup(e->easy);
+                e->easy = NULL;
+        }
+        curl_slist_free_all(e->headers);
+        e->headers = NULL;
 }
 
 static int endpoint_setup_curl(Endpoint *e) {
@@ -143,9 +154,9 @@ int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint
                                config->failure_state);
         if (r < 0)
                 return r;
-        r = endpoint_setup_curl(e);
-        if (r < 0)
-                return r;
+        /* The curl handle is made by the first probe (probe_start()): until then okg-probed
+         * does not load libcurl, which with its thirty libraries is most of its memory
+         * (docs/footprint.md). */
 
         *ret = TAKE_PTR(e);
         return 0;
@@ -154,11 +165,7 @@ int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint
 Endpoint *endpoint_free(Endpoint *e) {
         if (!e)
                 return NULL;
-        if (e->easy) {
-                curl_glue_remove(e->manager->glue, e->easy);
-                curl_easy_cleanup(e->easy);
-        }
-        curl_slist_free_all(e->headers);
+        endpoint_drop_curl(e);
         sd_event_source_disable_unref(e->timer);
         probe_tracker_done(&e->tracker);
         free(e->last_state);
@@ -399,7 +406,21 @@ static int probe_start(Endpoint *e) {
         e->curl_error[0] = 0;
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &e->started_usec);
         e->redirects = 0;
-        if (e->hop_url) {
+        if (!e->easy) {
+                /* The first probe: libcurl is loaded here (once per process). A handle half
+                 * made goes, so that the next probe starts again from nothing. */
+                r = endpoint_setup_curl(e);
+                if (r < 0) {
+                        endpoint_drop_curl(e);
+                        log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
+                                          e->config->url);
+                        schedule_next(e);
+                        return r;
+                }
+                /* Loading may have taken a while (on a busy node, a good part of a second):
+                 * the probe, its timeout and the next probe's time count from now. */
+                e->started_usec = okg_now_usec();
+        } else if (e->hop_url) {
                 /* The last probe was redirected: start again at the configured URL. hop_url
                  * goes only once the handle no longer points there, so a failure here is
                  * retried by the next probe. */

@@ -85,6 +85,8 @@ static int manager_use_probes(SqManager *m, const char *text) {
                          m->probes.v[i].container, m->probes.v[i].condition_type);
                 sq_runner_schedule(m->runners[i], 0);
         }
+        /* One idle connection kept per probe: paced probes reuse theirs (docs/footprint.md). */
+        (void) curl_glue_set_max_connections(m->glue, (unsigned) m->probes.n);
         (void) sd_notifyf(false, "STATUS=Running %zu probe(s) from %s", m->n_runners, m->source);
         sq_bus_emit_manager_changed(m);
         return 0;

@@ -42,6 +42,8 @@ typedef struct SqRunner {
         char *body;
         size_t body_len;
         char curl_error[CURL_ERROR_SIZE];
+        char *url;                       /* httpGet: the request in flight (a redirect's) */
+        unsigned n_redirects;            /* httpGet: redirects followed in this probe */
 
         int fd;                          /* tcpSocket: the connecting socket */
         sd_event_source *io;

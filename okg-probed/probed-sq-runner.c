@@ -23,6 +23,7 @@
 #include "macro.h"
 #include "okg-util.h"
 #include "probed-sq-manager.h"
+#include "probed-sq-message.h"
 
 #define EXEC_OUTPUT_MAX (8 * 1024)
 /* A period is a period (Kruise's ticker): not sd-event's default 250 ms of slack. */
@@ -105,6 +106,7 @@ SqRunner *sq_runner_free(SqRunner *r) {
         free(r->err);
         free(r->path);
         free(r->target);
+        free(r->url);
         free(r->container_id);
         sq_tracker_done(&r->tracker);
         free(r->last_message);
@@ -174,9 +176,12 @@ static bool runner_curl_init(SqRunner *r, const char *protocols) {
                curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_error) == CURLE_OK;
 }
 
-/* Starts the runner's curl transfer to url within the probe's timeout. */
+/* Starts the runner's curl transfer to url within what is left of the probe's timeout (one
+ * deadline for the whole probe, redirects included, as http.Client's Timeout). */
 static int runner_curl_start(SqRunner *r, const char *url, CurlDoneCallback done) {
-        long timeout_ms = (long) sq_probe_timeout(r->probe) * 1000;
+        uint64_t total = (uint64_t) sq_probe_timeout(r->probe) * USEC_PER_SEC,
+                 spent = now_monotonic(r->manager) - r->started_usec;
+        long timeout_ms = spent >= total ? 1 : (long) ((total - spent) / 1000) ?: 1;
 
         r->curl_error[0] = 0;
         if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK ||
@@ -203,33 +208,125 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
+
+/* The resolver Go's pure resolver (Kruise's daemon is built without cgo) would name in a
+ * lookup error: ours, the pod's, which may differ from the node's (docs/service-quality.md). */
+static char *resolver_name(void) {
+        _cleanup_(freep) char *text = NULL;
+
+        (void) okg_read_file("/etc/resolv.conf", 64 * 1024, &text, NULL);
+        return sq_resolv_nameserver(text ?: "");
+}
+
+/* The facts of a failed transfer, for sq_*_failure_message(): strings point into the
+ * returned allocations, or are NULL. */
+static void curl_facts(CURL *easy, CURLcode result, const char *url, SqNetFacts *f,
+                       char **ret_remote, char **ret_local, char **ret_ns) {
+        const char *ip = NULL, *lip = NULL;
+        long port = 0, lport = 0, os_errno = 0;
+        curl_off_t connect_us = 0;
+
+        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
+        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
+        (void) curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &lip);
+        (void) curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &lport);
+        (void) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+        (void) curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        f->curl_code = result;
+        f->os_errno = (int) os_errno;
+        f->timed_out = result == CURLE_OPERATION_TIMEDOUT;
+        f->connected = connect_us > 0;
+        /* curl does not say where a failed connect went: the URL's host and port then, which
+         * is Go's text for an IP (for a name Go shows the address it resolved to). */
+        if (port <= 0)
+                port = sq_url_port(url);
+        if (isempty(ip) && result != CURLE_COULDNT_RESOLVE_HOST)
+                ip = f->host;
+        *ret_remote = !isempty(ip) && port > 0 ? sq_host_port(ip, port) : NULL;
+        *ret_local = !isempty(lip) && lport > 0 ? sq_host_port(lip, lport) : NULL;
+        *ret_ns = result == CURLE_COULDNT_RESOLVE_HOST || (f->timed_out && !*ret_remote) ?
+                resolver_name() : NULL;
+        f->remote = *ret_remote;
+        f->local = *ret_local;
+        f->nameserver = *ret_ns;
+}
+
+/* kubelet's client follows a redirect to the same host name, at most 10: returns 1 when the
+ * next request is on its way (or *ret_stop says why not), 0 when this response is the result. */
+static int http_follow(SqRunner *r, CURL *easy, long status, char **ret_stop) {
+        const char *next = NULL;
+        char h1[256], h2[256];
+
+        if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+                return 0;
+        if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || isempty(next))
+                return 0;
+        if (!sq_url_hostname(next, h1, sizeof h1) || !sq_url_hostname(r->url, h2, sizeof h2) ||
+            !streq(h1, h2))
+                return 0;
+        if (r->n_redirects >= 10) {
+                *ret_stop = sq_strf("Get \"%s\": stopped after 10 redirects", next);
+                return *ret_stop ? 1 : -ENOMEM;
+        }
+        r->n_redirects++;
+        if (free_and_strdup(&r->url, next) < 0)
+                return -ENOMEM;
+        r->body_len = 0;
+        if (runner_curl_start(r, r->url, on_http_done) < 0)
+                return -EIO;
+        return 1;
+}
+
 static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         SqRunner *r = userdata;
-        _cleanup_(freep) char *msg = NULL, *err = NULL;
+        _cleanup_(freep) char *msg = NULL, *remote = NULL, *local = NULL, *ns = NULL;
+        char host[256];
+        SqNetFacts f = {};
         long status = 0;
         bool ok = false;
+        int k;
 
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && r->body_len == SQ_BODY_MAX)) {
-                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+                k = http_follow(r, easy, status, &msg);
+                if (k < 0) {
+                        runner_finish(r, -1, NULL, "cannot follow the redirect");
+                        return;
+                }
+                if (k > 0 && !msg)
+                        return;
+                if (msg) {
+                        runner_finish(r, false, msg, NULL);
+                        return;
+                }
                 msg = sq_http_message(status, r->body, r->body_len, &ok);
-                runner_finish(r, ok, msg, NULL);
+                if (!msg)
+                        runner_finish(r, -1, NULL, "out of memory");
+                else
+                        runner_finish(r, ok, msg, NULL);
                 return;
         }
         /* The message Go's HTTP client gives for the same failure, as Kruise writes it. */
-        if (result == CURLE_COULDNT_CONNECT)
-                msg = sq_strf("Get \"%s\": dial tcp: connect: connection refused",
-                                r->target);
-        else if (result == CURLE_OPERATION_TIMEDOUT)
-                msg = sq_strf("Get \"%s\": context deadline exceeded (Client.Timeout "
-                                "exceeded while awaiting headers)", r->target);
-        else
-                msg = sq_strf("Get \"%s\": %s", r->target,
-                                r->curl_error[0] ? r->curl_error : curl_easy_strerror(result));
-        if (msg) {
-                err = sq_message_make(msg, strlen(msg));
-                runner_finish(r, false, err, NULL);
-        } else
+        f.host = sq_url_hostname(r->url, host, sizeof host);
+        curl_facts(easy, result, r->url, &f, &remote, &local, &ns);
+        f.got_headers = status > 0;
+        f.url = r->url;
+        f.tls_error = r->curl_error[0] ? r->curl_error : NULL;
+        k = sq_http_failure_message(&f, &msg);
+        if (k < 0)
                 runner_finish(r, -1, NULL, "out of memory");
+        else if (k == 0)
+                /* kubelet's prober errs on a body that broke off: Kruise keeps its result. */
+                runner_finish(r, -1, NULL, r->curl_error[0] ? r->curl_error :
+                              curl_easy_strerror(result));
+        else {
+                _cleanup_(freep) char *text = sq_message_make(msg, strlen(msg));
+                if (!text)
+                        runner_finish(r, -1, NULL, "out of memory");
+                else
+                        runner_finish(r, false, text, NULL);
+        }
 }
 
 static int runner_start_http(SqRunner *r, const SqContainer *c) {
@@ -284,79 +381,55 @@ static int runner_start_http(SqRunner *r, const SqContainer *c) {
                         return -EIO;
         }
         r->body_len = 0;
-        return runner_curl_start(r, r->target, on_http_done);
+        r->n_redirects = 0;
+        if (free_and_strdup(&r->url, r->target) < 0)
+                return -ENOMEM;
+        return runner_curl_start(r, r->url, on_http_done);
 }
 
 /* tcpSocket */
 
-/* The end of a tcpSocket probe that dialled addr: error 0 is a success (empty message), else
- * Go's dial error text, "dial tcp ADDR: connect: connection refused". */
-static void tcp_finish(SqRunner *r, const char *addr, int error) {
+/* The end of a tcpSocket probe that dialled addr: success gives an empty message, else Go's
+ * dial error text, "dial tcp ADDR: connect: connection refused". */
+static void tcp_finish(SqRunner *r, const char *addr, int error, bool timed_out) {
         _cleanup_(freep) char *msg = NULL;
-        char what[128];
 
-        if (error == 0) {
+        if (error == 0 && !timed_out) {
                 runner_finish(r, true, "", NULL);
                 return;
         }
-        if (error == ETIMEDOUT)
-                (void) snprintf(what, sizeof what, "i/o timeout");
-        else {
-                (void) snprintf(what, sizeof what, "connect: %s", strerror(error));
-                what[9] = (char) tolower((unsigned char) what[9]);
-        }
-        if (asprintf(&msg, "dial tcp %s: %s", addr, what) < 0)
+        if (sq_tcp_failure_message(&(SqNetFacts) { .os_errno = error, .timed_out = timed_out,
+                                                   .remote = addr }, &msg) < 0)
                 runner_finish(r, -1, NULL, "out of memory");
         else
                 runner_finish(r, false, msg, NULL);
 }
 
-static void tcp_done(SqRunner *r, int error) {
+static void tcp_done(SqRunner *r, int error, bool timed_out) {
         r->io = sd_event_source_disable_unref(r->io);
         r->deadline = sd_event_source_disable_unref(r->deadline);
         if (r->fd >= 0)
                 close(r->fd);
         r->fd = -1;
-        tcp_finish(r, r->target, error);
+        tcp_finish(r, r->target, error, timed_out);
 }
 
 /* tcpSocket to a host name, as kubelet dials one: curl resolves it (its resolver does not block
  * the loop) and connects, nothing more. */
 static void on_tcp_name_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         SqRunner *r = userdata;
-        _cleanup_(freep) char *addr = NULL, *msg = NULL, *text = NULL;
-        const char *ip = NULL;
-        long port = 0, os_errno = 0;
+        _cleanup_(freep) char *remote = NULL, *local = NULL, *ns = NULL, *msg = NULL, *text = NULL;
+        SqNetFacts f = {};
 
         if (result == CURLE_OK) {
-                tcp_finish(r, r->target, 0);
+                tcp_finish(r, r->target, 0, false);
                 return;
         }
-        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
-        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
-        (void) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
-        if (!isempty(ip) && port > 0) {
-                addr = sq_strf(strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
-                if (!addr) {
-                        runner_finish(r, -1, NULL, "out of memory");
-                        return;
-                }
-        }
-        if (result == CURLE_COULDNT_RESOLVE_HOST)
-                msg = sq_strf("dial tcp: lookup %s: no such host", r->probe->host);
-        else if (result == CURLE_OPERATION_TIMEDOUT && !addr)
-                msg = sq_strf("dial tcp: lookup %s: i/o timeout", r->probe->host);
-        else if (result == CURLE_OPERATION_TIMEDOUT) {
-                tcp_finish(r, addr, ETIMEDOUT);
-                return;
-        } else if (result == CURLE_COULDNT_CONNECT && os_errno > 0) {
-                tcp_finish(r, addr ?: r->target, (int) os_errno);
-                return;
-        } else
-                msg = sq_strf("dial tcp %s: %s", addr ?: r->target,
-                              r->curl_error[0] ? r->curl_error : curl_easy_strerror(result));
-        text = msg ? sq_message_make(msg, strlen(msg)) : NULL;
-        if (!text)
+        _cleanup_(freep) char *url = sq_strf("http://%s/", r->target);
+        f.host = r->probe->host;
+        curl_facts(easy, result, url ?: "", &f, &remote, &local, &ns);
+        f.tls_error = r->curl_error[0] ? r->curl_error : curl_easy_strerror(result);
+        if (sq_tcp_failure_message(&f, &msg) < 0 || !(text = sq_message_make(msg, strlen(msg))))
                 runner_finish(r, -1, NULL, "out of memory");
         else
                 runner_finish(r, false, text, NULL);
@@ -386,7 +459,7 @@ static int on_tcp_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
                 error = errno;
-        tcp_done(r, error);
+        tcp_done(r, error, false);
         return 0;
 }
 
@@ -394,7 +467,7 @@ static int on_probe_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         SqRunner *r = userdata;
 
         if (r->fd >= 0) {
-                tcp_done(r, ETIMEDOUT);
+                tcp_done(r, 0, true);
                 return 0;
         }
         if (r->pid > 0 || r->out_fd >= 0 || r->err_fd >= 0) {
@@ -448,11 +521,11 @@ static int runner_start_tcp(SqRunner *r, const SqContainer *c) {
         if (r->fd < 0)
                 return -errno;
         if (connect(r->fd, (struct sockaddr *) &sa, salen) == 0) {
-                tcp_done(r, 0);
+                tcp_done(r, 0, false);
                 return 0;
         }
         if (errno != EINPROGRESS) {
-                tcp_done(r, errno);
+                tcp_done(r, errno, false);
                 return 0;
         }
         k = sd_event_add_io(r->manager->event, &r->io, r->fd, EPOLLOUT, on_tcp_io, r);

@@ -810,9 +810,24 @@ char *sq_message_make(const char *data, size_t len) {
 
 char *sq_http_message(long status, const char *body, size_t len, bool *ret_success) {
         char *m;
-        if (status >= 200 && status < 400) {
+        if (len > SQ_BODY_MAX)
+                len = SQ_BODY_MAX;
+        if (status >= 300 && status < 400) {
+                /* A redirect kubelet did not follow (another host, no Location, 300, 304):
+                 * a success with its warning text, which Kruise writes as the message. */
+                _cleanup_(freep) char *w = NULL;
+                static const char prefix[] = "Probe terminated redirects, Response body: ";
                 *ret_success = true;
-                return sq_message_make(body, len > SQ_BODY_MAX ? SQ_BODY_MAX : len);
+                w = malloc(sizeof prefix + len);
+                if (!w)
+                        return NULL;
+                memcpy(w, prefix, sizeof prefix - 1);
+                memcpy(w + sizeof prefix - 1, body, len);
+                return sq_message_make(w, sizeof prefix - 1 + len);
+        }
+        if (status >= 200 && status < 300) {
+                *ret_success = true;
+                return sq_message_make(body, len);
         }
         *ret_success = false;
         if (asprintf(&m, "HTTP probe failed with statuscode: %ld", status) < 0)

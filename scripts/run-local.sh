@@ -4,9 +4,13 @@
 # through the proposal's own curl, and a probe state change that reaches the GameServer's
 # opsState. Then the suite keeps running until Ctrl-C (--demo-only: stop after the demo).
 # Everything lives under BUILD/demo; ports are on 127.0.0.1 only.
+# --config FILE runs the suite with your own config (the config.yaml of your ConfigMap) instead
+# of the demo's, beside the same nginx game: FILE is checked first as okg-sidecard checks it
+# (each problem as FILE:LINE:COLUMN: key: why) and nothing starts when it is refused; the
+# suite's health port is then FILE's healthPort, and the demo steps are left out.
 #
-# Usage: run-local.sh [--demo-only] [--health-port N] [--hot-update-port N] [--game-port N]
-#                     [--cdn-port N] [--build-dir DIR]
+# Usage: run-local.sh [--demo-only] [--config FILE] [--health-port N] [--hot-update-port N]
+#                     [--game-port N] [--cdn-port N] [--build-dir DIR]
 # Each option has an environment variable (RUN_LOCAL_HEALTH_PORT, RUN_LOCAL_HOT_UPDATE_PORT,
 # RUN_LOCAL_GAME_PORT, RUN_LOCAL_CDN_PORT, RUN_LOCAL_BUILD_DIR); options win. Defaults: 5001, 5000,
 # 8080, 8081, build-run. RUN_LOCAL_TIMEOUT (seconds, default 60) bounds the wait for readiness.
@@ -18,6 +22,7 @@ top=$PWD
 . "$top/scripts/ports.sh"
 
 keep_running=1
+user_config=
 health_port=${RUN_LOCAL_HEALTH_PORT:-5001}
 hot_port=${RUN_LOCAL_HOT_UPDATE_PORT:-5000}
 game_port=${RUN_LOCAL_GAME_PORT:-8080}
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
         --game-port) value_of N "$@"; game_port=$2; shift ;;
         --cdn-port) value_of N "$@"; cdn_port=$2; shift ;;
         --build-dir) value_of DIR "$@"; build=$2; shift ;;
+        --config) value_of FILE "$@"; user_config=$2; shift ;;
         -h | --help) usage ;;
         *) echo "run-local: unknown argument '$1'" >&2; usage ;;
         esac
@@ -75,6 +81,13 @@ for a in "${ports[@]}"; do
         done
 done
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "RUN_LOCAL_TIMEOUT: '$timeout' is not a number of seconds"
+if [ -n "$user_config" ]; then
+        [ -f "$user_config" ] && [ -r "$user_config" ] ||
+                die "--config $user_config: no such readable file"
+        case $user_config in /*) ;; *) user_config=$PWD/$user_config ;; esac
+        # The suite's own ports come from that file: only nginx's are ours to check here.
+        ports=(game cdn)
+fi
 
 # One line naming a port that another process holds, and how to choose another.
 taken() {
@@ -108,6 +121,21 @@ for name in "${ports[@]}"; do
 done
 ./scripts/build.sh "$build"
 
+if [ -n "$user_config" ]; then
+        # okg-sidecard's own check: the same messages it would give at start, before anything runs.
+        if ! check=$("$build/okg-sidecard/okg-sidecard" --check-config "$user_config" 2>&1); then
+                printf '%s\n' "$check" >&2
+                die "$user_config is refused (the problems are above); nothing was started"
+        fi
+        # Where its /readyz is: healthPort and healthAddress of that file, else the defaults.
+        read -r health_port health_host < <(python3 -c '
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1])) or {}
+a = str(d.get("healthAddress") or "127.0.0.1")
+a = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(a, a)
+print(d.get("healthPort") or 5001, "[%s]" % a if ":" in a else a)' "$user_config")
+fi
+
 rm -rf "$demo"
 mkdir -p "$demo"/{www,cdn/v1,cdn/v2,nginx/tmp,run,state}
 echo "<h1>2048 v1</h1>" >"$demo/cdn/v1/index.html"
@@ -135,7 +163,9 @@ http {
 }
 EOF
 
-cat >"$demo/config.yaml" <<EOF
+config=$user_config
+[ -n "$config" ] || config=$demo/config.yaml
+[ -n "$user_config" ] || cat >"$demo/config.yaml" <<EOF
 # The proposal's demo config, pointed at the local game.
 plugins:
   - name: hot_update
@@ -189,7 +219,7 @@ trap cleanup EXIT INT TERM
 nginx_pid=$!
 pids+=($nginx_pid)
 POD_NAME=demo-0 POD_NAMESPACE=default \
-        "$build/okg-sidecard/okg-sidecard" --config "$demo/config.yaml" \
+        "$build/okg-sidecard/okg-sidecard" --config "$config" \
         --runtime-dir "$demo/run" --state-dir "$demo/state" 2>"$demo/sidecar.log" &
 sidecard_pid=$!
 pids+=($sidecard_pid)
@@ -219,14 +249,30 @@ while :; do
         for name in "${ports[@]}"; do
                 port_owned_by "${port_of[$name]}" "${owner_of[$name]}" || owned=
         done
-        [ -n "$owned" ] && curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break
+        [ -n "$owned" ] && curl -sf "http://${health_host:-127.0.0.1}:$health_port/readyz" >/dev/null && break
         [ "$SECONDS" -lt "$deadline" ] ||
                 die "the suite was not ready within $timeout s (RUN_LOCAL_TIMEOUT); see $demo/sidecar.log"
         sleep 0.2
 done
 
-step "the suite is ready: curl http://127.0.0.1:$health_port/readyz"
-curl -s http://127.0.0.1:$health_port/readyz; echo
+step "the suite is ready: curl http://${health_host:-127.0.0.1}:$health_port/readyz"
+curl -s "http://${health_host:-127.0.0.1}:$health_port/readyz"; echo
+if [ -n "$user_config" ]; then
+        step "the suite runs $user_config"
+        "$build/okgctl/okgctl" -a "$demo/run" status
+        cat <<TXT
+  service quality: $build/okgctl/okgctl -a $demo/run service-quality
+  probes:          $build/okgctl/okgctl -a $demo/run probes
+  the bus:         busctl --address=unix:path=$demo/run/bus tree
+  the store:       $demo/state/local-store.json
+  the logs:        $demo/sidecar.log
+TXT
+        if [ "$keep_running" = 1 ]; then
+                step "the suite keeps running; Ctrl-C stops it"
+                wait "$sidecard_pid" || true
+        fi
+        exit 0
+fi
 step "the game serves v1: curl http://127.0.0.1:$game_port/"
 curl -s http://127.0.0.1:$game_port/
 

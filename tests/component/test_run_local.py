@@ -196,3 +196,49 @@ def test_a_second_run_leaves_the_first_alone(tmp_path):
         wait_for(lambda: not listening(port), what=f"port {port} closed")
     r = run_local(*as_options(second_ports))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def run_own_config(cfg, ports):
+    return run_local("--config", str(cfg), "--game-port", str(ports["game"]),
+                     "--cdn-port", str(ports["cdn"]))
+
+
+def test_own_config_refused_names_file_line_and_key(tmp_path):
+    """--config with a bad file: okg-sidecard's message (file, line, column, key), one line
+    saying nothing was started, and nothing listens."""
+    ports = chosen_ports()
+    cfg = tmp_path / "my-config.yaml"
+    cfg.write_text("plugins: []\nhealthPort: 70000\n")
+    r = run_own_config(cfg, ports)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    assert f"{cfg}:2:13: healthPort: must be between 1 and 65535, got 70000" in r.stderr
+    assert f"run-local: {cfg} is refused (the problems are above); nothing was started" in r.stderr
+    assert "the suite is ready" not in r.stdout
+    assert not listening(ports["game"]) and not listening(ports["cdn"])
+
+
+def test_own_config_missing_file_is_named(tmp_path):
+    r = run_local("--config", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 1
+    assert f"run-local: --config {tmp_path / 'nope.yaml'}: no such readable file" in r.stderr
+
+
+def test_own_config_with_service_quality_runs(tmp_path):
+    """--config with a service_quality section: the suite runs that file (its health port) beside
+    the demo's nginx; the demo's own steps are left out."""
+    ports = chosen_ports()
+    ann = tmp_path / "podprobe"
+    ann.write_text('[{"name":"idle","containerName":"game","probe":{"httpGet":{"path":"/state",'
+                   f'"port":{ports["game"]}}},"initialDelaySeconds":0,"periodSeconds":1}},'
+                   '"podConditionType":"game.kruise.io/idle"}]')
+    cfg = tmp_path / "my-config.yaml"
+    cfg.write_text("plugins:\n  - name: service_quality\n    bootorder: 0\n    config:\n"
+                   f"      source: file\n      file: {ann}\n"
+                   f"healthPort: {ports['health']}\nhealthAddress: 127.0.0.1\n")
+    r = run_own_config(cfg, ports)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"the suite is ready: curl http://127.0.0.1:{ports['health']}/readyz" in r.stdout
+    assert f"the suite runs {cfg}" in r.stdout
+    assert "hot update" not in r.stdout
+    for port in ports.values():
+        wait_for(lambda: not listening(port), what=f"port {port} closed")

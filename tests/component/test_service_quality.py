@@ -719,3 +719,128 @@ def test_same_probe_name_twice_gives_distinct_series(suite_factory, tmp_path, ng
         for cond in ("game.kruise.io/idle", "game.kruise.io/other"):
             assert (f'okg_sidecar_service_quality_{family}{{probe="idle",condition="{cond}"}}'
                     in series)
+
+
+# Failure messages as Kruise's daemon writes them (Go's net/http texts, docs/service-quality.md
+# "Messages"), against loopback peers that fail in each way.
+
+class _Peer:
+    """A loopback TCP server whose handler does one thing to each connection."""
+
+    def __init__(self, handler, backlog=16):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        if handler:
+            threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                self.handler(c)
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def _go_nameserver():
+    """The server Go's pure resolver names in a lookup error: the first of resolv.conf."""
+    try:
+        for line in open("/etc/resolv.conf"):
+            f = line.split()
+            if len(f) >= 2 and f[0] == "nameserver":
+                return f"[{f[1]}]:53" if ":" in f[1] else f"{f[1]}:53"
+    except OSError:
+        pass
+    return "127.0.0.1:53"
+
+
+def test_http_failure_messages_are_gos(suite_factory, tmp_path):
+    """httpGet failures give Go's client texts: refused, no answer within the timeout, closed
+    without an answer, a host name that does not resolve."""
+    refused = closed_port()
+    silent = _Peer(None)             # the kernel accepts; nobody ever answers
+
+    def read_then_close(c):
+        c.recv(4096)
+    closer = _Peer(read_then_close)
+    try:
+        s = start_local(suite_factory, tmp_path, [
+            probe("refused", {"httpGet": {"path": "/x", "port": refused}}, delay=0),
+            probe("silent", {"httpGet": {"path": "/x", "port": silent.port}}, delay=0,
+                  timeout=1),
+            probe("empty", {"httpGet": {"path": "/", "port": closer.port}}, delay=0),
+            probe("nosuch", {"httpGet": {"host": "nosuch.invalid", "path": "/x",
+                                         "port": refused}}, delay=0)])
+        wait_probe(s, 0, "False", f'Get "http://127.0.0.1:{refused}/x": dial tcp '
+                   f'127.0.0.1:{refused}: connect: connection refused')
+        wait_probe(s, 1, "False", f'Get "http://127.0.0.1:{silent.port}/x": context deadline '
+                   'exceeded (Client.Timeout exceeded while awaiting headers)')
+        wait_probe(s, 2, "False", f'Get "http://127.0.0.1:{closer.port}/": EOF')
+        wait_probe(s, 3, "False", f'Get "http://nosuch.invalid:{refused}/x": dial tcp: lookup '
+                   f'nosuch.invalid on {_go_nameserver()}: no such host')
+    finally:
+        silent.close()
+        closer.close()
+
+
+def test_connect_timeout_messages_are_gos(suite_factory, tmp_path):
+    """A listener whose backlog is full drops new connections: the dial times out, for
+    tcpSocket and httpGet, with Go's texts."""
+    full = _Peer(None, backlog=0)
+    fill = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", full.port))
+        except BlockingIOError:
+            pass
+        fill.append(c)
+    try:
+        s = start_local(suite_factory, tmp_path, [
+            probe("tcp", {"tcpSocket": {"port": full.port}}, delay=0, timeout=1),
+            probe("http", {"httpGet": {"path": "/", "port": full.port}}, delay=0, timeout=1)])
+        wait_probe(s, 0, "False", f"dial tcp 127.0.0.1:{full.port}: i/o timeout")
+        wait_probe(s, 1, "False", f'Get "http://127.0.0.1:{full.port}/": dial tcp '
+                   f'127.0.0.1:{full.port}: i/o timeout (Client.Timeout exceeded while '
+                   'awaiting headers)')
+    finally:
+        for c in fill:
+            c.close()
+        full.close()
+
+
+def test_http_redirects_as_kubelet(suite_factory, tmp_path):
+    """kubelet follows a redirect to the same host (the target's body is the message) and stops
+    at one to another host: a success with its warning text."""
+    def redirector(c):
+        req = c.recv(4096)
+        if b"GET /there " in req:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nthere!")
+        elif b"GET /away " in req:
+            c.sendall(b"HTTP/1.1 302 Found\r\nLocation: http://localhost:1/\r\n"
+                      b"Content-Length: 5\r\nConnection: close\r\n\r\nmoved")
+        else:
+            c.sendall(b"HTTP/1.1 301 Moved\r\nLocation: /there\r\nContent-Length: 0\r\n"
+                      b"Connection: close\r\n\r\n")
+    peer = _Peer(redirector)
+    try:
+        s = start_local(suite_factory, tmp_path, [
+            probe("same", {"httpGet": {"path": "/here", "port": peer.port}}, delay=0),
+            probe("other", {"httpGet": {"path": "/away", "port": peer.port}}, delay=0)])
+        wait_probe(s, 0, "True", "there!")
+        wait_probe(s, 1, "True", "Probe terminated redirects, Response body: moved")
+    finally:
+        peer.close()

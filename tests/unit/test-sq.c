@@ -293,9 +293,14 @@ static void test_messages(void) {
         ASSERT_TRUE(ok);
         ASSERT_STREQ(m, "idle");
         free(m);
+        /* A redirect kubelet stops at (another host): success with its warning. */
         m = sq_http_message(302, "", 0, &ok);
         ASSERT_TRUE(ok);
-        ASSERT_STREQ(m, "");
+        ASSERT_STREQ(m, "Probe terminated redirects, Response body: ");
+        free(m);
+        m = sq_http_message(301, "moved", 5, &ok);
+        ASSERT_TRUE(ok);
+        ASSERT_STREQ(m, "Probe terminated redirects, Response body: moved");
         free(m);
         m = sq_http_message(503, "down", 4, &ok);
         ASSERT_TRUE(!ok);
