@@ -239,6 +239,10 @@ int sq_bus_setup(sd_bus *bus, void *userdata) {
                 r = sd_bus_match_signal_async(bus, NULL, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
                                               "org.freedesktop.DBus.Properties",
                                               "PropertiesChanged", on_storage_changed, NULL, m);
+        if (r >= 0)
+                r = sd_bus_match_signal_async(bus, NULL, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                              OKG_STORAGE_IFACE, "Acknowledged",
+                                              sq_manager_on_acknowledged, NULL, m);
         return r;
 }
 
@@ -261,12 +265,15 @@ void sq_bus_emit_runner_changed(SqRunner *x) {
                 log_debug_errno(r, "Failed to announce property changes of %s: %m", x->path);
 }
 
-/* A counter family with one sample per probe: the runner's uint64_t at offset. */
+/* A counter family with one sample per probe: the runner's uint64_t at offset. Labelled by
+ * the condition type too: two PodProbeMarkers may name their probes alike, but a list never
+ * holds a condition type twice, so the series are distinct. */
 static void per_probe(OkgMetrics *x, SqManager *m, const char *name, const char *help,
                       size_t offset) {
         okg_metrics_family(x, name, "counter", help);
         for (size_t i = 0; i < m->n_runners; i++) {
-                const char *l[] = { "probe", m->runners[i]->probe->name, NULL };
+                const char *l[] = { "probe", m->runners[i]->probe->name, "condition",
+                                    m->runners[i]->probe->condition_type, NULL };
                 okg_metrics_sample(x, name, l,
                                    (double) *(const uint64_t *) ((const char *) m->runners[i] + offset));
         }

@@ -17,6 +17,7 @@
 #include "probed-sq-manager.h"
 
 #define REFRESH_USEC (10 * USEC_PER_SEC)
+#define POD_WAIT_WARN_USEC (60 * USEC_PER_SEC)
 
 /* ---- the probes and where they come from ---- */
 
@@ -230,18 +231,17 @@ void sq_manager_choose_source(SqManager *m) {
 /* ---- the conditions ---- */
 
 /* Another writer (kruise-daemon, on a node it serves) sets the same conditions: a condition of
- * ours holds a value this plugin never handed on, twice in a row. Then the plugin stops
- * writing, so the two never fight (docs/service-quality.md). */
+ * ours holds a value this plugin did not hand on (judged against what okg-storaged
+ * acknowledged, so a lagging write path is never taken for one), twice in a row. Then the
+ * plugin stops writing, so the two never fight (docs/service-quality.md). */
 static void manager_check_other_writer(SqManager *m, unsigned *strikes) {
         for (size_t i = 0; i < m->n_runners; i++) {
                 SqRunner *r = m->runners[i];
                 const SqCondition *c;
                 _cleanup_(freep) char *reason = NULL;
 
-                if (r->sent->n == 0)
-                        continue;
                 c = sq_pod_condition(&m->pod, r->probe->condition_type);
-                if (!c || sq_history_has(r->sent, c->status, c->message))
+                if (!c || sq_history_judge(r->sent, c->status, c->message) != SQ_VERDICT_OTHER)
                         continue;
                 if (++*strikes < 2)
                         return;
@@ -259,11 +259,32 @@ static void manager_check_other_writer(SqManager *m, unsigned *strikes) {
         *strikes = 0;
 }
 
+/* Storage1's Acknowledged(object, seq): the conditions handed on up to seq reached the pod. */
+int sq_manager_on_acknowledged(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        SqManager *m = userdata;
+        const char *object;
+        uint64_t seq;
+
+        if (sd_bus_message_read(msg, "st", &object, &seq) < 0 || !streq(object, "podstatus"))
+                return 0;
+        for (size_t i = 0; i < m->sent.n; i++)
+                if (sq_history_acknowledged(&m->sent.v[i]->history, seq) < 0) {
+                        (void) log_oom();
+                        break;
+                }
+        return 0;
+}
+
 static void on_storage_done(int error, const char *message, uint64_t seq, void *userdata) {
         SqManager *m = userdata;
 
         if (error == -ECANCELED)
                 return;
+        /* The storage client finishes its calls in the order they were made. */
+        m->calls_done++;
+        if (error >= 0)
+                for (size_t i = 0; i < m->sent.n; i++)
+                        sq_history_accepted(&m->sent.v[i]->history, m->calls_done, seq);
         if (error < 0) {
                 m->storage_errors++;
                 (void) free_and_strdup(&m->last_storage_error,
@@ -305,9 +326,10 @@ static int manager_sync(SqManager *m) {
         if (k < 0)
                 return k;
         m->condition_writes++;
+        m->calls++;
         for (size_t i = 0; i < n; i++) {
                 SqRunner *r = changed[i];
-                if (sq_history_push(r->sent, r->tracker.status, r->tracker.message) < 0)
+                if (sq_history_handed(r->sent, r->tracker.status, r->tracker.message, m->calls) < 0)
                         return -ENOMEM;
                 r->n_writes++;
                 log_info("Setting pod condition %s to %s (\"%.200s\").", r->probe->condition_type,
@@ -431,6 +453,31 @@ static int manager_refresh_ppms(SqManager *m) {
         return 1;
 }
 
+/* At every start okg-storaged has not read the pod yet (or is not on the bus yet): an expected
+ * wait, said once at info level; a warning only when it lasts POD_WAIT_WARN_USEC, or for any
+ * other error. */
+static void manager_log_pod_error(SqManager *m, const sd_bus_error *e, const char *why) {
+        bool wait = e && (sd_bus_error_has_name(e, OKG_STORAGE_ERROR_NOT_KNOWN) ||
+                          sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+                          sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER));
+        uint64_t now = 0;
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (!streq_ptr(m->pod_error, why)) {
+                m->pod_error_since = now;
+                m->pod_error_warned = !wait;
+                if (wait)
+                        log_info("Waiting for okg-storaged to read the pod (%s).", strempty(why));
+                else
+                        log_warning("Cannot read the pod from okg-storaged: %s", strempty(why));
+        } else if (!m->pod_error_warned && now >= m->pod_error_since + POD_WAIT_WARN_USEC) {
+                m->pod_error_warned = true;
+                log_warning("Cannot read the pod from okg-storaged for %llu s now: %s",
+                            (unsigned long long) ((now - m->pod_error_since) / USEC_PER_SEC),
+                            strempty(why));
+        }
+}
+
 static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         SqManager *m = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
@@ -442,8 +489,7 @@ static int on_get_pod(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         if (e || sd_bus_message_read(reply, "s", &json) < 0) {
                 _cleanup_(freep) char *why = NULL;
                 why = sq_strf("GetPod failed: %s", e ? strempty(e->message) : "bad reply");
-                if (!streq_ptr(m->pod_error, why))
-                        log_warning("Cannot read the pod from okg-storaged: %s", strempty(why));
+                manager_log_pod_error(m, e, why);
                 (void) free_and_strdup(&m->pod_error, why);
                 sq_manager_choose_source(m);
                 return 0;

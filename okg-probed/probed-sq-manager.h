@@ -86,6 +86,8 @@ struct SqManager {
         uint64_t start_realtime;         /* when the plugin started: the container's start when
                                           * no kubelet reports one (a local run) */
         char *pod_error;                 /* why the last GetPod gave nothing */
+        uint64_t pod_error_since;        /* CLOCK_MONOTONIC, when that began */
+        bool pod_error_warned;
         sd_bus_slot *get_pod_slot;
         sd_event_source *refresh_timer;
 
@@ -112,6 +114,7 @@ struct SqManager {
         char *writer;
         char *writer_reason;
         unsigned other_writer_strikes;
+        uint64_t calls, calls_done;      /* SetPodConditions calls made, and finished */
 
         sd_event_source *sync_event;
         uint64_t condition_writes, storage_errors;
@@ -148,6 +151,8 @@ void sq_manager_schedule_sync(SqManager *m);
 /* The bus side (probed-sq-bus.c). */
 int sq_bus_setup(sd_bus *bus, void *userdata);
 void sq_bus_connected(OkgBus *b, bool reconnect, void *userdata);
+/* Storage1's Acknowledged signal (the match is added by sq_bus_setup()). */
+int sq_manager_on_acknowledged(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 void sq_bus_emit_manager_changed(SqManager *m);
 void sq_bus_emit_runner_changed(SqRunner *r);
 int sq_metrics_render(SqManager *m, char **ret);

@@ -929,30 +929,114 @@ int sq_tracker_feed(SqTracker *t, const SqProbe *p, bool success, const char *me
 void sq_history_done(SqHistory *h) {
         for (size_t i = 0; i < h->n; i++)
                 free(h->message[i]);
+        for (size_t i = 0; i < h->n_pending; i++)
+                free(h->pending[i].message);
+        free(h->pending);
+        for (size_t i = 0; i < h->n_acked; i++)
+                free(h->acked_message[i]);
         *h = (SqHistory) {};
 }
 
-int sq_history_push(SqHistory *h, bool status, const char *message) {
-        char *m = strdup(strempty(message));
 
-        if (!m)
+/* Pushes a copy of message on a ring of SQ_HISTORY values, newest first. */
+static int ring_push(bool *status, char **message, size_t *n, bool st, const char *msg) {
+        char *copy = strdup(strempty(msg));
+
+        if (!copy)
                 return -ENOMEM;
-        if (h->n == SQ_HISTORY)
-                free(h->message[--h->n]);
-        memmove(h->message + 1, h->message, h->n * sizeof(char *));
-        memmove(h->status + 1, h->status, h->n * sizeof(bool));
-        h->message[0] = m;
-        h->status[0] = status;
-        h->n++;
+        if (*n == SQ_HISTORY)
+                free(message[--*n]);
+        memmove(message + 1, message, *n * sizeof(char *));
+        memmove(status + 1, status, *n * sizeof(bool));
+        message[0] = copy;
+        status[0] = st;
+        (*n)++;
         return 0;
 }
 
-bool sq_history_has(const SqHistory *h, const char *status, const char *message) {
-        for (size_t i = 0; i < h->n; i++)
-                if (streq_ptr(status, h->status[i] ? "True" : "False") &&
-                    streq_ptr(message, h->message[i]))
+static bool ring_has(const bool *status, char *const *message, size_t n, const char *st,
+                     const char *msg) {
+        for (size_t i = 0; i < n; i++)
+                if (streq_ptr(st, status[i] ? "True" : "False") && streq_ptr(msg, message[i]))
                         return true;
         return false;
+}
+
+int sq_history_handed(SqHistory *h, bool status, const char *message, uint64_t call) {
+        char *copy;
+
+        if (h->n_pending == SQ_PENDING_MAX) {
+                /* An outage of SQ_PENDING_MAX values: the oldest may still come to the pod
+                 * (a retried write), so nothing is judged until the ones kept are acknowledged. */
+                free(h->pending[0].message);
+                memmove(h->pending, h->pending + 1, --h->n_pending * sizeof(SqValue));
+                h->pending_lost = true;
+        } else {
+                SqValue *v = reallocarray(h->pending, h->n_pending + 1, sizeof(SqValue));
+                if (!v)
+                        return -ENOMEM;
+                h->pending = v;
+        }
+        copy = strdup(strempty(message));
+        if (!copy)
+                return -ENOMEM;
+        h->pending[h->n_pending++] = (SqValue) { status, copy, call, 0 };
+        return sq_history_push(h, status, message);
+}
+
+void sq_history_accepted(SqHistory *h, uint64_t call, uint64_t seq) {
+        for (size_t i = 0; i < h->n_pending; i++)
+                if (h->pending[i].call == call)
+                        h->pending[i].seq = seq;
+}
+
+int sq_history_acknowledged(SqHistory *h, uint64_t seq) {
+        size_t i = h->n_pending;
+        SqValue *v;
+        int k;
+
+        while (i > 0 && (h->pending[i - 1].seq == 0 || h->pending[i - 1].seq > seq))
+                i--;
+        if (i == 0)
+                return 0;
+        v = &h->pending[i - 1];
+        if (h->n_acked == 0 || h->acked_status[0] != v->status ||
+            !streq(h->acked_message[0], v->message)) {
+                k = ring_push(h->acked_status, h->acked_message, &h->n_acked, v->status,
+                              v->message);
+                if (k < 0)
+                        return k;
+        }
+        for (size_t j = 0; j < i; j++)
+                free(h->pending[j].message);
+        memmove(h->pending, h->pending + i, (h->n_pending - i) * sizeof(SqValue));
+        h->n_pending -= i;
+        /* The forgotten ones were older than every one kept. */
+        h->pending_lost = false;
+        return 0;
+}
+
+int sq_history_push(SqHistory *h, bool status, const char *message) {
+        return ring_push(h->status, h->message, &h->n, status, message);
+}
+
+bool sq_history_has(const SqHistory *h, const char *status, const char *message) {
+        return ring_has(h->status, h->message, h->n, status, message);
+}
+
+SqVerdict sq_history_judge(const SqHistory *h, const char *status, const char *message) {
+        if (sq_history_has(h, status, message) ||
+            ring_has(h->acked_status, h->acked_message, h->n_acked, status, message))
+                return SQ_VERDICT_OWN;
+        for (size_t i = 0; i < h->n_pending; i++)
+                if (streq_ptr(status, h->pending[i].status ? "True" : "False") &&
+                    streq_ptr(message, h->pending[i].message))
+                        return SQ_VERDICT_OWN;
+        /* Before the first acknowledgement the pod may hold anything written before the plugin
+         * started (its own earlier run's values): no judgement on that. */
+        if (h->n_acked == 0 || h->pending_lost)
+                return SQ_VERDICT_UNKNOWN;
+        return SQ_VERDICT_OTHER;
 }
 
 void sq_sent_book_done(SqSentBook *b) {

@@ -169,16 +169,61 @@ void sq_tracker_reset(SqTracker *t);
 /* The values of one condition handed to okg-storaged, newest first: a pod read while writes are
  * on their way may show any of the last few, which is no sign of another writer. */
 #define SQ_HISTORY 4
+/* Values handed on and not yet acknowledged kept per condition; beyond, the oldest are
+ * forgotten and the condition is not judged until okg-storaged acknowledges what is kept. */
+#define SQ_PENDING_MAX 64
+
+/* One value handed on: the plugin's call number (in the order of the calls, which the storage
+ * client keeps) and okg-storaged's sequence number of the accepted write (0 until accepted). */
+typedef struct SqValue {
+        bool status;
+        char *message;
+        uint64_t call;
+        uint64_t seq;
+} SqValue;
+
 typedef struct SqHistory {
         bool status[SQ_HISTORY];
         char *message[SQ_HISTORY];
         size_t n;
+
+        /* What became of them (docs/service-quality.md, "kruise-daemon on the node"): the values
+         * handed on since the last one okg-storaged acknowledged, oldest first, and the last
+         * values acknowledged as the newest of their write, newest first. */
+        SqValue *pending;
+        size_t n_pending;
+        bool pending_lost;               /* more than SQ_PENDING_MAX: the oldest forgotten */
+        bool acked_status[SQ_HISTORY];
+        char *acked_message[SQ_HISTORY];
+        size_t n_acked;
 } SqHistory;
 
 void sq_history_done(SqHistory *h);
 int sq_history_push(SqHistory *h, bool status, const char *message);
 /* Whether status ("True"/"False") and message are one of the values in h. */
 bool sq_history_has(const SqHistory *h, const char *status, const char *message);
+
+/* The value was handed on in the plugin's call number call (counted from 1, in call order):
+ * pushed as the newest (sq_history_push()) and pending until acknowledged. -ENOMEM. */
+int sq_history_handed(SqHistory *h, bool status, const char *message, uint64_t call);
+/* okg-storaged accepted call number call as its write seq. */
+void sq_history_accepted(SqHistory *h, uint64_t call, uint64_t seq);
+/* Acknowledged("podstatus", seq): every write up to seq is on the API server (or the local
+ * store). The newest pending value of such a write is what the pod got; it and every value
+ * handed on before it are no longer pending (the calls are handled in order). -ENOMEM. */
+int sq_history_acknowledged(SqHistory *h, uint64_t seq);
+
+typedef enum SqVerdict {
+        SQ_VERDICT_OWN,          /* a value the plugin handed on and may still be on the pod */
+        SQ_VERDICT_UNKNOWN,      /* cannot tell yet: nothing acknowledged, or pending forgotten */
+        SQ_VERDICT_OTHER,        /* another writer's */
+} SqVerdict;
+/* Whose value the pod's condition (status "True"/"False"/..., message) is. While writes lag,
+ * the pod holds the last acknowledged value or one on its way, so a value is the plugin's when
+ * it is pending, one of the last SQ_HISTORY acknowledged or of the last SQ_HISTORY handed on;
+ * it is another writer's only when none of these and something was acknowledged: a lag, an
+ * outage or a replay of any length is never another writer. */
+SqVerdict sq_history_judge(const SqHistory *h, const char *status, const char *message);
 
 /* The histories of every condition type the plugin handed on, for as long as it runs: they
  * belong to the condition, not to the probe that set it, so a new probe list (new runners)

@@ -763,6 +763,160 @@ def test_okgctl_service_quality_table_and_arguments(suite_factory, tmp_path, ngi
     assert "'hot-update' takes at most 4 arguments, got 5" in out.stderr, out.stderr
 
 
+# ---- a lagging write path is no other writer (FA) ----
+
+class CounterGame:
+    """A game whose answer changes at every probe (a player count): GET /counter answers
+    "players N", N one more each time, until frozen."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        game = self
+        self.n = 0
+        self.frozen = False
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if not game.frozen:
+                    game.n += 1
+                b = f"players {game.n}".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def freeze(self):
+        self.frozen = True
+        return f"players {self.n}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def counter_game():
+    g = CounterGame()
+    yield g
+    g.close()
+
+
+def lag_then_settle(s, game, condition, lag):
+    """The message changes every period; lag() holds the write path back for more than
+    SQ_HISTORY (4) periods of changes; then the latest value must reach the pod
+    (condition() reads it) and the plugin must still be the writer."""
+    writes = sq_prop(s, "ConditionWrites")
+    wait_for(lambda: sq_prop(s, "ConditionWrites") >= writes + 3, what="changes handed on")
+    with lag():
+        writes = sq_prop(s, "ConditionWrites")
+        wait_for(lambda: sq_prop(s, "ConditionWrites") >= writes + 8,
+                 timeout=scaled(120), what="eight changes handed on while the writes lag")
+    # Several pod reads after the lag while the message goes on changing.
+    writes = sq_prop(s, "ConditionWrites")
+    wait_for(lambda: sq_prop(s, "ConditionWrites") >= writes + 4 or
+             sq_prop(s, "Writer") != "okg-probed", timeout=scaled(120),
+             what="more changes after the lag")
+    last = game.freeze()
+    wait_for(lambda: (condition() or {}).get("message") == last or
+             sq_prop(s, "Writer") != "okg-probed", timeout=scaled(120),
+             what=f"the latest value {last!r} on the pod")
+    assert sq_prop(s, "Writer") == "okg-probed", sq_prop(s, "WriterReason")
+    assert (condition() or {}).get("message") == last
+    assert "did not write" not in sq_prop(s, "WriterReason")
+
+
+@pytest.mark.parametrize("how", ["stopped", "restarted"])
+def test_lagging_storaged_is_no_other_writer(suite_factory, tmp_path, counter_game, how):
+    """The tryout's case: okg-storaged stopped (SIGSTOP) for more than four periods while the
+    message changes every period; then it goes on (SIGCONT), or is killed and started again
+    (its journal replayed). The plugin's own older values on the pod are not another writer's:
+    the latest value reaches the store and the plugin goes on writing."""
+    import contextlib
+    import signal
+    s = start_local(suite_factory, tmp_path, [
+        probe("counter", {"httpGet": {"path": "/counter", "port": counter_game.port}},
+              delay=0, period=1, timeout=1)])
+    wait_local(s, "counter", "True", None)
+
+    @contextlib.contextmanager
+    def storaged_stopped():
+        pid = s.pid("storage")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            if how == "stopped":
+                os.kill(pid, signal.SIGCONT)
+            else:
+                os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: s.units()["storage"]["pid"] not in (0, pid) and
+                         s.units()["storage"]["ready"], what="okg-storaged started again")
+
+    lag_then_settle(s, counter_game,
+                    lambda: local_conditions(s).get("game.kruise.io/counter"), storaged_stopped)
+
+
+
+def test_kube_apiserver_outage_is_no_other_writer(kube, suite_factory, tmp_path, counter_game):
+    """The same against the API server: it is away (stopped) for more than four periods while
+    the message changes every period. okg-storaged keeps the writes and sends them when it is
+    back; the plugin's own older values on the pod are not another writer's."""
+    import contextlib
+    from kube import start_apiserver, stop_apiserver
+    pod = KubePod(kube, tmp_path, [
+        probe("counter", {"httpGet": {"path": "/counter", "port": counter_game.port}},
+              delay=1, period=1, timeout=1)])
+    pod.kubelet_status("9" * 64)
+    s = start_kube(suite_factory, pod)
+    wait_for(lambda: (pod.condition("counter") or {}).get("status") == "True",
+             what="the first value")
+
+    @contextlib.contextmanager
+    def outage():
+        stop_apiserver()
+        try:
+            yield
+        finally:
+            start_apiserver()
+
+    lag_then_settle(s, counter_game, lambda: pod.condition("counter"), outage)
+    # The other writer test (test_kube_other_writer_is_not_fought) still sees a real one.
+
+
+def test_same_probe_name_twice_gives_distinct_series(suite_factory, tmp_path, nginx_game):
+    """Two PodProbeMarkers selecting one pod may name their probes alike, with different
+    condition types: the per-probe series of /metrics carry the condition too, so no series is
+    there twice (a valid exposition)."""
+    import urllib.request
+    a = probe("idle", {"tcpSocket": {"port": nginx_game.port}}, delay=0)
+    b = dict(probe("idle", {"tcpSocket": {"port": nginx_game.port}}, delay=0),
+             podConditionType="game.kruise.io/other")
+    s = start_local(suite_factory, tmp_path, [a, b])
+    wait_probe(s, 0, "True", "")
+    wait_probe(s, 1, "True", "")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
+                                  timeout=scaled(10)).read().decode()
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines()
+              if line.startswith("okg_sidecar_service_quality_")]
+    assert len(series) == len(set(series)), sorted(series)
+    for family in ("probes_total", "probe_failures_total"):
+        for cond in ("game.kruise.io/idle", "game.kruise.io/other"):
+            assert (f'okg_sidecar_service_quality_{family}{{probe="idle",condition="{cond}"}}'
+                    in series)
+
+
 # Failure messages as Kruise's daemon writes them (Go's net/http texts, docs/service-quality.md
 # "Messages"), against loopback peers that fail in each way.
 

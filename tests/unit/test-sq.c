@@ -474,6 +474,89 @@ static void test_missing_container(void) {
         free(m);
 }
 
+/* FA: a write path that lags (okg-storaged stopped, an API server outage) while the message
+ * changes every period: the pod holds the last acknowledged value however many values were
+ * handed on since; none of them is another writer's. */
+static void test_writer_lag(void) {
+        _cleanup_(sq_history_done) SqHistory h = {};
+        char msg[32];
+
+        ASSERT_EQ(sq_history_handed(&h, true, "players 1", 1), 0);
+        /* Nothing acknowledged yet: the pod may hold an earlier run's value. */
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 0"), SQ_VERDICT_UNKNOWN);
+        sq_history_accepted(&h, 1, 7);
+        ASSERT_EQ(sq_history_acknowledged(&h, 7), 0);
+        ASSERT_EQ(h.n_pending, 0);
+        /* 20 values on their way, none acknowledged (some not even accepted). */
+        for (unsigned i = 2; i <= 21; i++) {
+                snprintf(msg, sizeof msg, "players %u", i);
+                ASSERT_EQ(sq_history_handed(&h, true, msg, i), 0);
+                if (i <= 10)
+                        sq_history_accepted(&h, i, 6 + i);
+        }
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 1"), SQ_VERDICT_OWN);
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 5"), SQ_VERDICT_OWN);
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 21"), SQ_VERDICT_OWN);
+        ASSERT_EQ(sq_history_judge(&h, "False", "players 1"), SQ_VERDICT_OTHER);
+        ASSERT_EQ(sq_history_judge(&h, "True", "from kruise-daemon"), SQ_VERDICT_OTHER);
+        /* A retried write (players 3, seq 9) gets through, then the rest coalesced. */
+        ASSERT_EQ(sq_history_acknowledged(&h, 9), 0);
+        ASSERT_EQ(h.n_pending, 18);
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 3"), SQ_VERDICT_OWN);
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 1"), SQ_VERDICT_OWN);
+        for (unsigned i = 11; i <= 21; i++)
+                sq_history_accepted(&h, i, 6 + i);
+        ASSERT_EQ(sq_history_acknowledged(&h, 27), 0);
+        ASSERT_EQ(h.n_pending, 0);
+        /* The values the pod held stay the plugin's (a stale copy, a late watch event)... */
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 21"), SQ_VERDICT_OWN);
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 3"), SQ_VERDICT_OWN);
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 1"), SQ_VERDICT_OWN);
+        /* ... another writer's value is still one. */
+        ASSERT_EQ(sq_history_judge(&h, "True", "players 99"), SQ_VERDICT_OTHER);
+        /* An acknowledgement of an earlier write (another condition's) changes nothing. */
+        ASSERT_EQ(sq_history_handed(&h, false, "down", 22), 0);
+        sq_history_accepted(&h, 22, 30);
+        ASSERT_EQ(sq_history_acknowledged(&h, 29), 0);
+        ASSERT_EQ(h.n_pending, 1);
+        ASSERT_EQ(sq_history_acknowledged(&h, 30), 0);
+        ASSERT_EQ(h.n_pending, 0);
+        ASSERT_STREQ(h.acked_message[0], "down");
+}
+
+/* More values than are kept while nothing is acknowledged (a long outage, a burst): the oldest
+ * are forgotten, so nothing is judged until what is kept is acknowledged; a storaged that lost
+ * its sequence numbers (a new state folder) acknowledges in call order all the same. */
+static void test_writer_burst_and_replay(void) {
+        _cleanup_(sq_history_done) SqHistory h = {};
+        char msg[32];
+
+        ASSERT_EQ(sq_history_handed(&h, true, "a", 1), 0);
+        sq_history_accepted(&h, 1, 100);
+        ASSERT_EQ(sq_history_acknowledged(&h, 100), 0);
+        for (unsigned i = 0; i < SQ_PENDING_MAX + 10; i++) {
+                snprintf(msg, sizeof msg, "burst %u", i);
+                ASSERT_EQ(sq_history_handed(&h, true, msg, 2 + i), 0);
+        }
+        ASSERT_EQ(h.n_pending, SQ_PENDING_MAX);
+        ASSERT_TRUE(h.pending_lost);
+        ASSERT_EQ(sq_history_judge(&h, "True", "burst 0"), SQ_VERDICT_UNKNOWN);
+        ASSERT_EQ(sq_history_judge(&h, "True", "a"), SQ_VERDICT_OWN);
+        /* okg-storaged restarted with a fresh state folder: its numbers start over. */
+        sq_history_accepted(&h, 2 + SQ_PENDING_MAX + 9, 3);
+        ASSERT_EQ(sq_history_acknowledged(&h, 3), 0);
+        ASSERT_EQ(h.n_pending, 0);
+        ASSERT_TRUE(!h.pending_lost);
+        snprintf(msg, sizeof msg, "burst %u", SQ_PENDING_MAX + 9);
+        ASSERT_STREQ(h.acked_message[0], msg);
+        ASSERT_EQ(sq_history_judge(&h, "True", "burst 0"), SQ_VERDICT_OTHER);
+        ASSERT_EQ(sq_history_judge(&h, "True", msg), SQ_VERDICT_OWN);
+        /* No acknowledgement for values never accepted. */
+        ASSERT_EQ(sq_history_handed(&h, true, "b", 200), 0);
+        ASSERT_EQ(sq_history_acknowledged(&h, 1000), 0);
+        ASSERT_EQ(h.n_pending, 1);
+}
+
 int main(void) {
         test_parse();
         test_parse_bad();
@@ -489,5 +572,7 @@ int main(void) {
         test_redirects();
         test_parse_strict();
         test_missing_container();
+        test_writer_lag();
+        test_writer_burst_and_replay();
         return 0;
 }
