@@ -137,6 +137,7 @@ static void update_after_reload(Update *u) {
         u->deadline = okg_now_usec() + (uint64_t) c->check_delay_msec * USEC_PER_MSEC +
                       (uint64_t) c->check_timeout_sec * USEC_PER_SEC;
         snprintf(u->last_check, sizeof u->last_check, "no answer yet");
+        u->check_answered = false;
         if (update_arm_timer(u, (uint64_t) c->check_delay_msec * USEC_PER_MSEC, on_check_timer) < 0)
                 update_rollback(u, "cannot arm the post-reload check timer");
 }
@@ -174,10 +175,13 @@ static void on_check_done(Job *j, CURLcode result, void *userdata) {
         char reason[MSG_MAX + 64];
         long code = job_response_code(j);
 
-        if (result != CURLE_OK)
-                snprintf(u->last_check, sizeof u->last_check, "%s", job_reason(&u->job, result));
-        else
+        if (result == CURLE_OK) {
                 snprintf(u->last_check, sizeof u->last_check, "HTTP %ld", code);
+                u->check_answered = true;
+        } else if (!(result == CURLE_OPERATION_TIMEDOUT && u->check_answered))
+                /* An attempt the deadline cut short says less than the answer before it (an
+                 * HTTP 500 must not read "timed out after 53 ms"): that answer is kept. */
+                snprintf(u->last_check, sizeof u->last_check, "%s", job_reason(&u->job, result));
         job_stop(&u->job);
 
         if (c->load_patch_type == LOAD_PATCH_SIGNAL &&

@@ -42,6 +42,7 @@ struct Update {
         bool game_exited;               /* a signalled process is gone: do not signal anew */
         uint64_t deadline;              /* CLOCK_MONOTONIC usec: check or game wait */
         char last_check[MSG_MAX];
+        bool check_answered;            /* an attempt got an HTTP answer (kept in last_check) */
         bool rolling_back;
         char rollback_reason[MSG_MAX];
 

@@ -143,7 +143,8 @@ class FileServer:
     /lie-short       Content-Length 1000, 10 bytes, close
     /redirect/PATH   302 to PATH
     /redirect-ftp    302 to ftp://
-    /check           answers self.check_status (post-reload checks)
+    /check           answers self.check_status (post-reload checks); after
+                     self.check_hang_after answers, the next ones hang for 30 s
     /empty           200 with an empty body
     """
 
@@ -152,6 +153,7 @@ class FileServer:
         self.hits = {}
         self.check_status = 200
         self.check_hits = 0
+        self.check_hang_after = None
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         server = self
@@ -186,6 +188,9 @@ class FileServer:
                     return self._send(int(path.split("/")[2]), b"error page\n")
                 if path == "/check":
                     server.check_hits += 1
+                    if (server.check_hang_after is not None
+                            and server.check_hits > server.check_hang_after):
+                        server.stop_event.wait(30)
                     return self._send(server.check_status, b"check\n")
                 if path == "/empty":
                     return self._send(200, b"")

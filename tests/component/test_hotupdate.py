@@ -154,6 +154,23 @@ def test_rollback_when_the_post_reload_check_fails(hot):
     assert hot.backend.record(hot.suite) is not None
 
 
+def test_rollback_names_the_last_answer_when_the_deadline_cuts_an_attempt(hot):
+    """The check answers 500, then hangs past the deadline: the rollback reason is the 500, not
+    the timeout of the attempt the deadline cut short (a loaded machine made it 'timed out
+    after 53 ms')."""
+    hot.start(extra=f"postReloadCheck:\n  url: {hot.files.url('/check')}\n  timeoutSeconds: 2\n"
+                    "  initialDelayMilliseconds: 100\n")
+    url1, _ = hot.files.put("/v1/index.html", "good v1\n")
+    assert hot.post(version="v1", url=url1)[0] == 200
+    hot.files.check_status = 500
+    hot.files.check_hang_after = hot.files.check_hits + 1
+    url2, _ = hot.files.put("/v2/index.html", "bad v2\n")
+    status, res = hot.post(version="v2", url=url2)
+    assert status == 500 and res["state"] == "RolledBack" and res["currentVersion"] == "v1", res
+    assert hot.files.check_hits >= hot.files.check_hang_after + 1, "the hanging attempt ran"
+    assert "(last: HTTP 500)" in res["message"], res["message"]
+
+
 def test_several_matching_processes_are_all_reloaded(hot, tmp_path_factory):
     # Two nginx instances started through the same path: the title prefix matches both
     # masters, never their workers (whose parent is a match).
