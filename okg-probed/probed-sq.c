@@ -346,7 +346,7 @@ static size_t span_space(const char *s, size_t n) {
 }
 
 int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size) {
-        _cleanup_(json_object_putp) json_object *root = NULL, *strict = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(sq_probes_done) SqProbes out = {};
         _cleanup_(freep) char *copy = NULL;
@@ -392,7 +392,7 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
         copy[end] = 0;
         json_tokener_reset(tok);
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        strict = json_tokener_parse_ex(tok, copy, (int) end + 1);
+        json_object_put(json_tokener_parse_ex(tok, copy, (int) end + 1));
         if (json_tokener_get_error(tok) != json_tokener_success) {
                 set_err(err, err_size, "not JSON: %s at offset %zu",
                         json_tokener_error_desc(json_tokener_get_error(tok)),

@@ -26,7 +26,7 @@ static char *marker(const char *selector, const char *probes) {
 
 /* Runs sq_ppm_probes() over markers given as (state, text) pairs; returns its result. */
 static int run(SqPod *pod, size_t n, const char *const *st, char **text, char **note) {
-        SqPpm *v = calloc(n, sizeof(SqPpm));
+        SqPpm *v = calloc(n > 0 ? n : 1, sizeof(SqPpm)); /* calloc(0) may give NULL */
         int r;
 
         ASSERT_TRUE(v);

@@ -547,7 +547,7 @@ static void test_writer_burst_and_replay(void) {
         ASSERT_EQ(sq_history_acknowledged(&h, 3), 0);
         ASSERT_EQ(h.n_pending, 0);
         ASSERT_TRUE(!h.pending_lost);
-        snprintf(msg, sizeof msg, "burst %u", SQ_PENDING_MAX + 9);
+        snprintf(msg, sizeof msg, "burst %d", SQ_PENDING_MAX + 9);
         ASSERT_STREQ(h.acked_message[0], msg);
         ASSERT_EQ(sq_history_judge(&h, "True", "burst 0"), SQ_VERDICT_OTHER);
         ASSERT_EQ(sq_history_judge(&h, "True", msg), SQ_VERDICT_OWN);
