@@ -211,8 +211,9 @@ void sq_manager_choose_source(SqManager *m) {
         } else if (m->pod.annotation[strspn(m->pod.annotation, " \t\r\n")] == 0) {
                 /* Like an empty file (which is what the downward API makes of it): no probe
                  * list, not a refused one. */
-                reason = sq_strf("%sthe pod's " SQ_ANNOTATION " annotation is empty",
-                                c->source == SQ_SOURCE_AUTO ? "source auto, no file and " : "source annotation: ");
+                reason = sq_strf("%s%sthe pod's " SQ_ANNOTATION " annotation is empty",
+                                 c->source == SQ_SOURCE_AUTO ? "source auto, " : "source annotation: ",
+                                 c->source == SQ_SOURCE_AUTO ? (*fallback ? fallback : "no file and ") : "");
                 set_source(m, "none", strempty(reason));
         } else {
                 reason = sq_strf("%s%sthe pod's " SQ_ANNOTATION " annotation",

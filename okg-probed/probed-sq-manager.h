@@ -44,6 +44,7 @@ typedef struct SqRunner {
         char curl_error[CURL_ERROR_SIZE];
         char *url;                       /* httpGet: the request in flight (a redirect's) */
         unsigned n_redirects;            /* httpGet: redirects followed in this probe */
+        bool opened_socket;              /* curl made a socket for the transfer in flight */
 
         int fd;                          /* tcpSocket: the connecting socket */
         sd_event_source *io;

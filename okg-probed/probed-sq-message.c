@@ -110,6 +110,15 @@ static char *exchange_error(const SqNetFacts *f) {
         }
 }
 
+bool sq_transfer_connected(int curl_code, int64_t connect_us, bool opened_socket,
+                           const char *primary_ip) {
+        if (curl_code == CURLE_COULDNT_RESOLVE_HOST || curl_code == CURLE_COULDNT_CONNECT)
+                return false;
+        if (connect_us > 0)
+                return true;
+        return !opened_socket && !isempty(primary_ip);
+}
+
 int sq_http_failure_message(const SqNetFacts *f, char **ret_message) {
         _cleanup_(freep) char *inner = NULL;
         char *m;

@@ -4,13 +4,14 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* The facts of one failed dial or HTTP exchange. Strings may be NULL when not known. */
 typedef struct SqNetFacts {
         int curl_code;          /* the transfer's CURLcode; 0 for our own connect() */
         int os_errno;           /* the socket error (CURLINFO_OS_ERRNO), 0 if none */
         bool timed_out;         /* the probe's timeout ended it */
-        bool connected;         /* a TCP connection was made */
+        bool connected;         /* a TCP connection was made, or a kept-alive one taken */
         bool got_headers;       /* the response's status line and headers arrived */
         const char *url;        /* httpGet: the URL requested; NULL for tcpSocket */
         const char *host;       /* the host as the probe names it (for a lookup error) */
@@ -19,6 +20,13 @@ typedef struct SqNetFacts {
         const char *nameserver; /* "IP:53" of the resolver asked (Go's pure resolver says it) */
         const char *tls_error;  /* curl's error text for a TLS failure */
 } SqNetFacts;
+
+/* Whether a curl transfer that ended with curl_code talked over a connection: one it made
+ * (its connect time is set) or one kept alive from an earlier transfer (curl made no socket for
+ * it, yet it has the peer's address; its connect time is 0 then). A failed lookup or connect,
+ * or a deadline before any socket or address, had none. */
+bool sq_transfer_connected(int curl_code, int64_t connect_us, bool opened_socket,
+                           const char *primary_ip);
 
 /* Go's text for a socket errno (syscall.Errno.Error()): lower case, as Go's table has it. */
 const char *sq_go_errno_text(int error, char *buf, unsigned size);

@@ -166,6 +166,16 @@ static void runner_force(SqRunner *r, const char *message) {
         sq_bus_emit_runner_changed(r);
 }
 
+/* curl made a socket for the transfer in flight: it did not take a kept-alive connection. */
+static int on_curl_socket(void *userdata, curl_socket_t fd, curlsocktype purpose) {
+        SqRunner *r = userdata;
+
+        (void) fd;
+        (void) purpose;
+        r->opened_socket = true;
+        return CURL_SOCKOPT_OK;
+}
+
 /* The curl options every probe through curl shares: its protocols, no signals, no proxy. */
 static bool runner_curl_init(SqRunner *r, const char *protocols) {
         r->easy = curl_easy_init();
@@ -173,6 +183,8 @@ static bool runner_curl_init(SqRunner *r, const char *protocols) {
                curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK &&
                curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
                curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
+               curl_easy_setopt(r->easy, CURLOPT_SOCKOPTFUNCTION, on_curl_socket) == CURLE_OK &&
+               curl_easy_setopt(r->easy, CURLOPT_SOCKOPTDATA, r) == CURLE_OK &&
                curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_error) == CURLE_OK;
 }
 
@@ -184,6 +196,7 @@ static int runner_curl_start(SqRunner *r, const char *url, CurlDoneCallback done
         long timeout_ms = spent >= total ? 1 : (long) ((total - spent) / 1000) ?: 1;
 
         r->curl_error[0] = 0;
+        r->opened_socket = false;
         if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK ||
             curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ||
             curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) != CURLE_OK)
@@ -221,8 +234,8 @@ static char *resolver_name(void) {
 
 /* The facts of a failed transfer, for sq_*_failure_message(): strings point into the
  * returned allocations, or are NULL. */
-static void curl_facts(CURL *easy, CURLcode result, const char *url, SqNetFacts *f,
-                       char **ret_remote, char **ret_local, char **ret_ns) {
+static void curl_facts(CURL *easy, CURLcode result, bool opened_socket, const char *url,
+                       SqNetFacts *f, char **ret_remote, char **ret_local, char **ret_ns) {
         const char *ip = NULL, *lip = NULL;
         long port = 0, lport = 0, os_errno = 0;
         curl_off_t connect_us = 0;
@@ -236,7 +249,8 @@ static void curl_facts(CURL *easy, CURLcode result, const char *url, SqNetFacts 
         f->curl_code = result;
         f->os_errno = (int) os_errno;
         f->timed_out = result == CURLE_OPERATION_TIMEDOUT;
-        f->connected = connect_us > 0;
+        /* A transfer on a kept-alive connection made none: its connect time is 0. */
+        f->connected = sq_transfer_connected(result, (int64_t) connect_us, opened_socket, ip);
         /* curl does not say where a failed connect went: the URL's host and port then, which
          * is Go's text for an IP (for a name Go shows the address it resolved to). */
         if (port <= 0)
@@ -311,7 +325,7 @@ static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdat
         }
         /* The message Go's HTTP client gives for the same failure, as Kruise writes it. */
         f.host = sq_url_hostname(r->url, host, sizeof host);
-        curl_facts(easy, result, r->url, &f, &remote, &local, &ns);
+        curl_facts(easy, result, r->opened_socket, r->url, &f, &remote, &local, &ns);
         f.got_headers = status > 0;
         f.url = r->url;
         f.tls_error = r->curl_error[0] ? r->curl_error : NULL;
@@ -436,7 +450,7 @@ static void on_tcp_name_done(CurlGlue *g, CURL *easy, CURLcode result, void *use
         }
         _cleanup_(freep) char *url = sq_strf("http://%s/", r->target);
         f.host = r->probe->host;
-        curl_facts(easy, result, url ?: "", &f, &remote, &local, &ns);
+        curl_facts(easy, result, r->opened_socket, url ?: "", &f, &remote, &local, &ns);
         f.tls_error = r->curl_error[0] ? r->curl_error : curl_easy_strerror(result);
         if (sq_tcp_failure_message(&f, &msg) < 0 || !(text = sq_message_make(msg, strlen(msg))))
                 runner_finish(r, -1, NULL, "out of memory");

@@ -1040,3 +1040,66 @@ def test_http_redirects_as_kubelet(suite_factory, tmp_path):
         wait_probe(s, 1, "True", "Probe terminated redirects, Response body: moved")
     finally:
         peer.close()
+
+
+def test_silent_answer_on_kept_alive_connection_is_one_message(suite_factory, tmp_path):
+    """Connections are kept alive between probes, and a transfer may take the idle connection
+    another probe of the same server left: a server that never answers one path still gives
+    the 'context deadline exceeded' text (not a dial timeout) every period, so the condition
+    is written once."""
+    import threading
+
+    def keepalive(c):
+        # Answers /fast at once on a kept-alive connection; never answers anything else.
+        buf = b""
+        while True:
+            data = c.recv(4096)
+            if not data:
+                return
+            buf += data
+            while b"\r\n\r\n" in buf:
+                req, buf = buf.split(b"\r\n\r\n", 1)
+                if not req.startswith(b"GET /fast "):
+                    threading.Event().wait(scaled(60))
+                    return
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    class _Threaded(_Peer):
+        def _loop(self):
+            while True:
+                try:
+                    c, _ = self.sock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+        def _one(self, c):
+            try:
+                self.handler(c)
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    peer = _Threaded(keepalive)
+    try:
+        s = start_local(suite_factory, tmp_path, [
+            probe("fast", {"httpGet": {"path": "/fast", "port": peer.port}}, delay=0),
+            probe("silent", {"httpGet": {"path": "/slow", "port": peer.port}}, delay=0,
+                  period=1, timeout=1)])
+        want = (f'Get "http://127.0.0.1:{peer.port}/slow": context deadline exceeded '
+                '(Client.Timeout exceeded while awaiting headers)')
+        wait_probe(s, 0, "True", "ok")
+        wait_probe(s, 1, "False", want)
+        writes = probe_prop(s, 1, "Writes")
+        n = probe_prop(s, 1, "Probes")
+        seen = set()
+
+        def more():
+            seen.add(probe_prop(s, 1, "Message"))
+            return probe_prop(s, 1, "Probes") >= n + 8
+        wait_for(more, timeout=scaled(120), what="eight more probes")
+        assert seen == {want}
+        assert probe_prop(s, 1, "Writes") == writes
+    finally:
+        peer.close()

@@ -273,3 +273,24 @@ def test_kube_marker_watch_resumes_without_reading_again(okg_kube, suite_factory
     assert kube.audit.count(mark, user=user, resource="podprobemarkers",
                             verb={"get", "list"}) == 1
     assert sq_prop(s, "Source") == "podprobemarker"
+
+
+def test_local_unusable_marker_with_empty_annotation_names_the_marker(suite_factory, tmp_path):
+    """source auto, a marker that cannot be used and an empty kruise.io/podprobe annotation: the
+    reason names the marker as well as the empty annotation."""
+    state = tmp_path / "state"
+    local_pod(state, [])
+    store = json.loads((state / "local-store.json").read_text())
+    ann = store["pods"][f"{NAMESPACE}/{POD}"]["metadata"]["annotations"]
+    ann["kruise.io/podprobe"] = ""
+    ann["kruise.io/podprobemarker-list"] = "missing"
+    (state / "local-store.json").write_text(json.dumps(store))
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        f"file: {tmp_path / 'no-such-file'}"))
+    s = start_suite(suite_factory, text)
+    wait_for(lambda: "annotation is empty" in sq_prop(s, "SourceReason"),
+             what="the empty annotation")
+    reason = sq_prop(s, "SourceReason")
+    assert reason.startswith("source auto, PodProbeMarker missing is missing"), reason
+    assert reason.endswith("; the pod's kruise.io/podprobe annotation is empty"), reason
+    assert sq_prop(s, "Source") == "none"

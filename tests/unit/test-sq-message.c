@@ -148,7 +148,35 @@ static void test_hostname(void) {
         ASSERT_EQ(sq_url_port("https://game/x:1"), 443);
 }
 
+/* Connected or not, when curl may take a connection an earlier probe left open (its connect
+ * time is 0 then): the deadline on a kept-alive connection is the exchange's, never the dial's. */
+static void test_transfer_connected(void) {
+        /* A connection made for this transfer. */
+        ASSERT_TRUE(sq_transfer_connected(CURLE_OPERATION_TIMEDOUT, 250, true, "127.0.0.1"));
+        /* A kept-alive one: no socket made, the peer's address known. */
+        ASSERT_TRUE(sq_transfer_connected(CURLE_OPERATION_TIMEDOUT, 0, false, "127.0.0.1"));
+        ASSERT_TRUE(sq_transfer_connected(CURLE_RECV_ERROR, 0, false, "::1"));
+        ASSERT_TRUE(sq_transfer_connected(CURLE_GOT_NOTHING, 0, false, "127.0.0.1"));
+        /* A socket made whose connect did not finish in time. */
+        ASSERT_TRUE(!sq_transfer_connected(CURLE_OPERATION_TIMEDOUT, 0, true, "127.0.0.1"));
+        /* The deadline during the lookup: no socket, no address. */
+        ASSERT_TRUE(!sq_transfer_connected(CURLE_OPERATION_TIMEDOUT, 0, false, NULL));
+        ASSERT_TRUE(!sq_transfer_connected(CURLE_OPERATION_TIMEDOUT, 0, false, ""));
+        /* Refused and no such host never talked to anyone. */
+        ASSERT_TRUE(!sq_transfer_connected(CURLE_COULDNT_CONNECT, 0, true, "127.0.0.1"));
+        ASSERT_TRUE(!sq_transfer_connected(CURLE_COULDNT_RESOLVE_HOST, 0, false, NULL));
+
+        /* The message for the kept-alive connection's deadline: the exchange's. */
+        ASSERT_MSG(http((SqNetFacts) { .curl_code = CURLE_OPERATION_TIMEDOUT, .timed_out = true,
+                                       .connected = sq_transfer_connected(
+                                               CURLE_OPERATION_TIMEDOUT, 0, false, "127.0.0.1"),
+                                       .remote = "127.0.0.1:81" }),
+                   "Get \"http://127.0.0.1:81/x\": context deadline exceeded "
+                   "(Client.Timeout exceeded while awaiting headers)");
+}
+
 int main(void) {
+        test_transfer_connected();
         test_hostname();
         test_http();
         test_tcp();
