@@ -38,8 +38,9 @@ static void set_source(SqManager *m, const char *source, const char *reason) {
         sq_bus_emit_manager_changed(m);
 }
 
-/* Runs the probes of text (NULL: none). A refused text changes nothing but says why. */
-static int manager_use_probes(SqManager *m, const char *text) {
+/* Runs the probes of text (NULL: none). A refused text changes nothing but says why, naming
+ * the marker's probe when origins (from sq_ppm_probes()) says where each entry came from. */
+static int manager_use_probes(SqManager *m, const char *text, char *const *origins) {
         _cleanup_(sq_probes_done) SqProbes probes = {};
         char err[256] = "";
         int k;
@@ -49,6 +50,7 @@ static int manager_use_probes(SqManager *m, const char *text) {
                 if (k == -ENOMEM)
                         return k;
                 if (k < 0) {
+                        sq_ppm_error_origin(err, sizeof err, origins);
                         if (!streq_ptr(m->probes_error, err))
                                 log_error("The probes in %s are refused: %s", m->source, err);
                         (void) free_and_strdup(&m->probes_error, err);
@@ -99,7 +101,8 @@ static bool wants_ppms(const SqManager *m) {
 
 /* The PodProbeMarkers' probes, when the pod names markers: 1 with *ret_text when they can be
  * used, 0 with *ret_why when not (or not yet: *ret_pending), -ENOMEM. */
-static int ppm_text(SqManager *m, char **ret_text, char **ret_why, bool *ret_pending) {
+static int ppm_text(SqManager *m, char **ret_text, char **ret_why, char ***ret_origins,
+                    bool *ret_pending) {
         int k;
 
         *ret_pending = false;
@@ -108,7 +111,7 @@ static int ppm_text(SqManager *m, char **ret_text, char **ret_why, bool *ret_pen
                 *ret_why = strdup("waiting for the PodProbeMarkers from okg-storaged");
                 return *ret_why ? 0 : -ENOMEM;
         }
-        k = sq_ppm_probes(m->ppms, m->n_ppms, &m->pod, ret_text, ret_why);
+        k = sq_ppm_probes(m->ppms, m->n_ppms, &m->pod, ret_text, ret_why, ret_origins);
         if (k == -ENOMEM)
                 return k;
         return k >= 0 ? 1 : 0;
@@ -117,6 +120,7 @@ static int ppm_text(SqManager *m, char **ret_text, char **ret_why, bool *ret_pen
 /* Decides the source by the config and what exists, and runs its probes. */
 void sq_manager_choose_source(SqManager *m) {
         _cleanup_(freep) char *text = NULL, *reason = NULL, *ppm_why = NULL, *ppm_note = NULL;
+        _cleanup_(strv_freep) char **origins = NULL;
         const SqConfig *c = m->config;
         const char *fallback = "";
         bool pending = false;
@@ -131,7 +135,7 @@ void sq_manager_choose_source(SqManager *m) {
                                                "no conditions");
                         sq_bus_emit_manager_changed(m);
                 }
-                (void) manager_use_probes(m, NULL);
+                (void) manager_use_probes(m, NULL, NULL);
                 return;
         }
         if (c->source == SQ_SOURCE_PODPROBEMARKER ||
@@ -143,10 +147,10 @@ void sq_manager_choose_source(SqManager *m) {
                 if (isempty(m->pod.ppm_list)) {
                         set_source(m, "none", "source podprobemarker: the pod has no "
                                               SQ_PPM_LIST_ANNOTATION " annotation");
-                        (void) manager_use_probes(m, NULL);
+                        (void) manager_use_probes(m, NULL, NULL);
                         return;
                 }
-                k = ppm_text(m, &text, &ppm_why, &pending);
+                k = ppm_text(m, &text, &ppm_why, &origins, &pending);
                 if (k < 0) {
                         log_error_errno(k, "Failed to read the PodProbeMarkers: %m");
                         return;
@@ -156,7 +160,7 @@ void sq_manager_choose_source(SqManager *m) {
                                          " annotation, followed through okg-storaged",
                                          sq_source_to_string(c->source), strempty(ppm_why));
                         set_source(m, "podprobemarker", strempty(reason));
-                        k = manager_use_probes(m, text);
+                        k = manager_use_probes(m, text, origins);
                         if (k < 0)
                                 log_error_errno(k, "Failed to set up the probes: %m");
                         return;
@@ -171,7 +175,7 @@ void sq_manager_choose_source(SqManager *m) {
                 if (c->source == SQ_SOURCE_PODPROBEMARKER) {
                         reason = sq_strf("source podprobemarker: %s", strempty(ppm_why));
                         set_source(m, "none", strempty(reason));
-                        (void) manager_use_probes(m, NULL);
+                        (void) manager_use_probes(m, NULL, NULL);
                         return;
                 }
                 /* source auto: the annotation (or its file) as Kruise wrote it at creation. */
@@ -224,7 +228,7 @@ void sq_manager_choose_source(SqManager *m) {
                 if (!text)
                         return;
         }
-        k = manager_use_probes(m, text);
+        k = manager_use_probes(m, text, NULL);
         if (k < 0)
                 log_error_errno(k, "Failed to set up the probes: %m");
 }

@@ -4,6 +4,7 @@
  * the markers come as okg-storaged's text. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,9 +100,29 @@ static int note_add(char **note, const char *sep, const char *s) {
         return 0;
 }
 
-int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, char **ret_note) {
+/* Appends s (taken) to the NULL-ended list *l of *n entries. */
+static int origins_add(char ***l, size_t *n, char *s) {
+        char **t;
+
+        if (!s)
+                return -ENOMEM;
+        t = reallocarray(*l, *n + 2, sizeof(char *));
+        if (!t) {
+                free(s);
+                return -ENOMEM;
+        }
+        t[(*n)++] = s;
+        t[*n] = NULL;
+        *l = t;
+        return 0;
+}
+
+int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, char **ret_note,
+                  char ***ret_origins) {
         _cleanup_(json_object_putp) json_object *out = NULL, *seen_types = NULL, *seen_keys = NULL;
         _cleanup_(freep) char *selected = NULL, *unselected = NULL, *text = NULL, *note = NULL;
+        _cleanup_(strv_freep) char **origins = NULL;
+        size_t n_origins = 0;
 
         if (n == 0) {
                 note = strdup("the pod names no PodProbeMarker");
@@ -124,12 +145,23 @@ int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, c
         if (!out || !seen_types || !seen_keys)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                _cleanup_(json_object_putp) json_object *obj = json_tokener_parse(strempty(v[i].text));
-                json_object *spec = field(obj, "spec"), *probes = field(spec, "probes");
+                _cleanup_(json_object_putp) json_object *obj = NULL;
+                json_object *spec, *probes;
+                char err[256] = "";
+                int k;
 
-                if (!json_object_is_type(obj, json_type_object) ||
+                /* As strict as the annotation: Kruise's client would not read the rest. */
+                k = sq_json_parse_strict(strempty(v[i].text), strlen(strempty(v[i].text)),
+                                         "JSON object", &obj, err, sizeof err);
+                if (k == -ENOMEM)
+                        return k;
+                spec = field(obj, "spec");
+                probes = field(spec, "probes");
+                if (k < 0 || !json_object_is_type(obj, json_type_object) ||
+                    (spec && !json_object_is_type(spec, json_type_object)) ||
                     (probes && !json_object_is_type(probes, json_type_array))) {
-                        note = sq_strf("PodProbeMarker %s: not a PodProbeMarker object", v[i].name);
+                        note = sq_strf("PodProbeMarker %s: not a PodProbeMarker object%s%s",
+                                       v[i].name, *err ? ": " : "", err);
                         if (!note)
                                 return -ENOMEM;
                         *ret_note = TAKE_PTR(note);
@@ -160,6 +192,10 @@ int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, c
                                 continue;
                         json_object_object_add(seen_types, type, NULL);
                         json_object_object_add(seen_keys, key, NULL);
+                        if (ret_origins &&
+                            origins_add(&origins, &n_origins,
+                                        sq_strf("PodProbeMarker %s: probes[%zu]", v[i].name, j)) < 0)
+                                return -ENOMEM;
                         /* Only the fields the annotation carries; what is missing stays missing,
                          * for the annotation's parser to refuse with its reason. */
                         e = json_object_new_object();
@@ -169,10 +205,10 @@ int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, c
                         }
                         static const char *const keep[] = { "name", "containerName", "probe",
                                                             "podConditionType" };
-                        for (size_t k = 0; k < ELEMENTSOF(keep); k++) {
-                                json_object *x = field(p, keep[k]);
+                        for (size_t f = 0; f < ELEMENTSOF(keep); f++) {
+                                json_object *x = field(p, keep[f]);
                                 if (x)
-                                        json_object_object_add(e, keep[k], json_object_get(x));
+                                        json_object_object_add(e, keep[f], json_object_get(x));
                         }
                 }
         }
@@ -185,8 +221,12 @@ int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, c
                 note = sq_strf("PodProbeMarker %s no longer selects the pod: no probes", strempty(unselected));
         if (!text || !note)
                 return -ENOMEM;
+        if (ret_origins && !origins && !(origins = calloc(1, sizeof(char *))))
+                return -ENOMEM;
         *ret_text = TAKE_PTR(text);
         *ret_note = TAKE_PTR(note);
+        if (ret_origins)
+                *ret_origins = TAKE_PTR(origins);
         return 0;
 
 refuse:
@@ -194,4 +234,26 @@ refuse:
                 return -ENOMEM;
         *ret_note = TAKE_PTR(note);
         return -ENOENT;
+}
+
+/* The parser's complaint about entry [N] of a list the markers gave, said of the marker's
+ * probe it came from ("PodProbeMarker game: probes[2].probe: ..."); other complaints as they
+ * are. */
+void sq_ppm_error_origin(char *err, size_t size, char *const *origins) {
+        char rest[256];
+        size_t n = 0;
+        unsigned long idx;
+        char *end;
+
+        if (!origins || err[0] != '[')
+                return;
+        idx = strtoul(err + 1, &end, 10);
+        if (end == err + 1 || *end != ']')
+                return;
+        while (origins[n])
+                n++;
+        if (idx >= n)
+                return;
+        (void) snprintf(rest, sizeof rest, "%s", end + 1);
+        (void) snprintf(err, size, "%s%s", origins[idx], rest);
 }

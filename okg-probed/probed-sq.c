@@ -345,13 +345,12 @@ static size_t span_space(const char *s, size_t n) {
         return i;
 }
 
-int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size) {
+int sq_json_parse_strict(const char *text, size_t len, const char *what, json_object **ret,
+                         char *err, size_t err_size) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
-        _cleanup_(sq_probes_done) SqProbes out = {};
         _cleanup_(freep) char *copy = NULL;
-        size_t n, end;
-        int r;
+        size_t end;
 
         if (len > INT_MAX - 1 || memchr(text, 0, len)) {
                 set_err(err, err_size,
@@ -359,7 +358,7 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
                 return -EINVAL;
         }
         if (len == span_space(text, len)) {
-                set_err(err, err_size, "empty (white space only): not a JSON array");
+                set_err(err, err_size, "empty (white space only): not a %s", what);
                 return -EINVAL;
         }
         /* With its NUL the tokener knows where the text ends (a lone literal or number). */
@@ -370,7 +369,7 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
         root = json_tokener_parse_ex(tok, copy, (int) len + 1);
         if (json_tokener_get_error(tok) == json_tokener_continue ||
             json_tokener_get_error(tok) == json_tokener_error_parse_eof) {
-                set_err(err, err_size, "not JSON: the text ends before the JSON array does");
+                set_err(err, err_size, "not JSON: the text ends before the %s does", what);
                 return -EINVAL;
         }
         if (json_tokener_get_error(tok) != json_tokener_success) {
@@ -381,12 +380,12 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
         }
         end = json_tokener_get_parse_end(tok);
         if (end < len && span_space(copy + end, len - end) < len - end) {
-                set_err(err, err_size, "trailing data after the JSON array (offset %zu)",
+                set_err(err, err_size, "trailing data after the %s (offset %zu)", what,
                         end + span_space(copy + end, len - end));
                 return -EINVAL;
         }
         /* Then the value once more, as Kruise's json.Unmarshal reads it: no comments, single
-         * quotes, trailing commas or other json-c leniencies (a hand-written list that only
+         * quotes, trailing commas or other json-c leniencies (a hand-written text that only
          * json-c accepts would fail everywhere else). */
         end = MIN(end, len);
         copy[end] = 0;
@@ -399,6 +398,19 @@ int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size
                         json_tokener_get_parse_end(tok));
                 return -EINVAL;
         }
+        *ret = TAKE_PTR(root);
+        return 0;
+}
+
+int sq_probes_parse(const char *text, size_t len, SqProbes *ret, char *err, size_t err_size) {
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_(sq_probes_done) SqProbes out = {};
+        size_t n;
+        int r;
+
+        r = sq_json_parse_strict(text, len, "JSON array", &root, err, err_size);
+        if (r < 0)
+                return r;
         /* Kruise's json.Unmarshal of null gives an empty list: no probes. */
         if (!root) {
                 out.v = calloc(1, sizeof(SqProbe));

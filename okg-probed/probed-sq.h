@@ -51,6 +51,12 @@ typedef struct SqProbes {
 } SqProbes;
 
 void sq_probes_done(SqProbes *p);
+/* Reads text as one JSON value the way Go's json.Unmarshal does (no comments, single quotes,
+ * trailing commas or trailing data): 0 with *ret (NULL for null), or -EINVAL with err saying
+ * why in one line, what naming the value expected ("JSON array"); -ENOMEM. */
+struct json_object;
+int sq_json_parse_strict(const char *text, size_t len, const char *what, struct json_object **ret,
+                         char *err, size_t err_size);
 /* Parses the annotation's value (a JSON array; null, as Kruise reads it, is no probes). On error *ret is untouched, and err (when not
  * NULL) says where and why in one line, e.g. "[1].probe: no exec, httpGet or tcpSocket".
  * -EINVAL bad input, -ENOMEM. */
@@ -268,8 +274,16 @@ void sq_ppms_free(SqPpm *v, size_t n);
  * each condition type and of each container/name; markerPolicy left out. 0 with *ret_text (a
  * JSON array) and *ret_note (which markers select the pod, for SourceReason) when every marker
  * is found; -ENOENT when one is not (or n is 0) and -EINVAL when one is not a PodProbeMarker
- * object, with *ret_note saying why; -ENOMEM. */
-int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, char **ret_note);
+ * object, with *ret_note saying why; -ENOMEM. With ret_origins, *ret_origins (on 0; a NULL-ended
+ * list) names where each entry of *ret_text came from ("PodProbeMarker game: probes[2]"), so
+ * the annotation parser's complaint about an entry can name the marker's probe. */
+int sq_ppm_probes(const SqPpm *v, size_t n, const SqPod *pod, char **ret_text, char **ret_note,
+                  char ***ret_origins);
+
+/* Rewrites sq_probes_parse()'s complaint about entry [N] of a list sq_ppm_probes() made to name
+ * the marker's probe it came from, by its *ret_origins ("[1].probe: ..." becomes
+ * "PodProbeMarker game: probes[2].probe: ..."); other complaints stay as they are. */
+void sq_ppm_error_origin(char *err, size_t size, char *const *origins);
 
 /* asprintf() that returns the new string, NULL when out of memory. */
 _printf_(1, 2) char *sq_strf(const char *fmt, ...);

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         ppm.text = strndup((const char *) rest, rest_size);
         if (ppm.text && sq_pod_parse(pod_text, strlen(pod_text), &pod) >= 0) {
-                r = sq_ppm_probes(&ppm, 1, &pod, &text, &note);
+                r = sq_ppm_probes(&ppm, 1, &pod, &text, &note, NULL);
                 FUZZ_ASSERT(r == 0 || r == -EINVAL || r == -ENOMEM);
                 if (r == 0) {
                         FUZZ_ASSERT(text && text[0] == '[' && note);

@@ -1,6 +1,7 @@
 /* The PodProbeMarkers' probes in the kruise.io/podprobe annotation's shape (sq_ppm_probes()):
  * Kruise's webhook's rules, label selectors, and markers that cannot be used. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,7 @@ static int run(SqPod *pod, size_t n, const char *const *st, char **text, char **
                 v[i].text = strdup(st[2 * i + 1]);
         }
         *text = *note = NULL;
-        r = sq_ppm_probes(v, n, pod, text, note);
+        r = sq_ppm_probes(v, n, pod, text, note, NULL);
         sq_ppms_free(v, n);
         return r;
 }
@@ -156,6 +157,82 @@ static void test_unusable(SqPod *pod) {
         free(m);
 }
 
+/* A marker is read as strictly as the annotation (Kruise's client would not read the rest), a
+ * spec that is not an object is no PodProbeMarker, and the annotation parser's complaint about
+ * a probe names the marker and its probe. */
+static void test_strict_and_origins(SqPod *pod) {
+        char *m = marker("{\"matchLabels\":{\"tier\":\"a\"}}", PROBE("idle", "game", "game.kruise.io/idle"));
+        char *trailing = sq_strf("%sxyz", m);
+        char *text, *note;
+
+        ASSERT_TRUE(m && trailing);
+        {
+                const char *st[] = { "found", trailing };
+                ASSERT_EQ(run(pod, 1, st, &text, &note), -EINVAL);
+                ASSERT_TRUE(strncmp(note, "PodProbeMarker m0: not a PodProbeMarker object: trailing "
+                                    "data after the JSON object (offset ", 92) == 0);
+                free(note);
+        }
+        {
+                const char *st[] = { "found", "{\"spec\":{},}" };
+                ASSERT_EQ(run(pod, 1, st, &text, &note), -EINVAL);
+                ASSERT_TRUE(strncmp(note, "PodProbeMarker m0: not a PodProbeMarker object: not JSON: ", 58) == 0);
+                free(note);
+        }
+        {
+                const char *st[] = { "found", "/* c */{\"spec\":{}}" };
+                ASSERT_EQ(run(pod, 1, st, &text, &note), -EINVAL);
+                free(note);
+        }
+        {
+                const char *st[] = { "found", "{\"spec\":5}" };
+                ASSERT_EQ(run(pod, 1, st, &text, &note), -EINVAL);
+                ASSERT_STREQ(note, "PodProbeMarker m0: not a PodProbeMarker object");
+                free(note);
+        }
+        {
+                const char *st[] = { "found", "{\"spec\":\"x\"}" };
+                ASSERT_EQ(run(pod, 1, st, &text, &note), -EINVAL);
+                free(note);
+        }
+
+        /* The second marker's first probe has no handler: the complaint names it, not the
+         * merged list's [1]. */
+        char *bad = marker("{\"matchLabels\":{\"tier\":\"a\"}}",
+                           "{\"name\":\"b\",\"containerName\":\"game\",\"podConditionType\":"
+                           "\"game.kruise.io/b\",\"probe\":{\"periodSeconds\":3}}");
+        SqPpm v[2] = {
+                { .name = (char *) "a", .state = (char *) "found", .text = m },
+                { .name = (char *) "b", .state = (char *) "found", .text = bad },
+        };
+        char **origins = NULL, err[256] = "";
+        SqProbes probes = {};
+
+        ASSERT_TRUE(bad);
+        ASSERT_EQ(sq_ppm_probes(v, 2, pod, &text, &note, &origins), 0);
+        ASSERT_TRUE(origins);
+        ASSERT_STREQ(origins[0], "PodProbeMarker a: probes[0]");
+        ASSERT_STREQ(origins[1], "PodProbeMarker b: probes[0]");
+        ASSERT_TRUE(!origins[2]);
+        ASSERT_EQ(sq_probes_parse(text, strlen(text), &probes, err, sizeof err), -EINVAL);
+        ASSERT_STREQ(err, "[1].probe: no exec, httpGet or tcpSocket");
+        sq_ppm_error_origin(err, sizeof err, origins);
+        ASSERT_STREQ(err, "PodProbeMarker b: probes[0].probe: no exec, httpGet or tcpSocket");
+        /* Not about an entry, or one it does not know: as it was. */
+        (void) snprintf(err, sizeof err, "must be a JSON array");
+        sq_ppm_error_origin(err, sizeof err, origins);
+        ASSERT_STREQ(err, "must be a JSON array");
+        (void) snprintf(err, sizeof err, "[7].name: missing");
+        sq_ppm_error_origin(err, sizeof err, origins);
+        ASSERT_STREQ(err, "[7].name: missing");
+        strv_free(origins);
+        free(text);
+        free(note);
+        free(bad);
+        free(trailing);
+        free(m);
+}
+
 /* A pod whose spec lists no container (a local store's entry) takes every container. */
 static void test_pod_without_containers(void) {
         const char json[] = "{\"metadata\":{\"labels\":{\"tier\":\"a\"}}}";
@@ -183,6 +260,7 @@ int main(void) {
         test_webhook_rules(&pod);
         test_selectors(&pod);
         test_unusable(&pod);
+        test_strict_and_origins(&pod);
         test_pod_without_containers();
         sq_pod_done(&pod);
         return 0;
