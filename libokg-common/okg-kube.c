@@ -216,9 +216,15 @@ static int kube_config_build(const OkgNode *ctx, const OkgNode *cluster, const c
                 if (r < 0)
                         return fail(ret_error, "certificate-authority-data is not valid base64");
         } else if ((v = scalar(cluster, "certificate-authority"))) {
+                struct stat st;
                 c->ca_file = resolve(cluster_dir, v);
                 if (!c->ca_file)
                         return -ENOMEM;
+                /* OpenSSL opens it with a blocking fopen() at each connection: a FIFO or a
+                 * device there would hang the daemon, so refuse it here (stat() opens nothing). */
+                if (stat(c->ca_file, &st) == 0 && !S_ISREG(st.st_mode))
+                        return fail(ret_error, "certificate-authority %s is not a regular file",
+                                    c->ca_file);
         }
         /* Without either, the system's CA bundle verifies the server. */
 

@@ -204,10 +204,19 @@ int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_(closep) int fd = -EBADF;
         _cleanup_(freep) char *buf = NULL;
         size_t len = 0, cap = 0;
+        struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever,
+         * and a device is nothing to parse. Only regular files are read. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
         for (;;) {
                 ssize_t n;
                 if (cap - len < 4096) {
@@ -245,6 +254,12 @@ int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         if (ret_len)
                 *ret_len = len;
         return 0;
+}
+
+const char *okg_file_strerror(int r) {
+        if (r == -EBADFD)
+                return "not a regular file";
+        return strerror(r < 0 ? -r : r);
 }
 
 int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {

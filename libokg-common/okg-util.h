@@ -32,7 +32,11 @@ bool okg_bus_is_address(const char *s);
  * [-0-9A-Za-z_/.\*] as %XX). -EINVAL unless SOCKET is absolute. Pure. */
 int okg_bus_address_from_socket(const char *socket, char **ret);
 /* Reads a whole file of at most max bytes (-EFBIG beyond); NUL-terminated. */
+/* Reads a whole regular file of at most max bytes. Never blocks on a FIFO or a device:
+ * those give -EBADFD (see okg_file_strerror()), a directory -EISDIR, a bigger file -EFBIG. */
 int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* strerror() for okg_read_file() results: -EBADFD reads "not a regular file". */
+const char *okg_file_strerror(int r);
 /* Writes atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
 int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 

@@ -360,7 +360,8 @@ int files_hash(int dfd, const char *name, char ret[SHA256_HEX_SIZE], FileId *ret
         struct stat st;
         Sha256 s;
 
-        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO dropped into the folder is refused below, not waited on. */
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)

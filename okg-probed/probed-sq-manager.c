@@ -202,7 +202,7 @@ void sq_manager_choose_source(SqManager *m) {
         } else if (c->source == SQ_SOURCE_FILE) {
                 reason = k == -ENODATA ? sq_strf("source file: %s is empty", c->file)
                                        : sq_strf("source file: cannot read %s: %s", c->file,
-                                                 strerror(-k));
+                                                 okg_file_strerror(k));
                 set_source(m, "none", strempty(reason));
         } else if (!m->have_pod) {
                 set_source(m, "none", "waiting for the pod from okg-storaged");

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -132,6 +133,7 @@ static int replay_fd(Journal *j, int fd, JournalReplayFunc replay, void *userdat
 int journal_open(const char *dir, JournalReplayFunc replay, void *userdata, Journal **ret) {
         _cleanup_(journal_freep) Journal *j = NULL;
         _cleanup_(closep) int fd = -EBADF;
+        struct stat st;
         int r;
 
         j = calloc(1, sizeof *j);
@@ -142,11 +144,16 @@ int journal_open(const char *dir, JournalReplayFunc replay, void *userdata, Jour
         if (!j->dir || asprintf(&j->path, "%s/storaged.journal", dir) < 0)
                 return -ENOMEM;
 
-        fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 && errno != ENOENT)
+        /* O_NONBLOCK and the type check: a FIFO put in its place must not hang the start. */
+        fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                r = errno == ENOENT ? 0 : -errno;
+        else if (fstat(fd, &st) < 0)
                 r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = -EBADFD;
         else
-                r = fd >= 0 ? replay_fd(j, fd, replay, userdata) : 0;
+                r = replay_fd(j, fd, replay, userdata);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {

@@ -157,7 +157,7 @@ static void local_read(Ppm *p) {
         if (r >= 0)
                 obj = json_tokener_parse(text);
         if (r < 0 || !json_object_is_type(obj, json_type_object)) {
-                if (asprintf(&why, "%s: %s", path, r < 0 ? strerror(-r) : "not a JSON object") >= 0)
+                if (asprintf(&why, "%s: %s", path, r < 0 ? okg_file_strerror(r) : "not a JSON object") >= 0)
                         ppm_set(p, PPM_ERROR, NULL, why);
                 return;
         }

@@ -7,7 +7,8 @@
 # --config FILE runs the suite with your own config (the config.yaml of your ConfigMap) instead
 # of the demo's, beside the same nginx game: FILE is checked first as okg-sidecard checks it
 # (each problem as FILE:LINE:COLUMN: key: why) and nothing starts when it is refused; the
-# suite's health port is then FILE's healthPort, and the demo steps are left out.
+# suite's health port is then FILE's healthPort (checked free before the build), and the demo
+# steps are left out. A relative FILE is taken from the directory run-local.sh is called from.
 #
 # Usage: run-local.sh [--demo-only] [--config FILE] [--health-port N] [--hot-update-port N]
 #                     [--game-port N] [--cdn-port N] [--build-dir DIR]
@@ -17,6 +18,8 @@
 # The script only talks to servers it started: a port held by another process is named in one
 # line and the script exits 1.
 set -euo pipefail
+# Relative paths given by the user (--config) are the caller's, not the repository's.
+caller_dir=$PWD
 cd "$(dirname "$0")/.."
 top=$PWD
 . "$top/scripts/ports.sh"
@@ -82,9 +85,18 @@ for a in "${ports[@]}"; do
 done
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "RUN_LOCAL_TIMEOUT: '$timeout' is not a number of seconds"
 if [ -n "$user_config" ]; then
-        [ -f "$user_config" ] && [ -r "$user_config" ] ||
-                die "--config $user_config: no such readable file"
-        case $user_config in /*) ;; *) user_config=$PWD/$user_config ;; esac
+        given=$user_config
+        case $user_config in /*) ;; *) user_config=$caller_dir/$user_config ;; esac
+        [ "$given" = "$user_config" ] && where= || where=" ($user_config)"
+        if [ -d "$user_config" ]; then
+                die "--config $given$where: is a directory, not a config file"
+        elif [ ! -e "$user_config" ]; then
+                die "--config $given$where: no such file"
+        elif [ ! -f "$user_config" ]; then
+                die "--config $given$where: not a regular file"
+        elif [ ! -r "$user_config" ]; then
+                die "--config $given$where: not readable by $(id -un)"
+        fi
         # The suite's own ports come from that file: only nginx's are ours to check here.
         ports=(game cdn)
 fi
@@ -119,6 +131,23 @@ for name in "${ports[@]}"; do
         port_bound_not_listening "${port_of[$name]}" &&
                 die "port ${port_of[$name]} ($name) is taken by a socket bound to it but not listening (ss cannot show its owner); choose another with --$name-port or ${var_of[$name]}"
 done
+# The own config's healthPort too, before the build rather than as a late "Address already in
+# use" (a value that is not a port is left to okg-sidecard's check below).
+if [ -n "$user_config" ]; then
+        p=$(python3 -c '
+import sys
+try:
+    import yaml
+    d = yaml.safe_load(open(sys.argv[1])) or {}
+    p = d.get("healthPort", 5001) if isinstance(d, dict) else None
+except Exception:
+    p = None
+print(p if type(p) is int and 1 <= p <= 65535 else "")' "$user_config")
+        if [ -n "$p" ] && { port_taken_by_other "$p" 0 || port_bound_not_listening "$p"; }; then
+                owner=$(port_owner "$p")
+                die "port $p (healthPort of $user_config) is taken by ${owner:-a socket bound to it but not listening}; change healthPort in that file"
+        fi
+fi
 ./scripts/build.sh "$build"
 
 if [ -n "$user_config" ]; then

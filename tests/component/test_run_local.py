@@ -220,7 +220,7 @@ def test_own_config_refused_names_file_line_and_key(tmp_path):
 def test_own_config_missing_file_is_named(tmp_path):
     r = run_local("--config", str(tmp_path / "nope.yaml"))
     assert r.returncode == 1
-    assert f"run-local: --config {tmp_path / 'nope.yaml'}: no such readable file" in r.stderr
+    assert f"run-local: --config {tmp_path / 'nope.yaml'}: no such file" in r.stderr
 
 
 def test_own_config_with_service_quality_runs(tmp_path):
@@ -242,3 +242,53 @@ def test_own_config_with_service_quality_runs(tmp_path):
     assert "hot update" not in r.stdout
     for port in ports.values():
         wait_for(lambda: not listening(port), what=f"port {port} closed")
+
+
+def run_local_in(cwd, *args):
+    return subprocess.run([SCRIPT, "--demo-only", *args], env=env_without_cluster(), cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=scaled(600))
+
+
+def test_own_config_relative_to_the_callers_directory(tmp_path):
+    """--config etc/config.yaml from another directory: the file is the caller's (before, it was
+    looked for under the repository and "no such readable file"); here it is refused by
+    okg-sidecard's check under its absolute name, which shows it was found."""
+    ports = chosen_ports()
+    (tmp_path / "etc").mkdir()
+    cfg = tmp_path / "etc" / "config.yaml"
+    cfg.write_text("plugins: []\nhealthPort: 70000\n")
+    r = run_local_in(tmp_path, "--config", "etc/config.yaml", "--game-port", str(ports["game"]),
+                     "--cdn-port", str(ports["cdn"]))
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    assert f"{cfg}:2:13: healthPort: must be between 1 and 65535, got 70000" in r.stderr, r.stderr
+    assert f"run-local: {cfg} is refused" in r.stderr
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: p.mkdir(), "is a directory, not a config file"),
+    (lambda p: None, "no such file"),
+    (lambda p: os.mkfifo(p), "not a regular file"),
+], ids=["directory", "missing", "fifo"])
+def test_own_config_relative_problems_are_told_apart(tmp_path, make, why):
+    make(tmp_path / "c.yaml")
+    r = run_local_in(tmp_path, "--config", "c.yaml")
+    assert r.returncode == 1
+    assert f"run-local: --config c.yaml ({tmp_path / 'c.yaml'}): {why}" in r.stderr, r.stderr
+
+
+def test_own_config_health_port_taken_is_named_before_the_build(tmp_path):
+    """The file's healthPort held by another process: one line naming it, before anything
+    is built or started (not a late "Address already in use")."""
+    ports = chosen_ports()
+    cfg = tmp_path / "my-config.yaml"
+    cfg.write_text(f"plugins: []\nhealthPort: {ports['health']}\nhealthAddress: 127.0.0.1\n")
+    stranger = Stranger(ports["health"])
+    try:
+        r = run_own_config(cfg, ports)
+    finally:
+        stranger.close()
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (f"run-local: port {ports['health']} (healthPort of {cfg}) is taken by python3 (pid "
+            f"{stranger.proc.pid}); change healthPort in that file") in r.stderr, r.stderr
+    assert not listening(ports["game"]) and not listening(ports["cdn"])

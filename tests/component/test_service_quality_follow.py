@@ -253,6 +253,54 @@ def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
     assert storage_prop(s, "PodProbeMarkersVersion") > 0
 
 
+def test_local_marker_fifo_is_refused_not_waited_on(suite_factory, tmp_path, nginx_game):
+    """A FIFO (or a device) in place of a marker file is not opened for a writer that never
+    comes: the marker is in error with "not a regular file", the annotation is the fallback,
+    and okg-storaged keeps answering (before, its read hung and the watchdog restarted it)."""
+    state = tmp_path / "state"
+    probes = [idle_probe(nginx_game.port)]
+    local_pod(state, probes)
+    write_marker(state, probes)
+    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        f"file: {tmp_path / 'no-such-file'}"))
+    s = start_suite(suite_factory, text)
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    path = state / "podprobemarkers" / "game.json"
+    for kind, make in (("a FIFO", os.mkfifo), ("a device", lambda p: os.symlink("/dev/zero", p))):
+        write_marker(state, probes)
+        wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file again")
+        os.unlink(path)
+        make(path)
+        wait_for(lambda: sq_prop(s, "PodProbeMarkers") == [["game", "error"]],
+                 what=f"the marker in error for {kind}")
+        assert sq_prop(s, "Source") == "annotation"
+        reason = sq_prop(s, "SourceReason")
+        assert f"{path}: not a regular file" in reason, reason
+        # okg-storaged answers, and a write of the suite goes through.
+        assert storage_prop(s, "PodProbeMarkersVersion") > 0
+        wait_local(s, "idle", "True", "None")
+        os.unlink(path)
+
+
+def test_local_file_source_fifo_is_refused_not_waited_on(suite_factory, tmp_path):
+    """source: file naming a FIFO, a device or a directory: one line on the bus says why, no
+    probes run, and okg-probed keeps answering (before, a FIFO hung it at its first read)."""
+    cases = (("fifo", os.mkfifo, "not a regular file"),
+             ("zero", lambda p: os.symlink("/dev/zero", p), "not a regular file"),
+             ("dir", os.mkdir, "Is a directory"))
+    for name, make, why in cases:
+        path = tmp_path / name
+        make(path)
+        text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+            f"source: file\nfile: {path}"))
+        s = start_suite(suite_factory, text)
+        wait_for(lambda: "cannot read" in sq_prop(s, "SourceReason"), what=f"the reason ({name})")
+        assert sq_prop(s, "SourceReason") == f"source file: cannot read {path}: {why}"
+        assert sq_prop(s, "Source") == "none"
+        assert sq_prop(s, "Probes") == 0
+        s.stop()
+
+
 def test_kube_marker_watch_resumes_without_reading_again(okg_kube, suite_factory, tmp_path,
                                                          nginx_game):
     """The marker's watch ends every few seconds here (OKG_STORAGED_WATCH_TIMEOUT_SEC; about

@@ -2,6 +2,7 @@
 demand: 5xx, 429 with Retry-After, 403 (reported, not retried), and 401 until the token file
 is rotated. The real API server tests are in test_storage_kube.py."""
 import json
+import os
 
 import pytest
 
@@ -184,15 +185,19 @@ def test_journal_damage_stays_visible_after_later_errors(suite_factory, tmp_path
     assert prop(s, "JournalDamage") == damage
 
 
-def test_unreadable_journal_stays_visible_after_later_errors(suite_factory, tmp_path, fake):
-    """Another member: a journal that cannot be read at all (here a folder in its place) is
-    moved aside; that too stays in JournalDamage after a later error."""
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_unreadable_journal_stays_visible_after_later_errors(suite_factory, tmp_path, fake, kind):
+    """Another member: a journal that cannot be read at all (a folder or a FIFO in its place:
+    the FIFO is not waited on) is moved aside; that too stays in JournalDamage after a later
+    error."""
     fake.script = [(500, {}, {"kind": "Status", "message": "etcd is sad", "code": 500})]
-    s = start_on_journal(suite_factory, tmp_path, fake, lambda path: path.mkdir())
+    s = start_on_journal(suite_factory, tmp_path, fake,
+                         (lambda path: path.mkdir()) if kind == "directory" else os.mkfifo)
     call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
     wait_for(lambda: prop(s, "LastError") == "etcd is sad", what="a later error")
     damage = prop(s, "JournalDamage")
     assert "the file could not be read to its end (kept as " in damage, damage
-    assert (s.state / "storaged.journal.unreadable").is_dir()
+    aside = s.state / "storaged.journal.unreadable"
+    assert aside.is_dir() if kind == "directory" else aside.is_fifo()
     assert metric(s, "okg_sidecar_storage_journal_damaged_entries") == 0
     assert prop(s, "JournalDamage") == damage

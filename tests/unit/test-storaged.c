@@ -447,6 +447,10 @@ static void test_kubeconfig(void) {
                   "clusters:\n- name: k\n  cluster: {server: https://x, certificate-authority-data: \"!!\"}\n"
                   "users:\n- name: u\n  user: {token: t}\n",
                   "certificate-authority-data is not valid base64" },
+                { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                  "clusters:\n- name: k\n  cluster: {server: https://x, certificate-authority: /dev/null}\n"
+                  "users:\n- name: u\n  user: {token: t}\n",
+                  "certificate-authority /dev/null is not a regular file" },
                 { "[1, 2]\n", "a kubeconfig is a mapping" },
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {

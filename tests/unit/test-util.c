@@ -1,6 +1,9 @@
 /* Path helpers: relative paths made absolute the way okg-sidecard hands them to its daemons. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "okg-test.h"
@@ -93,11 +96,47 @@ static void test_bus_address(void) {
         ASSERT_TRUE(got == NULL);
 }
 
+/* Only regular files are read: a FIFO without a writer must not block, a device is refused. */
+static void test_read_file_kinds(void) {
+        char dir[] = "/tmp/okg-test-util-XXXXXX", fifo[64], reg[64];
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+        snprintf(reg, sizeof reg, "%s/reg", dir);
+        ASSERT_EQ(mkfifo(fifo, 0600), 0);
+        ASSERT_EQ(okg_read_file(fifo, 4096, &text, NULL), -EBADFD);
+        ASSERT_TRUE(text == NULL);
+        ASSERT_STREQ(okg_file_strerror(-EBADFD), "not a regular file");
+        ASSERT_EQ(okg_read_file("/dev/zero", 4096, &text, NULL), -EBADFD);
+        ASSERT_EQ(okg_read_file("/dev/null", 4096, &text, NULL), -EBADFD);
+        ASSERT_EQ(okg_read_file(dir, 4096, &text, NULL), -EISDIR);
+        ASSERT_TRUE(text == NULL);
+
+        f = fopen(reg, "we");
+        ASSERT_TRUE(f != NULL);
+        fputs("hello", f);
+        fclose(f);
+        ASSERT_EQ(okg_read_file(reg, 4096, &text, &len), 0);
+        ASSERT_STREQ(text, "hello");
+        ASSERT_EQ(len, 5u);
+        free(text);
+        text = NULL;
+        ASSERT_EQ(okg_read_file(reg, 3, &text, NULL), -EFBIG);
+
+        ASSERT_EQ(unlink(fifo), 0);
+        ASSERT_EQ(unlink(reg), 0);
+        ASSERT_EQ(rmdir(dir), 0);
+}
+
 int main(void) {
         test_join();
         test_refused();
         test_cwd();
         test_bus_address();
+        test_read_file_kinds();
         printf("OK\n");
         return 0;
 }
