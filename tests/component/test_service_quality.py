@@ -21,6 +21,14 @@ SQ = ("io.kruise.game.ServiceQuality1", "/io/kruise/game/ServiceQuality1",
 PROBE_IFACE = "io.kruise.game.ServiceQuality1.Probe"
 
 
+def replace_text(path, text):
+    """Writes PATH whole by a rename, as the kubelet updates a downward-API file: the plugin
+    never reads it empty or half-written (truncate-then-write let it see an empty list)."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def sq_plugin(config=""):
     body = "".join(f"      {line}\n" for line in config.splitlines())
     return "  - name: service_quality\n    bootorder: 2\n" + (
@@ -161,7 +169,7 @@ def test_bad_annotation_is_refused_and_changes_nothing(suite_factory, tmp_path, 
     s = start_local(suite_factory, tmp_path, [
         probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
     wait_probe(s, 0, "True", "None")
-    (tmp_path / "podprobe").write_text('[{"name":"x"}]')
+    replace_text(tmp_path / "podprobe", '[{"name":"x"}]')
     s.busctl("call", *SQ, "ProbeNow")
     wait_for(lambda: sq_prop(s, "ProbesError") == '[0]: "containerName" is missing',
              timeout=scaled(60), what="the refusal on the bus")
@@ -222,7 +230,7 @@ def test_probe_list_change_is_no_other_writer(suite_factory, tmp_path, nginx_gam
                                              ("/state?b", p3, "WaitToBeDeleted"),
                                              ("/state", p1, "None"))):
         nginx_game.set_state(state)
-        (tmp_path / "podprobe").write_text(kruise_annotation(probes(path, port)))
+        replace_text(tmp_path / "podprobe", kruise_annotation(probes(path, port)))
         s.busctl("call", *SQ, "ProbeNow")
         wait_local(s, "closed", "False", f"dial tcp 127.0.0.1:{port}: connect: connection refused")
         wait_local(s, "idle", "True", state)
@@ -242,7 +250,7 @@ def test_bad_probe_text_says_why(suite_factory, tmp_path, nginx_game, text, erro
     s = start_local(suite_factory, tmp_path, [
         probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
     wait_probe(s, 0, "True", None)
-    (tmp_path / "podprobe").write_text(text)
+    replace_text(tmp_path / "podprobe", text)
     s.busctl("call", *SQ, "ProbeNow")
     wait_for(lambda: sq_prop(s, "ProbesError").startswith(error), timeout=scaled(60),
              what=f"the refusal {error!r}")
@@ -256,7 +264,7 @@ def test_null_probe_list_is_no_probes(suite_factory, tmp_path, nginx_game):
     s = start_local(suite_factory, tmp_path, [
         probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
     wait_probe(s, 0, "True", None)
-    (tmp_path / "podprobe").write_text("null")
+    replace_text(tmp_path / "podprobe", "null")
     s.busctl("call", *SQ, "ProbeNow")
     wait_for(lambda: sq_prop(s, "Probes") == 0, timeout=scaled(60), what="no probes")
     assert sq_prop(s, "ProbesError") == ""
@@ -268,7 +276,7 @@ def test_empty_file_is_no_probes(suite_factory, tmp_path, nginx_game, text):
     s = start_local(suite_factory, tmp_path, [
         probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
     wait_probe(s, 0, "True", None)
-    (tmp_path / "podprobe").write_text(text)
+    replace_text(tmp_path / "podprobe", text)
     s.busctl("call", *SQ, "ProbeNow")
     wait_for(lambda: sq_prop(s, "Probes") == 0, timeout=scaled(60), what="no probes")
     assert sq_prop(s, "Source") == "none"
@@ -647,7 +655,7 @@ def test_probe_text_that_only_json_c_reads_is_refused(suite_factory, tmp_path, n
     s = start_local(suite_factory, tmp_path, [
         probe("idle", {"httpGet": {"path": "/state", "port": nginx_game.port}}, delay=0)])
     wait_probe(s, 0, "True", None)
-    (tmp_path / "podprobe").write_text(text)
+    replace_text(tmp_path / "podprobe", text)
     s.busctl("call", *SQ, "ProbeNow")
     wait_for(lambda: sq_prop(s, "ProbesError").startswith("not JSON: "), timeout=scaled(60),
              what=f"the refusal of {text!r}")
