@@ -346,6 +346,11 @@ static int on_headers_complete(http_parser *p) {
         HttpResponse *r = of(p);
 
         r->status = p->status_code;
+        /* A status under 100 is no HTTP status (curl calls it a weird reply). */
+        if (p->status_code < 100) {
+                r->status = 0;
+                return -1;
+        }
         if (interim(p))
                 return 0;
         r->headers_done = true;

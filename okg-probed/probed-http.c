@@ -91,6 +91,8 @@ static void own_stop(ProbeHttp *h) {
 }
 
 void probe_http_cancel(ProbeHttp *h) {
+        if (!h)
+                return;
         if (h->easy)
                 curl_glue_remove(h->glue, h->easy);
         if (h->running) {
@@ -464,6 +466,8 @@ static int own_connect(ProbeHttp *h) {
                 h->result.os_errno = errno;
                 return okg_timer_arm(h->event, &h->timer, 0, 1, on_timer, h, "probe-http");
         }
+        /* As curl's CURLOPT_SOCKOPTFUNCTION: a socket was made for this transfer. */
+        h->result.opened_socket = true;
         (void) setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
         h->connecting = true;
         r = sd_event_add_io(h->event, &h->io, h->fd, EPOLLOUT, on_io, h);
