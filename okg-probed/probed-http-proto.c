@@ -326,6 +326,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
         }
         if (!r->in_location || len == 0)
                 return 0;
+        /* A NUL would cut the URL short: such an answer is malformed. */
+        if (memchr(at, 0, len))
+                return -1;
         if (r->location_len + len > HTTP_LOCATION_MAX)
                 return -1;
         l = realloc(r->location, r->location_len + len + 1);
