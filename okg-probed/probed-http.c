@@ -274,7 +274,8 @@ static void own_finish(ProbeHttp *h, CURLcode code, int os_errno) {
         res.os_errno = os_errno;
         res.status = resp->status;
         res.error = h->error;
-        if (code == CURLE_OK && http_status_is_redirect(resp->status) && resp->location) {
+        /* curl reports the Location of any 3xx answer as its redirect URL. */
+        if (resp->headers_done && resp->status >= 300 && resp->status < 400 && resp->location) {
                 h->redirect_url = mfree(h->redirect_url);
                 if (http_location_resolve(h->url, resp->location, &h->redirect_url) >= 0)
                         res.redirect_url = h->redirect_url;
