@@ -102,12 +102,17 @@ class RawServer:
         return f"http://{h}:{self.port}/state"
 
     def close(self):
+        """Stops listening (new connections are refused) and ends the open ones."""
         self.stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes the blocked accept()
+        except OSError:
+            pass
         self.sock.close()
         with self.lock:
             for c in self.conns:
                 try:
-                    c.close()
+                    c.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
 
@@ -275,3 +280,27 @@ def test_https_probe_loads_libcurl(suite_factory, servers):
     result, _, _ = probe(s, 1)
     assert result != "success"     # no TLS there
     assert maps_libcurl(pid)
+
+
+# ---- the service_quality plugin's httpGet probes go through the same client ----
+
+def test_service_quality_http_keeps_one_connection_without_libcurl(suite_factory, tmp_path,
+                                                                   servers):
+    """httpGet probes every second to a keep-alive server: one connection for all of them,
+    kubelet's headers, no libcurl; a server that then refuses gives Go's dial text."""
+    from test_service_quality import probe as sq_probe, probe_prop, start_local, wait_probe
+    srv = servers(body=b"ready")
+    s = start_local(suite_factory, tmp_path, [
+        sq_probe("idle", {"httpGet": {"path": "/state", "port": srv.port}}, delay=0)])
+    wait_probe(s, 0, "True", "ready")
+    wait_for(lambda: probe_prop(s, 0, "Probes") >= 4, what="4 httpGet probes")
+    assert srv.accepts == 1
+    req = srv.requests[0].split("\r\n")
+    assert req[0] == "GET /state HTTP/1.1"
+    assert "User-Agent: kube-probe" in req and "Accept: */*" in req
+    pid = s.units()["service_quality"]["pid"]
+    assert not maps_libcurl(pid)
+    srv.close()
+    wait_probe(s, 0, "False", f'Get "http://127.0.0.1:{srv.port}/state": dial tcp '
+               f'127.0.0.1:{srv.port}: connect: connection refused')
+    assert not maps_libcurl(pid)
