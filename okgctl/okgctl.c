@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-bus.h>
 
+#include "fleet-logic.h"
 #include "fleet.h"
 #include "log.h"
 #include "macro.h"
@@ -20,9 +21,12 @@
 /* Exit codes (OkgExitCode): 0 done, 1 the suite said no or is unreachable, 2 usage. */
 static bool arg_json;
 static const char *arg_address;
+/* The command's name in its messages, as the user typed it: "okgctl", or "kubectl okg" when
+ * run as the kubectl plugin (okgctl_program_name()). Set first thing in run(). */
+static const char *prog = "okgctl";
 
 static int fail_bus(const char *what, int r, const sd_bus_error *e) {
-        fprintf(stderr, "okgctl: %s: %s\n", what,
+        fprintf(stderr, "%s: %s: %s\n", prog, what,
                 e && sd_bus_error_is_set(e) ? e->message : strerror(-r));
         return OKG_EXIT_FAILURE;
 }
@@ -54,9 +58,9 @@ static int resolve_address(const char *arg, char **ret) {
         if (r >= 0)
                 r = okg_bus_address_from_socket(socket, ret);
         if (r < 0)
-                fprintf(stderr, "okgctl: cannot connect to the suite's bus at %s: %s\n"
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: %s\n"
                                 "(--address takes a D-Bus address, a runtime directory or its bus "
-                                "socket)\n", arg, strerror(-r));
+                                "socket)\n", prog, arg, strerror(-r));
         return r;
 }
 
@@ -82,9 +86,9 @@ static int connect_bus(sd_bus **ret) {
         if (r >= 0)
                 r = sd_bus_start(bus);
         if (r < 0) {
-                fprintf(stderr, "okgctl: cannot connect to the suite's bus at %s: %s\n"
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: %s\n"
                                 "(is okg-sidecard running? pass --address or set OKG_BUS_ADDRESS)\n",
-                        a, strerror(-r));
+                        prog, a, strerror(-r));
                 sd_bus_unref(bus);
                 return r;
         }
@@ -207,7 +211,7 @@ static int cmd_status(sd_bus *bus, char **args) {
                             "StartOrder", &order) < 0 ||
             get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
                             "ConfigFile", &config) < 0) {
-                fprintf(stderr, "okgctl: okg-sidecard does not answer on this bus\n");
+                fprintf(stderr, "%s: okg-sidecard does not answer on this bus\n", prog);
                 return OKG_EXIT_FAILURE;
         }
         ready = get_bool_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "Ready");
@@ -329,7 +333,8 @@ static int cmd_storage(sd_bus *bus, char **args) {
                                     strings[i], &v);
                 if (r < 0) {
                         json_object_put(o);
-                        fprintf(stderr, "okgctl: okg-storaged does not answer: %s\n", strerror(-r));
+                        fprintf(stderr, "%s: okg-storaged does not answer: %s\n", prog,
+                                strerror(-r));
                         return OKG_EXIT_FAILURE;
                 }
                 json_object_object_add(o, strings[i], json_object_new_string(v));
@@ -387,7 +392,7 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                 return OKG_EXIT_SUCCESS;
         }
         if (!args[1]) {
-                fprintf(stderr, "okgctl: hot-update VERSION URL [SHA256 [FILENAME]]\n");
+                fprintf(stderr, "%s: hot-update VERSION URL [SHA256 [FILENAME]]\n", prog);
                 return OKG_EXIT_USAGE;
         }
         r = sd_bus_call_method(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE,
@@ -596,7 +601,8 @@ static int cmd_log_level(sd_bus *bus, char **args) {
         int ret = 0;
 
         if (only && !daemon_bus_name(only)) {
-                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed, service_quality)\n", only);
+                fprintf(stderr, "%s: unknown daemon '%s' (sidecard, storaged, hotupdated, probed, "
+                        "service_quality)\n", prog, only);
                 return OKG_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
@@ -627,7 +633,7 @@ static int cmd_log_level(sd_bus *bus, char **args) {
 }
 
 static void help(void) {
-        printf("okgctl [--address ADDRESS|RUNTIME-DIR] [--json] COMMAND\n\n"
+        printf("%s [--address ADDRESS|RUNTIME-DIR] [--json] COMMAND\n\n"
                "  status                     the suite and every daemon\n"
                "  plugins                    the plugins\n"
                "  start|stop|restart NAME    a plugin (restart also takes 'storage')\n"
@@ -646,7 +652,7 @@ static void help(void) {
                "                             (okgctl fleet --help; also `kubectl okg fleet`)\n\n"
                "The bus is --address, else $OKG_BUS_ADDRESS, else unix:path=/run/okg-sidecar/bus. Each\n"
                "takes a D-Bus address or a path: a runtime directory (its bus socket) or the socket.\n"
-               "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n");
+               "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n", prog);
 }
 
 typedef struct Verb {
@@ -672,10 +678,12 @@ static int run(int argc, char **argv) {
         sd_bus *bus = NULL;
         const Verb *verb = NULL;
         char *args[5] = {};
+        static char name[64];
         int c, n, r;
 
+        prog = okgctl_program_name(argc > 0 ? argv[0] : NULL, name, sizeof name);
         /* A command's messages, not a daemon's: "okgctl: ...", no PID. */
-        log_setup_cli("okgctl");
+        log_setup_cli(prog);
         /* fleet talks to the Kubernetes API, not to a suite's bus: its own options follow. */
         for (int i = 1; i < argc; i++) {
                 if (streq(argv[i], "--json") || streq(argv[i], "-j")) {
@@ -689,9 +697,12 @@ static int run(int argc, char **argv) {
                 if (startswith(argv[i], "--address="))
                         continue;
                 if (streq(argv[i], "fleet"))
-                        return fleet_main(argc - i, argv + i, arg_json);
+                        return fleet_main(argc - i, argv + i, arg_json, prog);
                 break;
         }
+        /* getopt's own complaints name argv[0]: the same name as ours. */
+        if (argc > 0)
+                argv[0] = (char *) prog;
 
         while ((c = getopt_long(argc, argv, "hVja:", options, NULL)) >= 0)
                 switch (c) {
@@ -699,7 +710,7 @@ static int run(int argc, char **argv) {
                         help();
                         return OKG_EXIT_SUCCESS;
                 case 'V':
-                        printf("okgctl %s\n", OKG_VERSION);
+                        printf("%s %s\n", prog, OKG_VERSION);
                         return OKG_EXIT_SUCCESS;
                 case 'j':
                         arg_json = true;
@@ -717,7 +728,8 @@ static int run(int argc, char **argv) {
                         if (streq(argv[optind], verbs[i].name))
                                 verb = &verbs[i];
                 if (!verb) {
-                        fprintf(stderr, "okgctl: unknown command '%s' (see okgctl --help)\n", argv[optind]);
+                        fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog,
+                                argv[optind], prog);
                         return OKG_EXIT_USAGE;
                 }
                 optind++;
@@ -736,8 +748,8 @@ static int run(int argc, char **argv) {
                 else
                         (void) snprintf(want, sizeof want, "%d to %d arguments", verb->min_args,
                                         verb->max_args);
-                fprintf(stderr, "okgctl: '%s' takes %s, got %d (see okgctl --help)\n",
-                        verb->name, want, n);
+                fprintf(stderr, "%s: '%s' takes %s, got %d (see %s --help)\n", prog,
+                        verb->name, want, n, prog);
                 return OKG_EXIT_USAGE;
         }
         for (int i = 0; i < n; i++)
