@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-bus.h>
 
 #include "fleet-logic.h"
@@ -36,25 +37,41 @@ static void print_json(json_object *o) {
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* The longest path a unix socket address holds (sun_path, with its NUL). */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1)
+
 /* The D-Bus address for --address / $OKG_BUS_ADDRESS: an address as it is; anything else is a
- * path (relative ones against the current directory): a directory is a runtime directory and
- * means its bus socket, anything else is the socket itself. */
+ * path: a directory is a runtime directory and means its bus socket, anything else is the
+ * socket itself. A relative path stays relative (sd-bus connects from the current directory),
+ * so a deep current directory does not push it past the socket address's limit; a path that
+ * is itself too long is named with the limit. */
 static int resolve_address(const char *arg, char **ret) {
-        _cleanup_(freep) char *path = NULL, *socket = NULL;
+        _cleanup_(freep) char *socket = NULL;
         struct stat st;
-        int r;
+        int r = 0;
 
         if (okg_bus_is_address(arg)) {
                 *ret = strdup(arg);
                 return *ret ? 0 : -ENOMEM;
         }
-        r = okg_path_make_absolute(arg, &path);
-        if (r >= 0 && stat(path, &st) < 0)
+        if (isempty(arg))
+                r = -EINVAL;
+        else if (stat(arg, &st) < 0)
                 r = -errno;
-        if (r >= 0 && S_ISDIR(st.st_mode))
-                r = okg_path_join_absolute(path, "bus", &socket);
-        else if (r >= 0)
-                socket = TAKE_PTR(path);
+        else if (!S_ISDIR(st.st_mode))
+                socket = strdup(arg);
+        else if (asprintf(&socket, "%s%sbus", arg, arg[strlen(arg) - 1] == '/' ? "" : "/") < 0)
+                socket = NULL;
+        if (r >= 0 && !socket)
+                r = -ENOMEM;
+        if (r >= 0 && strlen(socket) > SOCKET_PATH_MAX) {
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: the socket path %s "
+                                "is %zu bytes, more than the %zu a unix socket address holds\n"
+                                "(pass a shorter path: a relative one from nearer the socket, or "
+                                "a symbolic link to its directory)\n",
+                        prog, arg, socket, strlen(socket), SOCKET_PATH_MAX);
+                return -ENAMETOOLONG;
+        }
         if (r >= 0)
                 r = okg_bus_address_from_socket(socket, ret);
         if (r < 0)

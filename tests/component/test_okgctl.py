@@ -167,3 +167,34 @@ def test_messages_name_the_command_as_typed(suite, tmp_path):
                        env=env, timeout=scaled(30))
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("kubectl okg fleet: unknown command 'frobnicate'"), r.stderr
+
+
+def test_relative_address_from_a_deep_directory(suite, tmp_path):
+    """A relative --address is connected to as it is, from the current directory: a cwd so deep
+    that cwd + path passes the 108 bytes of a socket address does not matter when the relative
+    path fits. A path that does not fit itself (relative or absolute) is refused with its
+    length and the limit, naming it; nothing connects."""
+    deep = tmp_path
+    while len(str(deep)) < 150:
+        deep = deep / ("d" * 20)
+    deep.mkdir(parents=True)
+    (deep / "r").symlink_to(suite.runtime, target_is_directory=True)
+    for addr in ("r", "./r/", "r/bus"):
+        r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True, text=True,
+                           cwd=str(deep), timeout=scaled(30))
+        assert r.returncode == 0, (addr, r.stderr)
+        assert "running, ready, healthy" in r.stdout, addr
+    env = {**os.environ, "OKG_BUS_ADDRESS": "r"}
+    r = subprocess.run([OKGCTL, "status"], capture_output=True, text=True, cwd=str(deep),
+                       env=env, timeout=scaled(30))
+    assert r.returncode == 0 and "running, ready, healthy" in r.stdout, r.stderr
+    long_rel = "./" * 60 + "r/bus"
+    for addr, cwd in ((str(deep / "r"), "/"), (str(deep / "r" / "bus"), "/"),
+                      (long_rel, str(deep))):
+        sock = addr if addr.endswith("bus") else addr + "/bus"
+        r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True,
+                           text=True, cwd=cwd, timeout=scaled(30))
+        assert r.returncode == 1 and r.stdout == "", (addr, r.stdout)
+        assert r.stderr.startswith(
+            f"okgctl: cannot connect to the suite's bus at {addr}: the socket path {sock} is "
+            f"{len(sock)} bytes, more than the 107 a unix socket address holds\n"), r.stderr
