@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, SIDECARD, free_port, make_config, scaled, wait_for
+from conftest import BUILD, SIDECARD, QuietHTTPServer, free_port, make_config, scaled, wait_for
 from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
 
 assert nginx_game   # fixture, used by name
@@ -799,8 +799,7 @@ class CounterGame:
                 self.end_headers()
                 self.wfile.write(b)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
+        self.server = QuietHTTPServer(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
