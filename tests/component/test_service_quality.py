@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -928,15 +929,17 @@ def test_same_probe_name_twice_gives_distinct_series(suite_factory, tmp_path, ng
 # "Messages"), against loopback peers that fail in each way.
 
 class _Peer:
-    """A loopback TCP server whose handler does one thing to each connection."""
+    """A loopback TCP server whose handler does one thing to each connection: one after the
+    other, or each in its own thread (threaded: a handler that holds its connection does not
+    keep the next one waiting)."""
 
-    def __init__(self, handler, backlog=16):
-        import threading
+    def __init__(self, handler, backlog=16, threaded=False):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.handler = handler
+        self.threaded = threaded
         if handler:
             threading.Thread(target=self._loop, daemon=True).start()
 
@@ -946,12 +949,18 @@ class _Peer:
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            try:
-                self.handler(c)
-            except OSError:
-                pass
-            finally:
-                c.close()
+            if self.threaded:
+                threading.Thread(target=self._one, args=(c,), daemon=True).start()
+            else:
+                self._one(c)
+
+    def _one(self, c):
+        try:
+            self.handler(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
 
     def close(self):
         self.sock.close()
@@ -1071,24 +1080,7 @@ def test_silent_answer_on_kept_alive_connection_is_one_message(suite_factory, tm
                     return
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    class _Threaded(_Peer):
-        def _loop(self):
-            while True:
-                try:
-                    c, _ = self.sock.accept()
-                except OSError:
-                    return
-                threading.Thread(target=self._one, args=(c,), daemon=True).start()
-
-        def _one(self, c):
-            try:
-                self.handler(c)
-            except OSError:
-                pass
-            finally:
-                c.close()
-
-    peer = _Threaded(keepalive)
+    peer = _Peer(keepalive, threaded=True)
     try:
         s = start_local(suite_factory, tmp_path, [
             probe("fast", {"httpGet": {"path": "/fast", "port": peer.port}}, delay=0),
