@@ -205,6 +205,25 @@ def write_marker(state, probes, **kw):
     os.rename(tmp, d / "game.json")
 
 
+def local_sq_config(tmp_path):
+    """A suite config with the service_quality plugin and no downward-API file: the probes come
+    from the markers or the annotation."""
+    return make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        f"file: {tmp_path / 'no-such-file'}"))
+
+
+def start_local_marker_suite(suite_factory, tmp_path, port):
+    """The local store with the pod naming the marker "game" and its file (an idle probe of
+    port's /state), the suite started and following it. Returns (suite, state dir, probes)."""
+    state = tmp_path / "state"
+    probes = [idle_probe(port)]
+    local_pod(state, probes)
+    write_marker(state, probes)
+    s = start_suite(suite_factory, local_sq_config(tmp_path))
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    return s, state, probes
+
+
 def local_condition(s, name):
     try:
         pod = json.loads((s.state / "local-store.json").read_text())["pods"][f"{NAMESPACE}/{POD}"]
@@ -221,14 +240,7 @@ def wait_local(s, name, status, message):
 
 
 def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
-    state = tmp_path / "state"
-    probes = [idle_probe(nginx_game.port)]
-    local_pod(state, probes)
-    write_marker(state, probes)
-    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
-        f"file: {tmp_path / 'no-such-file'}"))
-    s = start_suite(suite_factory, text)
-    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    s, state, _ = start_local_marker_suite(suite_factory, tmp_path, nginx_game.port)
     wait_local(s, "idle", "True", "None")
     out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
                           "service-quality"], capture_output=True, text=True, timeout=scaled(30))
@@ -257,14 +269,7 @@ def test_local_marker_fifo_is_refused_not_waited_on(suite_factory, tmp_path, ngi
     """A FIFO (or a device) in place of a marker file is not opened for a writer that never
     comes: the marker is in error with "not a regular file", the annotation is the fallback,
     and okg-storaged keeps answering (before, its read hung and the watchdog restarted it)."""
-    state = tmp_path / "state"
-    probes = [idle_probe(nginx_game.port)]
-    local_pod(state, probes)
-    write_marker(state, probes)
-    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
-        f"file: {tmp_path / 'no-such-file'}"))
-    s = start_suite(suite_factory, text)
-    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    s, state, probes = start_local_marker_suite(suite_factory, tmp_path, nginx_game.port)
     path = state / "podprobemarkers" / "game.json"
     for kind, make in (("a FIFO", os.mkfifo), ("a device", lambda p: os.symlink("/dev/zero", p))):
         write_marker(state, probes)
@@ -333,9 +338,7 @@ def test_local_unusable_marker_with_empty_annotation_names_the_marker(suite_fact
     ann["kruise.io/podprobe"] = ""
     ann["kruise.io/podprobemarker-list"] = "missing"
     (state / "local-store.json").write_text(json.dumps(store))
-    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
-        f"file: {tmp_path / 'no-such-file'}"))
-    s = start_suite(suite_factory, text)
+    s = start_suite(suite_factory, local_sq_config(tmp_path))
     wait_for(lambda: "annotation is empty" in sq_prop(s, "SourceReason"),
              what="the empty annotation")
     reason = sq_prop(s, "SourceReason")
