@@ -522,6 +522,54 @@ static char *column_fit(char *s, size_t width) {
         return s;
 }
 
+/* What okg-storaged says of marker name when it is not found: why (GetPodProbeMarkers' third
+ * field; for a found marker that is the object, no reason). NULL when it has no word on it. */
+static const char *marker_reason(sd_bus_message *storage_reply, const char *name) {
+        const char *n, *state, *text;
+
+        if (!storage_reply || sd_bus_message_rewind(storage_reply, true) < 0 ||
+            sd_bus_message_enter_container(storage_reply, 'a', "(sss)") < 0)
+                return NULL;
+        while (sd_bus_message_read(storage_reply, "(sss)", &n, &state, &text) > 0)
+                if (streq(n, name))
+                        return streq(state, "found") ? NULL : text;
+        return NULL;
+}
+
+/* The PodProbeMarkers the plugin follows, each with its state (the plugin's PodProbeMarkers
+ * property) and why when it is not found (okg-storaged's GetPodProbeMarkers). okg-storaged is
+ * asked only when the plugin follows markers: a first GetPodProbeMarkers starts following
+ * them, which a look from okgctl must not do. A JSON array, empty when there are none. */
+static json_object *service_quality_markers(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *prop = NULL, *storage = NULL;
+        json_object *arr = json_object_new_array();
+        const char *name, *state;
+        bool asked = false;
+        int r;
+
+        r = sd_bus_get_property(bus, OKG_SERVICE_QUALITY_NAME, OKG_SERVICE_QUALITY_PATH,
+                                OKG_SERVICE_QUALITY_IFACE, "PodProbeMarkers", NULL, &prop, "a(ss)");
+        if (r < 0 || sd_bus_message_enter_container(prop, 'a', "(ss)") < 0)
+                return arr;
+        while (sd_bus_message_read(prop, "(ss)", &name, &state) > 0) {
+                json_object *o = json_object_new_object();
+                const char *why;
+
+                if (!asked && !streq(state, "found")) {
+                        asked = true;
+                        (void) sd_bus_call_method(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                                  OKG_STORAGE_IFACE, "GetPodProbeMarkers", NULL,
+                                                  &storage, "");
+                }
+                why = streq(state, "found") ? NULL : marker_reason(storage, name);
+                json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "state", json_object_new_string(state));
+                json_object_object_add(o, "reason", json_object_new_string(strempty(why)));
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
 static int cmd_service_quality(sd_bus *bus, char **args) {
         static const char *const props[] = { "Source", "SourceReason", "Writer", "WriterReason",
                                              "ProbesError", "PodError" };
@@ -529,7 +577,7 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                                             "probesError", "podError" };
         sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        json_object *top = json_object_new_object(), *arr = json_object_new_array();
+        json_object *top = json_object_new_object(), *arr = json_object_new_array(), *markers;
         const char *path, *name, *type, *status, *message, *error;
         int r;
 
@@ -559,6 +607,8 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                 json_object_array_add(arr, o);
         }
         json_object_object_add(top, "probes", arr);
+        markers = service_quality_markers(bus);
+        json_object_object_add(top, "podProbeMarkers", markers);
         if (arg_json) {
                 print_json(top);
                 json_object_put(top);
@@ -574,6 +624,17 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                 if (*S(top, "probesError")) {
                         okg_escape_controls(S(top, "probesError"), a, sizeof a);
                         printf("refused probes: %s\n", a);
+                }
+                if (json_object_array_length(markers) > 0)
+                        printf("\n%-24s %-9s %s\n", "PODPROBEMARKER", "STATE", "REASON");
+                for (size_t i = 0; i < json_object_array_length(markers); i++) {
+                        json_object *o = json_object_array_get_idx(markers, i);
+                        char n_s[256], st_s[64], r_s[1024];
+                        okg_escape_controls(S(o, "name"), n_s, sizeof n_s);
+                        okg_escape_controls(S(o, "state"), st_s, sizeof st_s);
+                        okg_escape_controls(S(o, "reason"), r_s, sizeof r_s);
+                        printf("%-24s %-9s %s\n", column_fit(n_s, 24), st_s,
+                               isempty(r_s) ? "-" : r_s);
                 }
                 printf("\n%-16s %-32s %-8s %-30s %s\n", "PROBE", "CONDITION", "STATUS", "MESSAGE",
                        "LAST ERROR");

@@ -760,9 +760,11 @@ def test_okgctl_service_quality_table_and_arguments(suite_factory, tmp_path, ngi
     col = lines[head].index("LAST ERROR")
     assert all(len(r.rstrip()) <= col for r in rows), rows
     assert "x" * 27 + "..." in rows[0]
+    assert "PODPROBEMARKER" not in out.stdout   # the pod names no markers
     out = subprocess.run([okgctl, "-a", s.bus_address, "--json", "service-quality"],
                          capture_output=True, text=True, timeout=scaled(30))
     assert json.loads(out.stdout)["probes"][0]["message"] == long
+    assert json.loads(out.stdout)["podProbeMarkers"] == []
     out = subprocess.run([okgctl, "-a", s.bus_address, "service-quality", "extra"],
                          capture_output=True, text=True, timeout=scaled(30))
     assert out.returncode == 2
