@@ -176,8 +176,8 @@ static int parse_pod(json_object *item, const char *annotation_key, FleetPod *p)
         if (ann && fleet_annotation_parse(ann, &p->ann) < 0) {
                 /* Not sent to a pod as if absent without a word: shown as "unreadable". */
                 p->ann.unreadable = true;
-                fprintf(stderr, "%s: warning: pod %s: the annotation is not an outcome object\n", fleet_prog,
-                        p->name);
+                fprintf(stderr, "%s: warning: pod %s: the annotation is not an outcome object\n",
+                        fleet_prog, p->name);
         }
         return 0;
 }
@@ -728,8 +728,8 @@ static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, v
         f->interrupted = true;
         f->plan.stop_reason = "interrupted";
         progress_clear(f);
-        fprintf(stderr, "%s: interrupted: waiting for %u pod(s) in flight (again to quit)\n", fleet_prog,
-                f->plan.in_flight);
+        fprintf(stderr, "%s: interrupted: waiting for %u pod(s) in flight (again to quit)\n",
+                fleet_prog, f->plan.in_flight);
         return 0;
 }
 
@@ -860,8 +860,8 @@ static void fleet_done(Fleet *f) {
 static bool no_pods(const Fleet *f) {
         if (f->n_pods > 0)
                 return false;
-        fprintf(stderr, "%s: no pods with label %s=%s in namespace %s\n", fleet_prog, OWNER_LABEL, f->gss,
-                f->namespace);
+        fprintf(stderr, "%s: no pods with label %s=%s in namespace %s\n", fleet_prog, OWNER_LABEL,
+                f->gss, f->namespace);
         return true;
 }
 
@@ -1133,8 +1133,9 @@ OkgExitCode fleet_main(int argc, char **argv, bool json, const char *prog) {
                 if (a.token_file) {
                         r = read_token(a.token_file, &f.token);
                         if (r < 0) {
-                                fprintf(stderr, "%s: cannot use --token-file %s: %s\n", fleet_prog, a.token_file,
-                                        r == -EBADMSG ? "empty or more than one line" : strerror(-r));
+                                fprintf(stderr, "%s: cannot use --token-file %s: %s\n", fleet_prog,
+                                        a.token_file, r == -EBADMSG ? "empty or more than one line"
+                                                                    : strerror(-r));
                                 return OKG_EXIT_USAGE;
                         }
                 }
@@ -1166,7 +1167,8 @@ OkgExitCode fleet_main(int argc, char **argv, bool json, const char *prog) {
         if (r < 0) {
                 if (cfg->token_file && r != -ENOMEM)
                         fprintf(stderr, "%s: no usable Kubernetes configuration: "
-                                "cannot read the token file %s: %s\n", fleet_prog, cfg->token_file, strerror(-r));
+                                "cannot read the token file %s: %s\n", fleet_prog, cfg->token_file,
+                                strerror(-r));
                 else
                         fprintf(stderr, "%s: %s\n", fleet_prog, strerror(-r));
                 kube_config_free(cfg);
