@@ -102,10 +102,17 @@ static int connect_bus(sd_bus **ret) {
                 r = sd_bus_set_bus_client(bus, true);
         if (r >= 0)
                 r = sd_bus_start(bus);
-        if (r < 0) {
+        if (r == -E2BIG)
+                /* What sd-bus says of a unix:path= that does not fit: "Argument list too long". */
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: its socket path is "
+                                "more than the %zu bytes a unix socket address holds\n"
+                                "(pass a shorter path: a relative one from nearer the socket, or "
+                                "a symbolic link to its directory)\n", prog, a, SOCKET_PATH_MAX);
+        else if (r < 0)
                 fprintf(stderr, "%s: cannot connect to the suite's bus at %s: %s\n"
                                 "(is okg-sidecard running? pass --address or set OKG_BUS_ADDRESS)\n",
                         prog, a, strerror(-r));
+        if (r < 0) {
                 sd_bus_unref(bus);
                 return r;
         }

@@ -198,3 +198,11 @@ def test_relative_address_from_a_deep_directory(suite, tmp_path):
         assert r.stderr.startswith(
             f"okgctl: cannot connect to the suite's bus at {addr}: the socket path {sock} is "
             f"{len(sock)} bytes, more than the 107 a unix socket address holds\n"), r.stderr
+    # A D-Bus address whose socket path does not fit says so (not "Argument list too long").
+    addr = f"unix:path={deep / 'r' / 'bus'}"
+    r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+    assert r.stderr.startswith(f"okgctl: cannot connect to the suite's bus at {addr}: its socket "
+                               "path is more than the 107 bytes a unix socket address holds\n"), \
+        r.stderr
