@@ -354,11 +354,20 @@ static int on_headers_complete(http_parser *p) {
                 r->status = 0;
                 return -1;
         }
+        /* 1: no body follows, whatever Content-Length says: the answer to a HEAD, and 1xx,
+         * 204 and 304 (RFC 9112 6.3; a 304 often names the length of the page it stands
+         * for, which curl and Go do not wait for either). */
         if (interim(p))
-                return 0;
+                return 1;
         r->headers_done = true;
-        /* 1: no body follows (the answer to a HEAD). */
-        return r->head ? 1 : 0;
+        if (p->upgrade)
+                /* 101: the connection now speaks another protocol, and it is not read further. */
+                r->upgraded = true;
+        if (p->flags & F_CHUNKED && p->flags & F_CONTENTLENGTH)
+                /* Both: the chunks count, as curl and Go read it, and the connection is not
+                 * trusted with another request (RFC 9112 6.3). */
+                r->ambiguous = true;
+        return r->head || p->status_code == 204 || p->status_code == 304 ? 1 : 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len) {
@@ -379,7 +388,7 @@ static int on_message_complete(http_parser *p) {
         if (interim(p))
                 return 0;
         r->complete = true;
-        r->keep_alive = http_should_keep_alive(p);
+        r->keep_alive = http_should_keep_alive(p) && !r->upgraded && !r->ambiguous;
         /* What follows is not ours to read: the next request's answer, or garbage. */
         http_parser_pause(p, 1);
         return 0;
@@ -399,6 +408,7 @@ void http_response_init(HttpResponse *r, bool head, HttpBodyFn body_fn, void *us
         *r = (HttpResponse) { .head = head, .body_fn = body_fn, .userdata = userdata };
         http_parser_init(&r->parser, HTTP_RESPONSE);
         r->parser.data = r;
+        r->parser.allow_chunked_length = 1;
 }
 
 void http_response_done(HttpResponse *r) {

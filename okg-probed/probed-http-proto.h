@@ -64,6 +64,8 @@ typedef struct HttpResponse {
         bool keep_alive;            /* ...and the connection may carry the next request */
         bool body_stopped;          /* body_fn took less than it was given */
         bool header_overflow;
+        bool upgraded;              /* a 101: the connection is the server's other protocol */
+        bool ambiguous;             /* chunked and a Content-Length: not kept */
         size_t received;            /* bytes fed, interim answers included */
         size_t left_over;           /* bytes fed after the end of the final answer */
 

@@ -24,7 +24,7 @@ class RawServer:
     answer request n_req (0-based) on connection n_conn: "ok" (HTTP/1.1, kept open),
     "chunked", "close" (Connection: close), "close-after" (an answer saying keep-alive, then
     the connection closed), "drop" (closed without an answer), "never" (no answer), "reset"
-    (half an answer, then a reset), "huge" (a 200 KiB header)."""
+    (half an answer, then a reset), "huge" (a 200 KiB header); bytes: sent as they are."""
 
     def __init__(self, host="127.0.0.1", mode=lambda c, r: "ok", body=b"A"):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -70,6 +70,9 @@ class RawServer:
                 m = self.mode(n_conn, n_req)
                 n_req += 1
                 body = self.body
+                if isinstance(m, bytes):    # the answer as it is, the connection kept
+                    c.sendall(m)
+                    continue
                 if m == "drop":
                     return
                 if m == "never":
@@ -304,3 +307,42 @@ def test_service_quality_http_keeps_one_connection_without_libcurl(suite_factory
     wait_probe(s, 0, "False", f'Get "http://127.0.0.1:{srv.port}/state": dial tcp '
                f'127.0.0.1:{srv.port}: connect: connection refused')
     assert not maps_libcurl(pid)
+
+
+# ---- answers whose framing a well-behaved server rarely sends ----
+
+def test_no_body_answers_do_not_wait_for_their_content_length(suite_factory, servers):
+    """A 304 (or 204) that names the length of the page it stands for has no body (RFC 9112
+    6.3; curl and Go do not wait for one): the probe reads the status at once, it does not time
+    out, and the connection stays usable for the next probe."""
+    answers = [b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+               b"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+               b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"]
+    srv = servers(mode=lambda c, r: answers[min(r, 2)])
+    s = suite_with(suite_factory, [srv.url()], extra="timeout: 2")
+    assert probe(s)[:2] == ("bad-status", "HTTP status 304: a redirect without a Location to follow")
+    assert probe(s)[:2] == ("success", "")
+    assert probe(s) == ("success", "", "A")
+    assert srv.accepts == 1
+
+
+def test_switching_protocols_connection_is_not_reused(suite_factory, servers):
+    """A 101 hands the connection to another protocol: the probe fails on the status and the
+    next one opens a new connection instead of writing HTTP into a WebSocket."""
+    srv = servers(mode=lambda c, r: b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\n\r\n" if c == 0 else "ok")
+    s = suite_with(suite_factory, [srv.url()], extra="timeout: 2")
+    assert probe(s)[:2] == ("bad-status", "HTTP status 101, expected 200-399")
+    assert probe(s) == ("success", "", "A")
+    assert srv.accepts == 2
+
+
+def test_chunked_with_content_length_reads_the_chunks(suite_factory, servers):
+    """Transfer-Encoding: chunked and a Content-Length both: the chunks count (as curl and Go
+    read it), and the connection is not kept for another request."""
+    srv = servers(mode=lambda c, r: b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\r\n")
+    s = suite_with(suite_factory, [srv.url()], extra="timeout: 2")
+    assert probe(s) == ("success", "", "A")
+    assert probe(s) == ("success", "", "A")
+    assert srv.accepts == 2

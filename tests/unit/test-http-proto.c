@@ -265,7 +265,59 @@ static void test_response(void) {
         ASSERT_TRUE(!http_curl_strerror(CURLE_SSL_CONNECT_ERROR));
 }
 
+/* Answers that carry no body whatever their headers say (RFC 9112 6.3: 1xx, 204, 304), an
+ * upgrade that ends HTTP on the connection, and a chunked answer that also names a length. */
+static void test_response_framing(void) {
+        for (size_t step = 1; step <= 64; step = step * 2 + 1) {
+                HttpResponse r;
+                Body b = { .cap = sizeof b.data };
+
+                /* 304 with the Content-Length of the page it stands for: complete at once */
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", step, false), 1);
+                ASSERT_EQ(r.status, 304);
+                ASSERT_TRUE(r.keep_alive);
+                ASSERT_EQ(b.len, 0);
+                ASSERT_EQ(r.left_over, 0);
+                http_response_done(&r);
+
+                /* 204 likewise, on a GET */
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n", step, false), 1);
+                ASSERT_EQ(r.status, 204);
+                ASSERT_TRUE(r.keep_alive);
+                http_response_done(&r);
+
+                /* 100 Continue with a Content-Length, then the answer */
+                b.len = 0;
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 100 Continue\r\nContent-Length: 4\r\n\r\n"
+                                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", step, false), 1);
+                ASSERT_EQ(r.status, 200);
+                ASSERT_EQ(b.len, 2);
+                http_response_done(&r);
+
+                /* 101: the connection speaks another protocol now, never reused */
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\n\r\n", step, false), 1);
+                ASSERT_EQ(r.status, 101);
+                ASSERT_TRUE(!r.keep_alive);
+                http_response_done(&r);
+
+                /* chunked wins over a Content-Length (as curl and Go read it) */
+                b.len = 0;
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "2\r\nok\r\n0\r\n\r\n", step, false), 1);
+                ASSERT_EQ(b.len, 2);
+                ASSERT_TRUE(!r.keep_alive);
+                http_response_done(&r);
+        }
+}
+
 int main(void) {
+        test_response_framing();
         test_url();
         test_request();
         test_location();
