@@ -289,7 +289,7 @@ static int on_message_begin(http_parser *p) {
         r->location = mfree(r->location);
         r->location_len = 0;
         r->name_len = 0;
-        r->in_value = r->in_location = false;
+        r->in_value = r->in_location = r->cl_again = false;
         return 0;
 }
 
@@ -298,16 +298,48 @@ static int on_status(http_parser *p, const char *at, size_t len) {
         return 0;
 }
 
+/* A second Content-Length whose value is read: the same as the first is fine (RFC 9110 8.6;
+ * curl and Go take it), another is an answer that cannot be framed (Go refuses it too). */
+static int content_length_again_done(http_parser *p) {
+        HttpResponse *r = of(p);
+
+        if (!r->cl_again)
+                return 0;
+        r->cl_again = false;
+        return p->content_length == r->cl_first ? 0 : -1;
+}
+
+static bool name_is(const HttpResponse *r, const char *name) {
+        size_t n = strlen(name);
+        return r->name_len == n && strncasecmp(r->name, name, n) == 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
         HttpResponse *r = of(p);
 
         if (r->in_value) {
+                if (content_length_again_done(p) < 0)
+                        return -1;
                 r->in_value = r->in_location = false;
                 r->name_len = 0;
+        }
+        if (r->cl_again) {
+                /* The name went on past "Content-Length" (this is called per piece of it):
+                 * another header, so the first length stands again. */
+                r->cl_again = false;
+                p->flags |= F_CONTENTLENGTH;
+                p->content_length = r->cl_first;
         }
         if (r->name_len + len < sizeof r->name)
                 memcpy(r->name + r->name_len, at, len);
         r->name_len += len;
+        if ((p->flags & F_CONTENTLENGTH) && name_is(r, "Content-Length")) {
+                /* libhttp-parser refuses any second Content-Length: let it read this one
+                 * as the first, and compare the two once it is read. */
+                r->cl_again = true;
+                r->cl_first = p->content_length;
+                p->flags &= (uint8_t) ~F_CONTENTLENGTH;
+        }
         return 0;
 }
 
@@ -348,6 +380,8 @@ static bool interim(const http_parser *p) {
 static int on_headers_complete(http_parser *p) {
         HttpResponse *r = of(p);
 
+        if (content_length_again_done(p) < 0)
+                return -1;
         r->status = p->status_code;
         /* A status under 100 is no HTTP status (curl calls it a weird reply). */
         if (p->status_code < 100) {

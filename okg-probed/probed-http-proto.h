@@ -74,6 +74,8 @@ typedef struct HttpResponse {
         char name[16];              /* the header name being read, while it is short */
         size_t name_len;
         bool in_value, in_location;
+        bool cl_again;              /* a second Content-Length is being read */
+        uint64_t cl_first;          /* ...and the first one's value */
 } HttpResponse;
 
 void http_response_init(HttpResponse *r, bool head, HttpBodyFn body_fn, void *userdata);

@@ -346,3 +346,18 @@ def test_chunked_with_content_length_reads_the_chunks(suite_factory, servers):
     assert probe(s) == ("success", "", "A")
     assert probe(s) == ("success", "", "A")
     assert srv.accepts == 2
+
+
+def test_repeated_content_length(suite_factory, servers):
+    """The same Content-Length twice (some proxies add their own) is one length, as curl and Go
+    read it; two different ones cannot be framed: an http-error, and the next probe on a new
+    connection."""
+    same = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nA"
+    other = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nAB"
+    srv = servers(mode=lambda c, r: same if c == 0 and r < 2 else other if c == 0 else "ok")
+    s = suite_with(suite_factory, [srv.url()], extra="timeout: 2")
+    assert probe(s) == ("success", "", "A")
+    assert probe(s) == ("success", "", "A")
+    assert probe(s)[:2] == ("http-error", "Weird server reply")
+    assert probe(s) == ("success", "", "A")
+    assert srv.accepts == 2

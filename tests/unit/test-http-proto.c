@@ -305,6 +305,26 @@ static void test_response_framing(void) {
                 ASSERT_TRUE(!r.keep_alive);
                 http_response_done(&r);
 
+                /* the same Content-Length twice: one length (curl and Go take it) */
+                b.len = 0;
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length:  2\r\n\r\nokHTTP",
+                               step, false), 1);
+                ASSERT_EQ(b.len, 2);
+                http_response_done(&r);
+
+                /* two different ones cannot be framed; a longer name is another header */
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+                               step, false), -EBADMSG);
+                http_response_done(&r);
+                b.len = 0;
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Lengths: 3\r\n\r\nok",
+                               step, false), 1);
+                ASSERT_EQ(b.len, 2);
+                http_response_done(&r);
+
                 /* chunked wins over a Content-Length (as curl and Go read it) */
                 b.len = 0;
                 http_response_init(&r, false, take, &b);
