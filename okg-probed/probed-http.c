@@ -129,6 +129,7 @@ void probe_http_result_from_curl(CURL *easy, CURLcode code, bool opened_socket,
         ret->curl = true;
         ret->opened_socket = opened_socket;
         (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &ret->status);
+        ret->headers_done = ret->status > 0;
         (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
         (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &ret->primary_port);
         (void) curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &lip);
@@ -273,6 +274,7 @@ static void own_finish(ProbeHttp *h, CURLcode code, int os_errno) {
         res.code = code;
         res.os_errno = os_errno;
         res.status = resp->status;
+        res.headers_done = resp->headers_done;
         res.error = h->error;
         /* curl reports the Location of any 3xx answer as its redirect URL. */
         if (resp->headers_done && resp->status >= 300 && resp->status < 400 && resp->location) {

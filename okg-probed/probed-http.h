@@ -32,6 +32,8 @@ typedef struct ProbeHttpRequest {
 typedef struct ProbeHttpResult {
         CURLcode code;
         long status;                    /* 0 when no answer's status line arrived */
+        bool headers_done;              /* the answer's headers arrived whole (curl: a status
+                                         * line arrived, all it tells) */
         const char *redirect_url;       /* a 3xx answer's Location, absolute; or NULL */
         char primary_ip[INET6_ADDRSTRLEN];
         long primary_port;

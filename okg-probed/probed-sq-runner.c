@@ -333,7 +333,9 @@ static void on_http_done(ProbeHttp *h, const ProbeHttpResult *res, void *userdat
         /* The message Go's HTTP client gives for the same failure, as Kruise writes it. */
         f.host = sq_url_hostname(r->url, host, sizeof host);
         curl_facts(res, r->url, &f, &remote, &local, &ns);
-        f.got_headers = status > 0;
+        /* Go has an answer once its headers are whole: a status line and silence is a
+         * deadline "awaiting headers". */
+        f.got_headers = res->headers_done;
         f.url = r->url;
         f.tls_error = !isempty(res->error) ? res->error : NULL;
         k = sq_http_failure_message(&f, &msg);

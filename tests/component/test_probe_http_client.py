@@ -361,3 +361,19 @@ def test_repeated_content_length(suite_factory, servers):
     assert probe(s)[:2] == ("http-error", "Weird server reply")
     assert probe(s) == ("success", "", "A")
     assert srv.accepts == 2
+
+
+def test_service_quality_status_line_then_silence_is_awaiting_headers(suite_factory, tmp_path,
+                                                                        servers):
+    """httpGet to a server that sends its status line and then nothing: Go has no answer until
+    the headers are whole, so kubelet's text is the deadline "awaiting headers" (not the
+    silence kept for a body that broke off); a 304 naming a length is read at once."""
+    from test_service_quality import probe as sq_probe, start_local, wait_probe
+    stall = servers(mode=lambda c, r: b"HTTP/1.1 200 OK\r\nX-A: 1\r\n")
+    n304 = servers(mode=lambda c, r: b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n")
+    s = start_local(suite_factory, tmp_path, [
+        sq_probe("idle", {"httpGet": {"path": "/x", "port": stall.port}}, delay=0, timeout=1),
+        sq_probe("busy", {"httpGet": {"path": "/x", "port": n304.port}}, delay=0, timeout=1)])
+    wait_probe(s, 0, "False", f'Get "http://127.0.0.1:{stall.port}/x": context deadline exceeded '
+               '(Client.Timeout exceeded while awaiting headers)')
+    wait_probe(s, 1, "True", "Probe terminated redirects, Response body: ")
