@@ -472,6 +472,8 @@ int http_response_feed(HttpResponse *r, const char *data, size_t len) {
         }
         if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK)
                 return parse_error(r);
+        for (size_t i = 0; r->received + i < sizeof r->first && i < len; i++)
+                r->first[r->received + i] = data[i];
         r->received += len;
         n = http_parser_execute(&r->parser, &settings, data, len);
         if (r->complete) {
@@ -517,6 +519,10 @@ int http_response_curl_code(const HttpResponse *r, int ret) {
                        : r->headers_done ? CURLE_PARTIAL_FILE
                                          : CURLE_RECV_ERROR;
         default:
+                /* An answer that does not even start as HTTP (an SSH banner, an HTTP/2-only
+                 * server's frames) is what curl takes for HTTP/0.9, which it refuses. */
+                if (strncmp(r->first, "HTTP/", r->received < sizeof r->first ? r->received : sizeof r->first) != 0)
+                        return CURLE_UNSUPPORTED_PROTOCOL;
                 return CURLE_WEIRD_SERVER_REPLY;
         }
 }
@@ -532,6 +538,8 @@ const char *http_curl_strerror(int code) {
                 return "Couldn't connect to server";
         case CURLE_WEIRD_SERVER_REPLY:
                 return "Weird server reply";
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                return "Unsupported protocol";
         case CURLE_PARTIAL_FILE:
                 return "Transferred a partial file";
         case CURLE_WRITE_ERROR:

@@ -67,6 +67,7 @@ typedef struct HttpResponse {
         bool upgraded;              /* a 101: the connection is the server's other protocol */
         bool ambiguous;             /* chunked and a Content-Length: not kept */
         size_t received;            /* bytes fed, interim answers included */
+        char first[5];              /* the first bytes fed: "HTTP/" for an HTTP answer */
         size_t left_over;           /* bytes fed after the end of the final answer */
 
         char *location;             /* of the final answer, raw */

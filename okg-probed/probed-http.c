@@ -419,6 +419,8 @@ static void do_read(ProbeHttp *h) {
                         snprintf(h->error, sizeof h->error, "Empty reply from server");
                 else if (code == CURLE_PARTIAL_FILE)
                         snprintf(h->error, sizeof h->error, "transfer closed with outstanding read data remaining");
+                else if (code == CURLE_UNSUPPORTED_PROTOCOL)
+                        snprintf(h->error, sizeof h->error, "Received HTTP/0.9 when not allowed");
                 else if (code == CURLE_WEIRD_SERVER_REPLY)
                         snprintf(h->error, sizeof h->error, "Unsupported HTTP/1 subversion in response");
                 else if (code == CURLE_WRITE_ERROR)

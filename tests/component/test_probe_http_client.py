@@ -377,3 +377,22 @@ def test_service_quality_status_line_then_silence_is_awaiting_headers(suite_fact
     wait_probe(s, 0, "False", f'Get "http://127.0.0.1:{stall.port}/x": context deadline exceeded '
                '(Client.Timeout exceeded while awaiting headers)')
     wait_probe(s, 1, "True", "Probe terminated redirects, Response body: ")
+
+
+@pytest.mark.parametrize("banner", [b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
+                                    b"\0\0\x12\x04\0\0\0\0\0\0\x03\0\0\0\x64\0\x04\0\x10\0\0"])
+def test_not_http_reads_as_curl_says(suite_factory, servers, banner):
+    """A port that speaks something else (an SSH banner, an HTTP/2-only server's SETTINGS
+    frame): the same LastError as the same server gets through libcurl (a host name)."""
+    srv = servers(mode=lambda c, r: banner)
+    name = socket.gethostname()
+    try:
+        by_name = socket.gethostbyname(name) == "127.0.0.1"
+    except OSError:
+        by_name = False
+    s = suite_with(suite_factory, [srv.url()] + ([srv.url(name)] if by_name else []),
+                   extra="timeout: 2")
+    own = probe(s, 0)
+    assert own[:2] == ("http-error", "Unsupported protocol")
+    if by_name:     # the host name resolves to the same server: libcurl's reading
+        assert probe(s, 1)[:2] == own[:2]

@@ -230,6 +230,16 @@ static void test_response(void) {
                 /* Not HTTP */
                 http_response_init(&r, false, take, &b);
                 k = feed(&r, "SSH-2.0-OpenSSH\r\n", step, true);
+                ASSERT_EQ(http_response_curl_code(&r, k), CURLE_UNSUPPORTED_PROTOCOL);
+                http_response_done(&r);
+                /* an HTTP/2-only server's SETTINGS frame, cut short: the same */
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(http_response_feed(&r, "\0\0\x12\x04", 4), -EBADMSG);
+                ASSERT_EQ(http_response_curl_code(&r, -EBADMSG), CURLE_UNSUPPORTED_PROTOCOL);
+                http_response_done(&r);
+                /* HTTP, but broken: a weird reply */
+                http_response_init(&r, false, take, &b);
+                k = feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", step, true);
                 ASSERT_EQ(http_response_curl_code(&r, k), CURLE_WEIRD_SERVER_REPLY);
                 http_response_done(&r);
 
