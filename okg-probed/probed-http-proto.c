@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,7 @@ static int on_headers_complete(http_parser *p) {
 static int on_body(http_parser *p, const char *at, size_t len) {
         HttpResponse *r = of(p);
 
+        r->body_received += len;
         if (!r->body_fn)
                 return 0;
         if (r->body_fn((char *) at, 1, len, r->userdata) != len) {
@@ -500,6 +502,14 @@ int http_response_eof(HttpResponse *r) {
         if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK && !r->headers_done)
                 return parse_error(r);
         return -EPIPE;
+}
+
+int64_t http_response_body_left(const HttpResponse *r) {
+        if (!r->headers_done || (r->parser.flags & F_CHUNKED) ||
+            !(r->parser.flags & F_CONTENTLENGTH) || r->parser.content_length == ULLONG_MAX ||
+            r->parser.content_length > INT64_MAX)
+                return -1;
+        return (int64_t) r->parser.content_length;
 }
 
 int http_response_curl_code(const HttpResponse *r, int ret) {

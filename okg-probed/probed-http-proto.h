@@ -67,6 +67,7 @@ typedef struct HttpResponse {
         bool upgraded;              /* a 101: the connection is the server's other protocol */
         bool ambiguous;             /* chunked and a Content-Length: not kept */
         size_t received;            /* bytes fed, interim answers included */
+        size_t body_received;       /* bytes of the final answer's body */
         char first[5];              /* the first bytes fed: "HTTP/" for an HTTP answer */
         size_t left_over;           /* bytes fed after the end of the final answer */
 
@@ -89,6 +90,11 @@ int http_response_feed(HttpResponse *r, const char *data, size_t len);
 /* The peer closed: 1 when that completed the answer (a body read until the close), else
  * -EPIPE (nothing at all, or an answer broken off) or -EBADMSG. */
 int http_response_eof(HttpResponse *r);
+
+/* What is left of a body whose length the headers gave, as curl counts it (its "N bytes
+ * remaining" texts); -1 when the length is not known (chunked, until the close, no headers
+ * yet). */
+int64_t http_response_body_left(const HttpResponse *r);
 
 /* The CURLcode curl reports for the outcome of feed/eof (ret < 0), or CURLE_OK. */
 int http_response_curl_code(const HttpResponse *r, int ret);

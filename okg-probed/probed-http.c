@@ -302,10 +302,17 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (h->connecting)
                 snprintf(h->error, sizeof h->error, "Connection timed out after %llu milliseconds",
                          (unsigned long long) ms);
+        else if (http_response_body_left(&h->response) >= 0)
+                /* curl counts the body's bytes, out of its length when known. */
+                snprintf(h->error, sizeof h->error,
+                         "Operation timed out after %llu milliseconds with %zu out of %llu bytes received",
+                         (unsigned long long) ms, h->response.body_received,
+                         (unsigned long long) (h->response.body_received +
+                                               (uint64_t) http_response_body_left(&h->response)));
         else
                 snprintf(h->error, sizeof h->error,
                          "Operation timed out after %llu milliseconds with %zu bytes received",
-                         (unsigned long long) ms, h->response.received);
+                         (unsigned long long) ms, h->response.body_received);
         own_finish(h, CURLE_OPERATION_TIMEDOUT, 0);
         return 0;
 }
@@ -417,6 +424,9 @@ static void do_read(ProbeHttp *h) {
                         snprintf(h->error, sizeof h->error, "Too large response headers");
                 else if (code == CURLE_GOT_NOTHING)
                         snprintf(h->error, sizeof h->error, "Empty reply from server");
+                else if (code == CURLE_PARTIAL_FILE && http_response_body_left(&h->response) >= 0)
+                        snprintf(h->error, sizeof h->error, "transfer closed with %lld bytes remaining to read",
+                                 (long long) http_response_body_left(&h->response));
                 else if (code == CURLE_PARTIAL_FILE)
                         snprintf(h->error, sizeof h->error, "transfer closed with outstanding read data remaining");
                 else if (code == CURLE_UNSUPPORTED_PROTOCOL)

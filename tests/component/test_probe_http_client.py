@@ -24,7 +24,7 @@ class RawServer:
     answer request n_req (0-based) on connection n_conn: "ok" (HTTP/1.1, kept open),
     "chunked", "close" (Connection: close), "close-after" (an answer saying keep-alive, then
     the connection closed), "drop" (closed without an answer), "never" (no answer), "reset"
-    (half an answer, then a reset), "huge" (a 200 KiB header); bytes: sent as they are."""
+    (half an answer, then a reset), "huge" (a 200 KiB header); bytes: sent as they are; (bytes, "close"): sent, then closed."""
 
     def __init__(self, host="127.0.0.1", mode=lambda c, r: "ok", body=b"A"):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -73,6 +73,9 @@ class RawServer:
                 if isinstance(m, bytes):    # the answer as it is, the connection kept
                     c.sendall(m)
                     continue
+                if isinstance(m, tuple):    # (bytes, "close"): the answer, then a close
+                    c.sendall(m[0])
+                    return
                 if m == "drop":
                     return
                 if m == "never":
@@ -396,3 +399,22 @@ def test_not_http_reads_as_curl_says(suite_factory, servers, banner):
     assert own[:2] == ("http-error", "Unsupported protocol")
     if by_name:     # the host name resolves to the same server: libcurl's reading
         assert probe(s, 1)[:2] == own[:2]
+
+
+
+def test_service_quality_body_broken_off_says_what_curl_says(suite_factory, tmp_path, servers):
+    """A body cut short (by a close, or the deadline) gives no result for the round, as with
+    kubelet; LastError then reads as libcurl's would for the same server: the bytes left of a
+    known length, or what arrived of the body (headers not counted)."""
+    from test_service_quality import probe as sq_probe, probe_prop, start_local
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+    stall = servers(mode=lambda c, r: answer)
+    closed = servers(mode=lambda c, r: (answer, "close"))
+    s = start_local(suite_factory, tmp_path, [
+        sq_probe("idle", {"httpGet": {"path": "/x", "port": stall.port}}, delay=0, timeout=1),
+        sq_probe("busy", {"httpGet": {"path": "/x", "port": closed.port}}, delay=0, timeout=1)])
+    wait_for(lambda: probe_prop(s, 0, "LastError").startswith("Operation timed out after "),
+             what="the stalled body's timeout")
+    assert probe_prop(s, 0, "LastError").endswith(" milliseconds with 3 out of 10 bytes received")
+    wait_for(lambda: probe_prop(s, 1, "LastError") ==
+             "transfer closed with 7 bytes remaining to read", what="the broken body's error")

@@ -315,6 +315,18 @@ static void test_response_framing(void) {
                 ASSERT_TRUE(!r.keep_alive);
                 http_response_done(&r);
 
+                /* a body broken off: what is left of it, as curl says it */
+                b.len = 0;
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", step, true), -EPIPE);
+                ASSERT_EQ(http_response_body_left(&r), 7);
+                ASSERT_EQ(r.body_received, 3);
+                http_response_done(&r);
+                http_response_init(&r, false, take, &b);
+                ASSERT_EQ(feed(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", step, true), -EPIPE);
+                ASSERT_EQ(http_response_body_left(&r), -1);
+                http_response_done(&r);
+
                 /* the same Content-Length twice: one length (curl and Go take it) */
                 b.len = 0;
                 http_response_init(&r, false, take, &b);
