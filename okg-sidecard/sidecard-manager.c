@@ -490,7 +490,7 @@ _printf_(2, 3) static void message_set(char **ret_message, const char *fmt, ...)
 static int manager_save_accepted_config(Manager *m, const char *text) {
         int r;
 
-        r = okg_write_file_atomic(m->accepted_config_path, text, strlen(text), 0644);
+        r = okg_write_file_replace(m->accepted_config_path, text, strlen(text), 0644);
         if (r < 0)
                 return r;
         m->accepted_config_written = true;
@@ -661,7 +661,7 @@ static int write_transient_config(Manager *m, const char *name, const char *conf
         r = sidecard_transient_config_text(name, config_yaml, &text, &len);
         if (r < 0)
                 return r;
-        r = okg_write_file_atomic(path, text, len, 0644);
+        r = okg_write_file_replace(path, text, len, 0644);
         if (r < 0)
                 return r;
         *ret_path = TAKE_PTR(path);
