@@ -297,6 +297,10 @@ def test_health_port_in_use_is_a_clear_error(tmp_path):
                            capture_output=True, text=True, timeout=scaled(10), env=env)
     assert r.returncode == 1
     assert f"Cannot serve health on 127.0.0.1:{port}" in r.stderr
+    # Found before anything was started: the port is bound before dbus-daemon is spawned (the
+    # HTTP server itself is set up on that socket while dbus-daemon starts).
+    assert "Started bus" not in r.stderr
+    assert not (tmp_path / "r" / "bus").exists()
 
 
 def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
