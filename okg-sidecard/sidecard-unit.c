@@ -207,12 +207,9 @@ void unit_notify_ready(Unit *u) {
         unit_log_state(u, old);
         log_info("%s is ready (PID %i).", u->name, (int) u->pid);
         unit_changed(u);
-        /* The next daemon first: our own connection's round trips to dbus-daemon (its
-         * authentication, Hello, RequestName) then overlap that daemon's exec and loading
-         * instead of delaying it. */
-        manager_startup_continue(u->manager);
         if (u->kind == UNIT_BUS)
                 manager_bus_started(u->manager);
+        manager_startup_continue(u->manager);
 }
 
 static int unit_spawn(Unit *u) {
