@@ -8,8 +8,8 @@
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
-/* libmicrohttpd is loaded on first use, not linked (see okg-mhd.c): okg_http_server_new()
- * loads it. */
+/* okg-sidecard loads libmicrohttpd with dlopen() (okg-mhd.c, which only it compiles in):
+ * MHD_start_daemon() loads it there. */
 #define OKG_LIBMICROHTTPD_SONAME "libmicrohttpd.so.12"
 /* Loads it now: 0, or -EOPNOTSUPP (logged once) when it cannot be loaded. */
 int okg_mhd_load(void);

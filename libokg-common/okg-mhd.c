@@ -1,10 +1,12 @@
-/* libmicrohttpd is loaded on first use (okg-dlopen.h), like libcurl in okg-curl.c: our binaries
- * do not link it; this file defines the part of its API they call, each forwarding to the
- * loaded library. With Debian's build it brings GnuTLS and ten more libraries (p11-kit, nettle,
- * hogweed, gmp, tasn1, idn2, unistring, ffi...), whose mapping and relocation cost a process
- * about 12 ms of CPU at exec on a small VM. okg-sidecard starts dbus-daemon first and loads it
- * while dbus-daemon starts (see okg-sidecard/sidecard-manager.c), instead of before its own
- * main() and so before anything else of the suite can start.
+/* libmicrohttpd loaded with dlopen() (okg-dlopen.h), like libcurl in okg-curl.c, for
+ * okg-sidecard only: it compiles this file in (libokg-common/meson.build), so the linker drops
+ * the library from its dependencies, and these definitions of the part of the API we call
+ * forward to the library once loaded. With Debian's build it brings GnuTLS and ten more
+ * libraries (p11-kit, nettle, hogweed, gmp, tasn1, idn2, unistring, ffi...), whose mapping and
+ * relocation cost a process about 12 ms of CPU at exec on a small VM. okg-sidecard spawns
+ * dbus-daemon first and loads it while dbus-daemon starts (okg-sidecard/sidecard-manager.c),
+ * instead of before its own main() and so before anything else of the suite can start. The
+ * other binaries link it (okg-hotupdated serves before its READY=1: nothing to overlap).
  *
  * MHD_start_daemon() and MHD_create_response_from_buffer() load it and return NULL, after one
  * logged error, when it is not installed; every other entry point takes a daemon, connection or
