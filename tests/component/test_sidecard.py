@@ -328,3 +328,21 @@ def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
     kill_and_wait()
     assert s.log_text().count("Restarting http_probe in 50 ms (attempt 1)") == 2
     assert s.unit_prop("http_probe", "ConsecutiveFailures") == 1
+
+
+def test_daemons_start_clean_in_their_own_session_and_die_with_sidecard(suite):
+    """docs/sidecard.md "Start sequence": each daemon is okg-sidecard's child, runs in its own
+    session and gets SIGTERM if okg-sidecard dies. (The daemons are started with
+    clone(CLONE_VM | CLONE_VFORK) rather than fork(); this is what that must keep.)"""
+    units = suite.units()
+    for name, u in units.items():
+        pid = u["pid"]
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        assert int(fields[3]) == pid, f"{name}: session {fields[3]}, not its own"
+        assert int(fields[1]) == suite.proc.pid, name
+    pids = [u["pid"] for u in units.values()]
+    suite.proc.kill()
+    suite.proc.wait(scaled(10))
+    wait_for(lambda: not any(process_alive(p) for p in pids),
+             what="every daemon gone after okg-sidecard was killed")
