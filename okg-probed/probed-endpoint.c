@@ -33,106 +33,61 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-/* Points the handle at url with the endpoint's method and body, or (same_method false, after a
- * 301/302/303) a plain GET without a body, and the endpoint's timeout less what the probe
- * has used so far. The handle keeps its options across probes, so every option a redirect
- * may change is set here each time. */
-static int endpoint_set_request(Endpoint *e, const char *url, bool same_method) {
+/* Sends the probe to url with the endpoint's method and body, or (same_method false, after a
+ * 301/302/303) a plain GET without a body, within the endpoint's timeout less what the probe
+ * has used so far. */
+static int endpoint_send(Endpoint *e, const char *url, bool same_method) {
         const ProbeEndpoint *c = e->config;
-        CURL *easy = e->easy;
-        uint64_t timeout_ms = (uint64_t) c->timeout_sec * 1000, used_ms = 0, now = 0;
-        bool ok;
+        uint64_t timeout = (uint64_t) c->timeout_sec * USEC_PER_SEC, used = 0, now = 0;
+        const char *method = same_method ? c->method : "GET", *body = NULL;
 
         if (e->redirects > 0) {
                 (void) sd_event_now(e->manager->event, CLOCK_MONOTONIC, &now);
-                used_ms = now > e->started_usec ? (now - e->started_usec) / 1000 : 0;
-                if (used_ms >= timeout_ms)
+                used = now > e->started_usec ? now - e->started_usec : 0;
+                if (used / 1000 >= timeout / 1000)
                         return -ETIMEDOUT;
-                timeout_ms -= used_ms;
+                timeout -= used;
         }
-        ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
-             curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
-             curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms) == CURLE_OK &&
-             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL) == CURLE_OK &&
-             curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-        if (!ok || !same_method)
-                return ok ? 0 : -EIO;
-
-        if (streq(c->method, "HEAD"))
-                ok = curl_easy_setopt(easy, CURLOPT_NOBODY, 1L) == CURLE_OK;
-        else if (streq(c->method, "POST") || c->body) {
-                /* The config outlives the handle, so curl may point at its string. */
-                const char *b = c->body ?: "";
-                ok = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(b)) == CURLE_OK &&
-                     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, b) == CURLE_OK;
-                if (ok && !streq(c->method, "POST"))
-                        ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
-        } else if (!streq(c->method, "GET"))
-                ok = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method) == CURLE_OK;
-        return ok ? 0 : -EIO;
+        /* A POST (or another method with a body) sends its body, "" when it has none. */
+        if (same_method && !streq(c->method, "HEAD") && (streq(c->method, "POST") || c->body))
+                body = c->body ?: "";
+        return probe_http_start(e->http, &(ProbeHttpRequest) {
+                .method = method,
+                .url = url,
+                .headers = e->headers,
+                .body = body,
+                .user_agent = "okg-probed/" OKG_VERSION,
+                .timeout_usec = timeout,
+        });
 }
 
-static void endpoint_drop_curl(Endpoint *e) {
-        if (e->easy) {
-                curl_glue_remove(e->manager->glue, e->easy);
-                curl_easy_cleanup(e->easy);
-                e->easy = NULL;
-        }
-        curl_slist_free_all(e->headers);
-        e->headers = NULL;
-}
-
-static int endpoint_setup_curl(Endpoint *e) {
+/* The request's extra headers in curl's syntax, made once. */
+static int endpoint_make_headers(Endpoint *e) {
         const ProbeEndpoint *c = e->config;
-        CURL *easy;
+        _cleanup_(strv_freep) char **l = NULL;
+        size_t n = 0;
 
-        easy = curl_easy_init();
-        if (!easy)
+        l = calloc(c->n_headers + 2, sizeof(char *));
+        if (!l)
                 return -ENOMEM;
-        e->easy = easy;
-
         for (size_t i = 0; i < c->n_headers; i++) {
-                _cleanup_(freep) char *h = NULL;
-                struct curl_slist *l;
-
                 /* "Name;" is how curl sends a header with an empty value. */
                 if (isempty(c->headers[i].value)
-                            ? asprintf(&h, "%s;", c->headers[i].key) < 0
-                            : asprintf(&h, "%s: %s", c->headers[i].key, c->headers[i].value) < 0)
+                            ? asprintf(&l[n], "%s;", c->headers[i].key) < 0
+                            : asprintf(&l[n], "%s: %s", c->headers[i].key, c->headers[i].value) < 0) {
+                        l[n] = NULL;
                         return -ENOMEM;
-                l = curl_slist_append(e->headers, h);
-                if (!l)
-                        return -ENOMEM;
-                e->headers = l;
+                }
+                n++;
         }
-        if (c->body && !streq(c->method, "HEAD")) {
-                /* No 100-continue round trip for a probe. */
-                struct curl_slist *l = curl_slist_append(e->headers, "Expect:");
-                if (!l)
-                        return -ENOMEM;
-                e->headers = l;
-        }
-
-        bool ok = curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-                  /* Probes go to the game directly, never through a proxy (as kubelet's). */
-                  curl_easy_setopt(easy, CURLOPT_NOPROXY, "*") == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_USERAGENT, "okg-probed/" OKG_VERSION) == CURLE_OK &&
-                  /* kubelet does not verify a probe's certificate either: the game's is often
-                   * self-signed, and the probe carries no secret of ours. */
-                  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
-                  /* Redirects are followed by on_done(), like kubelet: same host only. */
-                  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_WRITEDATA, e) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, e->curl_error) == CURLE_OK &&
-                  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->headers) == CURLE_OK;
-        if (!ok)
-                return -EIO;
-
-        return endpoint_set_request(e, c->url, true);
+        /* No 100-continue round trip for a probe. */
+        if (c->body && !streq(c->method, "HEAD") && !(l[n++] = strdup("Expect:")))
+                return -ENOMEM;
+        e->headers = TAKE_PTR(l);
+        return 0;
 }
+
+static void on_done(ProbeHttp *h, const ProbeHttpResult *res, void *userdata);
 
 int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint **ret) {
         _cleanup_(endpoint_freep) Endpoint *e = NULL;
@@ -154,9 +109,14 @@ int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint
                                config->failure_state);
         if (r < 0)
                 return r;
-        /* The curl handle is made by the first probe (probe_start()): until then okg-probed
-         * does not load libcurl, which with its thirty libraries is most of its memory
-         * (docs/footprint.md). */
+        r = endpoint_make_headers(e);
+        if (r < 0)
+                return r;
+        /* libcurl is loaded only by a first probe that needs it (https, a host name): plain
+         * http to an address goes through okg-probed's own client (docs/footprint.md). */
+        r = probe_http_new(m->event, m->glue, on_body, on_done, e, &e->http);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(e);
         return 0;
@@ -165,7 +125,8 @@ int endpoint_new(Manager *m, size_t index, const ProbeEndpoint *config, Endpoint
 Endpoint *endpoint_free(Endpoint *e) {
         if (!e)
                 return NULL;
-        endpoint_drop_curl(e);
+        probe_http_free(e->http);
+        strv_free(e->headers);
         sd_event_source_disable_unref(e->timer);
         probe_tracker_done(&e->tracker);
         free(e->last_state);
@@ -177,7 +138,6 @@ Endpoint *endpoint_free(Endpoint *e) {
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
-static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
 
 static int arm_timer(Endpoint *e, uint64_t when) {
         Manager *m = e->manager;
@@ -253,14 +213,13 @@ static void feed_tracker(Endpoint *e, bool success, const char *state) {
 
 /* After a 3xx answer: 1 when the probe was sent on to the redirect's target (same host, within
  * the limit and the endpoint's timeout), else a negative errno with the reason in err. */
-static int follow_redirect(Endpoint *e, long status, char *err, size_t err_size) {
+static int follow_redirect(Endpoint *e, long status, const char *location, char *err,
+                           size_t err_size) {
         const ProbeEndpoint *c = e->config;
         _cleanup_(freep) char *next = NULL;
-        char *location = NULL;   /* owned by curl */
         bool same_method;
         int r;
 
-        (void) curl_easy_getinfo(e->easy, CURLINFO_REDIRECT_URL, &location);
         r = probe_redirect_next(e->hop_url ?: c->url, status, location, e->redirects, &next, err,
                                 err_size);
         if (r < 0)
@@ -273,16 +232,12 @@ static int follow_redirect(Endpoint *e, long status, char *err, size_t err_size)
         e->hop_url = TAKE_PTR(next);
         e->redirects++;
         e->same_method = same_method;
-        r = endpoint_set_request(e, e->hop_url, same_method);
+        e->body_len = 0;
+        e->truncated = false;
+        r = endpoint_send(e, e->hop_url, same_method);
         if (r == -ETIMEDOUT) {
                 snprintf(err, err_size, "no answer within %us", c->timeout_sec);
                 return r;
-        }
-        if (r >= 0) {
-                e->body_len = 0;
-                e->truncated = false;
-                e->curl_error[0] = 0;
-                r = curl_glue_add(e->manager->glue, e->easy, on_done, e);
         }
         if (r < 0) {
                 snprintf(err, err_size, "cannot follow the redirect: %s", strerror(-r));
@@ -293,23 +248,23 @@ static int follow_redirect(Endpoint *e, long status, char *err, size_t err_size)
         return 1;
 }
 
-static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+static void on_done(ProbeHttp *h, const ProbeHttpResult *res, void *userdata) {
         Endpoint *e = userdata;
+        CURLcode result = res->code;
         Manager *m = e->manager;
         const ProbeEndpoint *c = e->config;
         char err[512] = "";
         _cleanup_(freep) char *state = NULL;
         ProbeOutcome o = PROBE_OUTCOME_SUCCESS;
-        long status = 0;
+        long status = res->status;
         uint64_t now = 0;
         int redirect_r = 0;
         bool answered, changed, was_failing = e->tracker.failing;
 
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         answered = result == CURLE_OK || (result == CURLE_WRITE_ERROR && e->truncated);
         if (answered && probe_status_is_redirect(status)) {
                 /* A redirect's page is never a state: follow it, or the probe fails. */
-                redirect_r = follow_redirect(e, status, err, sizeof err);
+                redirect_r = follow_redirect(e, status, res->redirect_url, err, sizeof err);
                 if (redirect_r > 0)
                         return;   /* the same probe goes on at the new URL */
         }
@@ -354,23 +309,22 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 /* The reason must be the same text each time the same thing goes wrong: it is
                  * compared to decide what to log and announce, so no timings from curl's
                  * error buffer (which says "after 1001 ms"). */
-                long os_errno = 0;
-                (void) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+                long os_errno = res->os_errno;
                 if (result == CURLE_OPERATION_TIMEDOUT) {
                         o = PROBE_OUTCOME_TIMEOUT;
                         snprintf(err, sizeof err, "no answer within %us", c->timeout_sec);
                 } else if (result == CURLE_COULDNT_RESOLVE_HOST) {
                         o = PROBE_OUTCOME_CONNECT_ERROR;
                         snprintf(err, sizeof err, "%s",
-                                 e->curl_error[0] ? e->curl_error : curl_easy_strerror(result));
+                                 !isempty(res->error) ? res->error : probe_http_strerror(result));
                 } else {
                         o = result == CURLE_COULDNT_CONNECT ? PROBE_OUTCOME_CONNECT_ERROR
                                                             : PROBE_OUTCOME_HTTP_ERROR;
                         if (os_errno > 0)
-                                snprintf(err, sizeof err, "%s: %s", curl_easy_strerror(result),
+                                snprintf(err, sizeof err, "%s: %s", probe_http_strerror(result),
                                          strerror((int) os_errno));
                         else
-                                snprintf(err, sizeof err, "%s", curl_easy_strerror(result));
+                                snprintf(err, sizeof err, "%s", probe_http_strerror(result));
                 }
         }
 
@@ -403,38 +357,17 @@ static int probe_start(Endpoint *e) {
 
         e->body_len = 0;
         e->truncated = false;
-        e->curl_error[0] = 0;
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &e->started_usec);
         e->redirects = 0;
-        if (!e->easy) {
-                /* The first probe: libcurl is loaded here (once per process). A handle half
-                 * made goes, so that the next probe starts again from nothing. */
-                r = endpoint_setup_curl(e);
-                if (r < 0) {
-                        endpoint_drop_curl(e);
-                        log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
-                                          e->config->url);
-                        schedule_next(e);
-                        return r;
-                }
-                /* Loading may have taken a while (on a busy node, a good part of a second):
-                 * the probe, its timeout and the next probe's time count from now. */
+        /* A redirected last probe starts again at the configured URL. */
+        e->hop_url = mfree(e->hop_url);
+        if (!okg_curl_loaded() && !probe_http_direct(e->config->url)) {
+                /* The first probe through curl loads it: that may take a while on a busy
+                 * node, so the probe, its timeout and the next one count from after that. */
+                (void) okg_curl_load();
                 e->started_usec = okg_now_usec();
-        } else if (e->hop_url) {
-                /* The last probe was redirected: start again at the configured URL. hop_url
-                 * goes only once the handle no longer points there, so a failure here is
-                 * retried by the next probe. */
-                r = endpoint_set_request(e, e->config->url, true);
-                if (r < 0) {
-                        log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
-                                          e->config->url);
-                        schedule_next(e);
-                        return r;
-                }
-                e->hop_url = mfree(e->hop_url);
         }
-
-        r = curl_glue_add(m->glue, e->easy, on_done, e);
+        r = endpoint_send(e, e->config->url, true);
         if (r < 0) {
                 log_warning_errno(r, "Cannot start a probe of %s, trying again later: %m",
                                   e->config->url);

@@ -1,12 +1,12 @@
-/* One probed endpoint: its timer, its curl handle, its last result and its thresholds. */
+/* One probed endpoint: its timer, its HTTP client, its last result and its thresholds. */
 #pragma once
 
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "probed-config.h"
+#include "probed-http.h"
 #include "probed-result.h"
 #include "probed-state.h"
 
@@ -18,8 +18,8 @@ struct Endpoint {
         const ProbeEndpoint *config;        /* owned by the manager's ProbeConfig */
         char *path;                         /* /io/kruise/game/Probe1/endpoint/<index> */
 
-        CURL *easy;
-        struct curl_slist *headers;
+        ProbeHttp *http;
+        char **headers;                     /* the request's extra headers, curl's syntax */
         sd_event_source *timer;
         bool probing;
         uint64_t started_usec;              /* CLOCK_MONOTONIC start of the probe in flight / last */
@@ -30,7 +30,6 @@ struct Endpoint {
         char body[PROBE_BODY_MAX];
         size_t body_len;
         bool truncated;
-        char curl_error[CURL_ERROR_SIZE];
 
         ProbeTracker tracker;
 

@@ -12,6 +12,7 @@
 #include "okg-bus-api.h"
 #include "okg-bus.h"
 #include "okg-curl.h"
+#include "probed-http.h"
 #include "okg-storage-client.h"
 #include "probed-sq-config.h"
 #include "probed-sq.h"
@@ -37,8 +38,9 @@ typedef struct SqRunner {
         bool probing;
         uint64_t started_usec;           /* CLOCK_MONOTONIC start of the probe in flight */
 
-        CURL *easy;
-        struct curl_slist *headers;
+        CURL *easy;                      /* tcpSocket to a host name */
+        ProbeHttp *http;                 /* httpGet */
+        char **headers;                  /* httpGet: its headers, curl's syntax */
         char *body;
         size_t body_len;
         char curl_error[CURL_ERROR_SIZE];

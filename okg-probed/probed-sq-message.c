@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "probed-http-proto.h"
 #include "probed-sq.h"
 #include "probed-sq-message.h"
 
@@ -106,7 +107,7 @@ static char *exchange_error(const SqNetFacts *f) {
         case CURLE_UNSUPPORTED_PROTOCOL:
                 return strdup("net/http: HTTP/1.x transport connection broken: malformed HTTP response");
         default:
-                return strdup(*tls ? tls : curl_easy_strerror((CURLcode) f->curl_code));
+                return strdup(*tls ? tls : http_curl_strerror(f->curl_code) ?: curl_easy_strerror((CURLcode) f->curl_code));
         }
 }
 

@@ -66,6 +66,7 @@ static uint64_t now_monotonic(SqManager *m) {
 static void runner_stop_probe(SqRunner *r) {
         if (r->easy)
                 curl_glue_remove(r->manager->glue, r->easy);
+        probe_http_cancel(r->http);
         r->io = sd_event_source_disable_unref(r->io);
         r->deadline = sd_event_source_disable_unref(r->deadline);
         if (r->fd >= 0)
@@ -99,8 +100,8 @@ SqRunner *sq_runner_free(SqRunner *r) {
         sd_event_source_disable_unref(r->timer);
         if (r->easy)
                 curl_easy_cleanup(r->easy);
-        if (r->headers)
-                curl_slist_free_all(r->headers);
+        probe_http_free(r->http);
+        strv_free(r->headers);
         free(r->body);
         free(r->out);
         free(r->err);
@@ -221,7 +222,21 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata);
+static void on_http_done(ProbeHttp *h, const ProbeHttpResult *res, void *userdata);
+
+/* Sends the httpGet request to r->url within what is left of the probe's timeout (one deadline
+ * for the whole probe, redirects included, as http.Client's Timeout). */
+static int runner_http_send(SqRunner *r) {
+        uint64_t total = (uint64_t) sq_probe_timeout(r->probe) * USEC_PER_SEC,
+                 spent = now_monotonic(r->manager) - r->started_usec;
+
+        return probe_http_start(r->http, &(ProbeHttpRequest) {
+                .method = "GET",
+                .url = r->url,
+                .headers = r->headers,
+                .timeout_usec = spent + USEC_PER_MSEC >= total ? USEC_PER_MSEC : total - spent,
+        });
+}
 
 /* The resolver Go's pure resolver (Kruise's daemon is built without cgo) would name in a
  * lookup error: ours, the pod's, which may differ from the node's (docs/service-quality.md). */
@@ -234,23 +249,17 @@ static char *resolver_name(void) {
 
 /* The facts of a failed transfer, for sq_*_failure_message(): strings point into the
  * returned allocations, or are NULL. */
-static void curl_facts(CURL *easy, CURLcode result, bool opened_socket, const char *url,
-                       SqNetFacts *f, char **ret_remote, char **ret_local, char **ret_ns) {
-        const char *ip = NULL, *lip = NULL;
-        long port = 0, lport = 0, os_errno = 0;
-        curl_off_t connect_us = 0;
+static void curl_facts(const ProbeHttpResult *res, const char *url, SqNetFacts *f,
+                       char **ret_remote, char **ret_local, char **ret_ns) {
+        const char *ip = res->primary_ip, *lip = res->local_ip;
+        long port = res->primary_port, lport = res->local_port;
+        CURLcode result = res->code;
 
-        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
-        (void) curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
-        (void) curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &lip);
-        (void) curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &lport);
-        (void) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
-        (void) curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
         f->curl_code = result;
-        f->os_errno = (int) os_errno;
+        f->os_errno = (int) res->os_errno;
         f->timed_out = result == CURLE_OPERATION_TIMEDOUT;
         /* A transfer on a kept-alive connection made none: its connect time is 0. */
-        f->connected = sq_transfer_connected(result, (int64_t) connect_us, opened_socket, ip);
+        f->connected = sq_transfer_connected(result, res->connect_us, res->opened_socket, ip);
         /* curl does not say where a failed connect went: the URL's host and port then, which
          * is Go's text for an IP (for a name Go shows the address it resolved to). */
         if (port <= 0)
@@ -268,13 +277,11 @@ static void curl_facts(CURL *easy, CURLcode result, bool opened_socket, const ch
 
 /* kubelet's client follows a redirect to the same host name, at most 10: returns 1 when the
  * next request is on its way (or *ret_stop says why not), 0 when this response is the result. */
-static int http_follow(SqRunner *r, CURL *easy, long status, char **ret_stop) {
-        const char *next = NULL;
+static int http_follow(SqRunner *r, const ProbeHttpResult *res, char **ret_stop) {
+        const char *next = res->redirect_url;
         char h1[256], h2[256];
 
-        if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
-                return 0;
-        if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || isempty(next))
+        if (!http_status_is_redirect(res->status) || isempty(next))
                 return 0;
         if (!sq_url_hostname(next, h1, sizeof h1) || !sq_url_hostname(r->url, h2, sizeof h2) ||
             !streq(h1, h2))
@@ -289,23 +296,23 @@ static int http_follow(SqRunner *r, CURL *easy, long status, char **ret_stop) {
         if (free_and_strdup(&r->url, next) < 0)
                 return -ENOMEM;
         r->body_len = 0;
-        if (runner_curl_start(r, r->url, on_http_done) < 0)
+        if (runner_http_send(r) < 0)
                 return -EIO;
         return 1;
 }
 
-static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+static void on_http_done(ProbeHttp *h, const ProbeHttpResult *res, void *userdata) {
         SqRunner *r = userdata;
         _cleanup_(freep) char *msg = NULL, *remote = NULL, *local = NULL, *ns = NULL;
         char host[256];
         SqNetFacts f = {};
-        long status = 0;
+        CURLcode result = res->code;
+        long status = res->status;
         bool ok = false;
         int k;
 
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && r->body_len == SQ_BODY_MAX)) {
-                k = http_follow(r, easy, status, &msg);
+                k = http_follow(r, res, &msg);
                 if (k < 0) {
                         runner_finish(r, -1, NULL, "cannot follow the redirect");
                         return;
@@ -325,17 +332,17 @@ static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdat
         }
         /* The message Go's HTTP client gives for the same failure, as Kruise writes it. */
         f.host = sq_url_hostname(r->url, host, sizeof host);
-        curl_facts(easy, result, r->opened_socket, r->url, &f, &remote, &local, &ns);
+        curl_facts(res, r->url, &f, &remote, &local, &ns);
         f.got_headers = status > 0;
         f.url = r->url;
-        f.tls_error = r->curl_error[0] ? r->curl_error : NULL;
+        f.tls_error = !isempty(res->error) ? res->error : NULL;
         k = sq_http_failure_message(&f, &msg);
         if (k < 0)
                 runner_finish(r, -1, NULL, "out of memory");
         else if (k == 0)
                 /* kubelet's prober errs on a body that broke off: Kruise keeps its result. */
-                runner_finish(r, -1, NULL, r->curl_error[0] ? r->curl_error :
-                              curl_easy_strerror(result));
+                runner_finish(r, -1, NULL, !isempty(res->error) ? res->error :
+                              probe_http_strerror(result));
         else {
                 _cleanup_(freep) char *text = sq_message_make(msg, strlen(msg));
                 if (!text)
@@ -345,11 +352,48 @@ static void on_http_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdat
         }
 }
 
+/* The httpGet request's headers in curl's syntax (probed-http.h), made once per runner. */
+static int runner_make_headers(SqRunner *r) {
+        const SqProbe *p = r->probe;
+        _cleanup_(strv_freep) char **l = NULL;
+        bool have_ua = false, have_accept = false;
+        size_t n = 0;
+
+        l = calloc(p->n_headers + 3, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_headers; i++) {
+                if (strcasecmp(p->headers[i].name, "User-Agent") == 0)
+                        have_ua = true;
+                if (strcasecmp(p->headers[i].name, "Accept") == 0)
+                        have_accept = true;
+                /* "Name;" is how curl sends a header with an empty value; "Name:" sends none,
+                 * as Go does for an empty Accept (kubelet removes it) and User-Agent. */
+                bool drop = isempty(p->headers[i].value) &&
+                            (strcasecmp(p->headers[i].name, "Accept") == 0 ||
+                             strcasecmp(p->headers[i].name, "User-Agent") == 0);
+                if (asprintf(&l[n], drop                           ? "%s:%s"
+                                    : isempty(p->headers[i].value) ? "%s;%s"
+                                                                   : "%s: %s",
+                             p->headers[i].name, p->headers[i].value) < 0) {
+                        l[n] = NULL;
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        /* kubelet's (and Kruise's) defaults: User-Agent kube-probe, Accept any. */
+        if (!have_ua && !(l[n++] = strdup("User-Agent: kube-probe")))
+                return -ENOMEM;
+        if (!have_accept && !(l[n++] = strdup("Accept: */*")))
+                return -ENOMEM;
+        r->headers = TAKE_PTR(l);
+        return 0;
+}
+
 static int runner_start_http(SqRunner *r, const SqContainer *c) {
         const SqProbe *p = r->probe;
         char errbuf[160] = "";
         _cleanup_(freep) char *url = NULL;
-        bool have_ua = false, have_accept = false, ok;
         int k;
 
         k = sq_probe_url(p, &r->manager->pod, c, &url, errbuf, sizeof errbuf);
@@ -360,54 +404,23 @@ static int runner_start_http(SqRunner *r, const SqContainer *c) {
         free(r->target);
         r->target = TAKE_PTR(url);
 
-        if (!r->easy) {
-                r->body = malloc(SQ_BODY_MAX);
-                if (!r->body)
+        if (!r->http) {
+                if (!r->body && !(r->body = malloc(SQ_BODY_MAX)))
                         return -ENOMEM;
-                if (!runner_curl_init(r, "http,https"))
-                        return r->easy ? -EIO : -ENOMEM;
-                for (size_t i = 0; i < p->n_headers; i++) {
-                        _cleanup_(freep) char *h = NULL;
-                        struct curl_slist *l;
-                        if (strcasecmp(p->headers[i].name, "User-Agent") == 0)
-                                have_ua = true;
-                        if (strcasecmp(p->headers[i].name, "Accept") == 0)
-                                have_accept = true;
-                        /* "Name;" is how curl sends a header with an empty value; "Name:"
-                         * sends none, as Go does for an empty Accept (kubelet removes it)
-                         * and User-Agent. */
-                        bool drop = isempty(p->headers[i].value) &&
-                                    (strcasecmp(p->headers[i].name, "Accept") == 0 ||
-                                     strcasecmp(p->headers[i].name, "User-Agent") == 0);
-                        if (asprintf(&h, drop                           ? "%s:%s"
-                                         : isempty(p->headers[i].value) ? "%s;%s"
-                                                                        : "%s: %s",
-                                     p->headers[i].name, p->headers[i].value) < 0)
-                                return -ENOMEM;
-                        l = curl_slist_append(r->headers, h);
-                        if (!l)
-                                return -ENOMEM;
-                        r->headers = l;
-                }
-                /* kubelet's (and Kruise's) defaults: User-Agent kube-probe, Accept any. */
-                if (!have_ua && !(r->headers = curl_slist_append(r->headers, "User-Agent: kube-probe")))
-                        return -ENOMEM;
-                if (!have_accept && !(r->headers = curl_slist_append(r->headers, "Accept: */*")))
-                        return -ENOMEM;
-                ok = curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r) == CURLE_OK &&
-                     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK;
-                if (!ok)
-                        return -EIO;
+                if (!r->headers && (k = runner_make_headers(r)) < 0)
+                        return k;
+                /* https and host names go through curl, plain http to an address through
+                 * okg-probed's own client (probed-http.h). */
+                k = probe_http_new(r->manager->event, r->manager->glue, on_body, on_http_done, r,
+                                   &r->http);
+                if (k < 0)
+                        return k;
         }
         r->body_len = 0;
         r->n_redirects = 0;
         if (free_and_strdup(&r->url, r->target) < 0)
                 return -ENOMEM;
-        return runner_curl_start(r, r->url, on_http_done);
+        return runner_http_send(r);
 }
 
 /* tcpSocket */
@@ -443,6 +456,7 @@ static void on_tcp_name_done(CurlGlue *g, CURL *easy, CURLcode result, void *use
         SqRunner *r = userdata;
         _cleanup_(freep) char *remote = NULL, *local = NULL, *ns = NULL, *msg = NULL, *text = NULL;
         SqNetFacts f = {};
+        ProbeHttpResult res = {};
 
         if (result == CURLE_OK) {
                 tcp_finish(r, r->target, 0, false);
@@ -450,7 +464,8 @@ static void on_tcp_name_done(CurlGlue *g, CURL *easy, CURLcode result, void *use
         }
         _cleanup_(freep) char *url = sq_strf("http://%s/", r->target);
         f.host = r->probe->host;
-        curl_facts(easy, result, r->opened_socket, url ?: "", &f, &remote, &local, &ns);
+        probe_http_result_from_curl(easy, result, r->opened_socket, &res);
+        curl_facts(&res, url ?: "", &f, &remote, &local, &ns);
         f.tls_error = r->curl_error[0] ? r->curl_error : curl_easy_strerror(result);
         if (sq_tcp_failure_message(&f, &msg) < 0 || !(text = sq_message_make(msg, strlen(msg))))
                 runner_finish(r, -1, NULL, "out of memory");

@@ -7,6 +7,8 @@ packages=(
         # build
         gcc meson ninja-build pkg-config
         libsystemd-dev libyaml-dev libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev
+        # okg-probed's own HTTP client reads answers with libhttp-parser
+        libhttp-parser-dev
         # okg-hotupdated's own decoders of compressed downloads
         zlib1g-dev libbrotli-dev libzstd-dev
         # run: the private bus, and busctl to look at it
