@@ -5,10 +5,10 @@ and one rotated on disk is used by the next request."""
 import os
 import shutil
 
-from conftest import wait_for
+from conftest import free_port, make_config, wait_for
 from fake_kube import make_cert
 from kube import kube, write_kubeconfig  # noqa: F401
-from test_storage_kube import Pod, call, prop, start_suite
+from test_storage_kube import NO_PLUGINS, Pod, call, prop, start_suite
 
 
 def replace_fifo(path, make):
@@ -59,3 +59,30 @@ def test_certificate_authority_swapped_after_start(kube, suite_factory, tmp_path
     gs = pod.get("gs")
     assert gs["spec"]["opsState"] == "Allocated"
     assert gs["metadata"]["labels"]["okg.test/ca"] == "rotated"
+
+
+def test_in_cluster_ca_crt_that_is_a_fifo(kube, suite_factory, tmp_path):
+    """In a pod, ca.crt (not checked at start, unlike a kubeconfig's certificate-authority) is
+    a FIFO: the requests fail naming it while the daemon answers; once the CA is put in its
+    place, as the kubelet updates the projected volume, the write lands."""
+    pod = Pod(kube, tmp_path)
+    sa_dir = tmp_path / "serviceaccount"
+    sa_dir.mkdir()
+    kube.admin.write_token_file(str(sa_dir / "token"), pod.ns)
+    (sa_dir / "namespace").write_text(pod.ns)
+    ca = str(sa_dir / "ca.crt")
+    os.mkfifo(ca)
+    host, port = kube.server.removeprefix("https://").rsplit(":", 1)
+    s = suite_factory(make_config(free_port(), []).replace("plugins:\n", NO_PLUGINS))
+    try:
+        s.start({"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+                 "OKG_SERVICEACCOUNT_DIR": str(sa_dir), "POD_NAME": pod.name})
+        s.wait_ready()
+        call(s, "SetGameServer", "sa{ss}a{ss}", "Maintaining", 0, 0)
+        wait_for(lambda: f"cannot read the certificate authority {ca}: not a regular file"
+                 in prop(s, "LastError"), timeout=120, what="the FIFO refused")
+        assert prop(s, "Pending") >= 1 and prop(s, "Backend") == "kubernetes"
+    finally:
+        replace_fifo(ca, lambda tmp: shutil.copy(kube.ca, tmp))
+    wait_for(lambda: prop(s, "Pending") == 0, timeout=150, what="the write with the CA in place")
+    assert pod.get("gs")["spec"]["opsState"] == "Maintaining"
