@@ -180,7 +180,7 @@ int okg_bus_address_from_socket(const char *socket, char **ret) {
         const char *hex = "0123456789abcdef";
         char *p, *q;
 
-        if (isempty(socket) || socket[0] != '/')
+        if (isempty(socket))
                 return -EINVAL;
         p = malloc(sizeof(prefix) + strlen(socket) * 3);
         if (!p)

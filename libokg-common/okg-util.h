@@ -29,7 +29,8 @@ int okg_path_make_absolute(const char *path, char **ret);
  * Pure. */
 bool okg_bus_is_address(const char *s);
 /* "unix:path=SOCKET" with SOCKET escaped as D-Bus address values need (every byte but
- * [-0-9A-Za-z_/.\*] as %XX). -EINVAL unless SOCKET is absolute. Pure. */
+ * [-0-9A-Za-z_/.\*] as %XX). A relative SOCKET stays relative: sd-bus connects to it from the
+ * current directory. -EINVAL when SOCKET is empty. Pure. */
 int okg_bus_address_from_socket(const char *socket, char **ret);
 /* Reads a whole file of at most max bytes (-EFBIG beyond); NUL-terminated. */
 /* Reads a whole regular file of at most max bytes. Never blocks on a FIFO or a device:

@@ -161,7 +161,7 @@ char *field_describe(const Field *f) {
         char *what;
         bool ops = f->kind == FIELD_OPS_STATE;
 
-        if (asprintf(&what, "%s %s%s%s", field_kind_to_string(f->kind), ops ? "" : "\"",
+        if (asprintf(&what, "%s%s%s%s", field_kind_to_string(f->kind), ops ? "" : " \"",
                      ops ? "" : f->key, ops ? "" : "\"") < 0)
                 return NULL;
         return what;

@@ -403,3 +403,21 @@ char *fleet_version_summary(const FleetPod *pods, size_t n) {
         }
         return out;
 }
+
+const char *okgctl_program_name(const char *argv0, char *buf, size_t size) {
+        const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+        size_t k = 0;
+
+        base = base ? base + 1 : argv0;
+        if (isempty(base))
+                base = "okgctl";
+        if (size == 0)
+                return buf;
+        if (startswith(base, "kubectl-") && base[strlen("kubectl-")]) {
+                for (const char *c = base; *c && k + 1 < size; c++)
+                        buf[k++] = *c == '-' ? ' ' : *c == '_' ? '-' : *c;
+                buf[k] = '\0';
+        } else
+                (void) snprintf(buf, size, "%s", base);
+        return buf;
+}

@@ -101,3 +101,9 @@ char *fleet_version_summary(const FleetPod *pods, size_t n);
 
 /* Natural order of names: digit runs compare as numbers. */
 int fleet_name_cmp(const char *a, const char *b);
+
+/* The command's name in its messages, as the user typed it: argv[0]'s last component, or for
+ * a kubectl plugin (kubectl runs kubectl-okg for `kubectl okg`) the words kubectl takes for it:
+ * "kubectl-okg" is "kubectl okg" ('-' separates words, '_' stands for '-'). "okgctl" when argv[0]
+ * is missing or empty. Written into buf (cut to size); returns buf. */
+const char *okgctl_program_name(const char *argv0, char *buf, size_t size);

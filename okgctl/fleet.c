@@ -32,6 +32,9 @@
 #define POLL_FIRST_USEC (20 * USEC_PER_MSEC)
 #define POLL_MAX_USEC (250 * USEC_PER_MSEC)
 #define LIST_LIMIT 500
+/* "okgctl fleet", or "kubectl okg fleet" as the kubectl plugin: the start of every message. */
+static char fleet_prog[80] = "okgctl fleet";
+
 /* A pod without status.podIP (Pending, not scheduled or not started yet) cannot be reached,
  * through the proxy (the API server refuses it as "address not allowed") or directly. */
 #define NO_IP_MESSAGE "the pod has no IP yet (status.podIP is empty: not running?); nothing was sent"
@@ -173,8 +176,8 @@ static int parse_pod(json_object *item, const char *annotation_key, FleetPod *p)
         if (ann && fleet_annotation_parse(ann, &p->ann) < 0) {
                 /* Not sent to a pod as if absent without a word: shown as "unreadable". */
                 p->ann.unreadable = true;
-                fprintf(stderr, "okgctl fleet: warning: pod %s: the annotation is not an outcome object\n",
-                        p->name);
+                fprintf(stderr, "%s: warning: pod %s: the annotation is not an outcome object\n",
+                        fleet_prog, p->name);
         }
         return 0;
 }
@@ -221,7 +224,7 @@ static int list_all(Fleet *f, const char *base, const char *what, json_object **
                         *ret_status = a.status;
                 if (a.status != 200) {
                         if (!ret_status)
-                                fprintf(stderr, "okgctl fleet: cannot list %s: %s\n", what,
+                                fprintf(stderr, "%s: cannot list %s: %s\n", fleet_prog, what,
                                         a.message ?: "no answer");
                         sync_answer_done(&a);
                         json_object_put(all);
@@ -276,8 +279,8 @@ static int load_set(Fleet *f) {
         r = list_all(f, gs_base, "the GameServers", &gss, &gs_status);
         if (r < 0) {
                 /* Without GameServers the order is by name; say why. */
-                fprintf(stderr, "okgctl fleet: warning: cannot list GameServers (HTTP %ld): ordering by "
-                                "name, opsState unknown\n", gs_status);
+                fprintf(stderr, "%s: warning: cannot list GameServers (HTTP %ld): ordering by "
+                                "name, opsState unknown\n", fleet_prog, gs_status);
                 return 0;
         }
         for (size_t i = 0; i < json_object_array_length(gss); i++) {
@@ -725,8 +728,8 @@ static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, v
         f->interrupted = true;
         f->plan.stop_reason = "interrupted";
         progress_clear(f);
-        fprintf(stderr, "okgctl fleet: interrupted: waiting for %u pod(s) in flight (again to quit)\n",
-                f->plan.in_flight);
+        fprintf(stderr, "%s: interrupted: waiting for %u pod(s) in flight (again to quit)\n",
+                fleet_prog, f->plan.in_flight);
         return 0;
 }
 
@@ -740,8 +743,8 @@ typedef struct Args {
 } Args;
 
 static void fleet_help(void) {
-        printf("okgctl fleet hot-update -n NS GSS --version V --url U [options]\n"
-               "okgctl fleet status -n NS GSS [--json]\n"
+        printf("%s hot-update -n NS GSS --version V --url U [options]\n"
+               "%s status -n NS GSS [--json]\n"
                "(also as the kubectl plugin: kubectl okg fleet ...)\n\n"
                "Kubernetes:\n"
                "  --kubeconfig PATH   else $KUBECONFIG, in-cluster, ~/.kube/config\n"
@@ -760,17 +763,18 @@ static void fleet_help(void) {
                "  --annotation-key K  the result annotation (" DEFAULT_ANNOTATION ")\n"
                "  --dry-run           show the plan, change nothing\n"
                "  --json              JSON output\n\n"
-               "Exit status: 0 every pod is at the version, 1 not, 2 usage.\n");
+               "Exit status: 0 every pod is at the version, 1 not, 2 usage.\n", fleet_prog,
+               fleet_prog);
 }
 
 _printf_(1, 2) static OkgExitCode usage_error(const char *fmt, ...) {
         va_list ap;
 
-        fprintf(stderr, "okgctl fleet: ");
+        fprintf(stderr, "%s: ", fleet_prog);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fprintf(stderr, " (see okgctl fleet --help)\n");
+        fprintf(stderr, " (see %s --help)\n", fleet_prog);
         return OKG_EXIT_USAGE;
 }
 
@@ -821,7 +825,7 @@ static int load_kubeconfig(const Args *a, KubeConfig **ret) {
                 r = kube_config_from_file(home_cfg, a->context, ret, &err);
         }
         if (r < 0)
-                fprintf(stderr, "okgctl fleet: no usable Kubernetes configuration: %s\n",
+                fprintf(stderr, "%s: no usable Kubernetes configuration: %s\n", fleet_prog,
                         err ?: strerror(-r));
         return r;
 }
@@ -856,8 +860,8 @@ static void fleet_done(Fleet *f) {
 static bool no_pods(const Fleet *f) {
         if (f->n_pods > 0)
                 return false;
-        fprintf(stderr, "okgctl fleet: no pods with label %s=%s in namespace %s\n", OWNER_LABEL, f->gss,
-                f->namespace);
+        fprintf(stderr, "%s: no pods with label %s=%s in namespace %s\n", fleet_prog, OWNER_LABEL,
+                f->gss, f->namespace);
         return true;
 }
 
@@ -985,7 +989,7 @@ static OkgExitCode cmd_hot_update(Fleet *f) {
         if (!fleet_plan_finished(&f->plan)) {
                 r = sd_event_loop(f->event);
                 if (r < 0) {
-                        fprintf(stderr, "okgctl fleet: event loop: %s\n", strerror(-r));
+                        fprintf(stderr, "%s: event loop: %s\n", fleet_prog, strerror(-r));
                         return OKG_EXIT_FAILURE;
                 }
         }
@@ -1016,7 +1020,7 @@ static OkgExitCode cmd_hot_update(Fleet *f) {
         return fleet_plan_complete(&f->plan) ? OKG_EXIT_SUCCESS : OKG_EXIT_FAILURE;
 }
 
-OkgExitCode fleet_main(int argc, char **argv, bool json) {
+OkgExitCode fleet_main(int argc, char **argv, bool json, const char *prog) {
         enum {
                 ARG_KUBECONFIG = 0x100, ARG_CONTEXT, ARG_VERSION, ARG_URL, ARG_SHA256, ARG_FILE_NAME,
                 ARG_PORT, ARG_TOKEN_FILE, ARG_DIRECT, ARG_ORDER, ARG_CANARY, ARG_MAX_IN_FLIGHT,
@@ -1056,7 +1060,8 @@ OkgExitCode fleet_main(int argc, char **argv, bool json) {
         int c, r;
 
         /* What the Kubernetes client and the curl glue say reads like the rest of its output. */
-        log_setup_cli("okgctl fleet");
+        (void) snprintf(fleet_prog, sizeof fleet_prog, "%s fleet", prog);
+        log_setup_cli(fleet_prog);
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 fleet_help();
                 return argc < 2 ? OKG_EXIT_USAGE : OKG_EXIT_SUCCESS;
@@ -1065,6 +1070,8 @@ OkgExitCode fleet_main(int argc, char **argv, bool json) {
         if (!streq(verb, "hot-update") && !streq(verb, "status"))
                 return usage_error("unknown command '%s' (hot-update, status)", verb);
         optind = 0;
+        /* getopt's own complaints name the argv[0] it is given: the verb's place. */
+        argv[1] = fleet_prog;
         while ((c = getopt_long(argc - 1, argv + 1, "hn:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
@@ -1126,8 +1133,9 @@ OkgExitCode fleet_main(int argc, char **argv, bool json) {
                 if (a.token_file) {
                         r = read_token(a.token_file, &f.token);
                         if (r < 0) {
-                                fprintf(stderr, "okgctl fleet: cannot use --token-file %s: %s\n", a.token_file,
-                                        r == -EBADMSG ? "empty or more than one line" : strerror(-r));
+                                fprintf(stderr, "%s: cannot use --token-file %s: %s\n", fleet_prog,
+                                        a.token_file, r == -EBADMSG ? "empty or more than one line"
+                                                                    : strerror(-r));
                                 return OKG_EXIT_USAGE;
                         }
                 }
@@ -1158,10 +1166,11 @@ OkgExitCode fleet_main(int argc, char **argv, bool json) {
                 r = kube_client_new(f.event, cfg, 0, &f.kube);
         if (r < 0) {
                 if (cfg->token_file && r != -ENOMEM)
-                        fprintf(stderr, "okgctl fleet: no usable Kubernetes configuration: "
-                                "cannot read the token file %s: %s\n", cfg->token_file, strerror(-r));
+                        fprintf(stderr, "%s: no usable Kubernetes configuration: "
+                                "cannot read the token file %s: %s\n", fleet_prog, cfg->token_file,
+                                strerror(-r));
                 else
-                        fprintf(stderr, "okgctl fleet: %s\n", strerror(-r));
+                        fprintf(stderr, "%s: %s\n", fleet_prog, strerror(-r));
                 kube_config_free(cfg);
                 goto finish;
         }
@@ -1179,14 +1188,14 @@ OkgExitCode fleet_main(int argc, char **argv, bool json) {
                 (void) fleet_parse_limit(a.max_in_flight, f.n_pods, &max_in_flight);
         r = fleet_order(f.pods, f.n_pods, a.order, &order_error);
         if (r < 0) {
-                fprintf(stderr, "okgctl fleet: %s\n", order_error ?: strerror(-r));
+                fprintf(stderr, "%s: %s\n", fleet_prog, order_error ?: strerror(-r));
                 ret = OKG_EXIT_USAGE;
                 goto finish;
         }
         fleet_plan_init(&f.plan, f.pods, f.n_pods, f.version, canary, max_in_flight, max_failures);
         if (f.plan.canaries_left > 0 && canary > f.plan.canaries_left)
-                fprintf(stderr, "okgctl fleet: note: --canary %u is more than the %u pod(s) to update: "
-                        "all of them are canaries\n", canary, f.plan.canaries_left);
+                fprintf(stderr, "%s: note: --canary %u is more than the %u pod(s) to update: "
+                        "all of them are canaries\n", fleet_prog, canary, f.plan.canaries_left);
         ret = a.dry_run ? cmd_dry_run(&f) : cmd_hot_update(&f);
 finish:
         fleet_done(&f);

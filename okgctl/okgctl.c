@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-bus.h>
 
+#include "fleet-logic.h"
 #include "fleet.h"
 #include "log.h"
 #include "macro.h"
@@ -20,9 +22,12 @@
 /* Exit codes (OkgExitCode): 0 done, 1 the suite said no or is unreachable, 2 usage. */
 static bool arg_json;
 static const char *arg_address;
+/* The command's name in its messages, as the user typed it: "okgctl", or "kubectl okg" when
+ * run as the kubectl plugin (okgctl_program_name()). Set first thing in run(). */
+static const char *prog = "okgctl";
 
 static int fail_bus(const char *what, int r, const sd_bus_error *e) {
-        fprintf(stderr, "okgctl: %s: %s\n", what,
+        fprintf(stderr, "%s: %s: %s\n", prog, what,
                 e && sd_bus_error_is_set(e) ? e->message : strerror(-r));
         return OKG_EXIT_FAILURE;
 }
@@ -32,31 +37,47 @@ static void print_json(json_object *o) {
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* The longest path a unix socket address holds (sun_path, with its NUL). */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1)
+
 /* The D-Bus address for --address / $OKG_BUS_ADDRESS: an address as it is; anything else is a
- * path (relative ones against the current directory): a directory is a runtime directory and
- * means its bus socket, anything else is the socket itself. */
+ * path: a directory is a runtime directory and means its bus socket, anything else is the
+ * socket itself. A relative path stays relative (sd-bus connects from the current directory),
+ * so a deep current directory does not push it past the socket address's limit; a path that
+ * is itself too long is named with the limit. */
 static int resolve_address(const char *arg, char **ret) {
-        _cleanup_(freep) char *path = NULL, *socket = NULL;
+        _cleanup_(freep) char *socket = NULL;
         struct stat st;
-        int r;
+        int r = 0;
 
         if (okg_bus_is_address(arg)) {
                 *ret = strdup(arg);
                 return *ret ? 0 : -ENOMEM;
         }
-        r = okg_path_make_absolute(arg, &path);
-        if (r >= 0 && stat(path, &st) < 0)
+        if (isempty(arg))
+                r = -EINVAL;
+        else if (stat(arg, &st) < 0)
                 r = -errno;
-        if (r >= 0 && S_ISDIR(st.st_mode))
-                r = okg_path_join_absolute(path, "bus", &socket);
-        else if (r >= 0)
-                socket = TAKE_PTR(path);
+        else if (!S_ISDIR(st.st_mode))
+                socket = strdup(arg);
+        else if (asprintf(&socket, "%s%sbus", arg, arg[strlen(arg) - 1] == '/' ? "" : "/") < 0)
+                socket = NULL;
+        if (r >= 0 && !socket)
+                r = -ENOMEM;
+        if (r >= 0 && strlen(socket) > SOCKET_PATH_MAX) {
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: the socket path %s "
+                                "is %zu bytes, more than the %zu a unix socket address holds\n"
+                                "(pass a shorter path: a relative one from nearer the socket, or "
+                                "a symbolic link to its directory)\n",
+                        prog, arg, socket, strlen(socket), SOCKET_PATH_MAX);
+                return -ENAMETOOLONG;
+        }
         if (r >= 0)
                 r = okg_bus_address_from_socket(socket, ret);
         if (r < 0)
-                fprintf(stderr, "okgctl: cannot connect to the suite's bus at %s: %s\n"
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: %s\n"
                                 "(--address takes a D-Bus address, a runtime directory or its bus "
-                                "socket)\n", arg, strerror(-r));
+                                "socket)\n", prog, arg, strerror(-r));
         return r;
 }
 
@@ -81,10 +102,17 @@ static int connect_bus(sd_bus **ret) {
                 r = sd_bus_set_bus_client(bus, true);
         if (r >= 0)
                 r = sd_bus_start(bus);
-        if (r < 0) {
-                fprintf(stderr, "okgctl: cannot connect to the suite's bus at %s: %s\n"
+        if (r == -E2BIG)
+                /* What sd-bus says of a unix:path= that does not fit: "Argument list too long". */
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: its socket path is "
+                                "more than the %zu bytes a unix socket address holds\n"
+                                "(pass a shorter path: a relative one from nearer the socket, or "
+                                "a symbolic link to its directory)\n", prog, a, SOCKET_PATH_MAX);
+        else if (r < 0)
+                fprintf(stderr, "%s: cannot connect to the suite's bus at %s: %s\n"
                                 "(is okg-sidecard running? pass --address or set OKG_BUS_ADDRESS)\n",
-                        a, strerror(-r));
+                        prog, a, strerror(-r));
+        if (r < 0) {
                 sd_bus_unref(bus);
                 return r;
         }
@@ -207,7 +235,7 @@ static int cmd_status(sd_bus *bus, char **args) {
                             "StartOrder", &order) < 0 ||
             get_string_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE,
                             "ConfigFile", &config) < 0) {
-                fprintf(stderr, "okgctl: okg-sidecard does not answer on this bus\n");
+                fprintf(stderr, "%s: okg-sidecard does not answer on this bus\n", prog);
                 return OKG_EXIT_FAILURE;
         }
         ready = get_bool_prop(bus, OKG_SIDECAR_NAME, OKG_SIDECAR_PATH, OKG_SIDECAR_IFACE, "Ready");
@@ -329,7 +357,8 @@ static int cmd_storage(sd_bus *bus, char **args) {
                                     strings[i], &v);
                 if (r < 0) {
                         json_object_put(o);
-                        fprintf(stderr, "okgctl: okg-storaged does not answer: %s\n", strerror(-r));
+                        fprintf(stderr, "%s: okg-storaged does not answer: %s\n", prog,
+                                strerror(-r));
                         return OKG_EXIT_FAILURE;
                 }
                 json_object_object_add(o, strings[i], json_object_new_string(v));
@@ -387,7 +416,7 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
                 return OKG_EXIT_SUCCESS;
         }
         if (!args[1]) {
-                fprintf(stderr, "okgctl: hot-update VERSION URL [SHA256 [FILENAME]]\n");
+                fprintf(stderr, "%s: hot-update VERSION URL [SHA256 [FILENAME]]\n", prog);
                 return OKG_EXIT_USAGE;
         }
         r = sd_bus_call_method(bus, OKG_HOTUPDATE_NAME, OKG_HOTUPDATE_PATH, OKG_HOTUPDATE_IFACE,
@@ -500,6 +529,54 @@ static char *column_fit(char *s, size_t width) {
         return s;
 }
 
+/* What okg-storaged says of marker name when it is not found: why (GetPodProbeMarkers' third
+ * field; for a found marker that is the object, no reason). NULL when it has no word on it. */
+static const char *marker_reason(sd_bus_message *storage_reply, const char *name) {
+        const char *n, *state, *text;
+
+        if (!storage_reply || sd_bus_message_rewind(storage_reply, true) < 0 ||
+            sd_bus_message_enter_container(storage_reply, 'a', "(sss)") < 0)
+                return NULL;
+        while (sd_bus_message_read(storage_reply, "(sss)", &n, &state, &text) > 0)
+                if (streq(n, name))
+                        return streq(state, "found") ? NULL : text;
+        return NULL;
+}
+
+/* The PodProbeMarkers the plugin follows, each with its state (the plugin's PodProbeMarkers
+ * property) and why when it is not found (okg-storaged's GetPodProbeMarkers). okg-storaged is
+ * asked only when the plugin follows markers: a first GetPodProbeMarkers starts following
+ * them, which a look from okgctl must not do. A JSON array, empty when there are none. */
+static json_object *service_quality_markers(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *prop = NULL, *storage = NULL;
+        json_object *arr = json_object_new_array();
+        const char *name, *state;
+        bool asked = false;
+        int r;
+
+        r = sd_bus_get_property(bus, OKG_SERVICE_QUALITY_NAME, OKG_SERVICE_QUALITY_PATH,
+                                OKG_SERVICE_QUALITY_IFACE, "PodProbeMarkers", NULL, &prop, "a(ss)");
+        if (r < 0 || sd_bus_message_enter_container(prop, 'a', "(ss)") < 0)
+                return arr;
+        while (sd_bus_message_read(prop, "(ss)", &name, &state) > 0) {
+                json_object *o = json_object_new_object();
+                const char *why;
+
+                if (!asked && !streq(state, "found")) {
+                        asked = true;
+                        (void) sd_bus_call_method(bus, OKG_STORAGE_NAME, OKG_STORAGE_PATH,
+                                                  OKG_STORAGE_IFACE, "GetPodProbeMarkers", NULL,
+                                                  &storage, "");
+                }
+                why = streq(state, "found") ? NULL : marker_reason(storage, name);
+                json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "state", json_object_new_string(state));
+                json_object_object_add(o, "reason", json_object_new_string(strempty(why)));
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
 static int cmd_service_quality(sd_bus *bus, char **args) {
         static const char *const props[] = { "Source", "SourceReason", "Writer", "WriterReason",
                                              "ProbesError", "PodError" };
@@ -507,7 +584,7 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                                             "probesError", "podError" };
         sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        json_object *top = json_object_new_object(), *arr = json_object_new_array();
+        json_object *top = json_object_new_object(), *arr = json_object_new_array(), *markers;
         const char *path, *name, *type, *status, *message, *error;
         int r;
 
@@ -537,6 +614,8 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                 json_object_array_add(arr, o);
         }
         json_object_object_add(top, "probes", arr);
+        markers = service_quality_markers(bus);
+        json_object_object_add(top, "podProbeMarkers", markers);
         if (arg_json) {
                 print_json(top);
                 json_object_put(top);
@@ -552,6 +631,17 @@ static int cmd_service_quality(sd_bus *bus, char **args) {
                 if (*S(top, "probesError")) {
                         okg_escape_controls(S(top, "probesError"), a, sizeof a);
                         printf("refused probes: %s\n", a);
+                }
+                if (json_object_array_length(markers) > 0)
+                        printf("\n%-24s %-9s %s\n", "PODPROBEMARKER", "STATE", "REASON");
+                for (size_t i = 0; i < json_object_array_length(markers); i++) {
+                        json_object *o = json_object_array_get_idx(markers, i);
+                        char n_s[256], st_s[64], r_s[1024];
+                        okg_escape_controls(S(o, "name"), n_s, sizeof n_s);
+                        okg_escape_controls(S(o, "state"), st_s, sizeof st_s);
+                        okg_escape_controls(S(o, "reason"), r_s, sizeof r_s);
+                        printf("%-24s %-9s %s\n", column_fit(n_s, 24), st_s,
+                               isempty(r_s) ? "-" : r_s);
                 }
                 printf("\n%-16s %-32s %-8s %-30s %s\n", "PROBE", "CONDITION", "STATUS", "MESSAGE",
                        "LAST ERROR");
@@ -596,7 +686,8 @@ static int cmd_log_level(sd_bus *bus, char **args) {
         int ret = 0;
 
         if (only && !daemon_bus_name(only)) {
-                fprintf(stderr, "okgctl: unknown daemon '%s' (sidecard, storaged, hotupdated, probed, service_quality)\n", only);
+                fprintf(stderr, "%s: unknown daemon '%s' (sidecard, storaged, hotupdated, probed, "
+                        "service_quality)\n", prog, only);
                 return OKG_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
@@ -627,7 +718,7 @@ static int cmd_log_level(sd_bus *bus, char **args) {
 }
 
 static void help(void) {
-        printf("okgctl [--address ADDRESS|RUNTIME-DIR] [--json] COMMAND\n\n"
+        printf("%s [--address ADDRESS|RUNTIME-DIR] [--json] COMMAND\n\n"
                "  status                     the suite and every daemon\n"
                "  plugins                    the plugins\n"
                "  start|stop|restart NAME    a plugin (restart also takes 'storage')\n"
@@ -646,7 +737,7 @@ static void help(void) {
                "                             (okgctl fleet --help; also `kubectl okg fleet`)\n\n"
                "The bus is --address, else $OKG_BUS_ADDRESS, else unix:path=/run/okg-sidecar/bus. Each\n"
                "takes a D-Bus address or a path: a runtime directory (its bus socket) or the socket.\n"
-               "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n");
+               "Exit status: 0 done, 1 the suite refused or is unreachable, 2 usage.\n", prog);
 }
 
 typedef struct Verb {
@@ -672,10 +763,12 @@ static int run(int argc, char **argv) {
         sd_bus *bus = NULL;
         const Verb *verb = NULL;
         char *args[5] = {};
+        static char name[64];
         int c, n, r;
 
+        prog = okgctl_program_name(argc > 0 ? argv[0] : NULL, name, sizeof name);
         /* A command's messages, not a daemon's: "okgctl: ...", no PID. */
-        log_setup_cli("okgctl");
+        log_setup_cli(prog);
         /* fleet talks to the Kubernetes API, not to a suite's bus: its own options follow. */
         for (int i = 1; i < argc; i++) {
                 if (streq(argv[i], "--json") || streq(argv[i], "-j")) {
@@ -689,9 +782,12 @@ static int run(int argc, char **argv) {
                 if (startswith(argv[i], "--address="))
                         continue;
                 if (streq(argv[i], "fleet"))
-                        return fleet_main(argc - i, argv + i, arg_json);
+                        return fleet_main(argc - i, argv + i, arg_json, prog);
                 break;
         }
+        /* getopt's own complaints name argv[0]: the same name as ours. */
+        if (argc > 0)
+                argv[0] = (char *) prog;
 
         while ((c = getopt_long(argc, argv, "hVja:", options, NULL)) >= 0)
                 switch (c) {
@@ -699,7 +795,7 @@ static int run(int argc, char **argv) {
                         help();
                         return OKG_EXIT_SUCCESS;
                 case 'V':
-                        printf("okgctl %s\n", OKG_VERSION);
+                        printf("%s %s\n", prog, OKG_VERSION);
                         return OKG_EXIT_SUCCESS;
                 case 'j':
                         arg_json = true;
@@ -717,7 +813,8 @@ static int run(int argc, char **argv) {
                         if (streq(argv[optind], verbs[i].name))
                                 verb = &verbs[i];
                 if (!verb) {
-                        fprintf(stderr, "okgctl: unknown command '%s' (see okgctl --help)\n", argv[optind]);
+                        fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog,
+                                argv[optind], prog);
                         return OKG_EXIT_USAGE;
                 }
                 optind++;
@@ -736,8 +833,8 @@ static int run(int argc, char **argv) {
                 else
                         (void) snprintf(want, sizeof want, "%d to %d arguments", verb->min_args,
                                         verb->max_args);
-                fprintf(stderr, "okgctl: '%s' takes %s, got %d (see okgctl --help)\n",
-                        verb->name, want, n);
+                fprintf(stderr, "%s: '%s' takes %s, got %d (see %s --help)\n", prog,
+                        verb->name, want, n, prog);
                 return OKG_EXIT_USAGE;
         }
         for (int i = 0; i < n; i++)

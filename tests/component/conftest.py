@@ -1,5 +1,6 @@
 """Helpers for the component tests: run okg-sidecard from a build directory with a real
 dbus-daemon, talk to it with busctl and HTTP, and read its log."""
+import http.server
 import json
 import os
 import re
@@ -7,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -129,6 +131,19 @@ def wait_for(cond, timeout=SAFETY_TIMEOUT, interval=0.05, what="condition"):
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:g} s waiting for {what} (last value: {last!r})")
+
+
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """ThreadingHTTPServer for test peers: a client that goes away mid-request (the daemons
+    under test reset connections on purpose: a refused download, a timeout, a kept-alive
+    connection closed) is no error worth a traceback in pytest's output. Any other error in a
+    handler is still printed (socketserver's handle_error)."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def libexec_dir(tmp_path, wrappers=None):

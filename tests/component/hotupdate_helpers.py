@@ -18,7 +18,8 @@ import urllib.request
 
 import pytest
 
-from conftest import SAFETY_TIMEOUT, free_port, make_config, scaled, spawn, wait_for
+from conftest import (SAFETY_TIMEOUT, QuietHTTPServer, free_port, make_config, scaled, spawn,
+                      wait_for)
 from kube import kube  # noqa: F401  (the session fixture, used by KubeBackend)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -241,8 +242,7 @@ class FileServer:
                     return
                 self._send(404, b"not found\n")
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -86,3 +86,37 @@ def test_timeouts_scale_with_the_environment():
     for bad in ("0", "-2", "fast", "nan"):
         r = factor_seen({"OKG_TEST_TIMEOUT_FACTOR": bad})
         assert r.returncode != 0 and "OKG_TEST_TIMEOUT_FACTOR" in r.stderr, (bad, r.stderr)
+
+
+def test_quiet_http_server_drops_only_a_gone_client(capfd):
+    """The test peers' HTTP server prints no traceback for a client that reset the connection
+    or went away (BrokenPipe), and still prints one for any other error of a handler."""
+    import http.server
+    import threading
+    import urllib.request
+    from conftest import QuietHTTPServer
+
+    errors = {"/reset": ConnectionResetError, "/pipe": BrokenPipeError, "/bad": ValueError}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            raise errors[self.path]("from the handler")
+
+    srv = QuietHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        for path in errors:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{srv.server_address[1]}{path}",
+                                       timeout=scaled(10))
+            except OSError:
+                pass
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    err = capfd.readouterr().err
+    assert "ValueError: from the handler" in err, err
+    assert "ConnectionResetError" not in err and "BrokenPipeError" not in err, err

@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from conftest import free_port, make_config, wait_for
+from conftest import QuietHTTPServer, free_port, make_config, wait_for
 from fake_kube import make_cert
 from hotupdate_helpers import backend, catches_sighup, hot, hot_update_section, kube  # noqa: F401
 
@@ -85,8 +85,7 @@ class CodedServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.scheme = "http"
         self.cert = None
         if cert_dir:

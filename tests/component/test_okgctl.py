@@ -135,3 +135,74 @@ def test_messages_are_a_commands_not_a_daemons(suite):
                        text=True, timeout=scaled(30), env=env)
     assert r.returncode == 1 and "okgctl: cannot connect" in r.stderr, r.stderr
     assert not re.search(r"^(<\d>)?[\w-]+\[\d+\]:", r.stderr, re.M), r.stderr
+
+
+def test_messages_name_the_command_as_typed(suite, tmp_path):
+    """Run as the kubectl plugin (kubectl-okg, what `kubectl okg` executes) every message names
+    `kubectl okg`, as okgctl's name okgctl: the prefixes, getopt's complaints and the hints."""
+    from fleet_env import have_kubectl, kubectl_plugin_dir
+    plugin = os.path.join(kubectl_plugin_dir(tmp_path), "kubectl-okg")
+    cases = [(["fleet", "frobnicate"], "{} fleet: unknown command 'frobnicate' (hot-update, "
+              "status) (see {} fleet --help)\n"),
+             (["fleet", "status", "--bogus"], "{} fleet: unrecognized option '--bogus'\n"),
+             (["--bogus"], "{}: unrecognized option '--bogus'\n"),
+             (["frobnicate"], "{}: unknown command 'frobnicate' (see {} --help)\n"),
+             (["stop"], "{}: 'stop' takes 1 argument, got 0 (see {} --help)\n")]
+    for binary, name in ((OKGCTL, "okgctl"), (plugin, "kubectl okg")):
+        for args, want in cases:
+            r = subprocess.run([binary, "--address", str(suite.runtime), *args],
+                               capture_output=True, text=True, timeout=scaled(30))
+            assert r.returncode == 2, (binary, args, r.stderr)
+            assert r.stderr == want.format(name, name), (binary, args, r.stderr)
+        r = subprocess.run([binary, "--address", "/nonexistent", "status"], capture_output=True,
+                           text=True, timeout=scaled(30))
+        assert r.returncode == 1 and r.stderr.startswith(f"{name}: cannot connect"), r.stderr
+        r = subprocess.run([binary, "--address", str(suite.runtime), "stop", "nope"],
+                           capture_output=True, text=True, timeout=scaled(30))
+        assert r.returncode == 1 and r.stderr.startswith(f"{name}: nope: "), r.stderr
+    # Through kubectl itself: it runs the plugin by its path.
+    assert have_kubectl(), "kubectl is not installed (scripts/setup.sh installs kubernetes-client)"
+    env = {**os.environ, "PATH": os.path.dirname(plugin) + os.pathsep + os.environ["PATH"]}
+    r = subprocess.run(["kubectl", "okg", "fleet", "frobnicate"], capture_output=True, text=True,
+                       env=env, timeout=scaled(30))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("kubectl okg fleet: unknown command 'frobnicate'"), r.stderr
+
+
+def test_relative_address_from_a_deep_directory(suite, tmp_path):
+    """A relative --address is connected to as it is, from the current directory: a cwd so deep
+    that cwd + path passes the 108 bytes of a socket address does not matter when the relative
+    path fits. A path that does not fit itself (relative or absolute) is refused with its
+    length and the limit, naming it; nothing connects."""
+    deep = tmp_path
+    while len(str(deep)) < 150:
+        deep = deep / ("d" * 20)
+    deep.mkdir(parents=True)
+    (deep / "r").symlink_to(suite.runtime, target_is_directory=True)
+    for addr in ("r", "./r/", "r/bus"):
+        r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True, text=True,
+                           cwd=str(deep), timeout=scaled(30))
+        assert r.returncode == 0, (addr, r.stderr)
+        assert "running, ready, healthy" in r.stdout, addr
+    env = {**os.environ, "OKG_BUS_ADDRESS": "r"}
+    r = subprocess.run([OKGCTL, "status"], capture_output=True, text=True, cwd=str(deep),
+                       env=env, timeout=scaled(30))
+    assert r.returncode == 0 and "running, ready, healthy" in r.stdout, r.stderr
+    long_rel = "./" * 60 + "r/bus"
+    for addr, cwd in ((str(deep / "r"), "/"), (str(deep / "r" / "bus"), "/"),
+                      (long_rel, str(deep))):
+        sock = addr if addr.endswith("bus") else addr + "/bus"
+        r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True,
+                           text=True, cwd=cwd, timeout=scaled(30))
+        assert r.returncode == 1 and r.stdout == "", (addr, r.stdout)
+        assert r.stderr.startswith(
+            f"okgctl: cannot connect to the suite's bus at {addr}: the socket path {sock} is "
+            f"{len(sock)} bytes, more than the 107 a unix socket address holds\n"), r.stderr
+    # A D-Bus address whose socket path does not fit says so (not "Argument list too long").
+    addr = f"unix:path={deep / 'r' / 'bus'}"
+    r = subprocess.run([OKGCTL, "--address", addr, "status"], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+    assert r.stderr.startswith(f"okgctl: cannot connect to the suite's bus at {addr}: its socket "
+                               "path is more than the 107 bytes a unix socket address holds\n"), \
+        r.stderr

@@ -8,10 +8,11 @@ import json
 import os
 import socket
 import subprocess
+import threading
 
 import pytest
 
-from conftest import BUILD, SIDECARD, free_port, make_config, scaled, wait_for
+from conftest import BUILD, SIDECARD, QuietHTTPServer, free_port, make_config, scaled, wait_for
 from probe_helpers import NAMESPACE, POD, nginx_game, start_suite
 
 assert nginx_game   # fixture, used by name
@@ -759,9 +760,11 @@ def test_okgctl_service_quality_table_and_arguments(suite_factory, tmp_path, ngi
     col = lines[head].index("LAST ERROR")
     assert all(len(r.rstrip()) <= col for r in rows), rows
     assert "x" * 27 + "..." in rows[0]
+    assert "PODPROBEMARKER" not in out.stdout   # the pod names no markers
     out = subprocess.run([okgctl, "-a", s.bus_address, "--json", "service-quality"],
                          capture_output=True, text=True, timeout=scaled(30))
     assert json.loads(out.stdout)["probes"][0]["message"] == long
+    assert json.loads(out.stdout)["podProbeMarkers"] == []
     out = subprocess.run([okgctl, "-a", s.bus_address, "service-quality", "extra"],
                          capture_output=True, text=True, timeout=scaled(30))
     assert out.returncode == 2
@@ -799,8 +802,7 @@ class CounterGame:
                 self.end_headers()
                 self.wfile.write(b)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
+        self.server = QuietHTTPServer(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -929,15 +931,17 @@ def test_same_probe_name_twice_gives_distinct_series(suite_factory, tmp_path, ng
 # "Messages"), against loopback peers that fail in each way.
 
 class _Peer:
-    """A loopback TCP server whose handler does one thing to each connection."""
+    """A loopback TCP server whose handler does one thing to each connection: one after the
+    other, or each in its own thread (threaded: a handler that holds its connection does not
+    keep the next one waiting)."""
 
-    def __init__(self, handler, backlog=16):
-        import threading
+    def __init__(self, handler, backlog=16, threaded=False):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.handler = handler
+        self.threaded = threaded
         if handler:
             threading.Thread(target=self._loop, daemon=True).start()
 
@@ -947,12 +951,18 @@ class _Peer:
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            try:
-                self.handler(c)
-            except OSError:
-                pass
-            finally:
-                c.close()
+            if self.threaded:
+                threading.Thread(target=self._one, args=(c,), daemon=True).start()
+            else:
+                self._one(c)
+
+    def _one(self, c):
+        try:
+            self.handler(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
 
     def close(self):
         self.sock.close()
@@ -1072,24 +1082,7 @@ def test_silent_answer_on_kept_alive_connection_is_one_message(suite_factory, tm
                     return
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    class _Threaded(_Peer):
-        def _loop(self):
-            while True:
-                try:
-                    c, _ = self.sock.accept()
-                except OSError:
-                    return
-                threading.Thread(target=self._one, args=(c,), daemon=True).start()
-
-        def _one(self, c):
-            try:
-                self.handler(c)
-            except OSError:
-                pass
-            finally:
-                c.close()
-
-    peer = _Threaded(keepalive)
+    peer = _Peer(keepalive, threaded=True)
     try:
         s = start_local(suite_factory, tmp_path, [
             probe("fast", {"httpGet": {"path": "/fast", "port": peer.port}}, delay=0),

@@ -205,6 +205,25 @@ def write_marker(state, probes, **kw):
     os.rename(tmp, d / "game.json")
 
 
+def local_sq_config(tmp_path):
+    """A suite config with the service_quality plugin and no downward-API file: the probes come
+    from the markers or the annotation."""
+    return make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
+        f"file: {tmp_path / 'no-such-file'}"))
+
+
+def start_local_marker_suite(suite_factory, tmp_path, port):
+    """The local store with the pod naming the marker "game" and its file (an idle probe of
+    port's /state), the suite started and following it. Returns (suite, state dir, probes)."""
+    state = tmp_path / "state"
+    probes = [idle_probe(port)]
+    local_pod(state, probes)
+    write_marker(state, probes)
+    s = start_suite(suite_factory, local_sq_config(tmp_path))
+    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    return s, state, probes
+
+
 def local_condition(s, name):
     try:
         pod = json.loads((s.state / "local-store.json").read_text())["pods"][f"{NAMESPACE}/{POD}"]
@@ -221,14 +240,7 @@ def wait_local(s, name, status, message):
 
 
 def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
-    state = tmp_path / "state"
-    probes = [idle_probe(nginx_game.port)]
-    local_pod(state, probes)
-    write_marker(state, probes)
-    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
-        f"file: {tmp_path / 'no-such-file'}"))
-    s = start_suite(suite_factory, text)
-    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    s, state, _ = start_local_marker_suite(suite_factory, tmp_path, nginx_game.port)
     wait_local(s, "idle", "True", "None")
     out = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address,
                           "service-quality"], capture_output=True, text=True, timeout=scaled(30))
@@ -253,18 +265,54 @@ def test_local_marker_file_is_followed(suite_factory, tmp_path, nginx_game):
     assert storage_prop(s, "PodProbeMarkersVersion") > 0
 
 
+def okgctl_service_quality(s, *args):
+    r = subprocess.run([os.path.join(BUILD, "okgctl", "okgctl"), "-a", s.bus_address, *args,
+                        "service-quality"], capture_output=True, text=True, timeout=scaled(30))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_okgctl_service_quality_lists_the_markers(suite_factory, tmp_path, nginx_game):
+    """okgctl service-quality has a line per PodProbeMarker the pod names: its state and, when
+    it is not found, okg-storaged's reason; --json has them as podProbeMarkers."""
+    s, state, probes = start_local_marker_suite(suite_factory, tmp_path, nginx_game.port)
+
+    def markers():
+        lines = okgctl_service_quality(s).splitlines()
+        head = next(i for i, line in enumerate(lines) if line.startswith("PODPROBEMARKER"))
+        assert lines[head].split() == ["PODPROBEMARKER", "STATE", "REASON"], lines
+        assert lines[head + 2] == "" and lines[head + 3].startswith("PROBE"), lines
+        return lines[head + 1], json.loads(okgctl_service_quality(s, "--json"))["podProbeMarkers"]
+
+    row, doc = markers()
+    assert row.split() == ["game", "found", "-"], row
+    assert doc == [{"name": "game", "state": "found", "reason": ""}]
+
+    path = state / "podprobemarkers" / "game.json"
+    os.unlink(path)
+    for make, state_, why in ((None, "notfound", f"no file {path}"),
+                              (os.mkfifo, "error", f"{path}: not a regular file")):
+        if make:
+            make(path)
+        wait_for(lambda: sq_prop(s, "PodProbeMarkers") == [["game", state_]],
+                 what=f"the marker {state_}")
+        row, doc = markers()
+        assert doc == [{"name": "game", "state": state_, "reason": doc[0]["reason"]}], doc
+        assert why in doc[0]["reason"], doc
+        stored = s.busctl("call", *STORAGE, "GetPodProbeMarkers", json_out=True)["data"][0]
+        assert doc[0]["reason"] == stored[0][2], (doc, stored)
+        assert row.split(None, 2) == ["game", state_, doc[0]["reason"]], row
+    os.unlink(path)
+    write_marker(state, probes)
+    wait_for(lambda: sq_prop(s, "PodProbeMarkers") == [["game", "found"]], what="found again")
+    assert markers()[1] == [{"name": "game", "state": "found", "reason": ""}]
+
+
 def test_local_marker_fifo_is_refused_not_waited_on(suite_factory, tmp_path, nginx_game):
     """A FIFO (or a device) in place of a marker file is not opened for a writer that never
     comes: the marker is in error with "not a regular file", the annotation is the fallback,
     and okg-storaged keeps answering (before, its read hung and the watchdog restarted it)."""
-    state = tmp_path / "state"
-    probes = [idle_probe(nginx_game.port)]
-    local_pod(state, probes)
-    write_marker(state, probes)
-    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
-        f"file: {tmp_path / 'no-such-file'}"))
-    s = start_suite(suite_factory, text)
-    wait_for(lambda: sq_prop(s, "Source") == "podprobemarker", what="the marker file")
+    s, state, probes = start_local_marker_suite(suite_factory, tmp_path, nginx_game.port)
     path = state / "podprobemarkers" / "game.json"
     for kind, make in (("a FIFO", os.mkfifo), ("a device", lambda p: os.symlink("/dev/zero", p))):
         write_marker(state, probes)
@@ -333,9 +381,7 @@ def test_local_unusable_marker_with_empty_annotation_names_the_marker(suite_fact
     ann["kruise.io/podprobe"] = ""
     ann["kruise.io/podprobemarker-list"] = "missing"
     (state / "local-store.json").write_text(json.dumps(store))
-    text = make_config(free_port(), []).replace("plugins:\n", "plugins:\n" + sq_plugin(
-        f"file: {tmp_path / 'no-such-file'}"))
-    s = start_suite(suite_factory, text)
+    s = start_suite(suite_factory, local_sq_config(tmp_path))
     wait_for(lambda: "annotation is empty" in sq_prop(s, "SourceReason"),
              what="the empty annotation")
     reason = sq_prop(s, "SourceReason")

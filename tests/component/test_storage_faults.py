@@ -84,6 +84,20 @@ def test_forbidden_is_reported_not_retried(suite_factory, tmp_path, fake):
     assert json.loads(fake.writes()[-1][4]) == {"metadata": {"labels": {"app": "y"}}}
 
 
+def test_refused_ops_state_is_named_as_itself(suite_factory, tmp_path, fake):
+    """opsState has no key: the refusal reads "opsState: why", with no space before the colon
+    (it read "opsState : why"), in LastError, WriteFailed's text and the log."""
+    msg = "spec.opsState: Unsupported value"
+    fake.script = [(422, {}, {"kind": "Status", "message": msg, "reason": "Invalid",
+                              "code": 422})] * 6
+    s, _ = start(suite_factory, tmp_path, fake)
+    call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
+    wait_for(lambda: prop(s, "Failures") == 1, what="failure reported")
+    assert prop(s, "LastError") == f"opsState: {msg}"
+    s.wait_log(r"refused the \w+ write \(HTTP 422\): opsState: spec\.opsState: Unsupported "
+               r"value; not retrying")
+
+
 def test_a_passing_refusal_is_not_lost(suite_factory, tmp_path, fake):
     fake.script = [(403, {}, {"kind": "Status", "message": "not yet", "code": 403})] * 2
     s, _ = start(suite_factory, tmp_path, fake)

@@ -58,6 +58,23 @@ static void test_names(void) {
         ASSERT_TRUE(fleet_name_cmp("game", "game-1") < 0);
 }
 
+static void test_program_name(void) {
+        char buf[64];
+
+        ASSERT_STREQ(okgctl_program_name("/usr/bin/okgctl", buf, sizeof buf), "okgctl");
+        ASSERT_STREQ(okgctl_program_name("okgctl", buf, sizeof buf), "okgctl");
+        ASSERT_STREQ(okgctl_program_name("/usr/local/bin/kubectl-okg", buf, sizeof buf),
+                     "kubectl okg");
+        ASSERT_STREQ(okgctl_program_name("kubectl-okg", buf, sizeof buf), "kubectl okg");
+        ASSERT_STREQ(okgctl_program_name("./kubectl-okg_x-y", buf, sizeof buf), "kubectl okg-x y");
+        ASSERT_STREQ(okgctl_program_name("./build/okgctl-dev", buf, sizeof buf), "okgctl-dev");
+        ASSERT_STREQ(okgctl_program_name("kubectl-", buf, sizeof buf), "kubectl-");
+        ASSERT_STREQ(okgctl_program_name(NULL, buf, sizeof buf), "okgctl");
+        ASSERT_STREQ(okgctl_program_name("", buf, sizeof buf), "okgctl");
+        ASSERT_STREQ(okgctl_program_name("/usr/bin/", buf, sizeof buf), "okgctl");
+        ASSERT_STREQ(okgctl_program_name("kubectl-okg", buf, 8), "kubectl");
+}
+
 static void test_order(void) {
         FleetPod *p = pods_new(4);
         char *err = NULL;
@@ -324,6 +341,7 @@ static void test_kubeconfig_merge(void) {
 int main(void) {
         test_limits();
         test_names();
+        test_program_name();
         test_order();
         test_annotation();
         test_states();

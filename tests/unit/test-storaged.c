@@ -938,6 +938,10 @@ static void test_entries(void) {
         Field f = { .kind = FIELD_ANNOTATION, .key = (char *) "a/b" };
         _cleanup_(freep) char *what = field_describe(&f);
         ASSERT_STREQ(what, "annotation \"a/b\"");
+        /* opsState has no key: its name alone, no space before the ": why" that follows. */
+        Field ops = { .kind = FIELD_OPS_STATE, .key = (char *) "" };
+        _cleanup_(freep) char *ops_what = field_describe(&ops);
+        ASSERT_STREQ(ops_what, "opsState");
 }
 
 int main(void) {
