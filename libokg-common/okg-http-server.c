@@ -1,6 +1,8 @@
 /* libmicrohttpd in external-epoll mode on an sd-event loop: MHD's epoll fd is one IO source and
  * one relative timer follows MHD_get_timeout(); see okg-http-server.h. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -186,52 +188,65 @@ static int parse_address(const char *address, uint16_t port, SockAddrUnion *ret,
         return -EINVAL;
 }
 
-/* MHD_start_daemon() only says "failed"; redo the bind with the same socket options to learn
- * why (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...). */
-static int diagnose_bind_failure(const SockAddrUnion *sa, socklen_t len, bool dual_stack) {
+int okg_http_listen(const char *address, uint16_t port, int *ret_fd) {
         _cleanup_(closep) int fd = -EBADF;
-        int one = 1, v6only = dual_stack ? 0 : 1;
+        SockAddrUnion sa;
+        socklen_t len;
+        int one = 1, r;
 
-        fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        r = parse_address(address, port, &sa, &len);
+        if (r < 0)
+                return r;
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (sa->sa.sa_family == AF_INET6)
+        if (sa.sa.sa_family == AF_INET6) {
+                /* "::" means every address, IPv4 included, as it does for most daemons. */
+                int v6only = IN6_IS_ADDR_UNSPECIFIED(&sa.in6.sin6_addr) ? 0 : 1;
                 (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-        if (bind(fd, &sa->sa, len) < 0)
+        }
+        if (bind(fd, &sa.sa, len) < 0 || listen(fd, SOMAXCONN) < 0)
                 return -errno;
-        if (listen(fd, 1) < 0)
-                return -errno;
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
-                        const OkgHttpServerOptions *opts, MHD_AccessHandlerCallback handler,
-                        void *userdata, OkgHttpServer **ret) {
+static uint16_t socket_port(int fd, int *ret_family) {
+        SockAddrUnion sa = {};
+        socklen_t len = sizeof sa;
+
+        if (getsockname(fd, &sa.sa, &len) < 0)
+                return 0;
+        *ret_family = sa.sa.sa_family;
+        if (sa.sa.sa_family == AF_INET)
+                return ntohs(sa.in.sin_port);
+        if (sa.sa.sa_family == AF_INET6)
+                return ntohs(sa.in6.sin6_port);
+        return 0;
+}
+
+int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServerOptions *opts,
+                                  MHD_AccessHandlerCallback handler, void *userdata,
+                                  OkgHttpServer **ret) {
         _cleanup_(okg_http_server_freep) OkgHttpServer *s = NULL;
+        _cleanup_(closep) int lfd = listen_fd;
         const union MHD_DaemonInfo *info;
         unsigned connection_limit = DEFAULT_CONNECTION_LIMIT, per_ip_limit = DEFAULT_PER_IP_LIMIT,
                  timeout_sec = DEFAULT_CONNECTION_TIMEOUT_SEC;
         size_t memory_limit = DEFAULT_MEMORY_LIMIT;
         MHD_RequestCompletedCallback completed = NULL;
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        SockAddrUnion sa;
-        socklen_t sa_len;
-        bool dual_stack = false;
-        int fd, r;
+        int family = AF_UNSPEC, fd, r;
+        uint16_t port;
 
-        if (!e || !handler || !ret)
+        if (!e || !handler || !ret || lfd < 0)
                 return -EINVAL;
-
-        r = parse_address(address, port, &sa, &sa_len);
-        if (r < 0)
-                return r;
-
-        if (sa.sa.sa_family == AF_INET6) {
-                /* "::" means every address, IPv4 included, as it does for most daemons. */
-                dual_stack = IN6_IS_ADDR_UNSPECIFIED(&sa.in6.sin6_addr);
-                flags |= dual_stack ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-        }
+        port = socket_port(lfd, &family);
+        if (port == 0)
+                return -EINVAL;
+        if (family == AF_INET6)
+                flags |= MHD_USE_IPv6;
 
         /* Zero means "default" so callers can set only the fields they care about. */
         if (opts) {
@@ -256,7 +271,7 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                         flags, port, NULL, NULL, handler, userdata,
                         /* First, so that MHD's messages about the other options reach it. */
                         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-                        MHD_OPTION_SOCK_ADDR, &sa.sa,
+                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) lfd,
                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) connection_limit,
                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) per_ip_limit,
                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_sec,
@@ -266,26 +281,21 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                         MHD_OPTION_NOTIFY_COMPLETED, completed, userdata,
                         MHD_OPTION_END);
         if (!s->daemon) {
-                int saved = errno;
-
-                r = diagnose_bind_failure(&sa, sa_len, dual_stack);
-                if (r < 0)
-                        return log_debug_errno(r, "Failed to bind HTTP server to %s:%u: %m",
-                                               address, (unsigned) port);
-                r = saved > 0 ? -saved : -EIO;
-                return log_debug_errno(r, "Failed to start HTTP server on %s:%u: %m", address,
+                r = errno > 0 ? -errno : -EIO;
+                /* Whether MHD closed the socket on its way out depends on where it failed;
+                 * nothing else opens files meanwhile, so a valid descriptor is still ours. */
+                if (fcntl(lfd, F_GETFD) < 0)
+                        lfd = -EBADF;
+                return log_debug_errno(r, "Failed to start the HTTP server on port %u: %m",
                                        (unsigned) port);
         }
+        TAKE_FD(lfd); /* MHD closes it in MHD_stop_daemon() */
+        s->port = port;
 
         info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (!info)
                 return -EIO;
         fd = info->epoll_fd;
-
-        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        if (!info || info->port == 0)
-                return -EIO;
-        s->port = info->port;
 
         r = sd_event_add_io(e, &s->io_source, fd, EPOLLIN, on_io, s);
         if (r < 0)
@@ -302,6 +312,20 @@ int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
+                        const OkgHttpServerOptions *opts, MHD_AccessHandlerCallback handler,
+                        void *userdata, OkgHttpServer **ret) {
+        int fd, r;
+
+        if (!e || !handler || !ret)
+                return -EINVAL;
+        r = okg_http_listen(address, port, &fd);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to bind HTTP server to %s:%u: %m",
+                                       strempty(address), (unsigned) port);
+        return okg_http_server_new_listening(e, fd, opts, handler, userdata, ret);
 }
 
 enum MHD_Result okg_http_respond(struct MHD_Connection *c, unsigned status,

@@ -3,9 +3,18 @@
 #pragma once
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
+
+/* okg-sidecard loads libmicrohttpd with dlopen() (okg-mhd.c, which only it compiles in):
+ * MHD_start_daemon() loads it there. */
+#define OKG_LIBMICROHTTPD_SONAME "libmicrohttpd.so.12"
+/* Loads it now: 0, or -EOPNOTSUPP (logged once) when it cannot be loaded. */
+int okg_mhd_load(void);
+/* Whether this process has loaded it (for tests and the footprint docs). */
+bool okg_mhd_loaded(void);
 
 typedef struct OkgHttpServer OkgHttpServer;
 
@@ -24,6 +33,14 @@ typedef struct OkgHttpServerOptions {
 int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                         const OkgHttpServerOptions *opts, MHD_AccessHandlerCallback handler,
                         void *userdata, OkgHttpServer **ret);
+/* The two halves of okg_http_server_new(), for a caller that must know early that its port is
+ * free but can start serving later: okg_http_listen() binds and listens (numeric address as
+ * above; a negative errno such as -EADDRINUSE), without loading libmicrohttpd;
+ * okg_http_server_new_listening() serves on that socket and takes it over, also on failure. */
+int okg_http_listen(const char *address, uint16_t port, int *ret_fd);
+int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServerOptions *opts,
+                                  MHD_AccessHandlerCallback handler, void *userdata,
+                                  OkgHttpServer **ret);
 OkgHttpServer *okg_http_server_free(OkgHttpServer *s);
 static inline void okg_http_server_freep(OkgHttpServer **s) {
         okg_http_server_free(*s);

@@ -220,8 +220,8 @@ static int kube_config_build(const OkgNode *ctx, const OkgNode *cluster, const c
                 c->ca_file = resolve(cluster_dir, v);
                 if (!c->ca_file)
                         return -ENOMEM;
-                /* OpenSSL opens it with a blocking fopen() at each connection: a FIFO or a
-                 * device there would hang the daemon, so refuse it here (stat() opens nothing). */
+                /* Said at once rather than at each request (which reads it again, refusing
+                 * anything but a regular file then too); stat() opens nothing. */
                 if (stat(c->ca_file, &st) == 0 && !S_ISREG(st.st_mode))
                         return fail(ret_error, "certificate-authority %s is not a regular file",
                                     c->ca_file);
@@ -559,6 +559,8 @@ struct KubeRequest {
         size_t response_len;
         char errbuf[CURL_ERROR_SIZE]; /* curl's detail: the TLS verification reason, ... */
         bool retried;
+        CURLcode unsent;          /* why it could not be sent, told from unsent_source */
+        sd_event_source *unsent_source;
         KubeDoneFunc cb;
         KubeLineFunc line_cb;     /* a watch: each line of a 2xx body as it arrives */
         void *userdata;
@@ -614,6 +616,7 @@ static KubeRequest *request_free(KubeRequest *q) {
                 curl_glue_remove(q->glue, q->easy);
                 curl_easy_cleanup(q->easy);
         }
+        sd_event_source_disable_unref(q->unsent_source);
         if (LIST_LINKED(requests, q->client->requests_head, q))
                 LIST_REMOVE(requests, q->client->requests_head, q);
         curl_slist_free_all(q->headers);
@@ -748,7 +751,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                         return;
         }
 
-        if (result != CURLE_OK)
+        if (result != CURLE_OK && easy)
                 client_retire_pool(k, q->glue, result);
         if (q->glue != k->curl)
                 schedule_reap(k);
@@ -772,11 +775,41 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         request_free(q);
 }
 
+/* A request that could not be sent ends as a failed transfer would, through its callback (on a
+ * later loop iteration: the caller is still setting up), so that every caller retries it as it
+ * retries an unreachable API server. */
+static int on_unsent(sd_event_source *s, void *userdata) {
+        KubeRequest *q = userdata;
+
+        on_done(NULL, NULL, q->unsent, q);
+        return 0;
+}
+
+static int request_unsent(KubeRequest *q, CURLcode why) {
+        q->unsent = why;
+        return okg_defer_arm(q->client->event, &q->unsent_source, on_unsent, q, NULL);
+}
+
 static int request_send(KubeRequest *q) {
         KubeClient *k = q->client;
-        _cleanup_(freep) char *auth = NULL;
+        _cleanup_(freep) char *auth = NULL, *ca = NULL;
+        size_t ca_len = 0;
         CURL *c;
         int r;
+
+        /* The certificate authority is read by us for each request, not handed to OpenSSL by
+         * path: its blocking fopen() would hang on a FIFO put there, and a CA rotated on disk
+         * is used from the next request on (a changed CA does not match the old connection's,
+         * so that one is not reused for it). */
+        if (k->config->ca_file) {
+                r = okg_read_file(k->config->ca_file, FILE_MAX, &ca, &ca_len);
+                if (r < 0) {
+                        snprintf(q->errbuf, sizeof q->errbuf, "cannot read the certificate authority %s: %s",
+                                 k->config->ca_file, okg_file_strerror(r));
+                        log_warning("Not sending a request to the API server: %s.", q->errbuf);
+                        return request_unsent(q, CURLE_SSL_CACERT_BADFILE);
+                }
+        }
 
         r = client_load_token(k, false);
         if (r < 0)
@@ -825,12 +858,10 @@ static int request_send(KubeRequest *q) {
         (void) curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, (long) KUBE_KEEPALIVE_IDLE_SEC);
         (void) curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, (long) KUBE_KEEPALIVE_INTERVAL_SEC);
         (void) curl_easy_setopt(c, CURLOPT_MAXAGE_CONN, (long) KUBE_IDLE_REUSE_SEC);
-        if (k->config->ca_file)
-                (void) curl_easy_setopt(c, CURLOPT_CAINFO, k->config->ca_file);
-        else if (k->config->ca_data) {
+        if (ca || k->config->ca_data) {
                 struct curl_blob blob = {
-                        .data = k->config->ca_data,
-                        .len = strlen(k->config->ca_data),
+                        .data = ca ?: k->config->ca_data,
+                        .len = ca ? ca_len : strlen(k->config->ca_data),
                         .flags = CURL_BLOB_COPY,
                 };
                 (void) curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);

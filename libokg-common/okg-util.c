@@ -262,7 +262,8 @@ const char *okg_file_strerror(int r) {
         return strerror(r < 0 ? -r : r);
 }
 
-int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+static int write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                              bool durable) {
         _cleanup_(freep) char *tmp = NULL, *dir = NULL;
         _cleanup_(closep) int fd = -EBADF, dfd = -EBADF;
         const char *slash;
@@ -284,7 +285,7 @@ int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t
                 }
                 done += (size_t) n;
         }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+        if (fchmod(fd, mode) < 0 || (durable && fsync(fd) < 0)) {
                 r = -errno;
                 goto fail;
         }
@@ -292,6 +293,8 @@ int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t
                 r = -errno;
                 goto fail;
         }
+        if (!durable)
+                return 0;
         slash = strrchr(path, '/');
         dir = slash ? strndup(path, slash == path ? 1 : (size_t) (slash - path)) : strdup(".");
         if (!dir)
@@ -303,6 +306,14 @@ int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t
 fail:
         (void) unlink(tmp);
         return r;
+}
+
+int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        return write_file_replace(path, data, len, mode, true);
+}
+
+int okg_write_file_replace(const char *path, const void *data, size_t len, mode_t mode) {
+        return write_file_replace(path, data, len, mode, false);
 }
 
 uint64_t okg_backoff_usec(unsigned attempt, uint64_t first, uint64_t cap) {

@@ -40,6 +40,10 @@ int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 const char *okg_file_strerror(int r);
 /* Writes atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
 int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same replacement (readers see the old file or the new one, never a part) without the
+ * fsyncs, for files in a runtime directory that do not outlive a reboot: a journal commit on a
+ * busy disk costs milliseconds to tens of milliseconds. */
+int okg_write_file_replace(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Exponential back-off: first * 2^(attempt-1), capped. attempt 0 gives 0. Pure. */
 uint64_t okg_backoff_usec(unsigned attempt, uint64_t first, uint64_t cap);

@@ -13,6 +13,7 @@
 #include "okg-util.h"
 
 #define MAX_REDIRECTS 5L
+#define CA_FILE_MAX (4U * 1024U * 1024U)
 
 #define EASY_SET(e, opt, val)                                             \
         do {                                                              \
@@ -51,10 +52,24 @@ static size_t discard_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 int job_setup(Job *j, const char *url, bool follow, uint64_t connect_ms, uint64_t total_ms) {
         const HotUpdateConfig *c = j->config;
+        _cleanup_(freep) char *ca = NULL;
+        size_t ca_len = 0;
         CURL *e;
+        int r;
 
         job_stop(j);
         j->errbuf[0] = 0;
+        /* caFile is read by us for each transfer that may use TLS, not handed to OpenSSL by
+         * path: its blocking fopen() would hang the daemon on a FIFO put there, and a CA
+         * rotated on disk is used from the next transfer on. */
+        if (c->ca_file && (follow || strncasecmp(url, "https:", 6) == 0)) {
+                r = okg_read_file(c->ca_file, CA_FILE_MAX, &ca, &ca_len);
+                if (r < 0) {
+                        snprintf(j->errbuf, sizeof j->errbuf, "cannot read caFile %s: %s", c->ca_file,
+                                 okg_file_strerror(r));
+                        return r;
+                }
+        }
         e = j->easy = curl_easy_init();
         if (!e)
                 return -ENOMEM;
@@ -69,9 +84,19 @@ int job_setup(Job *j, const char *url, bool follow, uint64_t connect_ms, uint64_
         EASY_SET(e, CURLOPT_USERAGENT, "okg-hotupdated/" OKG_VERSION);
         EASY_SET(e, CURLOPT_ERRORBUFFER, j->errbuf);
         EASY_SET(e, CURLOPT_WRITEFUNCTION, discard_data);
-        if (c->ca_file)
-                EASY_SET(e, CURLOPT_CAINFO, c->ca_file);
+        if (ca) {
+                struct curl_blob blob = {
+                        .data = ca,
+                        .len = ca_len,
+                        .flags = CURL_BLOB_COPY,
+                };
+                EASY_SET(e, CURLOPT_CAINFO_BLOB, &blob);
+        }
         return 0;
+}
+
+const char *job_setup_reason(Job *j, int r) {
+        return j->errbuf[0] ? j->errbuf : strerror(r < 0 ? -r : r);
 }
 
 int job_set_json_body(Job *j, const char *body) {

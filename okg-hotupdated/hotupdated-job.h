@@ -59,6 +59,9 @@ void job_stop(Job *j);
 
 /* A GET (follow: with redirects) of url; options may be added before job_start(). */
 int job_setup(Job *j, const char *url, bool follow, uint64_t connect_ms, uint64_t total_ms);
+/* Why job_setup() (or a job_*_start() that calls it) failed with r: caFile that cannot be read
+ * and why, else r's text. */
+const char *job_setup_reason(Job *j, int r);
 /* The request body (JSON) and method of the reload request. */
 int job_set_json_body(Job *j, const char *body);
 int job_set_method(Job *j, const char *method);

@@ -155,8 +155,12 @@ static void check_start(Update *u) {
         r = job_setup(&u->job, c->check_url, false, left_ms, left_ms);
         if (r >= 0)
                 r = job_start(&u->job, DESTINATION_GAME, on_check_done, u);
-        if (r < 0)
-                update_rollback(u, "cannot start the post-reload check");
+        if (r < 0) {
+                char reason[JOB_MSG_MAX + 64];
+                snprintf(reason, sizeof reason, "cannot start the post-reload check: %s",
+                         job_setup_reason(&u->job, r));
+                update_rollback(u, reason);
+        }
 }
 
 /* Every signalled process still there (the same process, not a new one with its PID)? */

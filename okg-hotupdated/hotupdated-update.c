@@ -355,7 +355,8 @@ void update_start_download(Update *u, void (*downloaded)(Update *u)) {
         u->downloaded = downloaded;
         r = job_download_start(&u->job, u->p.url, &u->tmp, on_download_done, u);
         if (r < 0) {
-                update_finish(u, OUTCOME_FAILED, "cannot start the download: %s", strerror(-r));
+                update_finish(u, OUTCOME_FAILED, "cannot start the download: %s",
+                              job_setup_reason(&u->job, r));
                 return;
         }
         log_info("Downloading %s for %s%s.", u->p.url, u->p.version, origin->download_note);

@@ -2,6 +2,7 @@
  * suite's figures in the Prometheus text format, gathered from every daemon's GetMetrics(). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
@@ -227,12 +228,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ret;
 }
 
-int sidecard_health_start(Manager *m) {
+int sidecard_health_listen(Manager *m) {
+        int fd, r;
+
+        r = okg_http_listen(m->config->health_address, m->config->health_port, &fd);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve health on %s:%u: %m",
+                                       m->config->health_address, m->config->health_port);
+        if (m->health_fd >= 0)
+                close(m->health_fd);
+        m->health_fd = fd;
+        return 0;
+}
+
+int sidecard_health_serve(Manager *m) {
         OkgHttpServer *s = NULL;
         int r;
 
-        r = okg_http_server_new(m->event, m->config->health_address, m->config->health_port, NULL,
-                                on_request, m, &s);
+        r = okg_http_server_new_listening(m->event, TAKE_FD(m->health_fd), NULL, on_request, m, &s);
         if (r < 0)
                 return log_error_errno(r, "Cannot serve health on %s:%u: %m",
                                        m->config->health_address, m->config->health_port);
@@ -244,4 +257,13 @@ int sidecard_health_start(Manager *m) {
         log_info("Serving /healthz and /readyz on %s:%u.", m->config->health_address,
                  okg_http_server_port(s));
         return 0;
+}
+
+int sidecard_health_start(Manager *m) {
+        int r;
+
+        r = sidecard_health_listen(m);
+        if (r < 0)
+                return r;
+        return sidecard_health_serve(m);
 }

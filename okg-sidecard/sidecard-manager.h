@@ -43,6 +43,7 @@ struct Manager {
 
         OkgBus *bus;
         OkgHttpServer *health;
+        int health_fd; /* bound and listening, until the server takes it over */
         Scrape *scrapes;                /* /metrics requests waiting for the daemons */
         CurlGlue *curl;
 
@@ -110,5 +111,10 @@ void sidecard_bus_unit_removed(Manager *m, Unit *u);
 void sidecard_bus_manager_changed(Manager *m);
 
 /* sidecard-health.c */
+/* Binds the health port (m->health_fd) without loading libmicrohttpd, so a taken port fails the
+ * start before anything is spawned; serve then loads it and serves on that socket. */
+int sidecard_health_listen(Manager *m);
+int sidecard_health_serve(Manager *m);
+/* Both, at once (a reload that moves the health address). */
 int sidecard_health_start(Manager *m);
 void sidecard_health_stop(Manager *m);

@@ -1,6 +1,8 @@
 /* One supervised process: spawning, readiness, watchdog, exit handling, restart with back-off,
  * and stopping. What each event leads to is decided in sidecard-state.c. */
 #include <errno.h>
+#include <sched.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,7 +33,7 @@ static void unit_set_state(Unit *u, UnitState s) {
 }
 
 /* The environment for a child: ours minus anything describing our own supervisor, plus the
- * suite's. Built before fork() so the child only calls async-signal-safe functions. */
+ * suite's. Built before the clone so the child only makes system calls. */
 static char **unit_build_env(Unit *u) {
         static const char *const drop[] = {
                 "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=",
@@ -212,9 +214,44 @@ void unit_notify_ready(Unit *u) {
         manager_startup_continue(u->manager);
 }
 
+/* What the child needs, all prepared before the clone: it shares our memory until its execve(),
+ * so it allocates nothing and calls only system calls. */
+typedef struct SpawnArgs {
+        char **argv, **env;
+        pid_t parent;
+        int address_fd; /* dbus-daemon's --print-address end, or -EBADF */
+} SpawnArgs;
+
+#define SPAWN_STACK_SIZE (64U * 1024U)
+
+static int spawn_child(void *userdata) {
+        const SpawnArgs *a = userdata;
+        sigset_t none;
+
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) signal(SIGPIPE, SIG_DFL);
+        /* If okg-sidecard dies without stopping us, do not linger. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != a->parent)
+                _exit(1);
+        /* Our own session: a Ctrl-C or a signal to okg-sidecard's process group must reach
+         * okg-sidecard alone, which then stops everything in order. */
+        (void) setsid();
+        if (a->address_fd >= 0) {
+                if (dup2(a->address_fd, 3) < 0)
+                        _exit(126);
+                (void) close_range(4, ~0U, 0);
+        } else
+                (void) close_range(3, ~0U, 0);
+        execve(a->argv[0], a->argv, a->env);
+        _exit(127);
+}
+
 static int unit_spawn(Unit *u) {
         Manager *m = u->manager;
         _cleanup_(strv_freep) char **argv = NULL, **env = NULL;
+        _cleanup_(freep) void *stack = NULL;
         int pipefd[2] = { -EBADF, -EBADF };
         pid_t parent = getpid(), pid;
         UnitState old;
@@ -232,35 +269,27 @@ static int unit_spawn(Unit *u) {
                         return log_error_errno(errno, "Failed to create a pipe: %m");
         }
 
-        pid = fork();
+        /* CLONE_VM | CLONE_VFORK, as posix_spawn() does (which cannot set PR_SET_PDEATHSIG):
+         * no copy of our page tables, and none of the copy-on-write faults a fork() costs
+         * both processes afterwards; we wait (microseconds) until the child has exec'd. */
+        stack = malloc(SPAWN_STACK_SIZE);
+        if (stack) {
+                SpawnArgs a = {
+                        .argv = argv, .env = env, .parent = parent, .address_fd = pipefd[1],
+                };
+                pid = clone(spawn_child, (uint8_t *) stack + SPAWN_STACK_SIZE,
+                            CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+        } else {
+                pid = -1;
+                errno = ENOMEM;
+        }
         if (pid < 0) {
-                r = log_error_errno(errno, "Failed to fork for %s: %m", u->name);
+                r = log_error_errno(errno, "Failed to start a process for %s: %m", u->name);
                 if (pipefd[0] >= 0) {
                         close(pipefd[0]);
                         close(pipefd[1]);
                 }
                 return r;
-        }
-        if (pid == 0) {
-                sigset_t none;
-                sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                (void) signal(SIGPIPE, SIG_DFL);
-                /* If okg-sidecard dies without stopping us, do not linger. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (getppid() != parent)
-                        _exit(1);
-                /* Our own session: a Ctrl-C or a signal to okg-sidecard's process group must
-                 * reach okg-sidecard alone, which then stops everything in order. */
-                (void) setsid();
-                if (pipefd[1] >= 0) {
-                        if (dup2(pipefd[1], 3) < 0)
-                                _exit(126);
-                        (void) close_range(4, ~0U, 0);
-                } else
-                        (void) close_range(3, ~0U, 0);
-                execve(argv[0], argv, env);
-                _exit(127);
         }
 
         old = u->state;

@@ -14,3 +14,17 @@ KubeOutcome kube_classify(CURLcode curl, long status) {
                 return KUBE_RETRY;
         return KUBE_FATAL;
 }
+
+/* ---- the end of a watch ---- */
+
+WatchEnd watch_end_decide(bool gone, long status, KubeOutcome outcome, uint64_t events,
+                          uint64_t started_usec, uint64_t timeout_usec, uint64_t now_usec) {
+        if (gone || status == 410)
+                return WATCH_END_READ_AGAIN;
+        if (outcome == KUBE_OK &&
+            (events > 0 || (now_usec >= started_usec && now_usec - started_usec >= timeout_usec / 2)))
+                return WATCH_END_REOPEN;
+        if (outcome == KUBE_FATAL)
+                return WATCH_END_REFUSED;
+        return WATCH_END_BACKOFF;
+}

@@ -162,20 +162,17 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
         uint64_t delay;
 
         m->watch_running = false;
-        if (m->watch_gone || r->status == 410) {
+        switch (watch_end_decide(m->watch_gone, r->status, outcome, m->watch_events,
+                                 m->watch_started_usec, m->watch_timeout_usec, okg_now_usec())) {
+        case WATCH_END_READ_AGAIN:
                 m->watch_gone = false;
                 manager_pod_refetch(m);
                 return;
-        }
-        /* A watch that ended long before its timeout without an event is suspect (a proxy
-         * that closes it at once): not re-opened at once, so it cannot turn into a loop. */
-        if (outcome == KUBE_OK &&
-            (m->watch_events > 0 || okg_now_usec() - m->watch_started_usec >= m->watch_timeout_usec / 2)) {
+        case WATCH_END_REOPEN:
                 m->watch_attempts = 0;
                 podwatch_start(m);
                 return;
-        }
-        if (outcome == KUBE_FATAL) {
+        case WATCH_END_REFUSED:
                 log_warning("The API server refused to watch pod %s/%s (HTTP %ld): %s; conditions "
                             "removed by someone else are not noticed (does the Role allow "
                             "\"watch\" on pods?). Trying again in %llu s.", m->namespace, m->pod,
@@ -183,9 +180,12 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                             (unsigned long long) (WATCH_REFUSED_RETRY_USEC / USEC_PER_SEC));
                 manager_set_last_error(m, r->message);
                 delay = WATCH_REFUSED_RETRY_USEC;
-        } else {
+                break;
+        case WATCH_END_BACKOFF:
+        default:
                 log_debug("The pod watch ended (%s); opening it again.", strempty(r->message));
                 delay = manager_backoff(m, ++m->watch_attempts, r->retry_after_usec);
+                break;
         }
         if (okg_timer_arm(m->event, &m->watch_timer, delay, 0, on_watch_timer, m, NULL) < 0)
                 log_error("Cannot arm the pod watch timer.");

@@ -261,20 +261,18 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
         p->inflight = p->watching = false;
         if (ppm_reap(p))
                 return;
-        if (p->gone || r->status == 410) {
+        switch (watch_end_decide(p->gone, r->status, outcome, p->events, p->started_usec,
+                                 p->timeout_usec, okg_now_usec())) {
+        case WATCH_END_READ_AGAIN:
                 p->gone = false;
                 p->rv = mfree(p->rv);
                 ppm_start(p);
                 return;
-        }
-        /* As the pod's watch: one that ended early without an event is not re-opened at once. */
-        if (outcome == KUBE_OK &&
-            (p->events > 0 || okg_now_usec() - p->started_usec >= p->timeout_usec / 2)) {
+        case WATCH_END_REOPEN:
                 p->attempts = 0;
                 ppm_start(p);
                 return;
-        }
-        if (outcome == KUBE_FATAL) {
+        case WATCH_END_REFUSED:
                 /* What was read stays: the marker is only not followed until then. */
                 log_warning("The API server refused to watch PodProbeMarker %s (HTTP %ld): %s; "
                             "its changes are not noticed (does the Role allow \"watch\" on "
@@ -285,8 +283,10 @@ static void on_watch_done(KubeClient *k, const KubeResponse *r, void *userdata) 
                 p->rv = mfree(p->rv);
                 ppm_retry(p, PPM_REFUSED_RETRY_USEC);
                 return;
+        case WATCH_END_BACKOFF:
+                ppm_retry(p, manager_backoff(m, ++p->attempts, r->retry_after_usec));
+                return;
         }
-        ppm_retry(p, manager_backoff(m, ++p->attempts, r->retry_after_usec));
 }
 
 static void ppm_watch(Ppm *p) {

@@ -558,3 +558,70 @@ def test_the_default_download_folder_is_reported_when_created(suite_factory, tmp
         for d in ("/app/downloads", "/app"):
             if os.path.isdir(d):
                 os.rmdir(d)
+
+
+# ---------------------------------------------------------------- caFile read by us, not by OpenSSL
+
+def release_fifo(path):
+    """Gives a reader blocked on the FIFO its end of file (a daemon that opened it blocking)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return              # no reader: nothing is blocked on it
+    os.close(fd)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_ca_file_not_a_regular_file_fails_the_update_cleanly(hot, tls, tmp_path, kind):
+    """caFile is a FIFO (OpenSSL's blocking open would wait for a writer for ever) or a folder:
+    the update fails at once with a result naming the path and why, nothing is fetched or
+    installed, the daemon answers; once caFile is a certificate again the next update works."""
+    ca = tmp_path / "ca.pem"
+    if kind == "fifo":
+        os.mkfifo(ca)
+    else:
+        ca.mkdir()
+    start_short_settle(hot, f"caFile: {ca}\n")
+    url = tls.route("/v1/index.html", b"v1 over TLS\n")
+    try:
+        status, res = hot.post(version="v1", url=url, fileName="index.html")
+    finally:
+        if kind == "fifo":
+            release_fifo(ca)
+    why = "not a regular file" if kind == "fifo" else "Is a directory"
+    assert status == 500 and res["state"] == "Failed", res
+    assert f"cannot read caFile {ca}: {why}" in res["message"], res
+    assert tls.count("/v1/index.html") == 0
+    assert hot.file() == b"v0 from the image\n" and hot.temp_files() == []
+    s, body = hot.status()
+    assert s == 200 and body["version"] is None, body
+    hot.wait_recorded("v1", "Failed")
+
+    # The CA is read for each update: a certificate put there now is used by the next one.
+    if kind == "fifo":
+        ca.unlink()
+    else:
+        ca.rmdir()
+    ca.write_bytes(open(tls.cert, "rb").read())
+    status, res = hot.post(version="v2", url=url, fileName="index.html")
+    assert status == 200 and res["state"] == "Succeeded", res
+    assert hot.nginx.body("/index.html") == b"v1 over TLS\n"
+
+
+def test_ca_file_rotated_on_disk_is_used_by_the_next_update(hot, tls, tmp_path):
+    """caFile first holds another CA (verification fails), then is replaced by a rename with
+    the server's: the next download verifies against the new one."""
+    ca = tmp_path / "ca.pem"
+    _, other = make_cert(str(tmp_path))
+    ca.write_bytes(open(other, "rb").read())
+    start_short_settle(hot, f"caFile: {ca}\n")
+    url = tls.route("/v1/index.html", b"v1 over TLS\n")
+    status, res = hot.post(version="v1", url=url, fileName="index.html")
+    assert status == 502 and res["state"] == "DownloadFailed", res
+    assert "certificate" in res["message"], res
+    tmp = tmp_path / "ca.pem.new"
+    tmp.write_bytes(open(tls.cert, "rb").read())
+    os.rename(tmp, ca)
+    status, res = hot.post(version="v2", url=url, fileName="index.html")
+    assert status == 200 and res["state"] == "Succeeded", res
+    assert hot.nginx.body("/index.html") == b"v1 over TLS\n"

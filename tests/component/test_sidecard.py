@@ -297,6 +297,10 @@ def test_health_port_in_use_is_a_clear_error(tmp_path):
                            capture_output=True, text=True, timeout=scaled(10), env=env)
     assert r.returncode == 1
     assert f"Cannot serve health on 127.0.0.1:{port}" in r.stderr
+    # Found before anything was started: the port is bound before dbus-daemon is spawned (the
+    # HTTP server itself is set up on that socket while dbus-daemon starts).
+    assert "Started bus" not in r.stderr
+    assert not (tmp_path / "r" / "bus").exists()
 
 
 def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
@@ -324,3 +328,21 @@ def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
     kill_and_wait()
     assert s.log_text().count("Restarting http_probe in 50 ms (attempt 1)") == 2
     assert s.unit_prop("http_probe", "ConsecutiveFailures") == 1
+
+
+def test_daemons_start_clean_in_their_own_session_and_die_with_sidecard(suite):
+    """docs/sidecard.md "Start sequence": each daemon is okg-sidecard's child, runs in its own
+    session and gets SIGTERM if okg-sidecard dies. (The daemons are started with
+    clone(CLONE_VM | CLONE_VFORK) rather than fork(); this is what that must keep.)"""
+    units = suite.units()
+    for name, u in units.items():
+        pid = u["pid"]
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        assert int(fields[3]) == pid, f"{name}: session {fields[3]}, not its own"
+        assert int(fields[1]) == suite.proc.pid, name
+    pids = [u["pid"] for u in units.values()]
+    suite.proc.kill()
+    suite.proc.wait(scaled(10))
+    wait_for(lambda: not any(process_alive(p) for p in pids),
+             what="every daemon gone after okg-sidecard was killed")

@@ -512,6 +512,48 @@ static void test_classify(void) {
         free(m);
 }
 
+static void test_watch_end(void) {
+        const uint64_t S = 1000 * USEC_PER_SEC, T = 300 * USEC_PER_SEC;
+
+        /* The object gone or 410 Gone: read again, whatever else is true. */
+        ASSERT_EQ(watch_end_decide(true, 200, KUBE_OK, 5, S, T, S + T), WATCH_END_READ_AGAIN);
+        ASSERT_EQ(watch_end_decide(true, 403, KUBE_FATAL, 0, S, T, S), WATCH_END_READ_AGAIN);
+        ASSERT_EQ(watch_end_decide(false, 410, kube_classify(CURLE_OK, 410), 0, S, T, S),
+                  WATCH_END_READ_AGAIN);
+        ASSERT_EQ(watch_end_decide(false, 410, kube_classify(CURLE_OK, 410), 3, S, T, S + T),
+                  WATCH_END_READ_AGAIN);
+
+        /* Ended OK: reopened when it delivered events or lasted at least half its timeout. */
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 1, S, T, S), WATCH_END_REOPEN);
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, T, S + T / 2), WATCH_END_REOPEN);
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, T, S + T), WATCH_END_REOPEN);
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, T, S + T / 2 - 1), WATCH_END_BACKOFF);
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, T, S), WATCH_END_BACKOFF);
+        /* An odd timeout: half of it rounds down. */
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, 3, S + 1), WATCH_END_REOPEN);
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, 3, S), WATCH_END_BACKOFF);
+        /* A clock seen going back never counts as a long watch. */
+        ASSERT_EQ(watch_end_decide(false, 200, KUBE_OK, 0, S, T, S - T), WATCH_END_BACKOFF);
+
+        /* Refused: the long delay, even after events or a long watch. */
+        ASSERT_EQ(watch_end_decide(false, 403, KUBE_FATAL, 0, S, T, S), WATCH_END_REFUSED);
+        ASSERT_EQ(watch_end_decide(false, 403, KUBE_FATAL, 4, S, T, S + T), WATCH_END_REFUSED);
+        ASSERT_EQ(watch_end_decide(false, 422, kube_classify(CURLE_OK, 422), 0, S, T, S),
+                  WATCH_END_REFUSED);
+
+        /* Anything else backs off, events or not: 404, 5xx, 429, 401, no answer. */
+        ASSERT_EQ(watch_end_decide(false, 404, kube_classify(CURLE_OK, 404), 2, S, T, S + T),
+                  WATCH_END_BACKOFF);
+        ASSERT_EQ(watch_end_decide(false, 503, kube_classify(CURLE_OK, 503), 2, S, T, S + T),
+                  WATCH_END_BACKOFF);
+        ASSERT_EQ(watch_end_decide(false, 429, kube_classify(CURLE_OK, 429), 0, S, T, S),
+                  WATCH_END_BACKOFF);
+        ASSERT_EQ(watch_end_decide(false, 401, kube_classify(CURLE_OK, 401), 0, S, T, S),
+                  WATCH_END_BACKOFF);
+        ASSERT_EQ(watch_end_decide(false, 0, kube_classify(CURLE_RECV_ERROR, 0), 7, S, T, S + T),
+                  WATCH_END_BACKOFF);
+}
+
 static int count_replay(json_object *e, void *userdata) {
         if (json_object_object_get_ex(e, "reject", NULL))
                 return -EBADMSG;
@@ -913,6 +955,7 @@ int main(void) {
         test_checks();
         test_kubeconfig();
         test_classify();
+        test_watch_end();
         test_journal();
         test_pod_conditions();
         test_reassert_bound();
