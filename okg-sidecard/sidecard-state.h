@@ -72,6 +72,7 @@ struct Unit {
         int last_exit_signal;           /* terminating signal, or 0 */
         char *last_exit_text;           /* "exited 0", "killed by SIGKILL (watchdog)", ... */
         char *status_text;              /* last STATUS= sent by the daemon */
+        char *exec_failure;             /* "cannot execute PATH: why" when execve() failed */
         uint64_t started_usec, ready_usec, next_restart_delay_usec;
 
         int print_address_fd;           /* bus only: dbus-daemon --print-address pipe */

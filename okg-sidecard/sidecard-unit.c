@@ -220,12 +220,13 @@ typedef struct SpawnArgs {
         char **argv, **env;
         pid_t parent;
         int address_fd; /* dbus-daemon's --print-address end, or -EBADF */
+        int exec_errno; /* set by the child when execve() failed: our memory is its memory */
 } SpawnArgs;
 
 #define SPAWN_STACK_SIZE (64U * 1024U)
 
 static int spawn_child(void *userdata) {
-        const SpawnArgs *a = userdata;
+        SpawnArgs *a = userdata;
         sigset_t none;
 
         sigemptyset(&none);
@@ -245,6 +246,7 @@ static int spawn_child(void *userdata) {
         } else
                 (void) close_range(3, ~0U, 0);
         execve(a->argv[0], a->argv, a->env);
+        a->exec_errno = errno;
         _exit(127);
 }
 
@@ -252,6 +254,7 @@ static int unit_spawn(Unit *u) {
         Manager *m = u->manager;
         _cleanup_(strv_freep) char **argv = NULL, **env = NULL;
         _cleanup_(freep) void *stack = NULL;
+        SpawnArgs a = {};
         int pipefd[2] = { -EBADF, -EBADF };
         pid_t parent = getpid(), pid;
         UnitState old;
@@ -274,7 +277,7 @@ static int unit_spawn(Unit *u) {
          * both processes afterwards; we wait (microseconds) until the child has exec'd. */
         stack = malloc(SPAWN_STACK_SIZE);
         if (stack) {
-                SpawnArgs a = {
+                a = (SpawnArgs) {
                         .argv = argv, .env = env, .parent = parent, .address_fd = pipefd[1],
                 };
                 pid = clone(spawn_child, (uint8_t *) stack + SPAWN_STACK_SIZE,
@@ -291,6 +294,15 @@ static int unit_spawn(Unit *u) {
                 }
                 return r;
         }
+
+        /* CLONE_VFORK: the child has exec'd or exited by now. An execve() that failed (a
+         * missing program, not executable, not a program) makes the child exit with 127; its
+         * reason becomes the exit's description (unit_process_exited()). */
+        free(u->exec_failure);
+        u->exec_failure = NULL;
+        if (a.exec_errno > 0 &&
+            asprintf(&u->exec_failure, "cannot execute %s: %s", argv[0], strerror(a.exec_errno)) < 0)
+                u->exec_failure = NULL;
 
         old = u->state;
         unit_mark_spawned(u, pid, okg_now_usec());
@@ -360,6 +372,10 @@ void unit_process_exited(Unit *u, const siginfo_t *si) {
         u->print_address_fd = -EBADF;
 
         (void) unit_record_exit(u, si->si_code, si->si_status);
+        if (u->exec_failure && si->si_code == CLD_EXITED && si->si_status == 127) {
+                free(u->last_exit_text);
+                u->last_exit_text = TAKE_PTR(u->exec_failure);
+        }
         clean = unit_exit_is_clean(si->si_code, si->si_status, u->watchdog_fired);
         stable = unit_run_was_stable(u, okg_now_usec(),
                                      (uint64_t) m->config->restart_reset_sec * USEC_PER_SEC);
@@ -480,6 +496,7 @@ Unit *unit_free(Unit *u) {
         free(u->config_file);
         free(u->config_canonical);
         free(u->last_exit_text);
+        free(u->exec_failure);
         free(u->status_text);
         free(u);
         return NULL;

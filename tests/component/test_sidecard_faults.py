@@ -149,3 +149,38 @@ def test_crash_after_a_refused_reload_does_not_apply_it(suite_factory):
              and s.units()["http_probe"]["ready"], timeout=60, what="restart on the new config")
     assert mgr_prop(s, "ProbeIntervalUSec") == 7 * 1000000
     assert (s.runtime / "accepted-config.yaml").read_text() == fixed
+
+
+# ---- a daemon whose program cannot be executed: the reason, not just "status 127" ----
+
+
+def test_missing_dbus_daemon_names_why_it_cannot_run(suite_factory, tmp_path):
+    """OKG_DBUS_DAEMON naming a file that is not there: execve() fails in the child. Before,
+    the log and /readyz said only `exited with status 127`, in a loop of restarts."""
+    s = suite_factory(make_config(free_port(), plugins=[(HTTP_PROBE, 1)]))
+    missing = tmp_path / "no-such" / "dbus-daemon"
+    s.start(extra_env={"OKG_DBUS_DAEMON": str(missing)})
+    s.wait_log(rf"bus \(PID \d+\) cannot execute {missing}: No such file or directory\.")
+
+    def last_exit():
+        code, body = s.http("/readyz")
+        units = {u["name"]: u for u in (body or {}).get("units", [])}
+        return code == 503 and units.get("bus", {}).get("lastExit")
+    assert wait_for(last_exit, what="bus lastExit") == \
+        f"cannot execute {missing}: No such file or directory"
+    # Still retried by the restart policy, as a daemon that exited at once.
+    s.wait_log(r"Restarting bus in \d+ ms \(attempt 2\)")
+
+
+def test_plugin_program_that_is_not_a_program_names_why(suite_factory, tmp_path):
+    """An executable okg-probed that is a text file without `#!` (a broken image, a copied
+    script): execve() fails with ENOEXEC; the restart loop says so."""
+    s = suite_factory(make_config(free_port(), plugins=[(HTTP_PROBE, 1)]))
+    fake = tmp_path / "libexec" / "okg-probed"
+    fake.unlink()
+    fake.write_text("echo not a program\n")
+    fake.chmod(0o755)
+    s.start()
+    s.wait_log(rf"http_probe \(PID \d+\) cannot execute {fake}: Exec format error\.")
+    out = okgctl(s, "status").stdout
+    assert f"cannot execute {fake}: Exec format error" in out
