@@ -58,8 +58,10 @@ int okg_find_executable(const char *name, char **ret) {
         const char *e = getenv("OKG_LIBEXECDIR");
         int r;
 
+        /* $OKG_LIBEXECDIR is the one place to look: its path is used as it is, so a program
+         * missing there or not executable is told by execve() with its reason. */
         if (!isempty(e))
-                return try_path(ret, "%s/%s", e, name) > 0 ? 0 : -ENOENT;
+                return asprintf(ret, "%s/%s", e, name) < 0 ? -ENOMEM : 0;
 
         if (exe_dir(&dir) >= 0) {
                 r = try_path(ret, "%s/%s", dir, name);

@@ -6,9 +6,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Locates one of the suite's daemons: $OKG_LIBEXECDIR, else the directory of the running
- * executable (also the build tree layout, <exedir>/../<name>/<name>), else the install
- * libexecdir. Returns -ENOENT when none has an executable file of that name. */
+/* Locates one of the suite's daemons: $OKG_LIBEXECDIR/<name> as it is (whether there or not:
+ * execve() tells why it cannot run), else the directory of the running executable (also the
+ * build tree layout, <exedir>/../<name>/<name>), else the install libexecdir. Returns -ENOENT
+ * when none of the last three has an executable file of that name. */
 int okg_find_executable(const char *name, char **ret);
 
 /* Finds a data file (e.g. the bus config): $envvar when set, else the build tree, else the

@@ -184,3 +184,21 @@ def test_plugin_program_that_is_not_a_program_names_why(suite_factory, tmp_path)
     s.wait_log(rf"http_probe \(PID \d+\) cannot execute {fake}: Exec format error\.")
     out = okgctl(s, "status").stdout
     assert f"cannot execute {fake}: Exec format error" in out
+
+
+def test_plugin_program_not_executable_names_why_and_is_retried(suite_factory, tmp_path):
+    """OKG_LIBEXECDIR's okg-probed without the x bit (a volume mounted noexec, a lost mode):
+    before, `Cannot find the executable for http_probe: No such file or directory`, the plugin
+    `failed` for good with no reason in `okgctl status`. Now the path and the reason show, the
+    restart policy retries it, and a program put right is started."""
+    s = suite_factory(make_config(free_port(), plugins=[(HTTP_PROBE, 1)]))
+    prog = tmp_path / "libexec" / "okg-probed"
+    real = prog.resolve()
+    prog.unlink()
+    prog.write_bytes(real.read_bytes())
+    prog.chmod(0o644)
+    s.start()
+    s.wait_log(rf"http_probe \(PID \d+\) cannot execute {prog}: Permission denied\.")
+    assert f"cannot execute {prog}: Permission denied" in okgctl(s, "status").stdout
+    prog.chmod(0o755)
+    s.wait_ready()
