@@ -802,7 +802,7 @@ static int request_send(KubeRequest *q) {
          * is used from the next request on (a changed CA does not match the old connection's,
          * so that one is not reused for it). */
         if (k->config->ca_file) {
-                r = okg_read_file(k->config->ca_file, FILE_MAX, &ca, &ca_len);
+                r = okg_read_ca_file(k->config->ca_file, FILE_MAX, &ca, &ca_len);
                 if (r < 0) {
                         snprintf(q->errbuf, sizeof q->errbuf, "cannot read the certificate authority %s: %s",
                                  k->config->ca_file, okg_file_strerror(r));

@@ -261,7 +261,46 @@ int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
 const char *okg_file_strerror(int r) {
         if (r == -EBADFD)
                 return "not a regular file";
+        if (r == -EBADMSG)
+                return "no PEM certificate in it";
         return strerror(r < 0 ? -r : r);
+}
+
+bool okg_pem_has_certificate(const char *text, size_t len) {
+        static const char begin[] = "-----BEGIN ", end[] = "CERTIFICATE-----";
+        const char *p = text, *stop = text + len;
+
+        while (p < stop) {
+                const char *b = memmem(p, (size_t) (stop - p), begin, sizeof begin - 1);
+                const char *eol, *label;
+                if (!b)
+                        return false;
+                label = b + sizeof begin - 1;
+                eol = memchr(label, '\n', (size_t) (stop - label)) ?: stop;
+                while (eol > label && (eol[-1] == '\r' || eol[-1] == ' ' || eol[-1] == '\t'))
+                        eol--;
+                if ((size_t) (eol - label) >= sizeof end - 1 &&
+                    memcmp(eol - (sizeof end - 1), end, sizeof end - 1) == 0)
+                        return true;
+                p = label;
+        }
+        return false;
+}
+
+int okg_read_ca_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_(freep) char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        r = okg_read_file(path, max, &text, &len);
+        if (r < 0)
+                return r;
+        if (!okg_pem_has_certificate(text, len))
+                return -EBADMSG;
+        *ret = TAKE_PTR(text);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
 }
 
 static int write_file_replace(const char *path, const void *data, size_t len, mode_t mode,

@@ -37,8 +37,16 @@ int okg_bus_address_from_socket(const char *socket, char **ret);
 /* Reads a whole regular file of at most max bytes. Never blocks on a FIFO or a device:
  * those give -EBADFD (see okg_file_strerror()), a directory -EISDIR, a bigger file -EFBIG. */
 int okg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* strerror() for okg_read_file() results: -EBADFD reads "not a regular file". */
+/* strerror() for okg_read_file() and okg_read_ca_file() results: -EBADFD reads "not a regular
+ * file", -EBADMSG "no PEM certificate in it". */
 const char *okg_file_strerror(int r);
+/* Whether text holds a PEM certificate: a "-----BEGIN ...CERTIFICATE-----" line (CERTIFICATE,
+ * TRUSTED CERTIFICATE, X509 CERTIFICATE). */
+bool okg_pem_has_certificate(const char *text, size_t len);
+/* okg_read_file() of a CA bundle handed to curl as a blob: -EBADMSG when it holds no PEM
+ * certificate (empty, DER, anything else), which curl would only call "error importing CA
+ * certificate blob", without the file. */
+int okg_read_ca_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Writes atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
 int okg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* The same replacement (readers see the old file or the new one, never a part) without the

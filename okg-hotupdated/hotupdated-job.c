@@ -63,7 +63,7 @@ int job_setup(Job *j, const char *url, bool follow, uint64_t connect_ms, uint64_
          * path: its blocking fopen() would hang the daemon on a FIFO put there, and a CA
          * rotated on disk is used from the next transfer on. */
         if (c->ca_file && (follow || strncasecmp(url, "https:", 6) == 0)) {
-                r = okg_read_file(c->ca_file, CA_FILE_MAX, &ca, &ca_len);
+                r = okg_read_ca_file(c->ca_file, CA_FILE_MAX, &ca, &ca_len);
                 if (r < 0) {
                         snprintf(j->errbuf, sizeof j->errbuf, "cannot read caFile %s: %s", c->ca_file,
                                  okg_file_strerror(r));

@@ -625,3 +625,22 @@ def test_ca_file_rotated_on_disk_is_used_by_the_next_update(hot, tls, tmp_path):
     status, res = hot.post(version="v2", url=url, fileName="index.html")
     assert status == 200 and res["state"] == "Succeeded", res
     assert hot.nginx.body("/index.html") == b"v1 over TLS\n"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a certificate\n"])
+def test_ca_file_without_a_certificate_names_the_file(hot, tls, tmp_path, content):
+    """caFile empty (a Secret being written, a wrong key mounted) or not PEM: before, the update
+    read `download failed: error importing CA certificate blob`, naming neither caFile nor its
+    path. It fails like a caFile that cannot be read, nothing is fetched, and a certificate put
+    there is used by the next update."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(content)
+    start_short_settle(hot, f"caFile: {ca}\n")
+    url = tls.route("/v1/index.html", b"v1 over TLS\n")
+    status, res = hot.post(version="v1", url=url, fileName="index.html")
+    assert status == 500 and res["state"] == "Failed", res
+    assert f"cannot read caFile {ca}: no PEM certificate in it" in res["message"], res
+    assert tls.count("/v1/index.html") == 0
+    ca.write_bytes(open(tls.cert, "rb").read())
+    status, res = hot.post(version="v2", url=url, fileName="index.html")
+    assert status == 200 and res["state"] == "Succeeded", res

@@ -65,13 +65,25 @@ def test_in_cluster_ca_crt_that_is_a_fifo(kube, suite_factory, tmp_path):
     """In a pod, ca.crt (not checked at start, unlike a kubeconfig's certificate-authority) is
     a FIFO: the requests fail naming it while the daemon answers; once the CA is put in its
     place, as the kubelet updates the projected volume, the write lands."""
+    in_cluster_ca_crt_refused(kube, suite_factory, tmp_path, os.mkfifo, "not a regular file")
+
+
+def test_in_cluster_ca_crt_without_a_certificate(kube, suite_factory, tmp_path):
+    """ca.crt empty (a projected volume caught while written): before, every request failed
+    with curl's `error importing CA certificate blob`, naming no file. Now it names ca.crt and
+    why, and the CA put in its place is used."""
+    in_cluster_ca_crt_refused(kube, suite_factory, tmp_path, lambda p: open(p, "w").close(),
+                              "no PEM certificate in it")
+
+
+def in_cluster_ca_crt_refused(kube, suite_factory, tmp_path, make, why):
     pod = Pod(kube, tmp_path)
     sa_dir = tmp_path / "serviceaccount"
     sa_dir.mkdir()
     kube.admin.write_token_file(str(sa_dir / "token"), pod.ns)
     (sa_dir / "namespace").write_text(pod.ns)
     ca = str(sa_dir / "ca.crt")
-    os.mkfifo(ca)
+    make(ca)
     host, port = kube.server.removeprefix("https://").rsplit(":", 1)
     s = suite_factory(make_config(free_port(), []).replace("plugins:\n", NO_PLUGINS))
     try:
@@ -79,8 +91,8 @@ def test_in_cluster_ca_crt_that_is_a_fifo(kube, suite_factory, tmp_path):
                  "OKG_SERVICEACCOUNT_DIR": str(sa_dir), "POD_NAME": pod.name})
         s.wait_ready()
         call(s, "SetGameServer", "sa{ss}a{ss}", "Maintaining", 0, 0)
-        wait_for(lambda: f"cannot read the certificate authority {ca}: not a regular file"
-                 in prop(s, "LastError"), timeout=120, what="the FIFO refused")
+        wait_for(lambda: f"cannot read the certificate authority {ca}: {why}"
+                 in prop(s, "LastError"), timeout=120, what="the CA refused")
         assert prop(s, "Pending") >= 1 and prop(s, "Backend") == "kubernetes"
     finally:
         replace_fifo(ca, lambda tmp: shutil.copy(kube.ca, tmp))

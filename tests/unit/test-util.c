@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "okg-test.h"
+#include "macro.h"
 #include "okg-util.h"
 
 static void check_join(const char *base, const char *path, const char *want) {
@@ -133,12 +134,33 @@ static void test_read_file_kinds(void) {
         ASSERT_EQ(rmdir(dir), 0);
 }
 
+/* What a CA file handed to curl must hold: a PEM certificate line, whatever is around it. */
+static void test_pem_has_certificate(void) {
+        static const char *const yes[] = {
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "# a comment\r\n-----BEGIN TRUSTED CERTIFICATE-----\r\nMIIB\r\n",
+                "-----BEGIN PRIVATE KEY-----\nx\n-----BEGIN X509 CERTIFICATE-----",
+        };
+        static const char *const no[] = {
+                "", "not a certificate\n", "-----BEGIN PRIVATE KEY-----\nMIIB\n",
+                "-----BEGIN CERTIFICATE REQUEST-----\n", "CERTIFICATE-----\n-----BEGIN ",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++)
+                ASSERT_TRUE(okg_pem_has_certificate(yes[i], strlen(yes[i])));
+        for (size_t i = 0; i < ELEMENTSOF(no); i++)
+                ASSERT_TRUE(!okg_pem_has_certificate(no[i], strlen(no[i])));
+        ASSERT_TRUE(!okg_pem_has_certificate(NULL, 0));
+        ASSERT_STREQ(okg_file_strerror(-EBADMSG), "no PEM certificate in it");
+}
+
 int main(void) {
         test_join();
         test_refused();
         test_cwd();
         test_bus_address();
         test_read_file_kinds();
+        test_pem_has_certificate();
         printf("OK\n");
         return 0;
 }
