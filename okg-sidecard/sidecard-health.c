@@ -1,5 +1,6 @@
 /* /healthz and /readyz on healthPort, with a JSON body of per-daemon state, and /metrics: the
  * suite's figures in the Prometheus text format, gathered from every daemon's GetMetrics(). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -183,6 +184,7 @@ void sidecard_health_stop(Manager *m) {
         while (m->scrapes)
                 scrape_free(m->scrapes);
         m->health = okg_http_server_free(m->health);
+        m->health_serving = mfree(m->health_serving);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -254,8 +256,11 @@ int sidecard_health_serve(Manager *m) {
                 scrape_free(m->scrapes);
         okg_http_server_free(m->health);
         m->health = s;
-        log_info("Serving /healthz and /readyz on %s:%u.", m->config->health_address,
-                 okg_http_server_port(s));
+        free(m->health_serving);
+        if (asprintf(&m->health_serving, "%s:%u", m->config->health_address,
+                     okg_http_server_port(s)) < 0)
+                m->health_serving = NULL;
+        log_info("Serving /healthz and /readyz on %s.", strempty(m->health_serving));
         return 0;
 }
 

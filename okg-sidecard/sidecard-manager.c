@@ -592,7 +592,12 @@ int manager_reload(Manager *m, char **ret_message) {
                 sidecard_sort_units(m->units, m->n_units);
         if (health_changed) {
                 r = sidecard_health_start(m);
-                if (r < 0)
+                /* The old server, if any, stays: the kubelet probes the pod spec's port. */
+                if (r < 0 && m->health)
+                        log_error("Cannot serve health on the new address; still serving /healthz "
+                                  "and /readyz on %s until a config with a free address.",
+                                  strempty(m->health_serving));
+                else if (r < 0)
                         log_error_errno(r, "Cannot serve health on the new address; health is off: %m");
         }
         sidecard_bus_manager_changed(m);

@@ -44,6 +44,7 @@ struct Manager {
         OkgBus *bus;
         OkgHttpServer *health;
         int health_fd; /* bound and listening, until the server takes it over */
+        char *health_serving; /* "ADDRESS:PORT" the server answers on, for the log */
         Scrape *scrapes;                /* /metrics requests waiting for the daemons */
         CurlGlue *curl;
 

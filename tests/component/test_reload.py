@@ -140,3 +140,24 @@ def test_health_port_change_moves_the_server(suite_factory, tmp_path):
     wait_for(lambda: s.http("/healthz")[0] == 200, what="health on the new port")
     s.health_port = port
     assert s.http("/healthz")[0] is None
+
+
+def test_health_port_taken_at_reload_keeps_the_old_server(suite_factory, tmp_path):
+    """A reload to a healthPort another process holds: the old server keeps answering (the
+    kubelet probes the port of the pod spec), and the log says so. Before, the log read
+    `health is off` (and the docs too) while /healthz kept answering on the old port."""
+    import socket
+    port = free_port()
+    s = suite_factory(make_config(port, [(HOT_UPDATE, 0)])).start()
+    s.wait_ready()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        s.config.write_text(make_config(port, [(HOT_UPDATE, 0)]).replace(
+            f"healthPort: {port}", f"healthPort: {taken}"))
+        s.wait_log(rf"Cannot serve health on 127\.0\.0\.1:{taken}: Address already in use")
+        s.wait_log(rf"still serving /healthz and /readyz on 127\.0\.0\.1:{port} until a config "
+                   rf"with a free address")
+        assert "health is off" not in s.log_text()
+        assert s.http("/healthz")[0] == 200
