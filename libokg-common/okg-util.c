@@ -166,6 +166,15 @@ int okg_path_make_absolute(const char *path, char **ret) {
         return okg_path_join_absolute(cwd, path, ret);
 }
 
+bool okg_http_header_value_valid(const char *s) {
+        for (; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                        return false;
+        }
+        return true;
+}
+
 bool okg_bus_is_address(const char *s) {
         size_t n = 0;
 

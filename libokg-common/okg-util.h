@@ -25,6 +25,10 @@ int okg_mkdir_p(const char *path, mode_t mode);
 int okg_path_join_absolute(const char *base, const char *path, char **ret);
 /* The same against the current working directory. */
 int okg_path_make_absolute(const char *path, char **ret);
+/* Whether S may be sent as an HTTP header value: no control character but a horizontal tab
+ * (no CR or LF, no NUL, no DEL). Go's net/http refuses to send any other (httpguts'
+ * ValidHeaderFieldValue), so kubelet's probes cannot carry one either. Pure. */
+bool okg_http_header_value_valid(const char *s);
 /* Whether S is a D-Bus address ("unix:path=/run/x/bus", "tcp:host=h,port=1;unix:...") rather
  * than a file path: a transport name of letters, digits and '-', a ':', and a '=' after it.
  * Pure. */

@@ -10,6 +10,7 @@
 #include "macro.h"
 #include "okg-config.h"
 #include "okg-kube-names.h"
+#include "okg-util.h"
 #include "probed-config.h"
 
 static void key_values_free(KeyValue *kv, size_t n) {
@@ -81,9 +82,10 @@ static int read_string_map(OkgConfigCtx *c, const OkgNode *sec, const char *mp, 
                                                            &kv[i].value)) < 0)
                         continue;
 
-                if (kind == MAP_HEADERS && strpbrk(kv[i].value, "\r\n"))
+                if (kind == MAP_HEADERS && !okg_http_header_value_valid(kv[i].value))
                         okg_errors_add(c->e, c->file, v, vp,
-                                       "a header value must not contain line breaks");
+                                       "a header value must not contain line breaks or other "
+                                       "control characters (a tab is allowed)");
                 else if (kind == MAP_LABELS && (why = kube_label_value_check(kv[i].value)))
                         okg_errors_add(c->e, c->file, v, vp, "invalid label value %s: %s",
                                        okg_node_describe(v, what, sizeof(what)), why);

@@ -458,7 +458,9 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         }
         if ((revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->sent < h->request_len) {
                 do_send(h);
-                if (!h->running)
+                /* Finished, or the send failed on a kept connection and the request went again
+                 * on a new one: this event was about the old socket. */
+                if (!h->running || h->fd != fd)
                         return 0;
         }
         if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))

@@ -18,6 +18,7 @@
 #include "macro.h"
 #include "okg-json.h"
 #include "okg-kube-names.h"
+#include "okg-util.h"
 #include "probed-sq.h"
 
 #ifndef MIN
@@ -243,7 +244,7 @@ static int parse_http(json_object *o, SqProbe *p, const char *at, char *err, siz
                         return r;
                 if (!x->value && !(x->value = strdup("")))
                         return -ENOMEM;
-                if (!header_name_valid(x->name) || strpbrk(x->value, "\r\n")) {
+                if (!header_name_valid(x->name) || !okg_http_header_value_valid(x->value)) {
                         set_err(err, es, "%s: not a valid header", hat);
                         return -EINVAL;
                 }

@@ -211,6 +211,10 @@ static void test_parse_bad(void) {
         expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
                    "{\"httpGet\":{\"port\":80,\"httpHeaders\":[{\"name\":\"A\",\"value\":\"x\\r\\ny\"}]}}}]",
                    "not a valid header");
+        /* Go refuses to send any control character but a tab, so kubelet could not either. */
+        expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
+                   "{\"httpGet\":{\"port\":80,\"httpHeaders\":[{\"name\":\"A\",\"value\":\"x\\u0001y\"}]}}}]",
+                   "not a valid header");
         expect_bad("[{\"name\":\"a\",\"containerName\":\"c\",\"podConditionType\":\"t\",\"probe\":"
                    "{\"tcpSocket\":{\"port\":80}}},{\"name\":\"b\",\"containerName\":\"c\","
                    "\"podConditionType\":\"t\",\"probe\":{\"tcpSocket\":{\"port\":81}}}]",

@@ -99,6 +99,19 @@ static void test_bus_address(void) {
         ASSERT_TRUE(got == NULL);
 }
 
+/* A header value as Go's net/http would send it: no control character but a tab. */
+static void test_header_value(void) {
+        ASSERT_TRUE(okg_http_header_value_valid(""));
+        ASSERT_TRUE(okg_http_header_value_valid("text/plain; q=0.9"));
+        ASSERT_TRUE(okg_http_header_value_valid("a\tb"));
+        ASSERT_TRUE(okg_http_header_value_valid("caf\xc3\xa9")); /* bytes over 0x7f pass, as in Go */
+        ASSERT_TRUE(!okg_http_header_value_valid("a\r\nInjected: yes"));
+        ASSERT_TRUE(!okg_http_header_value_valid("a\nb"));
+        ASSERT_TRUE(!okg_http_header_value_valid("\x01"));
+        ASSERT_TRUE(!okg_http_header_value_valid("x\x1f"));
+        ASSERT_TRUE(!okg_http_header_value_valid("x\x7f"));
+}
+
 /* Only regular files are read: a FIFO without a writer must not block, a device is refused. */
 static void test_read_file_kinds(void) {
         char dir[] = "/tmp/okg-test-util-XXXXXX", fifo[64], reg[64];
@@ -159,6 +172,7 @@ int main(void) {
         test_refused();
         test_cwd();
         test_bus_address();
+        test_header_value();
         test_read_file_kinds();
         test_pem_has_certificate();
         printf("OK\n");
