@@ -801,6 +801,13 @@ static int run(int argc, char **argv) {
                         arg_json = true;
                         break;
                 case 'a':
+                        /* Not the default bus: "-a \"$DIR\"" with DIR unset must not drive
+                         * another suite than the one meant. */
+                        if (isempty(optarg)) {
+                                fprintf(stderr, "%s: --address: the address is empty (give a D-Bus "
+                                        "address, a runtime directory or its bus socket)\n", prog);
+                                return OKG_EXIT_USAGE;
+                        }
                         arg_address = optarg;
                         break;
                 default:

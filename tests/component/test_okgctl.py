@@ -206,3 +206,18 @@ def test_relative_address_from_a_deep_directory(suite, tmp_path):
     assert r.stderr.startswith(f"okgctl: cannot connect to the suite's bus at {addr}: its socket "
                                "path is more than the 107 bytes a unix socket address holds\n"), \
         r.stderr
+
+
+def test_empty_address_is_a_usage_error(tmp_path):
+    """`okgctl -a "$RUNTIME_DIR" status` with the variable unset: before, the empty address
+    silently meant the default bus /run/okg-sidecar/bus, so a script could drive another suite
+    than the one it named. Now it is refused (also as the kubectl plugin), nothing is asked."""
+    plugin = tmp_path / "kubectl-okg"
+    plugin.symlink_to(OKGCTL)
+    for binary, prog in ((OKGCTL, "okgctl"), (str(plugin), "kubectl okg")):
+        for args in (["-a", "", "status"], ["--address=", "restart", "http_probe"]):
+            r = subprocess.run([binary, *args], capture_output=True, text=True,
+                               timeout=scaled(30),
+                               env=dict(os.environ, OKG_BUS_ADDRESS=str(tmp_path / "nowhere")))
+            assert r.returncode == 2, (binary, args, r.stderr)
+            assert r.stderr.startswith(f"{prog}: --address: the address is empty"), r.stderr
