@@ -244,6 +244,7 @@ int sidecard_health_listen(Manager *m) {
 }
 
 int sidecard_health_serve(Manager *m) {
+        bool v6 = strchr(m->config->health_address, ':');
         OkgHttpServer *s = NULL;
         int r;
 
@@ -257,8 +258,8 @@ int sidecard_health_serve(Manager *m) {
         okg_http_server_free(m->health);
         m->health = s;
         free(m->health_serving);
-        if (asprintf(&m->health_serving, "%s:%u", m->config->health_address,
-                     okg_http_server_port(s)) < 0)
+        if (asprintf(&m->health_serving, "%s%s%s:%u", v6 ? "[" : "", m->config->health_address,
+                     v6 ? "]" : "", okg_http_server_port(s)) < 0)
                 m->health_serving = NULL;
         log_info("Serving /healthz and /readyz on %s.", strempty(m->health_serving));
         return 0;

@@ -346,3 +346,12 @@ def test_daemons_start_clean_in_their_own_session_and_die_with_sidecard(suite):
     suite.proc.wait(scaled(10))
     wait_for(lambda: not any(process_alive(p) for p in pids),
              what="every daemon gone after okg-sidecard was killed")
+
+
+def test_ipv6_health_address_is_logged_in_brackets(suite_factory):
+    """healthAddress "::1": the log read `Serving /healthz and /readyz on ::1:5001`, where the
+    port cannot be told from the address; now `[::1]:PORT`, as a URL writes it."""
+    port = free_port()
+    s = suite_factory(make_config(port, []).replace("plugins:\n", "plugins: []\n")
+                      .replace("healthAddress: 127.0.0.1", 'healthAddress: "::1"')).start()
+    s.wait_log(rf"Serving /healthz and /readyz on \[::1\]:{port}\.")
