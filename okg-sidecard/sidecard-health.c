@@ -230,13 +230,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ret;
 }
 
+/* An address as it is written before ":PORT": an IPv6 one in brackets. Three printf
+ * arguments, for "%s%s%s". */
+#define BRACKETS_IF_V6(a) strchr((a), ':') ? "[" : "", (a), strchr((a), ':') ? "]" : ""
+
 int sidecard_health_listen(Manager *m) {
         int fd, r;
 
         r = okg_http_listen(m->config->health_address, m->config->health_port, &fd);
         if (r < 0)
-                return log_error_errno(r, "Cannot serve health on %s:%u: %m",
-                                       m->config->health_address, m->config->health_port);
+                return log_error_errno(r, "Cannot serve health on %s%s%s:%u: %m",
+                                       BRACKETS_IF_V6(m->config->health_address),
+                                       m->config->health_port);
         if (m->health_fd >= 0)
                 close(m->health_fd);
         m->health_fd = fd;
@@ -250,8 +255,9 @@ int sidecard_health_serve(Manager *m) {
 
         r = okg_http_server_new_listening(m->event, TAKE_FD(m->health_fd), NULL, on_request, m, &s);
         if (r < 0)
-                return log_error_errno(r, "Cannot serve health on %s:%u: %m",
-                                       m->config->health_address, m->config->health_port);
+                return log_error_errno(r, "Cannot serve health on %s%s%s:%u: %m",
+                                       BRACKETS_IF_V6(m->config->health_address),
+                                       m->config->health_port);
         /* Scrapes in flight belong to the old server's connections. */
         while (m->scrapes)
                 scrape_free(m->scrapes);

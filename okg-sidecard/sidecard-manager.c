@@ -358,7 +358,12 @@ static int manager_setup_notify(Manager *m) {
         int one = 1, r;
 
         if (strlen(m->notify_socket_path) >= sizeof sa.sun_path)
-                return log_error_errno(ENAMETOOLONG, "Runtime directory path is too long.");
+                return log_error_errno(ENAMETOOLONG,
+                                       "The runtime directory is too deep: its notify socket %s is "
+                                       "%zu bytes, more than the %zu a unix socket address holds; "
+                                       "use a shorter --runtime-dir.",
+                                       m->notify_socket_path, strlen(m->notify_socket_path),
+                                       sizeof sa.sun_path - 1);
         strcpy(sa.sun_path, m->notify_socket_path);
 
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

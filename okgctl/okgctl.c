@@ -440,6 +440,20 @@ static int cmd_hot_update(sd_bus *bus, char **args) {
 
 /* ---- probes ---- */
 
+/* Cuts s to at most width bytes for a table column, at a character's end, marking the cut
+ * with "...": the full text is in --json. */
+static char *column_fit(char *s, size_t width) {
+        size_t k;
+
+        if (strlen(s) <= width || width < 4)
+                return s;
+        k = width - 3;
+        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80)
+                k--;
+        memcpy(s + k, "...", 4);
+        return s;
+}
+
 static int cmd_probes(sd_bus *bus, char **args) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -492,7 +506,7 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 json_object_put(o);
                 return r < 0 ? OKG_EXIT_FAILURE : OKG_EXIT_SUCCESS;
         }
-        printf("opsState %s\n\n%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", isempty(ops) ? "-" : ops,
+        printf("opsState %s\n\n%-3s %-40s %-18s %-13s %-7s %8s %8s  %s\n", isempty(ops) ? "-" : ops,
                "#", "URL", "STATE", "RESULT", "FAILING", "PROBES", "FAILURES", "LAST ERROR");
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
                 json_object *o = json_object_array_get_idx(arr, i), *v;
@@ -503,8 +517,11 @@ static int cmd_probes(sd_bus *bus, char **args) {
                 okg_escape_controls(S("url"), url_s, sizeof url_s);
                 okg_escape_controls(S("state"), state_s, sizeof state_s);
                 okg_escape_controls(S("lastError"), err_s, sizeof err_s);
-                printf("%-3s %-40s %-18s %-8s %-7s %8s %8s  %s\n", S("index"), url_s,
-                       isempty(state_s) ? "-" : state_s, S("lastResult"),
+                /* Columns aligned: a long URL or state is cut here (the whole text is in
+                 * --json); the last column is free to run on. */
+                printf("%-3s %-40s %-18s %-13s %-7s %8s %8s  %s\n", S("index"),
+                       column_fit(url_s, 40), isempty(state_s) ? "-" : column_fit(state_s, 18),
+                       S("lastResult"),
                        json_object_object_get_ex(o, "failing", &v) && json_object_get_boolean(v) ? "yes" : "no",
                        S("probes"), S("failures"), err_s);
 #undef S
@@ -515,19 +532,6 @@ static int cmd_probes(sd_bus *bus, char **args) {
 
 /* ---- service qualities ---- */
 
-/* Cuts s to at most width bytes for a table column, at a character's end, marking the cut
- * with "...": the full text is in --json. */
-static char *column_fit(char *s, size_t width) {
-        size_t k;
-
-        if (strlen(s) <= width || width < 4)
-                return s;
-        k = width - 3;
-        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80)
-                k--;
-        memcpy(s + k, "...", 4);
-        return s;
-}
 
 /* What okg-storaged says of marker name when it is not found: why (GetPodProbeMarkers' third
  * field; for a found marker that is the object, no reason). NULL when it has no word on it. */

@@ -3,7 +3,7 @@ import json
 import os
 import subprocess
 
-from conftest import BUILD, scaled, wait_for
+from conftest import BUILD, HTTP_PROBE, make_config, free_port, scaled, wait_for
 from hotupdate_helpers import backend, hot  # noqa: F401  (fixtures)
 
 OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
@@ -77,6 +77,33 @@ def test_probes_listing(suite):
     assert [e["url"] for e in out["endpoints"]] == ["http://localhost:8080"]
     r = okgctl(suite, "probes")
     assert r.returncode == 0 and "http://localhost:8080" in r.stdout
+
+
+def test_probes_table_cuts_a_long_url_and_keeps_its_columns(suite_factory):
+    """One endpoint, one line, columns aligned: a URL longer than its column is cut with "..."
+    (--json has it whole) and a result like connect-error fits its column."""
+    long_url = "http://127.0.0.1:9/" + "a-very-long-path-segment/" * 4 + "state"
+    cfg = make_config(free_port(), plugins=[(HTTP_PROBE.replace("http://localhost:8080", long_url)
+                                             .replace("startDelaySeconds: 10", "startDelaySeconds: 0")
+                                             .replace("probeIntervalSeconds: 5",
+                                                      "probeIntervalSeconds: 1"), 1)])
+    s = suite_factory(cfg).start()
+    s.wait_ready()
+    wait_for(lambda: json.loads(okgctl(s, "--json", "probes").stdout)["endpoints"][0]["lastResult"]
+             != "", what="a first probe result")
+    out = json.loads(okgctl(s, "--json", "probes").stdout)
+    assert out["endpoints"][0]["url"] == long_url
+    result = out["endpoints"][0]["lastResult"]
+    r = okgctl(s, "probes")
+    assert r.returncode == 0, r.stderr
+    header, row = r.stdout.splitlines()[2], r.stdout.splitlines()[3]
+    assert long_url not in r.stdout
+    assert row[4:44] == long_url[:37] + "..."
+    for column in ("STATE", "RESULT", "FAILING"):
+        assert header.index(column) > 0
+    # Every column starts where its heading does.
+    assert row[header.index("RESULT"):].split()[0] == result
+    assert row[header.index("FAILING"):].split()[0] in ("yes", "no")
 
 
 def test_relative_address(suite):

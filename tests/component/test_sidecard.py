@@ -303,6 +303,36 @@ def test_health_port_in_use_is_a_clear_error(tmp_path):
     assert not (tmp_path / "r" / "bus").exists()
 
 
+def test_health_port_in_use_on_ipv6_is_named_in_brackets(tmp_path):
+    import socket
+    with socket.socket(socket.AF_INET6) as busy:
+        busy.bind(("::1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(make_config(port).replace("healthAddress: 127.0.0.1", "healthAddress: \"::1\""))
+        env = dict(os.environ, OKG_LIBEXECDIR=libexec_dir(tmp_path))
+        r = subprocess.run([SIDECARD, "--config", str(cfg), "--runtime-dir", str(tmp_path / "r"),
+                            "--state-dir", str(tmp_path / "s")],
+                           capture_output=True, text=True, timeout=scaled(10), env=env)
+    assert r.returncode == 1
+    assert f"Cannot serve health on [::1]:{port}" in r.stderr, r.stderr
+
+
+def test_runtime_dir_too_deep_names_the_path_and_the_limit(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(make_config(free_port()))
+    env = dict(os.environ, OKG_LIBEXECDIR=libexec_dir(tmp_path))
+    r = subprocess.run([SIDECARD, "--config", str(cfg), "--runtime-dir", str(deep),
+                        "--state-dir", str(tmp_path / "s")],
+                       capture_output=True, text=True, timeout=scaled(10), env=env)
+    assert r.returncode != 0
+    assert "a unix socket address holds" in r.stderr and "107" in r.stderr, r.stderr
+    assert str(deep) in r.stderr
+    assert "Started bus" not in r.stderr
+
+
 def test_backoff_is_capped_and_resets_after_a_stable_run(suite_factory):
     # resetAfterSeconds is well above the time a replacement takes to become ready and be killed
     # again, even on a loaded machine, so only the deliberate wait below resets the back-off.
