@@ -285,7 +285,7 @@ int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServe
                 /* Whether MHD closed the socket on its way out depends on where it failed;
                  * nothing else opens files meanwhile, so a valid descriptor is still ours. */
                 if (fcntl(lfd, F_GETFD) < 0)
-                        lfd = -EBADF;
+                        lfd = -EBADF; // NOLINT(clang-analyzer-deadcode.DeadStores): closep reads it
                 return log_debug_errno(r, "Failed to start the HTTP server on port %u: %m",
                                        (unsigned) port);
         }
@@ -317,7 +317,7 @@ int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServe
 int okg_http_server_new(sd_event *e, const char *address, uint16_t port,
                         const OkgHttpServerOptions *opts, MHD_AccessHandlerCallback handler,
                         void *userdata, OkgHttpServer **ret) {
-        int fd, r;
+        int fd = -EBADF, r;
 
         if (!e || !handler || !ret)
                 return -EINVAL;

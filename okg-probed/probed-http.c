@@ -254,14 +254,17 @@ static uint64_t now_usec(ProbeHttp *h) {
 }
 
 static void addr_text(const struct sockaddr_storage *sa, char *buf, size_t size, long *port) {
+        /* Copied out of the storage, not read through a cast of it. */
         if (sa->ss_family == AF_INET6) {
-                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) sa;
-                (void) inet_ntop(AF_INET6, &s6->sin6_addr, buf, size);
-                *port = ntohs(s6->sin6_port);
+                struct sockaddr_in6 s6;
+                memcpy(&s6, sa, sizeof s6);
+                (void) inet_ntop(AF_INET6, &s6.sin6_addr, buf, size);
+                *port = ntohs(s6.sin6_port);
         } else {
-                const struct sockaddr_in *s4 = (const struct sockaddr_in *) sa;
-                (void) inet_ntop(AF_INET, &s4->sin_addr, buf, size);
-                *port = ntohs(s4->sin_port);
+                struct sockaddr_in s4;
+                memcpy(&s4, sa, sizeof s4);
+                (void) inet_ntop(AF_INET, &s4.sin_addr, buf, size);
+                *port = ntohs(s4.sin_port);
         }
 }
 
