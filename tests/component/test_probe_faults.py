@@ -118,7 +118,10 @@ def test_directory_redirect_is_followed_to_its_index(suite_factory, game):
     p = wait_result(s, 0, "success")
     assert p == {"State": "Allocated", "LastResult": "success", "LastError": ""}
     wait_for(lambda: LocalStoreView(s).ops_state() == "Allocated", WAIT, what="opsState")
-    assert LocalStoreView(s).pod_annotations()["game.example.com/probed"] == "Allocated"
+    # The pod is a second object, written by a second call after the GameServer's: wait for it
+    # too (CI once read the pod between the two writes).
+    wait_for(lambda: LocalStoreView(s).pod_annotations().get("game.example.com/probed")
+             == "Allocated", WAIT, what="pod annotation")
     assert ("127.0.0.1", "/state", "301") in game.hits(path="/state")
     assert ("127.0.0.1", "/state/", "200") in game.hits(path="/state/")
 
