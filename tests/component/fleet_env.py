@@ -243,6 +243,13 @@ class Fleet:
                                      namespace=self.ns, verb="create", code=code)
         return sorted(e["objectRef"]["name"].split(":")[0] for e in evs)
 
+    def wait_proxy_posts(self, since, n, code=None):
+        """proxy_posts() once at least n of them are in the audit log: the API server writes an
+        event just after its answer, so okgctl may be done before the last one is there."""
+        assert n > 0
+        return wait_for(lambda: (lambda p: p if len(p) >= n else None)(
+            self.proxy_posts(since, code)), what=f"{n} pod proxy POST(s) in the audit log")
+
     def close(self):
         close_suites(self.suites, self.tmp)
 

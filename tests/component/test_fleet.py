@@ -47,7 +47,7 @@ def test_whole_set_through_the_proxy_in_update_order(fleet):
         ann = fleet.annotation(name)
         assert ann["currentVersion"] == "v2" and ann["state"] == "Succeeded"
     # Every request went through the API server's pod proxy, one per pod.
-    assert fleet.proxy_posts(mark, code=200) == ["game-0", "game-1", "game-2", "game-3"]
+    assert fleet.wait_proxy_posts(mark, 4, code=200) == ["game-0", "game-1", "game-2", "game-3"]
     assert fleet.proxy_posts(mark) == ["game-0", "game-1", "game-2", "game-3"]
 
     rc, out, err = fleet.okgctl("fleet", "status", "-n", fleet.ns, fleet.gss)
@@ -61,7 +61,11 @@ def test_rerun_at_the_version_sends_nothing_and_exits_0(fleet):
         fleet.add_pod(f"game-{i}")
     fleet.start()
     url, _ = serve(fleet, "v2")
+    first = fleet.kube.audit.mark()
     assert fleet.hot_update("v2", url)[0] == 0
+    # The first run's requests reach the audit log just after their answers: the mark goes
+    # after them, or one of them would be counted as the second run's.
+    fleet.wait_proxy_posts(first, 2)
     mark = fleet.kube.audit.mark()
     rc, out, err = fleet.hot_update_json("v2", url)
     assert rc == 0, err
@@ -87,7 +91,7 @@ def test_failing_canary_stops_the_rollout(fleet):
     assert st["game-0"] == "ReloadFailed"
     assert all(st[f"game-{i}"] == "NotStarted" for i in range(1, 4))
     # The others are untouched: no request reached them, no annotation, the old file.
-    assert fleet.proxy_posts(mark) == ["game-0"]
+    assert fleet.wait_proxy_posts(mark, 1) == ["game-0"]
     for i in range(1, 4):
         assert fleet.annotation(f"game-{i}") is None
         assert fleet.pods[f"game-{i}"].file() == b"v0 from the image\n"
@@ -144,6 +148,7 @@ def test_rerun_resumes_a_stopped_rollout(fleet):
         fleet.start()
         url, _ = serve(fleet, "v2", V2)
 
+        first = fleet.kube.audit.mark()
         rc, out, err = fleet.hot_update_json("v2", url, "--order", "name")
         assert rc == 1
         st = states(out)
@@ -151,13 +156,16 @@ def test_rerun_resumes_a_stopped_rollout(fleet):
                       "game-3": "NotStarted"}
 
         flaky.check_status = 200
+        # The mark goes after the first run's requests are in the audit log (just after their
+        # answers), or game-2's would be counted twice.
+        fleet.wait_proxy_posts(first, 3)
         mark = fleet.kube.audit.mark()
         rc, out, err = fleet.hot_update_json("v2", url, "--order", "name")
         assert rc == 0, err
         st = states(out)
         assert st == {"game-0": "AtVersion", "game-1": "AtVersion", "game-2": "Succeeded",
                       "game-3": "Succeeded"}
-        assert fleet.proxy_posts(mark) == ["game-2", "game-3"]
+        assert fleet.wait_proxy_posts(mark, 2) == ["game-2", "game-3"]
         assert all(p.file() == V2 for p in fleet.pods.values())
     finally:
         flaky.close()

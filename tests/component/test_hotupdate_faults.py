@@ -496,7 +496,10 @@ def test_a_game_restarted_during_the_settle_window(hot, tmp_path, mode):
         assert f"PID {first} exited after the reload" in res["message"], res
         assert "not running any more" not in res["message"], res
         assert hot.file() == b"v0 from the image\n" and hot.version() is None
-        pids = started_pids(log)
+        # okg-hotupdated saw the restarted process in /proc; its own "started" line may come
+        # a moment later.
+        pids = wait_for(lambda: (lambda p: p if len(p) >= 2 else None)(started_pids(log)),
+                        what="the restarted game's line in its log")
         assert len(pids) == 2 and pids[0] == first, log.read_text()
         second = pids[1]
         if mode == "trapped":

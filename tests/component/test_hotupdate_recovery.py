@@ -111,7 +111,9 @@ def test_pod_restart_game_starts_after_the_sidecar(hot):
     # nginx started after the file was in place: it was not signalled.
     assert "started after the file was in place" in ann["message"]
     assert hot.nginx.reloads() == reloads
-    assert hot.status()[1]["state"] == "idle"
+    # okg-hotupdated is idle once okg-storaged's acknowledgement of the record has reached it,
+    # which may be after the store shows the record.
+    wait_for(lambda: hot.status()[1]["state"] == "idle", what="idle after the recovery")
 
 
 @BOTH_BACKENDS

@@ -117,10 +117,13 @@ def test_proposal_states_drive_the_gameserver(suite_factory, nginx_game, backend
         wait_for(lambda: mgr_prop(s, "StorageWrites") == writes, what="two writes per change")
     assert ep_prop(s, 0, "StateChanges") == 4
     assert mgr_prop(s, "StorageErrors") == 0
-    # kubelet-style identification towards the game
-    probes = [line for line in nginx_game.requests() if "Python-urllib" not in line]
-    assert len(probes) >= 4 and all(f'"okg-probed/{mgr_prop(s, "Version")}"' in line
-                                    for line in probes)
+    # kubelet-style identification towards the game (nginx logs a request after its answer:
+    # the last probe's line may come after its result)
+    def probes():
+        return [line for line in nginx_game.requests() if "Python-urllib" not in line]
+    wait_for(lambda: len(probes()) >= 4, what="four probes in the access log")
+    version = mgr_prop(s, "Version")
+    assert all(f'"okg-probed/{version}"' in line for line in probes())
 
 
 def test_steady_state_writes_nothing(suite_factory, nginx_game, backend):
@@ -132,6 +135,10 @@ def test_steady_state_writes_nothing(suite_factory, nginx_game, backend):
     s = start_suite(suite_factory, text, env)
     store = view(s)
     wait_for(lambda: store.ops_state() == "Allocated", what="opsState Allocated")
+    # The pod is a second write (a second call after the GameServer's): wait for it too, so
+    # that "idle" below is not read before okg-storaged was handed it.
+    wait_for(lambda: store.pod_annotations().get("example.com/s") == "Allocated",
+             what="pod annotation Allocated")
     wait_for(lambda: storage_prop(s, "Pending") == 0, what="storage idle")
     before = (store.version(), mgr_prop(s, "StorageWrites"), storage_prop(s, "RequestsSent"),
               storage_prop(s, "WritesAcknowledged"))
