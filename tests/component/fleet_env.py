@@ -210,6 +210,7 @@ class Fleet:
     def operator(self, tmp_name="operator-role.kubeconfig"):
         """deploy/fleet-rbac.yaml applied; a kubeconfig for its ServiceAccount."""
         self.admin.apply(FLEET_RBAC, self.ns)
+        self.admin.wait_access(self.ns, OPERATOR_SA, "create", "pods", subresource="proxy")
         token_file = str(self.tmp / (tmp_name + ".token"))
         self.admin.write_token_file(token_file, self.ns, OPERATOR_SA)
         return write_kubeconfig(str(self.tmp / tmp_name), self.kube.server, self.kube.ca,

@@ -384,6 +384,33 @@ class KubeClient:
         write_atomic(path, token + "\n")
         return token
 
+    def wait_access(self, namespace, service_account, verb, resource, group="", subresource="",
+                    allowed=True, timeout=60):
+        """Waits until the API server's authorizer gives the ServiceAccount this access (or,
+        allowed=False, refuses it), asked with a SubjectAccessReview. A Role or RoleBinding
+        takes effect when the authorizer's cache has it, a moment after the write that made it
+        was answered: a request sent at once may still be judged by the old rules."""
+        user = f"system:serviceaccount:{namespace}:{service_account}"
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user,
+                           "groups": ["system:serviceaccounts",
+                                      f"system:serviceaccounts:{namespace}",
+                                      "system:authenticated"],
+                           "resourceAttributes": {"namespace": namespace, "verb": verb,
+                                                  "group": group, "resource": resource,
+                                                  "subresource": subresource}}}
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            out = self.check(self.post("/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                                       review), 200, 201, what="SubjectAccessReview")
+            if bool((out.get("status") or {}).get("allowed")) == allowed:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{user}: {verb} {resource}/{subresource} in {namespace} "
+                                     f"still {'refused' if allowed else 'allowed'} after "
+                                     f"{scaled(timeout):g} s")
+            time.sleep(0.05)
+
     def revocable_token(self, namespace, service_account=SIDECAR_SA):
         """(token, revoke): a token bound to a fresh Secret; revoke() deletes the Secret, after
         which the API server answers 401 to that token. The API server caches a successful
@@ -583,6 +610,7 @@ class KubeEnv:
         okg-sidecar ServiceAccount with a TokenRequest token)."""
         ns = self.new_namespace(prefix)
         self.admin.apply(RBAC, ns)
+        self.admin.wait_access(ns, SIDECAR_SA, "patch", "gameservers", group="game.kruise.io")
         token = self.admin.token_request(ns, SIDECAR_SA)
         return ns, self.client(token=token)
 
@@ -598,6 +626,7 @@ class KubeEnv:
                          "name": SIDECAR_SA},
              "subjects": [{"kind": "ServiceAccount", "name": name}]},
         ], namespace)
+        self.admin.wait_access(namespace, name, "patch", "gameservers", group="game.kruise.io")
         return name
 
     def write_kubeconfig(self, path, namespace, token=None, token_file=None):

@@ -143,6 +143,8 @@ def no_marker_rights(kube, ns):
     role["rules"] = [r for r in role["rules"] if "podprobemarkers" not in r["resources"]]
     kube.admin.check(kube.admin.put(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/"
                                     "okg-sidecar", role), what="the Role without markers")
+    kube.admin.wait_access(ns, "okg-sidecar", "get", "podprobemarkers", group="apps.kruise.io",
+                           allowed=False)
 
 
 def test_kube_unreadable_marker_falls_back_without_a_storm(okg_kube, suite_factory, tmp_path,

@@ -357,6 +357,7 @@ def test_kube_signals_acknowledged_refused_and_resource_version(kube, suite_fact
     role = c.check(c.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.ns}/roles/okg-sidecar"))
     role["rules"] = [r for r in role["rules"] if r.get("resources") != ["pods/status"]]
     c.check(c.put(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.ns}/roles/okg-sidecar", role))
+    c.wait_access(pod.ns, "okg-sidecar", "patch", "pods", subresource="status", allowed=False)
     with s.monitor(S[2], "WriteFailed").listen("sts", "marker", 0, "") as failed:
         seq = set_conditions(s, (SQ, "False", "down"))["data"][0]
         obj, fseq, message = failed.wait(lambda a: a[0] == "podstatus", what="WriteFailed podstatus")

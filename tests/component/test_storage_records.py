@@ -88,6 +88,7 @@ def test_refused_pod_list_prunes_nothing(kube, suite_factory, tmp_path):
         if "pods" in rule["resources"]:
             rule["verbs"] = [v for v in rule["verbs"] if v != "list"]
     a.check(a.put(role_path, role), 200, what="Role without list")
+    a.wait_access(pod.ns, "okg-sidecar", "list", "pods", allowed=False)
     seed(kube, pod.ns, {"game-3": record("game"), "game-5": record()})
     s = start_suite(suite_factory, pod, "storage:\n  recordPruneAfterSeconds: 1\n")
     call(s, "PutRecord", "s", record(version="v2"))
