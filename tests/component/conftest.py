@@ -118,6 +118,11 @@ def free_port():
     raise RuntimeError(f"no free port in {lo}-{hi - 1}")
 
 
+# Wait for each observable a test asserts on, not only for the one that says the action
+# happened: what a separate step makes may come later. Pairs that were read too early: the
+# GameServer and the pod (two storage calls), an answer and nginx's access or error log line,
+# an answer and the API server's audit event, a Role written and the authorizer using it, the
+# store showing a record and the writer having its acknowledgement.
 def wait_for(cond, timeout=SAFETY_TIMEOUT, interval=0.05, what="condition"):
     """Polls cond() until it returns a truthy value; fails the test after timeout seconds (at least
     SAFETY_TIMEOUT, then scaled by OKG_TEST_TIMEOUT_FACTOR). The timeout is a safety net against
