@@ -52,6 +52,11 @@ struct ProbeHttp {
         char *const *slist_of;      /* the headers slist was made from */
         bool curl_opened_socket;
         char curl_error[CURL_ERROR_SIZE];
+        /* The answer's Transfer-Encoding, checked as the own client checks it: libcurl would
+         * hand over a body in a coding other than chunked still encoded. */
+        HttpTransferEncoding curl_te;
+        int curl_http_major, curl_http_minor;
+        char curl_te_error[sizeof ((HttpResponse *) NULL)->te_error];
         char error[CURL_ERROR_SIZE];
 };
 
@@ -147,6 +152,15 @@ static void on_curl_done(CurlGlue *g, CURL *easy, CURLcode code, void *userdata)
         char *location = NULL;   /* owned by curl */
 
         probe_http_result_from_curl(easy, code, h->curl_opened_socket, &res);
+        if (h->curl_te_error[0]) {
+                /* As the own client: no answer, and which coding it was. */
+                res.code = CURLE_BAD_CONTENT_ENCODING;
+                res.status = 0;
+                res.headers_done = false;
+                res.error = h->curl_te_error;
+                h->done(h, &res, h->userdata);
+                return;
+        }
         if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
             !isempty(location) && free_and_strdup(&h->redirect_url, location) >= 0)
                 res.redirect_url = h->redirect_url;
@@ -158,6 +172,18 @@ static int on_curl_socket(void *userdata, curl_socket_t fd, curlsocktype purpose
 
         h->curl_opened_socket = true;
         return CURL_SOCKOPT_OK;
+}
+
+static size_t on_curl_header(char *line, size_t size, size_t nmemb, void *userdata) {
+        ProbeHttp *h = userdata;
+        size_t n = size * nmemb;
+
+        if (http_te_header_line(&h->curl_te, line, n, &h->curl_http_major,
+                                &h->curl_http_minor) > 0 &&
+            http_te_refusal(&h->curl_te, h->curl_http_major, h->curl_http_minor,
+                            h->curl_te_error, sizeof h->curl_te_error))
+                return 0;       /* ends the transfer before any byte of the body */
+        return n;
 }
 
 static int curl_setup(ProbeHttp *h) {
@@ -180,6 +206,8 @@ static int curl_setup(ProbeHttp *h) {
                   curl_easy_setopt(easy, CURLOPT_WRITEDATA, h->userdata) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_curl_socket) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, h) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_curl_header) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_HEADERDATA, h) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, h->curl_error) == CURLE_OK;
         return ok ? 0 : -EIO;
 }
@@ -223,6 +251,8 @@ static int curl_start(ProbeHttp *h, const ProbeHttpRequest *req) {
                 h->slist_of = req->headers;
         }
         h->curl_error[0] = 0;
+        h->curl_te_error[0] = 0;
+        http_te_reset(&h->curl_te);
         h->curl_opened_socket = false;
         ok = curl_easy_setopt(easy, CURLOPT_URL, req->url) == CURLE_OK &&
              curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK &&
@@ -444,6 +474,8 @@ static void do_read(ProbeHttp *h) {
                         snprintf(h->error, sizeof h->error, "Failure writing output to destination");
                 else if (code == CURLE_RECV_ERROR)
                         snprintf(h->error, sizeof h->error, "Connection died: server closed the connection");
+                else if (code == CURLE_BAD_CONTENT_ENCODING)
+                        snprintf(h->error, sizeof h->error, "%s", h->response.te_error);
                 own_finish(h, code, 0);
                 return;
         }
