@@ -40,6 +40,7 @@ struct ProbeHttp {
         struct sockaddr_storage addrs[2];
         socklen_t addr_lens[2];
         unsigned n_addrs, addr;
+        int first_error;            /* the connect error of addrs[0], when there are two */
         bool connecting, reused, retried, head;
         uint64_t started_usec, deadline_usec;
         CURLcode pending;           /* a failure found while starting, reported from the loop */
@@ -390,6 +391,8 @@ static void own_connected(ProbeHttp *h) {
 }
 
 static void on_connect_failed(ProbeHttp *h, int error) {
+        if (h->addr == 0)
+                h->first_error = error;
         if (h->addr + 1 < h->n_addrs) {
                 /* localhost: ::1 after 127.0.0.1. */
                 close_connection(h);
@@ -397,6 +400,13 @@ static void on_connect_failed(ProbeHttp *h, int error) {
                 if (own_connect(h) < 0)
                         own_finish(h, CURLE_OUT_OF_MEMORY, 0);
                 return;
+        }
+        if (h->addr > 0) {
+                /* Both failed: Go's dialer reports its primary's error, the first address's
+                 * (kubelet: "dial tcp 127.0.0.1:8080: connect: connection refused"). */
+                addr_text(&h->addrs[0], h->result.primary_ip, sizeof h->result.primary_ip,
+                          &h->result.primary_port);
+                error = h->first_error;
         }
         snprintf(h->error, sizeof h->error, "Failed to connect to %s port %ld after %llu ms: %s",
                  h->result.primary_ip, h->result.primary_port,

@@ -486,3 +486,17 @@ def test_service_quality_transfer_coding_other_than_chunked(suite_factory, tmp_p
     for i, (srv, (_, why)) in enumerate(zip(srvs, TE_CASES)):
         wait_probe(s, i, "False", f'Get "{scheme.lower()}://127.0.0.1:{srv.port}/x": net/http: '
                    f'HTTP/1.x transport connection broken: {why}')
+
+
+# ---- localhost: 127.0.0.1, then ::1 (Go: the first family, the other as its fallback) ----
+
+def test_service_quality_localhost_refused_names_the_first_address(suite_factory, tmp_path):
+    """Nothing listens on either address: Go's dialer reports its primary's error (127.0.0.1,
+    the first address of localhost), not the fallback's; so does the plugin."""
+    from test_service_quality import probe as sq_probe, start_local, wait_probe
+    port = free_port()
+    s = start_local(suite_factory, tmp_path, [
+        sq_probe("idle", {"httpGet": {"host": "localhost", "path": "/x", "port": port}}, delay=0,
+                 timeout=2)])
+    wait_probe(s, 0, "False", f'Get "http://localhost:{port}/x": dial tcp 127.0.0.1:{port}: '
+               'connect: connection refused')
