@@ -502,6 +502,10 @@ static int on_headers_complete(http_parser *p) {
                 r->status = 0;
                 return -1;
         }
+        /* "chunked" with a tab after it: Go's header reader drops the tab, libhttp-parser takes
+         * the value for another coding (and would read the body until the close). */
+        if (r->te.fields == 1 && r->te.chunked)
+                p->flags |= F_CHUNKED;
         /* A status under 100 is no HTTP status (curl calls it a weird reply). */
         if (p->status_code < 100) {
                 r->status = 0;

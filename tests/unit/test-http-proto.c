@@ -381,6 +381,7 @@ static void test_transfer_encoding(void) {
                 /* Taken: exactly chunked, any case, blanks around it. */
                 { "Transfer-Encoding: chunked\r\n", NULL },
                 { "Transfer-Encoding:   ChUnKeD\r\n", NULL },
+                { "Transfer-Encoding: chunked \t\r\n", NULL },
                 { "Transfer-Encodings: gzip\r\nTransfer-Encoding: chunked\r\n", NULL },
         };
         static const char *chunks = "\r\n2\r\nok\r\n0\r\n\r\n";
