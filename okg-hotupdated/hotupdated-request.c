@@ -328,10 +328,10 @@ const char *hotupdate_url_check(const char *url) {
 }
 
 const char *hotupdate_url_shown(const char *url, char *buf, size_t size) {
-        if (!url || size == 0)
-                return NULL;
         const char *masked;
 
+        if (!url || size == 0)
+                return NULL;
         okg_url_redact(url, buf, size);
         if (!hotupdate_url_check(url))
                 return buf;
