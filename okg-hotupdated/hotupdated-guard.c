@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "hotupdated-guard.h"
+#include "hotupdated-request.h"
 #include "log.h"
 #include "macro.h"
 
@@ -109,15 +110,19 @@ static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int prima
             check(g, family, addr, (uint16_t) primary_port))
                 return CURL_PREREQFUNC_ABORT;
 
-        /* Every URL of a redirect chain must be one of allowedSources, not just the first. */
-        if (g->kind == DESTINATION_DOWNLOAD && g->policy->n_sources > 0) {
-                char *url = NULL;
+        /* Every URL of a redirect chain must be one of allowedSources, not just the first, and
+         * none may carry credentials (the request's own URL cannot). Checked here, connected but
+         * before the request is sent: libcurl would send a redirect's user:password. */
+        if (g->kind == DESTINATION_DOWNLOAD) {
+                char *url = NULL, shown[HOTUPDATE_SHOWN_URL_MAX];
                 if (curl_easy_getinfo(g->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
                     hotupdate_policy_check_source(g->policy, url, g->reason, sizeof g->reason)) {
                         if (!url)
                                 snprintf(g->reason, sizeof g->reason, "cannot tell the URL");
                         g->refused = true;
-                        log_warning("Refused a redirect to %s: %s.", url ?: "?", g->reason);
+                        log_warning("Refused a redirect to %s: %s.",
+                                    hotupdate_url_shown(url, shown, sizeof shown) ?: "?",
+                                    g->reason);
                         return CURL_PREREQFUNC_ABORT;
                 }
         }

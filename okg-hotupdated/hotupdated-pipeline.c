@@ -490,14 +490,15 @@ static int on_update_run(sd_event_source *s, void *userdata) {
 
 int manager_refusal(Manager *m, HotUpdateOutcome o, const char *message, const HotUpdateParams *p,
                     HotUpdateResult *ret) {
-        char at[HOTUPDATE_TIME_SIZE];
+        char at[HOTUPDATE_TIME_SIZE], shown[HOTUPDATE_SHOWN_URL_MAX];
 
         if (o >= 0 && o < _OUTCOME_MAX)
                 m->outcomes[o]++;
         hotupdate_now(at);
         HotUpdateResult r = {
                 .version = p ? p->version : NULL,
-                .url = p ? p->url : NULL,
+                /* A refused URL may carry credentials: never echoed. */
+                .url = p ? (char *) hotupdate_url_shown(p->url, shown, sizeof shown) : NULL,
                 .sha256 = p ? p->sha256 : NULL,
                 .file_name = p ? p->file_name : NULL,
                 .outcome = o,

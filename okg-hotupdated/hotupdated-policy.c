@@ -211,6 +211,7 @@ const char *hotupdate_policy_check_destination(const HotUpdatePolicy *p, Destina
 
 typedef struct UrlParts {
         char *scheme, *host, *port, *path;
+        bool userinfo;
 } UrlParts;
 
 static void url_parts_done(UrlParts *u) {
@@ -219,6 +220,14 @@ static void url_parts_done(UrlParts *u) {
         curl_free(u->port);
         curl_free(u->path);
         *u = (UrlParts) {};
+}
+
+/* The URL has a user name or a password, even an empty one ("@host", ":@host"). */
+static bool url_has_userinfo(CURLU *u) {
+        _cleanup_(curl_freep) char *user = NULL, *password = NULL;
+
+        return (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && user) ||
+               (curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK && password);
 }
 
 /* Scheme, host, port (the default one filled in) and path with dot segments removed, as the
@@ -241,6 +250,7 @@ static int url_parts(const char *url, UrlParts *ret) {
                 url_parts_done(&p);
                 return -EINVAL;
         }
+        p.userinfo = url_has_userinfo(u);
         *ret = p;
         return 0;
 }
@@ -322,7 +332,20 @@ const char *hotupdate_policy_check_source(const HotUpdatePolicy *p, const char *
                                           size_t size) {
         UrlParts got = {};
         bool ok = false;
+        int r;
 
+        /* Checked with or without a list: a redirect may add credentials the request could not
+         * carry, and libcurl would send them (and they would show in the log). */
+        if (url && strchr(url, '@')) {
+                r = url_parts(url, &got);
+                ok = r >= 0 && got.userinfo;
+                url_parts_done(&got);
+                if (r == -ENOMEM)
+                        return fail(buf, size, "the URL cannot be parsed (out of memory)");
+                if (ok)
+                        return fail(buf, size, "the URL carries credentials (user:password@), "
+                                               "which are never sent");
+        }
         if (p->n_sources == 0)
                 return NULL;
         if (!url || url_parts(url, &got) < 0)

@@ -58,7 +58,8 @@ extern const char *const hotupdate_default_denied[];
 const char *hotupdate_policy_check_destination(const HotUpdatePolicy *p, DestinationKind kind,
                                                int family, const uint8_t *addr, uint16_t port,
                                                bool is_local, char *buf, size_t size);
-/* NULL when url starts with one of allowedSources (or there is no list), else why not. */
+/* NULL when url starts with one of allowedSources (or there is no list) and carries no
+ * credentials (user:password@, even empty ones; refused with or without a list), else why not. */
 const char *hotupdate_policy_check_source(const HotUpdatePolicy *p, const char *url, char *buf,
                                           size_t size);
 /* NULL when name matches one of allowedFileNames (or there is no list), else why not. */

@@ -11,6 +11,7 @@
 #include "hotupdated-request.h"
 #include "macro.h"
 #include "okg-curl.h"
+#include "okg-kube-names.h"
 
 _printf_(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...) {
         va_list ap;
@@ -324,6 +325,23 @@ const char *hotupdate_url_check(const char *url) {
         if (curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK && password)
                 return "must not contain credentials (user:password@)";
         return NULL;
+}
+
+const char *hotupdate_url_shown(const char *url, char *buf, size_t size) {
+        const char *masked;
+
+        if (!url || size == 0)
+                return NULL;
+        okg_url_redact(url, buf, size);
+        if (!hotupdate_url_check(url))
+                return buf;
+        /* An invalid one may hide user info the mask does not see ("u:pw@host/x" without
+         * "://"): shown only when its sole '@' is the masked one, or it has none. */
+        masked = strstr(buf, "://***@");
+        for (const char *c = buf; (c = strchr(c, '@')); c++)
+                if (!masked || c != masked + strlen("://***"))
+                        return NULL;
+        return buf;
 }
 
 const char *hotupdate_file_name_check(const char *name) {

@@ -10,6 +10,7 @@
 #define HOTUPDATE_MAX_BODY 16384U        /* request body cap: 413 beyond */
 #define HOTUPDATE_MAX_VERSION 128U
 #define HOTUPDATE_MAX_URL 2048U
+#define HOTUPDATE_SHOWN_URL_MAX (HOTUPDATE_MAX_URL + 8U)  /* room for a masked one */
 #define HOTUPDATE_MAX_FILE_NAME 255U
 #define HOTUPDATE_ERR_MAX 256U
 
@@ -52,6 +53,9 @@ bool hotupdate_version_is_valid(const char *v);
 bool hotupdate_sha256_is_valid(const char *s);
 /* NULL when url is an acceptable download URL, else why not. */
 const char *hotupdate_url_check(const char *url);
+/* url as an answer or the log may show it: its user info masked as "***@" (okg_url_redact()).
+ * NULL (show none) when it is not a valid URL and an '@' is left that could still be one. */
+const char *hotupdate_url_shown(const char *url, char *buf, size_t size);
 /* NULL when name is a safe file name for the download folder, else why not. */
 const char *hotupdate_file_name_check(const char *name);
 /* The URL's last path segment, percent-decoded and checked as a file name. -EINVAL with the

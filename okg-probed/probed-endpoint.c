@@ -320,7 +320,11 @@ static void on_done(ProbeHttp *h, const ProbeHttpResult *res, void *userdata) {
                 } else {
                         o = result == CURLE_COULDNT_CONNECT ? PROBE_OUTCOME_CONNECT_ERROR
                                                             : PROBE_OUTCOME_HTTP_ERROR;
-                        if (os_errno > 0)
+                        if (result == CURLE_BAD_CONTENT_ENCODING && !isempty(res->error))
+                                /* Which transfer coding (no timings in that text). */
+                                snprintf(err, sizeof err, "%s: %s", probe_http_strerror(result),
+                                         res->error);
+                        else if (os_errno > 0)
                                 snprintf(err, sizeof err, "%s: %s", probe_http_strerror(result),
                                          strerror((int) os_errno));
                         else

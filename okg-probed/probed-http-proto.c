@@ -282,6 +282,108 @@ static HttpResponse *of(http_parser *p) {
         return p->data;
 }
 
+/* ---- Transfer-Encoding, as Go reads it ---- */
+
+void http_te_reset(HttpTransferEncoding *t) {
+        *t = (HttpTransferEncoding) {};
+}
+
+void http_te_value(HttpTransferEncoding *t, const char *s, size_t len) {
+        for (size_t i = 0; i < len; i++) {
+                /* Go's header reader drops the blanks around a value. */
+                if (t->cur_len == 0 && (s[i] == ' ' || s[i] == '\t'))
+                        continue;
+                if (t->cur_len < sizeof t->cur)
+                        t->cur[t->cur_len] = s[i];
+                t->cur_len++;
+        }
+}
+
+static void te_show(HttpTransferEncoding *t, const char *s, size_t len) {
+        size_t room = sizeof t->shown - 1 - t->shown_len;
+
+        if (len > room)
+                len = room;
+        memcpy(t->shown + t->shown_len, s, len);
+        t->shown_len += len;
+        t->shown[t->shown_len] = 0;
+}
+
+void http_te_field_end(HttpTransferEncoding *t) {
+        size_t n = t->cur_len < sizeof t->cur ? t->cur_len : sizeof t->cur;
+        bool long_value = t->cur_len > sizeof t->cur;   /* only its start was kept */
+        bool cut = false;                                /* the text shows only a start */
+
+        while (!long_value && n > 0 && (t->cur[n - 1] == ' ' || t->cur[n - 1] == '\t'))
+                n--;
+        t->chunked = !long_value && n == 7 && strncasecmp(t->cur, "chunked", 7) == 0;
+        /* Quoted as Go's %q: \" and \\ escaped, a tab as \t, other control bytes and bytes
+         * over 0x7e as \xNN (Go keeps valid UTF-8 as it is; a state text keeps to ASCII). */
+        te_show(t, t->fields > 0 ? " \"" : "\"", t->fields > 0 ? 2 : 1);
+        for (size_t i = 0; i < n && !cut; i++) {
+                unsigned char c = (unsigned char) t->cur[i];
+                char e[5];
+                if (c == '"' || c == '\\')
+                        snprintf(e, sizeof e, "\\%c", c);
+                else if (c == '\t')
+                        snprintf(e, sizeof e, "\\t");
+                else if (c < 0x20 || c > 0x7e)
+                        snprintf(e, sizeof e, "\\x%02x", c);
+                else
+                        snprintf(e, sizeof e, "%c", c);
+                /* Room is kept for the closing `..."`. */
+                if (t->shown_len + strlen(e) + 4 >= sizeof t->shown)
+                        cut = true;
+                else
+                        te_show(t, e, strlen(e));
+        }
+        cut = cut || long_value;
+        te_show(t, cut ? "...\"" : "\"", cut ? 4 : 1);
+        t->fields++;
+        t->cur_len = 0;
+}
+
+const char *http_te_refusal(const HttpTransferEncoding *t, int http_major, int http_minor,
+                            char *buf, size_t size) {
+        if (t->fields == 0 || http_major < 1 || (http_major == 1 && http_minor < 1))
+                return NULL;
+        if (t->fields > 1)
+                snprintf(buf, size, "too many transfer encodings: [%s]", t->shown);
+        else if (!t->chunked)
+                snprintf(buf, size, "unsupported transfer encoding: %s", t->shown);
+        else
+                return NULL;
+        return buf;
+}
+
+int http_te_header_line(HttpTransferEncoding *t, const char *line, size_t len, int *ret_major,
+                        int *ret_minor) {
+        static const char name[] = "Transfer-Encoding:";
+        size_t n = sizeof name - 1;
+
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                len--;
+        if (len == 0)
+                return 1;
+        if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+                /* A new answer (curl passes on interim ones too): "HTTP/1.1 200", "HTTP/2 200". */
+                int major = 0, minor = 0;
+                http_te_reset(t);
+                if (len > 5 && line[5] >= '0' && line[5] <= '9')
+                        major = line[5] - '0';
+                if (len > 7 && line[6] == '.' && line[7] >= '0' && line[7] <= '9')
+                        minor = line[7] - '0';
+                *ret_major = major;
+                *ret_minor = minor;
+                return 0;
+        }
+        if (len >= n && strncasecmp(line, name, n) == 0) {
+                http_te_value(t, line + n, len - n);
+                http_te_field_end(t);
+        }
+        return 0;
+}
+
 static int on_message_begin(http_parser *p) {
         HttpResponse *r = of(p);
 
@@ -290,7 +392,8 @@ static int on_message_begin(http_parser *p) {
         r->location = mfree(r->location);
         r->location_len = 0;
         r->name_len = 0;
-        r->in_value = r->in_location = r->cl_again = false;
+        r->in_value = r->in_location = r->in_te = r->cl_again = false;
+        http_te_reset(&r->te);
         return 0;
 }
 
@@ -321,7 +424,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
         if (r->in_value) {
                 if (content_length_again_done(p) < 0)
                         return -1;
-                r->in_value = r->in_location = false;
+                if (r->in_te)
+                        http_te_field_end(&r->te);
+                r->in_value = r->in_location = r->in_te = false;
                 r->name_len = 0;
         }
         if (r->cl_again) {
@@ -351,12 +456,15 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
         if (!r->in_value) {
                 r->in_value = true;
                 r->in_location = r->name_len == 8 && strncasecmp(r->name, "Location", 8) == 0;
+                r->in_te = name_is(r, "Transfer-Encoding");
                 if (r->in_location) {
                         /* A second Location replaces the first, as curl takes the last. */
                         r->location = mfree(r->location);
                         r->location_len = 0;
                 }
         }
+        if (r->in_te)
+                http_te_value(&r->te, at, len);
         if (!r->in_location || len == 0)
                 return 0;
         /* A NUL would cut the URL short: such an answer is malformed. */
@@ -383,7 +491,21 @@ static int on_headers_complete(http_parser *p) {
 
         if (content_length_again_done(p) < 0)
                 return -1;
+        if (r->in_te)
+                http_te_field_end(&r->te);
+        r->in_value = r->in_location = r->in_te = false;
         r->status = p->status_code;
+        /* Go refuses the answer before it looks at its status or body: no body still encoded
+         * reaches the probe, and kubelet has no answer at all. */
+        if (http_te_refusal(&r->te, p->http_major, p->http_minor, r->te_error,
+                            sizeof r->te_error)) {
+                r->status = 0;
+                return -1;
+        }
+        /* "chunked" with a tab after it: Go's header reader drops the tab, libhttp-parser takes
+         * the value for another coding (and would read the body until the close). */
+        if (r->te.fields == 1 && r->te.chunked)
+                p->flags |= F_CHUNKED;
         /* A status under 100 is no HTTP status (curl calls it a weird reply). */
         if (p->status_code < 100) {
                 r->status = 0;
@@ -456,6 +578,19 @@ static int parse_error(HttpResponse *r) {
 
         if (r->body_stopped)
                 return -ENOBUFS;
+        /* libhttp-parser refuses a Content-Length beside a coding other than chunked while
+         * it reads the headers; Go refuses the coding first. */
+        if (e == HPE_UNEXPECTED_CONTENT_LENGTH && !r->te_error[0] && (r->in_te || r->te.fields)) {
+                if (r->in_te)
+                        http_te_field_end(&r->te);
+                r->in_te = false;
+                (void) http_te_refusal(&r->te, r->parser.http_major, r->parser.http_minor,
+                                       r->te_error, sizeof r->te_error);
+        }
+        if (r->te_error[0]) {
+                r->status = 0;      /* no answer, as Go has none */
+                return -EPROTONOSUPPORT;
+        }
         if (e == HPE_HEADER_OVERFLOW) {
                 r->header_overflow = true;
                 return -E2BIG;
@@ -522,6 +657,9 @@ int http_response_curl_code(const HttpResponse *r, int ret) {
                 return CURLE_OUT_OF_MEMORY;
         case -E2BIG:
                 return CURLE_RECV_ERROR;
+        case -EPROTONOSUPPORT:
+                /* curl's code for a coding it cannot decode; te_error says which. */
+                return CURLE_BAD_CONTENT_ENCODING;
         case -EPIPE:
                 /* Closed: before any byte, "Empty reply from server"; within the body, a
                  * partial transfer; within the headers, a failed read. */
@@ -564,6 +702,8 @@ const char *http_curl_strerror(int code) {
                 return "Failed sending data to the peer";
         case CURLE_RECV_ERROR:
                 return "Failure when receiving data from the peer";
+        case CURLE_BAD_CONTENT_ENCODING:
+                return "Unrecognized or bad HTTP Content or Transfer-Encoding";
         default:
                 return NULL;
         }

@@ -48,6 +48,36 @@ static inline bool http_status_is_redirect(long status) {
         return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* The Transfer-Encoding fields of one answer, read as Go's net/http (kubelet's client) reads
+ * them: an HTTP/1.1 answer may have one such field and it must be exactly "chunked" (any case,
+ * surrounding blanks aside); anything else ("gzip, chunked", "identity", two fields) fails the
+ * exchange instead of handing over a body still encoded. An HTTP/1.0 answer's field is not
+ * looked at (Go ignores it). Values may come in pieces (libhttp-parser) or whole (curl). */
+#define HTTP_TE_SHOWN_MAX 160
+typedef struct HttpTransferEncoding {
+        unsigned fields;
+        bool chunked;               /* the last field read is "chunked" */
+        char cur[HTTP_TE_SHOWN_MAX];  /* the field being read (its start, when long) */
+        size_t cur_len;             /* ...all of it, leading blanks left out */
+        char shown[HTTP_TE_SHOWN_MAX];  /* the values, each quoted as Go's %q does, space-separated */
+        size_t shown_len;
+} HttpTransferEncoding;
+
+void http_te_reset(HttpTransferEncoding *t);
+/* A piece of a Transfer-Encoding field's value. */
+void http_te_value(HttpTransferEncoding *t, const char *s, size_t len);
+/* The end of that field's value. */
+void http_te_field_end(HttpTransferEncoding *t);
+/* After the answer's headers: NULL when Go takes its transfer coding, else Go's error text in buf
+ * (`unsupported transfer encoding: "gzip, chunked"`, `too many transfer encodings: ["a" "b"]`). */
+const char *http_te_refusal(const HttpTransferEncoding *t, int http_major, int http_minor,
+                            char *buf, size_t size);
+/* A header line as curl's CURLOPT_HEADERFUNCTION gets it, fed to t: a status line starts a new
+ * answer (*ret_major, *ret_minor: its version), a Transfer-Encoding line adds its value.
+ * Returns 1 at the blank line that ends the headers, else 0. */
+int http_te_header_line(HttpTransferEncoding *t, const char *line, size_t len, int *ret_major,
+                        int *ret_minor);
+
 /* The body as curl's CURLOPT_WRITEFUNCTION gets it: returns what it took; less ends the
  * transfer (CURLE_WRITE_ERROR). */
 typedef size_t (*HttpBodyFn)(char *data, size_t size, size_t nmemb, void *userdata);
@@ -73,9 +103,11 @@ typedef struct HttpResponse {
 
         char *location;             /* of the final answer, raw */
         size_t location_len;
-        char name[16];              /* the header name being read, while it is short */
+        char name[24];              /* the header name being read, while it is short */
         size_t name_len;
-        bool in_value, in_location;
+        bool in_value, in_location, in_te;
+        HttpTransferEncoding te;    /* of the answer being read */
+        char te_error[HTTP_TE_SHOWN_MAX + 64];  /* why its transfer coding is refused */
         bool cl_again;              /* a second Content-Length is being read */
         uint64_t cl_first;          /* ...and the first one's value */
 } HttpResponse;
@@ -85,7 +117,7 @@ void http_response_done(HttpResponse *r);
 
 /* Feeds what the connection gave. 0: more is needed; 1: the final answer is complete;
  * -EBADMSG not HTTP; -E2BIG headers over the parser's limit; -ENOBUFS body_fn stopped;
- * -ENOMEM. */
+ * -EPROTONOSUPPORT a transfer coding Go refuses (why: te_error); -ENOMEM. */
 int http_response_feed(HttpResponse *r, const char *data, size_t len);
 /* The peer closed: 1 when that completed the answer (a body read until the close), else
  * -EPIPE (nothing at all, or an answer broken off) or -EBADMSG. */

@@ -40,6 +40,7 @@ struct ProbeHttp {
         struct sockaddr_storage addrs[2];
         socklen_t addr_lens[2];
         unsigned n_addrs, addr;
+        int first_error;            /* the connect error of addrs[0], when there are two */
         bool connecting, reused, retried, head;
         uint64_t started_usec, deadline_usec;
         CURLcode pending;           /* a failure found while starting, reported from the loop */
@@ -52,6 +53,11 @@ struct ProbeHttp {
         char *const *slist_of;      /* the headers slist was made from */
         bool curl_opened_socket;
         char curl_error[CURL_ERROR_SIZE];
+        /* The answer's Transfer-Encoding, checked as the own client checks it: libcurl would
+         * hand over a body in a coding other than chunked still encoded. */
+        HttpTransferEncoding curl_te;
+        int curl_http_major, curl_http_minor;
+        char curl_te_error[sizeof ((HttpResponse *) NULL)->te_error];
         char error[CURL_ERROR_SIZE];
 };
 
@@ -147,6 +153,15 @@ static void on_curl_done(CurlGlue *g, CURL *easy, CURLcode code, void *userdata)
         char *location = NULL;   /* owned by curl */
 
         probe_http_result_from_curl(easy, code, h->curl_opened_socket, &res);
+        if (h->curl_te_error[0]) {
+                /* As the own client: no answer, and which coding it was. */
+                res.code = CURLE_BAD_CONTENT_ENCODING;
+                res.status = 0;
+                res.headers_done = false;
+                res.error = h->curl_te_error;
+                h->done(h, &res, h->userdata);
+                return;
+        }
         if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
             !isempty(location) && free_and_strdup(&h->redirect_url, location) >= 0)
                 res.redirect_url = h->redirect_url;
@@ -158,6 +173,18 @@ static int on_curl_socket(void *userdata, curl_socket_t fd, curlsocktype purpose
 
         h->curl_opened_socket = true;
         return CURL_SOCKOPT_OK;
+}
+
+static size_t on_curl_header(char *line, size_t size, size_t nmemb, void *userdata) {
+        ProbeHttp *h = userdata;
+        size_t n = size * nmemb;
+
+        if (http_te_header_line(&h->curl_te, line, n, &h->curl_http_major,
+                                &h->curl_http_minor) > 0 &&
+            http_te_refusal(&h->curl_te, h->curl_http_major, h->curl_http_minor,
+                            h->curl_te_error, sizeof h->curl_te_error))
+                return 0;       /* ends the transfer before any byte of the body */
+        return n;
 }
 
 static int curl_setup(ProbeHttp *h) {
@@ -180,6 +207,8 @@ static int curl_setup(ProbeHttp *h) {
                   curl_easy_setopt(easy, CURLOPT_WRITEDATA, h->userdata) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_curl_socket) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, h) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_curl_header) == CURLE_OK &&
+                  curl_easy_setopt(easy, CURLOPT_HEADERDATA, h) == CURLE_OK &&
                   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, h->curl_error) == CURLE_OK;
         return ok ? 0 : -EIO;
 }
@@ -223,6 +252,8 @@ static int curl_start(ProbeHttp *h, const ProbeHttpRequest *req) {
                 h->slist_of = req->headers;
         }
         h->curl_error[0] = 0;
+        h->curl_te_error[0] = 0;
+        http_te_reset(&h->curl_te);
         h->curl_opened_socket = false;
         ok = curl_easy_setopt(easy, CURLOPT_URL, req->url) == CURLE_OK &&
              curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK &&
@@ -360,6 +391,8 @@ static void own_connected(ProbeHttp *h) {
 }
 
 static void on_connect_failed(ProbeHttp *h, int error) {
+        if (h->addr == 0)
+                h->first_error = error;
         if (h->addr + 1 < h->n_addrs) {
                 /* localhost: ::1 after 127.0.0.1. */
                 close_connection(h);
@@ -367,6 +400,13 @@ static void on_connect_failed(ProbeHttp *h, int error) {
                 if (own_connect(h) < 0)
                         own_finish(h, CURLE_OUT_OF_MEMORY, 0);
                 return;
+        }
+        if (h->addr > 0) {
+                /* Both failed: Go's dialer reports its primary's error, the first address's
+                 * (kubelet: "dial tcp 127.0.0.1:8080: connect: connection refused"). */
+                addr_text(&h->addrs[0], h->result.primary_ip, sizeof h->result.primary_ip,
+                          &h->result.primary_port);
+                error = h->first_error;
         }
         snprintf(h->error, sizeof h->error, "Failed to connect to %s port %ld after %llu ms: %s",
                  h->result.primary_ip, h->result.primary_port,
@@ -444,6 +484,8 @@ static void do_read(ProbeHttp *h) {
                         snprintf(h->error, sizeof h->error, "Failure writing output to destination");
                 else if (code == CURLE_RECV_ERROR)
                         snprintf(h->error, sizeof h->error, "Connection died: server closed the connection");
+                else if (code == CURLE_BAD_CONTENT_ENCODING)
+                        snprintf(h->error, sizeof h->error, "%s", h->response.te_error);
                 own_finish(h, code, 0);
                 return;
         }

@@ -106,6 +106,9 @@ static char *exchange_error(const SqNetFacts *f) {
         case CURLE_WEIRD_SERVER_REPLY:
         case CURLE_UNSUPPORTED_PROTOCOL:
                 return strdup("net/http: HTTP/1.x transport connection broken: malformed HTTP response");
+        case CURLE_BAD_CONTENT_ENCODING:
+                /* A transfer coding Go refuses: its text is in tls_error (the client's error). */
+                return sq_strf("net/http: HTTP/1.x transport connection broken: %s", tls);
         default:
                 return strdup(*tls ? tls : http_curl_strerror(f->curl_code) ?: curl_easy_strerror((CURLcode) f->curl_code));
         }

@@ -18,7 +18,8 @@ typedef struct SqNetFacts {
         const char *remote;     /* "IP:PORT" dialled ("[IP]:PORT" for IPv6) */
         const char *local;      /* "IP:PORT" of our end of the connection */
         const char *nameserver; /* "IP:53" of the resolver asked (Go's pure resolver says it) */
-        const char *tls_error;  /* curl's error text for a TLS failure */
+        const char *tls_error;  /* curl's error text for a TLS failure (or the client's text
+                                 * for a refused transfer coding) */
 } SqNetFacts;
 
 /* Whether a curl transfer that ended with curl_code talked over a connection: one it made

@@ -144,6 +144,7 @@ class FileServer:
     /lie-short       Content-Length 1000, 10 bytes, close
     /redirect/PATH   302 to PATH
     /redirect-ftp    302 to ftp://
+    self.redirects   path -> Location: 302 there (a Location the request URL does not show)
     /check           answers self.check_status (post-reload checks); after
                      self.check_hang_after answers, the next ones hang for 30 s
     /empty           200 with an empty body
@@ -151,6 +152,7 @@ class FileServer:
 
     def __init__(self):
         self.files = {}
+        self.redirects = {}
         self.hits = {}
         self.check_status = 200
         self.check_hits = 0
@@ -185,6 +187,8 @@ class FileServer:
             def _route(self, path):
                 if path in server.files:
                     return self._send(200, server.files[path])
+                if path in server.redirects:
+                    return self._send(302, b"", [("Location", server.redirects[path])])
                 if path.startswith("/status/"):
                     return self._send(int(path.split("/")[2]), b"error page\n")
                 if path == "/check":

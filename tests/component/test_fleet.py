@@ -440,11 +440,18 @@ def test_hot_update_parameters_are_checked_before_anything_is_sent(fleet):
                                     ("v 2", url, (), "invalid version"),
                                     ("v2", "ftp://example.com/x.tar", (), "invalid url"),
                                     ("v2", "cdn.example.com/x.tar", (), "invalid url"),
+                                    # User info in any form, never echoed.
+                                    ("v2", url.replace("://", "://alice@"), (), "credentials"),
+                                    ("v2", url.replace("://", "://alice:s3cr3t@"), (),
+                                     "credentials"),
+                                    ("v2", url.replace("://", "://:s3cr3t@"), (), "credentials"),
+                                    ("v2", url.replace("://", "://@"), (), "credentials"),
                                     ("v2", url, ("--sha256", "abc"), "invalid sha256"),
                                     ("v2", url, ("--sha256", "g" * 64), "invalid sha256")):
         for dry in ((), ("--dry-run",)):
             rc, out, err = fleet.hot_update(version, u, *extra, *dry)
             assert rc == 2 and what in err and out == "", (version, u, extra, err)
+            assert "alice" not in err and "s3cr3t" not in err, err
     fleet.kube.audit.settle()
     assert fleet.kube.audit.count(mark, namespace=fleet.ns) == 0
     assert fleet.annotation("game-0") is None

@@ -1,14 +1,18 @@
 """okg-hotupdated's front door: a table of bad requests, each with its status and proof that
 nothing changed; body caps, slow clients, one update at a time, auth, shutdown mid-download."""
 import json
+import os
+import re
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 
-from conftest import free_port, scaled, wait_for
+from conftest import BUILD, free_port, scaled, wait_for
 from hotupdate_helpers import backend, hot, raw_http, status_line  # noqa: F401
 
 LIMITS = """maxFileSizeBytes: 1048576
@@ -21,6 +25,7 @@ def form(**kw):
     return urllib.parse.urlencode(kw).encode()
 
 
+OKGCTL = os.path.join(BUILD, "okgctl", "okgctl")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
 
@@ -321,3 +326,104 @@ def test_shutdown_mid_download_leaves_nothing(hot):
     assert hot.file() == b"v1\n"
     assert hot.backend.record(s) == record
     assert "Stopping with the update to v2 unfinished" in s.log_text()
+
+
+def credential_urls(base):
+    """base is host:port; every spelling of user info a request URL can carry."""
+    return [f"http://alice@{base}/v2/index.html", f"http://alice:s3cr3t@{base}/v2/index.html",
+            f"http://:s3cr3t@{base}/v2/index.html", f"http://@{base}/v2/index.html",
+            f"http://:@{base}/v2/index.html", f"http://al%40ice:s3%40cr3t@{base}/v2/index.html",
+            f"http://alice:s3cr3t@x@{base}/v2/index.html", f"alice:s3cr3t@{base}/v2/index.html"]
+
+
+def assert_no_credentials(text, what):
+    for word in ("alice", "s3cr3t", "al%40ice", "s3%40cr3t"):
+        assert word not in text, (what, word, text)
+
+
+def test_url_with_credentials_is_refused_and_never_echoed(hot):
+    """A request URL with user info in any form is a 400 like every invalid parameter (answered,
+    logged, counted, not recorded on the pod) and nothing shows it: not the answer, the log,
+    /hot-update, the bus, /metrics or okgctl. Even with allowedSources naming the host."""
+    s = hot.start(extra=f"allowedSources: ['http://127.0.0.1:{hot.files.port}/']\n")
+    url1, _ = hot.files.put("/v1/index.html", "v1 content\n")
+    hot.files.put("/v2/index.html", "v2 content\n")
+    assert hot.post(version="v1", url=url1)[0] == 200
+    hot.wait_recorded("v1")
+    annotation, record = hot.backend.annotation(hot.suite), hot.backend.record(hot.suite)
+    dest = ("io.kruise.game.HotUpdate1", "/io/kruise/game/HotUpdate1", "io.kruise.game.HotUpdate1")
+    base = f"127.0.0.1:{hot.files.port}"
+    for url in credential_urls(base):
+        for how in ("form", "json", "query"):
+            if how == "form":
+                status, res = hot.post(version="v2", url=url)
+            elif how == "json":
+                status, res = hot.post_json({"version": "v2", "url": url, "fileName": "index.html"})
+            else:
+                status, res, _ = hot.request(
+                    "POST", b"", FORM, "?" + urllib.parse.urlencode({"version": "v2", "url": url}))
+            assert (status, res["state"]) == (400, "Invalid"), (url, how, res)
+            assert res["message"].startswith("invalid url: "), (url, res)
+            assert_no_credentials(json.dumps(res), (url, how))
+            # Masked as ***@ where the mask can tell the user info, else not shown.
+            assert res.get("url") in (None, f"http://***@{base}/v2/index.html"), (url, res)
+        r = s.busctl("call", *dest, "Update", "ssss", "v2", url, "", "", check=False)
+        assert r.returncode != 0 and "Invalid: invalid url: " in r.stderr, r.stderr
+        assert_no_credentials(r.stdout + r.stderr, url)
+        r = subprocess.run([OKGCTL, "--address", str(s.runtime), "hot-update", "v2", url],
+                           capture_output=True, text=True, timeout=scaled(30))
+        assert r.returncode == 1 and "invalid url" in r.stderr, (url, r.stderr)
+        assert_no_credentials(r.stdout + r.stderr, url)
+
+    # Nothing changed, nothing was fetched, nothing recorded; it was counted.
+    assert hot.files.count("/v2/index.html") == 0
+    assert hot.file() == b"v1 content\n" and hot.version() == "v1"
+    assert hot.backend.annotation(hot.suite) == annotation
+    assert hot.backend.record(hot.suite) == record
+    st = hot.status()[1]
+    assert [h["version"] for h in st["history"]] == ["v1"], st
+    assert_no_credentials(json.dumps(st), "GET /hot-update")
+    assert_no_credentials(json.dumps(s.busctl("call", *dest, "GetStatus", json_out=True)), "bus")
+    for prop in ("CurrentURL", "LastResult"):
+        assert_no_credentials(json.dumps(hot.prop(prop)), prop)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{s.health_port}/metrics",
+                                     timeout=scaled(10)).read().decode()
+    counted = re.search(r'^okg_sidecar_hotupdate_total\{result="Invalid"\} (\d+)$', metrics, re.M)
+    assert counted and int(counted.group(1)) >= 8 * 3, metrics
+    assert_no_credentials(metrics, "/metrics")
+    log = s.log_text()
+    assert log.count("Refused a /hot-update request: Invalid: invalid url: ") >= 8 * 3
+    assert_no_credentials(log, "log")
+    r = subprocess.run([OKGCTL, "--address", str(s.runtime), "hot-update"], capture_output=True,
+                       text=True, timeout=scaled(30))
+    assert r.returncode == 0 and "v1" in r.stdout
+    assert_no_credentials(r.stdout, "okgctl hot-update")
+
+
+@pytest.mark.parametrize("sources", [False, True])
+def test_redirect_to_a_url_with_credentials_is_refused(hot, sources):
+    """libcurl would send a redirect's user:password: refused before the request goes out, with or
+    without allowedSources, and the log shows the URL masked."""
+    extra = f"allowedSources: ['http://127.0.0.1:{hot.files.port}/']\n" if sources else ""
+    s = hot.start(extra=extra)
+    url1, _ = hot.files.put("/v1/index.html", "v1 content\n")
+    hot.files.put("/v2/index.html", "v2 content\n")
+    assert hot.post(version="v1", url=url1)[0] == 200
+    hot.wait_recorded("v1")
+    base = f"127.0.0.1:{hot.files.port}"
+    for i, target in enumerate((f"//alice:s3cr3t@{base}/v2/index.html", f"//alice@{base}/v2/index.html",
+                                f"http://:s3cr3t@{base}/v2/index.html", f"//@{base}/v2/index.html")):
+        hot.files.redirects[f"/jump{i}"] = target
+        status, res = hot.post(version=f"v2{i}", url=hot.files.url(f"/jump{i}"),
+                               fileName="index.html")
+        assert (status, res["state"]) == (403, "Forbidden"), (target, res)
+        assert "the URL carries credentials (user:password@), which are never sent" in res["message"]
+        assert_no_credentials(json.dumps(res), target)
+        hot.wait_recorded(f"v2{i}", "Forbidden")
+    assert hot.files.count("/v2/index.html") == 0
+    assert hot.file() == b"v1 content\n" and hot.version() == "v1"
+    log = s.log_text()
+    assert f"Refused a redirect to http://***@{base}/v2/index.html" in log
+    assert_no_credentials(log, "log")
+    assert_no_credentials(json.dumps(hot.backend.annotation(hot.suite)), "annotation")
+    assert_no_credentials(json.dumps(hot.backend.record(hot.suite)), "record")

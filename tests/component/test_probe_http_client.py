@@ -2,8 +2,11 @@
 names): against real servers (nginx, Python's HTTP/1.0 http.server) and a socket-level server
 for what a well-behaved one does not do (closing kept connections, resets, silence, huge
 headers). Probes are started with ProbeNow, an hour apart otherwise."""
+import gzip
 import http.server
 import socket
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -26,7 +29,7 @@ class RawServer:
     the connection closed), "drop" (closed without an answer), "never" (no answer), "reset"
     (half an answer, then a reset), "huge" (a 200 KiB header); bytes: sent as they are; (bytes, "close"): sent, then closed."""
 
-    def __init__(self, host="127.0.0.1", mode=lambda c, r: "ok", body=b"A"):
+    def __init__(self, host="127.0.0.1", mode=lambda c, r: "ok", body=b"A", tls=None):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -35,6 +38,7 @@ class RawServer:
         self.port = self.sock.getsockname()[1]
         self.mode = mode
         self.body = body
+        self.tls = tls              # an ssl.SSLContext: the same answers over TLS
         self.accepts = 0
         self.requests = []
         self.lock = threading.Lock()
@@ -58,6 +62,8 @@ class RawServer:
         buf = b""
         n_req = 0
         try:
+            if self.tls:
+                c = self.tls.wrap_socket(c, server_side=True)
             while True:
                 while b"\r\n\r\n" not in buf:
                     d = c.recv(65536)
@@ -105,7 +111,7 @@ class RawServer:
 
     def url(self, host=None):
         h = host or ("[::1]" if self.sock.family == socket.AF_INET6 else "127.0.0.1")
-        return f"http://{h}:{self.port}/state"
+        return f"{'https' if self.tls else 'http'}://{h}:{self.port}/state"
 
     def close(self):
         """Stops listening (new connections are refused) and ends the open ones."""
@@ -134,6 +140,18 @@ def servers():
     yield make
     for s in made:
         s.close()
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory):
+    """A server context with a throw-away self-signed certificate (probes do not verify)."""
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(d / "tls.key"), "-out",
+                    str(d / "tls.crt")], check=True, capture_output=True, timeout=60)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(d / "tls.crt"), str(d / "tls.key"))
+    return ctx
 
 
 def suite_with(suite_factory, urls, extra="timeout: 1"):
@@ -418,3 +436,67 @@ def test_service_quality_body_broken_off_says_what_curl_says(suite_factory, tmp_
     assert probe_prop(s, 0, "LastError").endswith(" milliseconds with 3 out of 10 bytes received")
     wait_for(lambda: probe_prop(s, 1, "LastError") ==
              "transfer closed with 7 bytes remaining to read", what="the broken body's error")
+
+
+# ---- transfer codings other than chunked: Go's net/http (kubelet) refuses the answer ----
+
+GZIPPED = gzip.compress(b"A")
+
+
+def te_answer(*codings):
+    """A 200 whose body is "A" gzipped, then chunked, with these Transfer-Encoding fields."""
+    fields = b"".join(b"Transfer-Encoding: %s\r\n" % c for c in codings)
+    return (b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n" +
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(GZIPPED), GZIPPED))
+
+
+TE_CASES = [((b"gzip, chunked",), 'unsupported transfer encoding: "gzip, chunked"'),
+            ((b"gzip", b"chunked"), 'too many transfer encodings: ["gzip" "chunked"]')]
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("codings,why", TE_CASES, ids=["gzip-chunked", "two-fields"])
+def test_transfer_coding_other_than_chunked_fails_the_probe(suite_factory, servers, tls_context,
+                                                            tls, codings, why):
+    """The body is not handed over still encoded (a state read from gzip bytes): the probe fails
+    with the coding named, over the own client (http) and libcurl (https) alike, and the next
+    probe, on a new connection, reads a plain answer."""
+    srv = servers(mode=lambda c, r: te_answer(*codings) if c == 0 else "ok",
+                  tls=tls_context if tls else None)
+    s = suite_with(suite_factory, [srv.url()], extra="timeout: 2")
+    assert probe(s)[:2] == ("http-error", "Unrecognized or bad HTTP Content or "
+                                          f"Transfer-Encoding: {why}")
+    assert probe(s) == ("success", "", "A")
+    assert srv.accepts == 2
+    assert maps_libcurl(probed_pid(s)) == tls
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_service_quality_transfer_coding_other_than_chunked(suite_factory, tmp_path, servers,
+                                                            tls_context, tls):
+    """httpGet: kubelet's text, Go's transport refusing the answer."""
+    from test_service_quality import probe as sq_probe, start_local, wait_probe
+    srvs = [servers(mode=lambda c, r, cod=cod: te_answer(*cod), tls=tls_context if tls else None)
+            for cod, _ in TE_CASES]
+    scheme = "HTTPS" if tls else "HTTP"
+    s = start_local(suite_factory, tmp_path, [
+        sq_probe(name, {"httpGet": {"path": "/x", "port": srv.port, "scheme": scheme}}, delay=0,
+                 timeout=2)
+        for name, srv in zip(("idle", "busy"), srvs)])
+    for i, (srv, (_, why)) in enumerate(zip(srvs, TE_CASES)):
+        wait_probe(s, i, "False", f'Get "{scheme.lower()}://127.0.0.1:{srv.port}/x": net/http: '
+                   f'HTTP/1.x transport connection broken: {why}')
+
+
+# ---- localhost: 127.0.0.1, then ::1 (Go: the first family, the other as its fallback) ----
+
+def test_service_quality_localhost_refused_names_the_first_address(suite_factory, tmp_path):
+    """Nothing listens on either address: Go's dialer reports its primary's error (127.0.0.1,
+    the first address of localhost), not the fallback's; so does the plugin."""
+    from test_service_quality import probe as sq_probe, start_local, wait_probe
+    port = free_port()
+    s = start_local(suite_factory, tmp_path, [
+        sq_probe("idle", {"httpGet": {"host": "localhost", "path": "/x", "port": port}}, delay=0,
+                 timeout=2)])
+    wait_probe(s, 0, "False", f'Get "http://localhost:{port}/x": dial tcp 127.0.0.1:{port}: '
+               'connect: connection refused')

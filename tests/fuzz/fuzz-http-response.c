@@ -4,7 +4,8 @@
  * follow from CUT, then the close. Properties: no crash or leak; the body given to the caller
  * never exceeds its cap; a complete answer has a status of 100-999 that is not interim; a
  * Location, when kept, is NUL-terminated at its length; a failure maps to a curl error code;
- * and a redirect's Location resolves against the request URL. */
+ * a transfer coding refused (as Go refuses it) gave no byte of a body and says why; and a
+ * redirect's Location resolves against the request URL. */
 #include <curl/curl.h>
 #include <errno.h>
 
@@ -53,6 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 int code = http_response_curl_code(&r, k);
                 FUZZ_ASSERT(code != CURLE_OK);
                 FUZZ_ASSERT(http_curl_strerror(code));
+        }
+        if (k == -EPROTONOSUPPORT) {
+                FUZZ_ASSERT(sink.len == 0 && r.status == 0 && !r.headers_done);
+                FUZZ_ASSERT(strncmp(r.te_error, "unsupported transfer encoding: \"", 32) == 0 ||
+                            strncmp(r.te_error, "too many transfer encodings: [\"", 31) == 0);
+                FUZZ_ASSERT(strlen(r.te_error) < sizeof r.te_error - 1);
         }
         if (r.location) {
                 char *s = NULL;

@@ -184,7 +184,26 @@ static void test_sources(void) {
                 }
         ASSERT_TRUE(hotupdate_policy_check_source(&p, NULL, why, sizeof why));
 
+        /* User info in any form, on an allowed prefix (a redirect can add it), with or without
+         * a list; the reason never shows it. An '@' in the path or query is no user info. */
         HotUpdatePolicy none = {};
+        const char *creds[] = { "https://user@cdn.example.com/game/x",
+                                "https://user:secret@cdn.example.com/game/x",
+                                "https://:secret@cdn.example.com/game/x",
+                                "https://@cdn.example.com/game/x",
+                                "https://:@cdn.example.com/game/x",
+                                "https://us%40er:se%40cret@cdn.example.com/game/x",
+                                "HTTP://user:secret@10.0.0.1:8080/v/x", NULL };
+        for (const char **s = creds; *s; s++) {
+                ASSERT_STREQ(hotupdate_policy_check_source(&p, *s, why, sizeof why),
+                             "the URL carries credentials (user:password@), which are never sent");
+                ASSERT_STREQ(hotupdate_policy_check_source(&none, *s, why, sizeof why),
+                             "the URL carries credentials (user:password@), which are never sent");
+        }
+        ASSERT_TRUE(!hotupdate_policy_check_source(&p, "https://cdn.example.com/game/a@b?c=d@e",
+                                                   why, sizeof why));
+        ASSERT_TRUE(!hotupdate_policy_check_source(&none, "https://cdn.example.com/x@y", why,
+                                                   sizeof why));
         ASSERT_TRUE(!hotupdate_policy_check_source(&none, "https://anything/", why, sizeof why));
 }
 

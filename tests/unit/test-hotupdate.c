@@ -287,6 +287,36 @@ static void test_finish(void) {
         ASSERT_TRUE(!hotupdate_url_check("HTTPS://CDN.example.com:8443/a/b.txt?x=1"));
         ASSERT_TRUE(!hotupdate_url_check("http://[::1]:8080/a"));
 
+        /* User info in every form is refused, and a refusal shows the URL masked, or not at
+         * all when the mask cannot tell where the user info ends. */
+        const char *creds[] = { "https://user@cdn.example.com/game/x",
+                                "https://user:secret@cdn.example.com/game/x",
+                                "https://:secret@cdn.example.com/game/x",
+                                "https://@cdn.example.com/game/x", "https://:@cdn.example.com/x",
+                                "https://us%40er@cdn.example.com/x", NULL };
+        char shown[HOTUPDATE_SHOWN_URL_MAX];
+        for (const char **s = creds; *s; s++) {
+                ASSERT_STREQ(hotupdate_url_check(*s), "must not contain credentials (user:password@)");
+                ASSERT_TRUE(hotupdate_url_shown(*s, shown, sizeof shown) == shown);
+                ASSERT_TRUE(!strstr(shown, "user") && !strstr(shown, "secret") &&
+                            !strstr(shown, "us%40er"));
+                ASSERT_TRUE(strstr(shown, "://***@cdn.example.com/"));
+        }
+        /* Two '@': libcurl refuses the host; the whole authority is masked. */
+        ASSERT_TRUE(hotupdate_url_check("https://user:secret@x@cdn.example.com/x"));
+        ASSERT_STREQ(hotupdate_url_shown("https://user:secret@x@cdn.example.com/x", shown,
+                                         sizeof shown),
+                     "https://***@cdn.example.com/x");
+        ASSERT_TRUE(!hotupdate_url_shown("user:secret@cdn.example.com/x", shown, sizeof shown));
+        ASSERT_TRUE(!hotupdate_url_shown("http:\\\\user:secret@cdn.example.com/x", shown,
+                                         sizeof shown));
+        ASSERT_TRUE(!hotupdate_url_shown(NULL, shown, sizeof shown));
+        /* An invalid one with an '@' that is not the mask's: not shown, wherever it is. */
+        ASSERT_TRUE(!hotupdate_url_shown("ftp://cdn.example.com/a@b", shown, sizeof shown));
+        ASSERT_STREQ(hotupdate_url_shown("ftp://cdn.example.com/a", shown, sizeof shown),
+                     "ftp://cdn.example.com/a");
+        ASSERT_STREQ(hotupdate_url_shown("http://h/a@b", shown, sizeof shown), "http://h/a@b");
+
         /* The bus and a copy see the same thing. */
         HotUpdateParams q = {}, c;
         ASSERT_EQ(hotupdate_params_set(&q, "version", "v9", 2, err, sizeof err), 0);

@@ -3,9 +3,11 @@
  * read through libhttp-parser in pieces of every size. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "okg-test.h"
 #include "probed-http-proto.h"
 
@@ -358,7 +360,111 @@ static void test_response_framing(void) {
         }
 }
 
+/* Transfer codings other than chunked: the answer fails as Go's net/http fails it, before
+ * any byte of a body still encoded reaches the probe. */
+static void test_transfer_encoding(void) {
+        static const struct {
+                const char *headers;   /* after the status line */
+                const char *error;     /* NULL: taken */
+        } cases[] = {
+                { "Transfer-Encoding: gzip, chunked\r\n", "unsupported transfer encoding: \"gzip, chunked\"" },
+                { "Transfer-Encoding: gzip\r\n", "unsupported transfer encoding: \"gzip\"" },
+                { "Transfer-Encoding: identity\r\nContent-Length: 2\r\n", "unsupported transfer encoding: \"identity\"" },
+                { "Content-Length: 2\r\nTransfer-Encoding: gzip\r\n", "unsupported transfer encoding: \"gzip\"" },
+                { "Transfer-Encoding: chunked, chunked\r\n", "unsupported transfer encoding: \"chunked, chunked\"" },
+                { "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+                  "too many transfer encodings: [\"gzip\" \"chunked\"]" },
+                { "transfer-encoding: chunked\r\nTRANSFER-ENCODING: chunked\r\n",
+                  "too many transfer encodings: [\"chunked\" \"chunked\"]" },
+                { "Transfer-Encoding: x\"y\\z\tw\r\n", "unsupported transfer encoding: \"x\\\"y\\\\z\\tw\"" },
+                { "Transfer-Encoding: \r\n", "unsupported transfer encoding: \"\"" },
+                /* Taken: exactly chunked, any case, blanks around it. */
+                { "Transfer-Encoding: chunked\r\n", NULL },
+                { "Transfer-Encoding:   ChUnKeD\r\n", NULL },
+                { "Transfer-Encoding: chunked \t\r\n", NULL },
+                { "Transfer-Encodings: gzip\r\nTransfer-Encoding: chunked\r\n", NULL },
+        };
+        static const char *chunks = "\r\n2\r\nok\r\n0\r\n\r\n";
+
+        for (size_t step = 1; step <= 64; step = step * 2 + 1)
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                        _cleanup_(freep) char *text = NULL;
+                        HttpResponse r;
+                        Body b = { .cap = sizeof b.data };
+
+                        ASSERT_TRUE(asprintf(&text, "HTTP/1.1 200 OK\r\n%s%s", cases[i].headers,
+                                             chunks) > 0);
+                        http_response_init(&r, false, take, &b);
+                        if (cases[i].error) {
+                                int k = feed(&r, text, step, false);
+                                ASSERT_EQ(k, -EPROTONOSUPPORT);
+                                ASSERT_STREQ(r.te_error, cases[i].error);
+                                ASSERT_EQ(http_response_curl_code(&r, k), CURLE_BAD_CONTENT_ENCODING);
+                                ASSERT_EQ(b.len, 0);
+                                ASSERT_EQ(r.status, 0);
+                                ASSERT_TRUE(!r.headers_done && !r.keep_alive);
+                        } else {
+                                ASSERT_EQ(feed(&r, text, step, false), 1);
+                                ASSERT_EQ(b.len, 2);
+                                ASSERT_TRUE(memcmp(b.data, "ok", 2) == 0);
+                        }
+                        http_response_done(&r);
+
+                        /* The same headers as curl's header callback gets them, line by line. */
+                        HttpTransferEncoding t = {};
+                        char buf[256];
+                        int major = -1, minor = -1, end = 0;
+                        for (const char *l = text; *l && end == 0;) {
+                                size_t n = strcspn(l, "\n") + 1;
+                                end = http_te_header_line(&t, l, n, &major, &minor);
+                                l += n;
+                        }
+                        ASSERT_EQ(end, 1);
+                        ASSERT_EQ(major, 1);
+                        ASSERT_EQ(minor, 1);
+                        const char *why = http_te_refusal(&t, major, minor, buf, sizeof buf);
+                        if (cases[i].error)
+                                ASSERT_STREQ(why, cases[i].error);
+                        else
+                                ASSERT_TRUE(!why);
+                }
+
+        /* An interim answer's coding does not count, the final answer's does. */
+        HttpResponse r;
+        Body b = { .cap = sizeof b.data };
+        http_response_init(&r, false, take, &b);
+        ASSERT_EQ(feed(&r, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+                           "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 7, false),
+                  -EPROTONOSUPPORT);
+        ASSERT_EQ(b.len, 0);
+        http_response_done(&r);
+
+        /* HTTP/1.0: Go ignores Transfer-Encoding there; not refused. */
+        HttpTransferEncoding t = {};
+        char buf[128];
+        int major = 0, minor = 0;
+        ASSERT_EQ(http_te_header_line(&t, "HTTP/1.0 200 OK\r\n", 17, &major, &minor), 0);
+        ASSERT_EQ(http_te_header_line(&t, "Transfer-Encoding: gzip\r\n", 25, &major, &minor), 0);
+        ASSERT_EQ(http_te_header_line(&t, "\r\n", 2, &major, &minor), 1);
+        ASSERT_TRUE(major == 1 && minor == 0);
+        ASSERT_TRUE(!http_te_refusal(&t, major, minor, buf, sizeof buf));
+        /* A new status line (curl passes interim answers on) starts again. */
+        ASSERT_EQ(http_te_header_line(&t, "HTTP/1.1 200 OK\r\n", 17, &major, &minor), 0);
+        ASSERT_EQ(t.fields, 0u);
+        /* A long value is cut in the text, and is not chunked. */
+        char line[400];
+        snprintf(line, sizeof line, "Transfer-Encoding: chunked%0300d\r\n", 0);
+        ASSERT_EQ(http_te_header_line(&t, line, strlen(line), &major, &minor), 0);
+        char big[HTTP_TE_SHOWN_MAX + 64];
+        const char *why = http_te_refusal(&t, 1, 1, big, sizeof big);
+        ASSERT_TRUE(why && strncmp(why, "unsupported transfer encoding: \"chunked000", 42) == 0);
+        ASSERT_TRUE(strlen(why) < sizeof big - 1 && strcmp(why + strlen(why) - 4, "...\"") == 0);
+        ASSERT_STREQ(http_curl_strerror(CURLE_BAD_CONTENT_ENCODING),
+                     "Unrecognized or bad HTTP Content or Transfer-Encoding");
+}
+
 int main(void) {
+        test_transfer_encoding();
         test_response_framing();
         test_url();
         test_request();

@@ -83,6 +83,18 @@ static void test_http(void) {
                                        .tls_error = "error:0A000410:SSL routines::sslv3 alert handshake failure" }),
                    "Get \"https://127.0.0.1:81/\": remote error: tls: handshake failure");
 
+        /* A transfer coding other than chunked: Go's transport refuses the answer (over http
+         * and https alike); the client's text names the coding. */
+        ASSERT_MSG(http((SqNetFacts) { .curl_code = CURLE_BAD_CONTENT_ENCODING, .connected = true,
+                                       .tls_error = "unsupported transfer encoding: \"gzip, chunked\"" }),
+                   "Get \"http://127.0.0.1:81/x\": net/http: HTTP/1.x transport connection broken: "
+                   "unsupported transfer encoding: \"gzip, chunked\"");
+        ASSERT_MSG(http((SqNetFacts) { .curl_code = CURLE_BAD_CONTENT_ENCODING, .connected = true,
+                                       .url = "https://127.0.0.1:81/",
+                                       .tls_error = "too many transfer encodings: [\"gzip\" \"chunked\"]" }),
+                   "Get \"https://127.0.0.1:81/\": net/http: HTTP/1.x transport connection broken: "
+                   "too many transfer encodings: [\"gzip\" \"chunked\"]");
+
         /* Headers arrived, then the body broke off (a reset, the deadline): kubelet's prober
          * gives an error, not a result, and Kruise writes nothing for that round. */
         ASSERT_EQ(sq_http_failure_message(&(SqNetFacts) { .curl_code = CURLE_RECV_ERROR,
