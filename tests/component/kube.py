@@ -8,6 +8,7 @@ If the API server cannot be built or started, every test using the fixture fails
 reason; nothing is skipped."""
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import shlex
@@ -456,8 +457,10 @@ class AuditLog:
     an event just after the response, so use wait_count() for "at least n", and settle() before
     asserting that nothing (more) happened."""
 
-    def __init__(self, path):
+    def __init__(self, path, client=None):
         self.path = path
+        self.client = client      # sends settle()'s marker requests
+        self._markers = itertools.count()
 
     def mark(self):
         try:
@@ -522,9 +525,20 @@ class AuditLog:
                 return c
             time.sleep(0.05)
 
-    @staticmethod
-    def settle(seconds=0.5):
-        time.sleep(seconds)
+    def settle(self, timeout=60):
+        """Returns once the requests answered before the call are in the log: sends a marker
+        request of its own (GET /version with a unique query, no object, so no filter on a
+        resource or namespace counts it) and waits for its event, written after theirs. An
+        order, not a pause: as quick as the server on a quiet machine, as slow as it on a
+        loaded one."""
+        uri = f"/version?okg-audit-marker={os.getpid()}-{next(self._markers)}"
+        since = self.mark()
+        status, _ = self.client.get(uri)
+        assert status == 200, f"audit marker {uri}: HTTP {status}"
+        deadline = time.monotonic() + scaled(timeout)
+        while not any(e.get("requestURI") == uri for e in self.events(since)):
+            assert time.monotonic() < deadline, f"the audit event of {uri} never came"
+            time.sleep(0.02)
 
 
 def sa_username(namespace, service_account=SIDECAR_SA):
@@ -562,7 +576,7 @@ class KubeEnv:
         with _startup_lock():
             self._script("start")
         self.admin = KubeClient(self.server, self.ca, token=self.admin_token)
-        self.audit = AuditLog(self.env["KUBE_AUDIT_LOG"])
+        self.audit = AuditLog(self.env["KUBE_AUDIT_LOG"], self.admin)
         return self
 
     def stop(self):

@@ -107,15 +107,17 @@ http {{
 # ---- the stub: Python http.server with switchable answers ----
 
 class Answer:
-    """What the stub answers on a path: status, body, a delay before answering, or a hang
-    (no answer until the stub is closed)."""
+    """What the stub answers on a path: status, body, a delay before answering, a hang (no
+    answer until the stub is closed), or a gate (a threading.Event: no answer until the test
+    sets it, so "still waiting" is decided by the test, not by a clock)."""
 
     def __init__(self, body="None", status=200, delay=0.0, hang=False,
-                 content_type="text/plain"):
+                 content_type="text/plain", gate=None):
         self.body = body.encode() if isinstance(body, str) else body
         self.status = status
         self.delay = delay
         self.hang = hang
+        self.gate = gate
         self.content_type = content_type
 
 
@@ -145,12 +147,19 @@ class Stub:
                     return
                 if a.delay:
                     stub.closing.wait(a.delay)
-                self.send_response(a.status)
-                self.send_header("Content-Type", a.content_type)
-                self.send_header("Content-Length", str(len(a.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(a.body)
+                if a.gate is not None:
+                    while not a.gate.wait(0.05):
+                        if stub.closing.is_set():
+                            return
+                try:
+                    self.send_response(a.status)
+                    self.send_header("Content-Type", a.content_type)
+                    self.send_header("Content-Length", str(len(a.body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(a.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass   # the prober gave up first (its timeout): nobody to answer
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _serve
 

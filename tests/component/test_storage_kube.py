@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import BUILD, free_port, make_config, spawn, wait_for
-from kube import AuditLog, kube, sa_username  # noqa: F401
+from kube import kube, sa_username  # noqa: F401
 
 S = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
 NO_PLUGINS = "plugins: []\n"
@@ -97,7 +97,7 @@ def test_steady_state_sends_nothing(kube, suite_factory, tmp_path):
     call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
     call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "okg.test/a", "1", 0)
     wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
-    AuditLog.settle()
+    kube.audit.settle()
     audit = kube.audit
     mark = audit.mark()
     rv_gs, rv_pod = pod.rv("gs"), pod.rv("pod")
@@ -107,7 +107,7 @@ def test_steady_state_sends_nothing(kube, suite_factory, tmp_path):
         call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
         call(s, "SetPodMetadata", "a{ss}a{ss}", 1, "okg.test/a", "1", 0)
     time.sleep(3)
-    AuditLog.settle()
+    kube.audit.settle()
     assert audit.count(since=mark, user=sa_username(pod.ns)) == 0
     assert prop(s, "RequestsSent") == sent
     assert (pod.rv("gs"), pod.rv("pod")) == (rv_gs, rv_pod)
@@ -250,7 +250,7 @@ def test_rotated_token_file_is_used_for_the_next_request(kube, suite_factory, tm
     s = start_suite(suite_factory, pod)
     call(s, "SetGameServer", "sa{ss}a{ss}", "Allocated", 0, 0)
     wait_for(lambda: prop(s, "Pending") == 0, what="first write")
-    AuditLog.settle()
+    kube.audit.settle()
     mark = kube.audit.mark()
     # The kubelet rotates the projected token; here the new one belongs to another account so
     # the audit log can tell them apart.

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from conftest import BUILD, free_port, make_config, scaled, wait_for  # noqa: F401
-from kube import AuditLog, kube, sa_username  # noqa: F401
+from kube import kube, sa_username  # noqa: F401
 from test_storage_kube import NO_PLUGINS, Pod, call, prop, start_suite
 
 S = ("io.kruise.game.Storage1", "/io/kruise/game/Storage1", "io.kruise.game.Storage1")
@@ -176,7 +176,7 @@ def test_kube_conditions_reach_the_pod_and_others_survive(kube, suite_factory, t
     wait_for(lambda: conditions(pod.get("pod"))[SQ]["status"] == "False", what="status changed")
     assert conditions(pod.get("pod"))[SQ]["lastTransitionTime"] != first_transition
     # The API server saw strategic merge patches of the status subresource.
-    AuditLog.settle()
+    kube.audit.settle()
     assert kube.audit.count(user=sa_username(pod.ns), verb="patch", resource="pods",
                             subresource="status", namespace=pod.ns) >= 3
 
@@ -219,13 +219,13 @@ def test_kube_reasserts_are_bounded(kube, suite_factory, tmp_path):
     s = start_suite(suite_factory, pod)
     set_conditions(s, (SQ, "True", "idle"))
     wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
-    AuditLog.settle()
+    kube.audit.settle()
     mark = kube.audit.mark()
     wipes = 20
     for _ in range(wipes):
         replace_status(kube, pod)
         time.sleep(0.2)
-    AuditLog.settle()
+    kube.audit.settle()
     patches = kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch",
                                resource="pods", subresource="status")
     # At once, then 1 s, 2 s, 4 s ... after the previous one: far fewer than the wipes.
@@ -240,7 +240,7 @@ def test_kube_steady_state_sends_nothing(kube, suite_factory, tmp_path):
     set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "True", ""))
     wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
     wait_for(lambda: prop(s, "PodResourceVersion") == pod.rv("pod"), what="the watch caught up")
-    AuditLog.settle()
+    kube.audit.settle()
     mark = kube.audit.mark()
     rv = pod.rv("pod")
     sent = prop(s, "RequestsSent")
@@ -248,7 +248,7 @@ def test_kube_steady_state_sends_nothing(kube, suite_factory, tmp_path):
     for _ in range(4):
         set_conditions(s, (SQ, "True", "idle"), ("game.kruise.io/players", "True", ""))
         time.sleep(3)
-    AuditLog.settle()
+    kube.audit.settle()
     assert pod.rv("pod") == rv
     assert kube.audit.count(since=mark, user=sa_username(pod.ns)) == 0
     assert prop(s, "RequestsSent") == sent
@@ -289,12 +289,12 @@ def test_kube_restart_keeps_conditions_and_writes_only_what_is_missing(kube, sui
         wait_for(lambda: s.units()["storage"]["pid"] not in (0, pid) and s.units()["storage"]["ready"],
                  what="storage restarted")
 
-    AuditLog.settle()
+    kube.audit.settle()
     mark = kube.audit.mark()
     rv = pod.rv("pod")
     kill_storage()
     wait_for(lambda: prop(s, "PodResourceVersion") == rv, what="the pod read after the restart")
-    AuditLog.settle()
+    kube.audit.settle()
     assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
     # One read of the pod at start, which checks the journal's conditions too.
     assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="get", resource="pods") == 1
@@ -322,13 +322,13 @@ def test_kube_watch_reopened_from_where_it_was(kube, suite_factory, tmp_path):
     s = start_suite(suite_factory, pod)
     set_conditions(s, (SQ, "True", "idle"))
     wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
-    AuditLog.settle()
+    kube.audit.settle()
     mark = kube.audit.mark()
     rv = pod.rv("pod")
     user = sa_username(pod.ns)
     wait_for(lambda: kube.audit.count(since=mark, user=user, verb="watch", resource="pods") >= 3,
              what="the watch re-opened three times")
-    AuditLog.settle()
+    kube.audit.settle()
     assert kube.audit.count(since=mark, user=user, verb="patch") == 0
     assert kube.audit.count(since=mark, user=user, verb="get", resource="pods") == 0
     assert pod.rv("pod") == rv
@@ -389,12 +389,12 @@ def test_kube_another_writer_is_not_fought_a_stale_copy_is(kube, suite_factory, 
     wait_for(lambda: conditions(pod.get("pod"))[SQ]["message"] == "busy", what="busy re-asserted")
     wait_for(lambda: prop(s, "Pending") == 0, what="acknowledged")
     # A value okg-storaged never wrote: another writer serves the condition; left alone.
-    AuditLog.settle()
+    kube.audit.settle()
     mark = kube.audit.mark()
     admin_condition(kube, pod, "False", "written by kruise-daemon")
     s.wait_log(r"hold a value it never wrote")
     time.sleep(3)
-    AuditLog.settle()
+    kube.audit.settle()
     assert kube.audit.count(since=mark, user=sa_username(pod.ns), verb="patch") == 0
     assert conditions(pod.get("pod"))[SQ]["message"] == "written by kruise-daemon"
     assert prop(s, "Pending") == 0
