@@ -297,8 +297,8 @@ static void manager_handle_notify(Manager *m, Unit *u, char *buf) {
         }
 }
 
-static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
+/* Reads and handles one datagram: 1 when there was one, 0 when the socket is empty (or failed). */
+static int notify_read_one(Manager *m, int fd) {
         char buf[4096];
         union {
                 struct cmsghdr h;
@@ -337,19 +337,33 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         if ((size_t) n >= sizeof buf - 1) {
                 log_warning("Dropping an oversized notification.");
-                return 0;
+                return 1;
         }
         if (!cred || cred->pid <= 0)
-                return 0;
+                return 1;
         u = manager_find_unit_by_pid(m, cred->pid);
         if (!u) {
                 log_debug("Ignoring a notification from PID %i, which is no main process.",
                           (int) cred->pid);
-                return 0;
+                return 1;
         }
         buf[n] = 0;
         manager_handle_notify(m, u, buf);
+        return 1;
+}
+
+static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void) notify_read_one(userdata, fd);
         return 0;
+}
+
+/* Handles every notification already queued. A watchdog timeout calls this first: when
+ * okg-sidecard itself was held up (a loaded node), a daemon's ping may be waiting in the socket
+ * while its timer has expired, and the daemon is not hung. Bounded, against a flood. */
+void manager_drain_notify(Manager *m) {
+        for (unsigned i = 0; i < 1024 && m->notify_fd >= 0; i++)
+                if (notify_read_one(m, m->notify_fd) <= 0)
+                        break;
 }
 
 static int manager_setup_notify(Manager *m) {

@@ -90,6 +90,7 @@ int manager_remove_plugin(Manager *m, Unit *u);
 void manager_startup_continue(Manager *m);
 void manager_stop_continue(Manager *m);
 void manager_bus_started(Manager *m);
+void manager_drain_notify(Manager *m);
 void manager_forget_unit(Manager *m, Unit *u);
 void unit_changed(Unit *u);
 

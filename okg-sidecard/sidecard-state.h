@@ -65,6 +65,7 @@ struct Unit {
         bool restart_requested;         /* restart once the current process exited */
         bool remove_requested;          /* forget the unit once it exited */
         bool watchdog_fired;
+        unsigned watchdog_pings;        /* WATCHDOG=1 seen (the timeout checks for a late one) */
         bool startup_done;              /* the start sequence has dealt with this unit */
         unsigned restarts;              /* automatic restarts so far */
         unsigned failures;              /* consecutive failures, drives the back-off */

@@ -155,8 +155,11 @@ static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_watchdog_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Unit *u = userdata;
+        unsigned pings = u->watchdog_pings;
 
-        if (u->pid <= 0)
+        /* A ping that is waiting in the notify socket counts (it re-arms the timer). */
+        manager_drain_notify(u->manager);
+        if (u->pid <= 0 || u->watchdog_pings != pings)
                 return 0;
         log_error("%s (PID %i) missed its watchdog (%u s); killing it.", u->name, (int) u->pid,
                   u->manager->config->watchdog_sec);
@@ -173,6 +176,7 @@ static int arm_timer(Unit *u, sd_event_source **s, uint64_t usec_relative,
 int unit_watchdog_ping(Unit *u) {
         if (!unit_watchdog_wanted(u, u->manager->config->watchdog_sec))
                 return 0;
+        u->watchdog_pings++;
         return arm_timer(u, &u->watchdog_timer,
                          (uint64_t) u->manager->config->watchdog_sec * USEC_PER_SEC,
                          on_watchdog_timeout);

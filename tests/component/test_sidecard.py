@@ -150,6 +150,32 @@ def test_watchdog_kills_a_hung_daemon(suite_factory):
     assert s.log_text().count("missed its watchdog") == 2
 
 
+def test_held_up_sidecard_does_not_kill_daemons_whose_pings_wait(suite_factory):
+    """okg-sidecard itself held up (stopped here; a loaded node does the same) for longer than
+    the watchdog period: the daemons kept pinging, their pings wait in the notify socket, and
+    the expired timers must not kill them. The stop lasts at least three periods (a sleep is
+    only a lower bound); afterwards two bus round trips make sure the loop went past the timers
+    that expired while it was stopped (they were pending before the first call arrived)."""
+    period = 2
+    s = suite_factory(make_config(free_port(), extra=f"watchdogSeconds: {period}\n")).start()
+    s.wait_ready()
+    pids = {n: u["pid"] for n, u in s.units().items()}
+    os.kill(s.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(3 * period)
+    finally:
+        os.kill(s.proc.pid, signal.SIGCONT)
+    s.units()
+    units = s.units()
+    assert "missed its watchdog" not in s.log_text()
+    for name, pid in pids.items():
+        assert units[name]["pid"] == pid and units[name]["restarts"] == 0, (name, units[name])
+    # A daemon that is hung still is killed (its own pings stopped).
+    pid = s.pid("hot_update")
+    os.kill(pid, signal.SIGSTOP)
+    s.wait_log(r"hot_update \(PID %d\) missed its watchdog" % pid)
+
+
 def test_sigterm_stops_in_reverse_order(suite):
     pids = {n: u["pid"] for n, u in suite.units().items()}
     assert suite.stop() == 0
