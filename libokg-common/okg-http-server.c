@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "okg-http-server.h"
 #include "okg-json.h"
 #include "okg-list.h"
+#include "okg-util.h"
 
 #define DEFAULT_CONNECTION_LIMIT 64U
 #define DEFAULT_PER_IP_LIMIT 16U
@@ -22,10 +24,14 @@
 #define DEFAULT_MEMORY_LIMIT ((size_t) 32U * 1024U)
 #define MAX_TIMEOUT_MSEC (24ULL * 3600ULL * 1000ULL)
 
-/* One per live MHD connection, so that free() can find and resume suspended ones: MHD forbids
- * MHD_stop_daemon() while a connection is still suspended. */
+/* One per live MHD connection, so that free() can find and resume suspended ones (MHD forbids
+ * MHD_stop_daemon() while a connection is still suspended), and so that a request head that
+ * does not arrive in time is cut: MHD's own timeout is an idle one, which a client sending one
+ * byte at a time keeps resetting. */
 typedef struct TrackedConnection {
         struct MHD_Connection *connection;
+        uint64_t head_deadline;         /* CLOCK_MONOTONIC µs; 0: the head is in (handler called) */
+        bool cut;                       /* shut down for its late head; MHD closes it */
         LIST_FIELDS(struct TrackedConnection, connections);
 } TrackedConnection;
 
@@ -36,6 +42,10 @@ struct OkgHttpServer {
         sd_event_source *timer_source;
         TrackedConnection *connections;
         uint16_t port;
+        uint64_t head_timeout_usec;
+        MHD_AccessHandlerCallback handler;
+        void *handler_userdata;
+        MHD_RequestCompletedCallback completed;
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct MHD_Response *, MHD_destroy_response);
@@ -66,6 +76,7 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
                         return;
                 }
                 t->connection = connection;
+                t->head_deadline = okg_now_usec() + s->head_timeout_usec;
                 LIST_PREPEND(connections, s->connections, t);
                 *socket_context = t;
                 return;
@@ -79,18 +90,87 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
         *socket_context = NULL;
 }
 
-/* MHD_get_timeout() is relative (milliseconds from now); MHD_NO means nothing is pending. */
-static int server_arm_timer(OkgHttpServer *s) {
+static TrackedConnection *tracked(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+        return info ? info->socket_context : NULL;
+}
+
+/* MHD calls the access handler once a request's head is complete: its deadline is met. */
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+        OkgHttpServer *s = cls;
+        TrackedConnection *t = tracked(c);
+
+        if (t)
+                t->head_deadline = 0;
+        return s->handler(s->handler_userdata, c, url, method, version, upload_data,
+                          upload_data_size, con_cls);
+}
+
+/* A request ended: the next one on a kept connection has its own deadline for its head. */
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe) {
+        OkgHttpServer *s = cls;
+        TrackedConnection *t = tracked(c);
+
+        if (t)
+                t->head_deadline = okg_now_usec() + s->head_timeout_usec;
+        if (s->completed)
+                s->completed(s->handler_userdata, c, con_cls, toe);
+}
+
+/* Shuts down the connections whose head is late (MHD sees the end and closes them on its next
+ * run); returns the earliest deadline still ahead, 0 when none. */
+static uint64_t cut_late_heads(OkgHttpServer *s) {
+        uint64_t now = okg_now_usec(), next = 0;
+        TrackedConnection *t;
+
+        LIST_FOREACH(connections, t, s->connections) {
+                if (t->head_deadline == 0 || t->cut)
+                        continue;
+                if (t->head_deadline > now) {
+                        if (next == 0 || t->head_deadline < next)
+                                next = t->head_deadline;
+                        continue;
+                }
+                const union MHD_ConnectionInfo *info =
+                        MHD_get_connection_info(t->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                if (!info)
+                        continue;
+                log_info("Closing a connection that did not send its request head within %" PRIu64
+                         " s.", s->head_timeout_usec / USEC_PER_SEC);
+                (void) shutdown(info->connect_fd, SHUT_RDWR);
+                t->cut = true;
+        }
+        return next;
+}
+
+/* MHD_get_timeout() is relative (milliseconds from now); MHD_NO means nothing is pending. The
+ * timer fires at that or at the earliest request-head deadline, whichever comes first. */
+static int server_arm_timer(OkgHttpServer *s, uint64_t head_deadline) {
         MHD_UNSIGNED_LONG_LONG timeout_ms;
+        uint64_t usec = UINT64_MAX, now;
 
-        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES)
+        if (MHD_get_timeout(s->daemon, &timeout_ms) == MHD_YES) {
+                /* MHD's timeouts are at most the connection timeout; the cap only guards the
+                 * multiplication and sd-event's overflow check. */
+                if (timeout_ms > MAX_TIMEOUT_MSEC)
+                        timeout_ms = MAX_TIMEOUT_MSEC;
+                usec = (uint64_t) timeout_ms * USEC_PER_MSEC;
+        }
+        if (head_deadline > 0) {
+                now = okg_now_usec();
+                uint64_t left = head_deadline > now ? head_deadline - now : 0;
+                if (left < usec)
+                        usec = left;
+        }
+        if (usec == UINT64_MAX)
                 return okg_timer_disarm(s->timer_source);
-
-        /* MHD's timeouts are at most the connection timeout; the cap only guards the
-         * multiplication and sd-event's overflow check. */
-        if (timeout_ms > MAX_TIMEOUT_MSEC)
-                timeout_ms = MAX_TIMEOUT_MSEC;
-        return okg_event_source_rearm(s->timer_source, (uint64_t) timeout_ms * USEC_PER_MSEC);
+        return okg_event_source_rearm(s->timer_source, usec);
 }
 
 static int server_run(OkgHttpServer *s) {
@@ -101,7 +181,7 @@ static int server_run(OkgHttpServer *s) {
 
         /* Returning an error would make sd-event disable this source and silence the server
          * for good; a missed timer only delays connection timeouts until the next IO. */
-        r = server_arm_timer(s);
+        r = server_arm_timer(s, cut_late_heads(s));
         if (r < 0)
                 log_debug_errno(r, "Failed to arm HTTP server timer, ignoring: %m");
         return 0;
@@ -235,7 +315,6 @@ int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServe
         unsigned connection_limit = DEFAULT_CONNECTION_LIMIT, per_ip_limit = DEFAULT_PER_IP_LIMIT,
                  timeout_sec = DEFAULT_CONNECTION_TIMEOUT_SEC;
         size_t memory_limit = DEFAULT_MEMORY_LIMIT;
-        MHD_RequestCompletedCallback completed = NULL;
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         int family = AF_UNSPEC, fd, r;
         uint16_t port;
@@ -258,17 +337,20 @@ int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServe
                         timeout_sec = opts->connection_timeout_sec;
                 if (opts->memory_limit > 0)
                         memory_limit = opts->memory_limit;
-                completed = opts->request_completed;
         }
 
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
         s->event = sd_event_ref(e);
+        s->head_timeout_usec = (uint64_t) timeout_sec * USEC_PER_SEC;
+        s->handler = handler;
+        s->handler_userdata = userdata;
+        s->completed = opts ? opts->request_completed : NULL;
 
         errno = 0;
         s->daemon = MHD_start_daemon(
-                        flags, port, NULL, NULL, handler, userdata,
+                        flags, port, NULL, NULL, access_handler, s,
                         /* First, so that MHD's messages about the other options reach it. */
                         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) lfd,
@@ -277,8 +359,7 @@ int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServe
                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_sec,
                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory_limit,
                         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
-                        /* A NULL callback is MHD's own default (none). */
-                        MHD_OPTION_NOTIFY_COMPLETED, completed, userdata,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
                         MHD_OPTION_END);
         if (!s->daemon) {
                 r = errno > 0 ? -errno : -EIO;
@@ -306,7 +387,7 @@ int okg_http_server_new_listening(sd_event *e, int listen_fd, const OkgHttpServe
         if (r < 0)
                 return r;
 
-        r = server_arm_timer(s);
+        r = server_arm_timer(s, 0);
         if (r < 0)
                 return r;
 

@@ -21,7 +21,10 @@ typedef struct OkgHttpServer OkgHttpServer;
 typedef struct OkgHttpServerOptions {
         unsigned connection_limit;        /* default 64 */
         unsigned per_ip_limit;            /* default 16 */
-        unsigned connection_timeout_sec;  /* default 10: cuts slow clients */
+        /* default 10: a connection idle that long is closed (MHD), and one whose request head
+         * (request line and headers) is not complete that long after the connection or the
+         * previous request is shut down (our deadline: MHD's restarts with each byte). */
+        unsigned connection_timeout_sec;
         size_t memory_limit;              /* per connection, default 32 KiB */
         /* Called once per request when it ends (response sent, client gone, or server freed),
          * with the handler's userdata as cls: the place to free what the handler keeps in

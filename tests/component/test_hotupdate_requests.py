@@ -292,6 +292,44 @@ def test_slow_clients_are_cut(hot):
     assert hot.files.count("/v1/index.html") == 0
 
 
+def trickle_head(sock, head, stop, sent):
+    """Sends head one byte every 0.5 s until stop is set or the server closes."""
+    for b in head:
+        if stop.wait(0.5):
+            return
+        try:
+            sock.sendall(bytes([b]))
+        except OSError:
+            return
+        sent.append(b)
+
+
+def test_a_client_trickling_its_request_head_is_cut(hot):
+    """A client that sends its request line and headers one byte at a time never lets MHD's
+    idle timeout fire; it would hold one of the 64 connections for hours, so a few addresses
+    could shut hot update out. The head has to be complete within clientTimeoutSeconds of the
+    connection (okg-http-server.c; the health port's server is the same code). The head below
+    takes over 30 minutes to trickle, so a missing cut shows as a connection still open at the
+    safety timeout, whatever the machine's load; others are still served afterwards."""
+    hot.start(extra="clientTimeoutSeconds: 2\n")
+    sock = socket.create_connection(("127.0.0.1", hot.port), timeout=scaled(60))
+    head = b"GET /hot-update HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 4000 + b"\r\n\r\n"
+    stop, sent = threading.Event(), []
+    t = threading.Thread(target=trickle_head, args=(sock, head, stop, sent), daemon=True)
+    t.start()
+    try:
+        data = read_until_closed(sock)
+        assert b"HTTP/1.1" not in data, data
+        # Cut while it was still sending its head.
+        assert 0 < len(sent) < len(head)
+    finally:
+        stop.set()
+        t.join(scaled(10))
+        sock.close()
+    hot.suite.wait_log("did not send its request head within 2 s")
+    assert hot.status()[0] == 200
+
+
 def test_one_update_at_a_time(hot):
     # The update outlasts clientTimeoutSeconds: a client waiting for it is not cut off. The
     # stalled download must also outlast the steps below, which take longer on a loaded
