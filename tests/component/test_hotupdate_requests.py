@@ -246,6 +246,19 @@ def test_slow_clients_do_not_block_others(hot):
         trickle.close()
 
 
+def trickle_bytes(sock, data, stop, sent):
+    """Sends data one byte every 0.5 s until stop is set or the server closes; each byte sent
+    is appended to sent."""
+    for b in data:
+        if stop.wait(0.5):
+            return
+        try:
+            sock.sendall(bytes([b]))
+        except OSError:
+            return
+        sent.append(b)
+
+
 def test_slow_clients_are_cut(hot):
     """A client that stops in its headers is cut after clientTimeoutSeconds of silence; one
     that keeps trickling its body is cut too (its activity never lets MHD's idle timeout fire:
@@ -263,23 +276,14 @@ def test_slow_clients_are_cut(hot):
                     % (len(body) + 8000))
     stop = threading.Event()
     sent = []
-
-    def dribble():
-        for b in body + b"&pad=" + b"x" * 7995:
-            if stop.wait(0.5):
-                return
-            try:
-                trickle.sendall(bytes([b]))
-            except OSError:
-                return
-            sent.append(b)
-    t = threading.Thread(target=dribble, daemon=True)
+    t = threading.Thread(target=trickle_bytes,
+                         args=(trickle, body + b"&pad=" + b"x" * 7995, stop, sent), daemon=True)
     t.start()
     try:
         assert idle.recv(4096) == b""
         data = read_until_closed(trickle)
         assert b"HTTP/1.1 200" not in data and b"Succeeded" not in data
-        # Cut while it was still sending: the dribble had more to send.
+        # Cut while it was still sending: the trickle had more to send.
         assert len(sent) < len(body) + 8000
     finally:
         stop.set()
@@ -290,18 +294,6 @@ def test_slow_clients_are_cut(hot):
     st = hot.status()[1]
     assert st["state"] != "downloading" and not st.get("inFlight"), st
     assert hot.files.count("/v1/index.html") == 0
-
-
-def trickle_head(sock, head, stop, sent):
-    """Sends head one byte every 0.5 s until stop is set or the server closes."""
-    for b in head:
-        if stop.wait(0.5):
-            return
-        try:
-            sock.sendall(bytes([b]))
-        except OSError:
-            return
-        sent.append(b)
 
 
 def test_a_client_trickling_its_request_head_is_cut(hot):
@@ -315,7 +307,7 @@ def test_a_client_trickling_its_request_head_is_cut(hot):
     sock = socket.create_connection(("127.0.0.1", hot.port), timeout=scaled(60))
     head = b"GET /hot-update HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 4000 + b"\r\n\r\n"
     stop, sent = threading.Event(), []
-    t = threading.Thread(target=trickle_head, args=(sock, head, stop, sent), daemon=True)
+    t = threading.Thread(target=trickle_bytes, args=(sock, head, stop, sent), daemon=True)
     t.start()
     try:
         data = read_until_closed(sock)
